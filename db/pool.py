@@ -1,0 +1,77 @@
+"""The asyncpg pool, with JSON codecs and a bounded, clear connection failure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+
+from volspike.errors import ServiceUnreachable
+
+log = logging.getLogger(__name__)
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
+
+def host_port(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+_UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError)
+
+
+async def connect_once(url: str, *, attempts: int = 5, timeout: float = 3.0) -> asyncpg.Connection:
+    """One connection, retried a bounded number of times with backoff."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(url, timeout=timeout)
+            return conn
+        except _UNREACHABLE as exc:
+            if attempt == attempts:
+                raise ServiceUnreachable(f"cannot reach PostgreSQL at {host_port(url)}") from exc
+            log.warning("postgres not answering, retrying", extra={"attempt": attempt, "error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 5
+) -> asyncpg.Pool:
+    """Create the pool; PostgreSQL not answering after `attempts` raises ServiceUnreachable."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                timeout=3.0,
+                command_timeout=60,
+            )
+            assert pool is not None
+            return pool
+        except _UNREACHABLE as exc:
+            if attempt == attempts:
+                raise ServiceUnreachable(f"cannot reach PostgreSQL at {host_port(url)}") from exc
+            log.warning("postgres not answering, retrying", extra={"attempt": attempt, "error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")

@@ -1,0 +1,148 @@
+"""The alert model, its JSON form and its English text.
+
+The JSON field names are those of the product's original ingest payload and are a
+public contract (Redis stream, API, `volspike replay`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+
+class AlertType(StrEnum):
+    SPIKE = "SPIKE"
+    HALF_UPDATE = "HALF_UPDATE"
+    FULL_UPDATE = "FULL_UPDATE"
+
+    @property
+    def is_update(self) -> bool:
+        return self is not AlertType.SPIKE
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    symbol: str
+    asset: str
+    alert_type: AlertType
+    hour: datetime  # start of the hour the alert belongs to (UTC)
+    detected_at: datetime  # exchange event time that triggered it (UTC)
+    current_volume: float  # current hour quote volume
+    previous_volume: float  # previous closed hour quote volume
+    ratio: float
+    price: float
+    funding_rate: float | None
+    id: int | None = None
+
+    def with_id(self, alert_id: int) -> Alert:
+        return replace(self, id=alert_id)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "symbol": self.symbol,
+            "asset": self.asset,
+            "currentVolume": self.current_volume,
+            "previousVolume": self.previous_volume,
+            "volumeRatio": round(self.ratio, 4),
+            "price": self.price,
+            "fundingRate": self.funding_rate,
+            "message": format_message(self),
+            "timestamp": iso_utc(self.detected_at),
+            "hourTimestamp": iso_utc(self.hour),
+            "isUpdate": self.alert_type.is_update,
+            "alertType": self.alert_type.value,
+        }
+        if self.id is not None:
+            data["id"] = self.id
+        return data
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_json_dict())
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | dict[str, Any]) -> Alert:
+        data = raw if isinstance(raw, dict) else orjson.loads(raw)
+        funding = data.get("fundingRate")
+        return cls(
+            symbol=str(data["symbol"]),
+            asset=str(data["asset"]),
+            alert_type=AlertType(data["alertType"]),
+            hour=parse_iso(data["hourTimestamp"]),
+            detected_at=parse_iso(data["timestamp"]),
+            current_volume=float(data["currentVolume"]),
+            previous_volume=float(data["previousVolume"]),
+            ratio=float(data["volumeRatio"]),
+            price=float(data["price"]),
+            funding_rate=None if funding is None else float(funding),
+            id=int(data["id"]) if data.get("id") is not None else None,
+        )
+
+
+def iso_utc(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# --- number formatting (shared by every language) ---------------------------------
+
+
+def format_usd(value: float) -> str:
+    """$5.00B, $350.12M, $3.00M, $950.00K, $12.34"""
+    magnitude = abs(value)
+    for bound, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if magnitude >= bound:
+            return f"${value / bound:.2f}{suffix}"
+    return f"${value:.2f}"
+
+
+def format_ratio(ratio: float) -> str:
+    return f"{ratio:.2f}×"
+
+
+def format_price(price: float) -> str:
+    """Enough significant digits for both BTC (97,123.4) and PEPE (0.00001234)."""
+    if price >= 1000:
+        return f"${price:,.2f}"
+    if price >= 1:
+        return f"${price:.4f}".rstrip("0").rstrip(".")
+    if price == 0:
+        return "$0"
+    text = f"{price:.8f}".rstrip("0").rstrip(".")
+    return f"${text}"
+
+
+def format_funding(rate: float | None) -> str:
+    if rate is None:
+        return "n/a"
+    return f"{rate * 100:+.4f}%"
+
+
+HEADLINE_PREFIX = {
+    AlertType.SPIKE: "",
+    AlertType.HALF_UPDATE: "HALF-UPDATE: ",
+    AlertType.FULL_UPDATE: "UPDATE: ",
+}
+
+
+def format_headline(alert: Alert) -> str:
+    """`BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!` with the update prefix."""
+    return (
+        f"{HEADLINE_PREFIX[alert.alert_type]}{alert.asset} hourly volume "
+        f"{format_usd(alert.current_volume)} ({format_ratio(alert.ratio)} prev) — VOLUME SPIKE!"
+    )
+
+
+def format_message(alert: Alert) -> str:
+    """The English alert text used by the JSON form and plain-text outputs."""
+    return (
+        f"{format_headline(alert)}\n"
+        f"Price: {format_price(alert.price)}\n"
+        f"Funding: {format_funding(alert.funding_rate)}"
+    )

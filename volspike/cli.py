@@ -1,0 +1,165 @@
+"""`volspike`: the one console script. Thin: parse, load settings, hand over to a composition root."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from volspike import __version__
+from volspike.errors import ConfigError, ServiceUnreachable
+from volspike.logs import setup_logging
+from volspike.settings import Settings, load_settings
+
+log = logging.getLogger("volspike")
+
+SHUTDOWN_GRACE = 10.0
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from db.migrate import migrate
+
+    applied = await migrate(settings.database_url)
+    print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else "; schema is up to date"))
+    return 0
+
+
+async def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from volspike.runtime import run_services
+
+    return await run_services(settings, ingest=True, bot=False, webapp=False)
+
+
+async def _bot(args: argparse.Namespace, settings: Settings) -> int:
+    from volspike.runtime import run_services
+
+    if settings.bot_token is None:
+        raise ConfigError("invalid setting BOT_TOKEN: required for `volspike bot`")
+    return await run_services(settings, ingest=False, bot=True, webapp=False)
+
+
+async def _webapp(args: argparse.Namespace, settings: Settings) -> int:
+    from volspike.runtime import run_services
+
+    return await run_services(settings, ingest=False, bot=False, webapp=True)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from volspike.runtime import run_services
+
+    if args.migrate:
+        await _migrate(args, settings)
+    return await run_services(settings, ingest=True, bot=settings.bot_token is not None, webapp=True)
+
+
+async def _sim(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import sim
+
+    return await sim.run(args)
+
+
+async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import replay
+
+    return await replay.run(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="volspike",
+        description="VolSpike: volume-spike alerts for Binance USDⓈ-M perpetuals, delivered on Telegram.",
+        epilog="Settings come from the environment and a .env file; see .env.example.",
+    )
+    parser.add_argument("--version", action="version", version=f"volspike {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("migrate", help="create the database if missing and apply pending SQL migrations")
+    p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("ingest", help="follow every USDⓈ-M perpetual, store 1m candles, detect spikes")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("bot", help="the Telegram bot: commands, settings and the alert delivery worker")
+    p.set_defaults(func=_bot)
+
+    p = sub.add_parser("webapp", help="the Mini App, JSON API, UDF datafeed, webhooks, /health, /metrics")
+    p.set_defaults(func=_webapp)
+
+    p = sub.add_parser(
+        "run", help="ingest, bot and webapp in one process (the small-deployment default)"
+    )
+    p.add_argument("--no-migrate", dest="migrate", action="store_false", help="do not migrate first")
+    p.set_defaults(func=_run)
+
+    from ingest import sim
+
+    p = sub.add_parser("sim", help="a Binance-compatible exchange simulator on localhost")
+    sim.configure_parser(p)
+    p.set_defaults(func=_sim)
+
+    from ingest import replay
+
+    p = sub.add_parser(
+        "replay", help="run a recorded combined stream through the detector; print alerts as JSON lines"
+    )
+    replay.configure_parser(p)
+    p.set_defaults(func=_replay)
+    return parser
+
+
+async def _main_task(coro: Coroutine[Any, Any, int]) -> int:
+    """Run `coro`; SIGINT/SIGTERM cancel it, and it gets SHUTDOWN_GRACE seconds to finish."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    stopping = asyncio.Event()
+
+    def _stop(signame: str) -> None:
+        if not stopping.is_set():
+            log.info("shutting down", extra={"signal": signame})
+            stopping.set()
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _stop, sig.name)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if stopping.is_set():
+            return 0
+        raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"volspike: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    try:
+        return asyncio.run(_main_task(args.func(args, settings)))
+    except ConfigError as exc:
+        print(f"volspike: {exc}", file=sys.stderr)
+        return 2
+    except ServiceUnreachable as exc:
+        print(f"volspike: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

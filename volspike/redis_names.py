@@ -1,0 +1,53 @@
+"""Every Redis key and stream name, in one place, under a configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RedisNames:
+    prefix: str = "volspike:"
+
+    @property
+    def alerts_stream(self) -> str:
+        """Stream `alerts`: one entry per alert row, field `alert` = the alert JSON."""
+        return f"{self.prefix}alerts"
+
+    @property
+    def delivery_group(self) -> str:
+        return "delivery"
+
+    @property
+    def market(self) -> str:
+        """Hash symbol -> JSON live state (price, 24h change, hour volumes, ratio, funding)."""
+        return f"{self.prefix}market"
+
+    @property
+    def candles_channel(self) -> str:
+        """Pub/sub channel for live candle updates (Mini App charts)."""
+        return f"{self.prefix}candles"
+
+    @property
+    def alerts_channel(self) -> str:
+        """Pub/sub channel for live alerts (Mini App feed)."""
+        return f"{self.prefix}alerts:live"
+
+    @property
+    def ingest_health(self) -> str:
+        """JSON snapshot of ingest's state, refreshed every few seconds with a TTL."""
+        return f"{self.prefix}health:ingest"
+
+    @property
+    def bot_health(self) -> str:
+        return f"{self.prefix}health:bot"
+
+    def throttle(self, user_id: int) -> str:
+        return f"{self.prefix}throttle:{user_id}"
+
+    @property
+    def fsm(self) -> str:
+        return f"{self.prefix}fsm"
+
+
+ALERTS_STREAM_MAXLEN = 100_000

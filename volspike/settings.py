@@ -1,0 +1,123 @@
+"""One typed settings object, read from the environment and a `.env` file."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from volspike.errors import ConfigError
+
+
+def _url(*schemes: str) -> AfterValidator:
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"must be a {'/'.join(schemes)} URL, got {value!r}")
+        return value.rstrip("/")
+
+    return AfterValidator(check)
+
+
+PostgresUrl = Annotated[str, _url("postgresql", "postgres")]
+RedisUrl = Annotated[str, _url("redis", "rediss", "unix")]
+HttpUrl = Annotated[str, _url("http", "https")]
+WsUrl = Annotated[str, _url("ws", "wss")]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: PostgresUrl = "postgresql://postgres@127.0.0.1:5432/volspike"
+    redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "volspike:"
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: HttpUrl = "https://api.telegram.org"
+    telegram_webhook_url: HttpUrl | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_global_rate: float = Field(25.0, gt=0)
+
+    binance_rest_url: HttpUrl = "https://fapi.binance.com"
+    binance_ws_url: WsUrl = "wss://fstream.binance.com"
+    include_tradfi: bool = False
+    max_streams_per_connection: int = Field(200, ge=1, le=1024)
+    history_hours: int = Field(26, ge=2)
+    candle_retention_days: int = Field(90, ge=1)
+    ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
+
+    webapp_host: str = "0.0.0.0"
+    webapp_port: int = Field(8080, ge=0, le=65535)
+    webapp_url: HttpUrl | None = None
+
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    spike_multiple: float = Field(3.0, gt=1.0)
+    spike_min_quote_volume: float = Field(3_000_000, ge=0)
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_price_pro: str | None = None
+    stripe_price_elite: str | None = None
+    stars_price_pro: int = Field(250, ge=1)
+    stars_price_elite: int = Field(750, ge=1)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            try:
+                return frozenset(int(item) for item in items)
+            except ValueError:
+                raise ValueError(f"must be comma-separated Telegram user ids, got {value!r}") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "webapp_url",
+        "telegram_webhook_url",
+        "stripe_price_pro",
+        "stripe_price_elite",
+        "ingest_metrics_port",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def database_name(self) -> str:
+        return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return self.stripe_secret_key is not None and self.stripe_webhook_secret is not None
+
+    @property
+    def spike_min_quote_volume_decimal(self) -> Decimal:
+        return Decimal(str(self.spike_min_quote_volume))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise ConfigError with one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        value = first.get("input")
+        shown = "" if isinstance(value, dict) or name.endswith(("TOKEN", "KEY", "SECRET")) else f" ({value!r})"
+        raise ConfigError(f"invalid setting {name}{shown}: {message}") from None

@@ -1,0 +1,75 @@
+"""The aiohttp application factory and the webapp service entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from db.pool import create_pool
+from volspike.clock import Clock, SystemClock
+from volspike.redis_client import create_redis
+from volspike.redis_names import RedisNames
+from volspike.settings import Settings
+from webapp import keys
+from webapp.errors import MAX_BODY, error_middleware
+from webapp.health import health
+from webapp.metrics import metrics
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    redis: Redis | None = None,
+    clock: Clock | None = None,
+) -> web.Application:
+    """Build the app. PostgreSQL and Redis are opened (and closed) by the app itself unless
+    the caller hands in ones it owns, as `volspike run` does to share them between services."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[keys.SETTINGS] = settings
+    app[keys.NAMES] = RedisNames(settings.redis_prefix)
+    app[keys.CLOCK] = clock or SystemClock()
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        own_pool = await create_pool(settings.database_url) if pool is None else None
+        try:
+            own_redis = await create_redis(settings.redis_url) if redis is None else None
+        except BaseException:
+            if own_pool is not None:
+                await own_pool.close()
+            raise
+        app[keys.POOL] = own_pool or pool  # type: ignore[assignment]
+        app[keys.REDIS] = own_redis or redis  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            if own_redis is not None:
+                await own_redis.aclose()
+            if own_pool is not None:
+                await own_pool.close()
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def run_webapp(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> None:
+    """Serve until cancelled."""
+    app = create_app(settings, pool=pool, redis=redis)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.webapp_host, settings.webapp_port)
+        await site.start()
+        log.info("webapp listening", extra={"host": settings.webapp_host, "port": settings.webapp_port})
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,17 @@
+"""Typed application keys: everything the webapp's handlers reach through `request.app`."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from volspike.clock import Clock
+from volspike.redis_names import RedisNames
+from volspike.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", Redis)
+NAMES = web.AppKey("names", RedisNames)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
