@@ -67,7 +67,8 @@ async def ensure_database(url: str) -> bool:
         try:
             # CREATE DATABASE takes no parameters; the identifier is quoted above.
             await conn.execute(f"CREATE DATABASE {quoted}")
-        except asyncpg.DuplicateDatabaseError:
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # another `migrate` created it between our check and our CREATE
             return False
         log.info("created database", extra={"database": name})
         return True

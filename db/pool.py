@@ -51,9 +51,7 @@ async def connect_once(url: str, *, attempts: int = 5, timeout: float = 3.0) -> 
     raise AssertionError("unreachable")
 
 
-async def create_pool(
-    url: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 5
-) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 5) -> asyncpg.Pool:
     """Create the pool; PostgreSQL not answering after `attempts` raises ServiceUnreachable."""
     delay = 0.2
     for attempt in range(1, attempts + 1):

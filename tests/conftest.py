@@ -74,9 +74,7 @@ async def migrated(database_url: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         name = database_url.rsplit("/", 1)[1]
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         await admin.close()

@@ -92,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("webapp", help="the Mini App, JSON API, UDF datafeed, webhooks, /health, /metrics")
     p.set_defaults(func=_webapp)
 
-    p = sub.add_parser(
-        "run", help="ingest, bot and webapp in one process (the small-deployment default)"
-    )
+    p = sub.add_parser("run", help="ingest, bot and webapp in one process (the small-deployment default)")
     p.add_argument("--no-migrate", dest="migrate", action="store_false", help="do not migrate first")
     p.set_defaults(func=_run)
 

@@ -22,9 +22,7 @@ def redis_host_port(url: str) -> str:
 
 async def create_redis(url: str, *, attempts: int = 5) -> Redis:
     """A client that answered PING; after `attempts` failures raises ServiceUnreachable."""
-    client: Redis = Redis.from_url(
-        url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
-    )
+    client: Redis = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30)
     delay = 0.2
     for attempt in range(1, attempts + 1):
         try:

@@ -30,7 +30,11 @@ WsUrl = Annotated[str, _url("ws", "wss")]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `BOT_TOKEN=` in .env means "not set"
+        extra="ignore",
+        case_sensitive=False,
     )
 
     database_url: PostgresUrl = "postgresql://postgres@127.0.0.1:5432/volspike"
@@ -119,5 +123,7 @@ def load_settings(**overrides: object) -> Settings:
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         message = first["msg"].removeprefix("Value error, ")
         value = first.get("input")
-        shown = "" if isinstance(value, dict) or name.endswith(("TOKEN", "KEY", "SECRET")) else f" ({value!r})"
+        shown = (
+            "" if isinstance(value, dict) or name.endswith(("TOKEN", "KEY", "SECRET")) else f" ({value!r})"
+        )
         raise ConfigError(f"invalid setting {name}{shown}: {message}") from None

@@ -45,8 +45,11 @@ def create_app(
             if own_pool is not None:
                 await own_pool.close()
             raise
-        app[keys.POOL] = own_pool or pool  # type: ignore[assignment]
-        app[keys.REDIS] = own_redis or redis  # type: ignore[assignment]
+        opened_pool = own_pool or pool
+        opened_redis = own_redis or redis
+        assert opened_pool is not None and opened_redis is not None
+        app[keys.POOL] = opened_pool
+        app[keys.REDIS] = opened_redis
         try:
             yield
         finally:

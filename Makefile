@@ -1,0 +1,35 @@
+# `make help` lists the targets.
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+
+.PHONY: help run test setup lint format locales locales-extract locales-update bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+run:  ## set up (venv, PostgreSQL, Redis, migrate) and run everything on local defaults
+	./scripts/run.sh
+
+test:  ## set up and run the whole suite: ruff, ruff format --check, mypy, pytest
+	./scripts/test.sh
+
+setup:  ## create .venv, install volspike[dev], compile translations
+	bash -c 'source scripts/lib.sh && setup_venv'
+
+lint:  ## ruff + mypy only
+	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy
+
+format:  ## apply ruff's formatting and safe fixes
+	$(VENV)/ruff format . && $(VENV)/ruff check --fix .
+
+locales-extract:  ## extract messages from bot/ into locales/messages.pot
+	$(VENV)/pybabel extract -F babel.cfg -k _ -k __ -k gettext -k ngettext:1,2 -k lazy_gettext -o locales/messages.pot --no-location --omit-header --sort-output bot/
+
+locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_MESSAGES/messages.po
+	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --omit-header
+
+locales:  ## compile .po into .mo (build output, not committed)
+	$(VENV)/pybabel compile -d locales -D messages
+
+bench:  ## run every benchmark in bench/ (prints tables)
+	@for f in bench/*.py; do echo "### $$f"; $(VENV)/python $$f || exit 1; done

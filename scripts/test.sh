@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up everything and run the whole test suite: lint, format check, types, tests.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+setup_venv
+ensure_postgres
+ensure_redis
+
+say "ruff check"
+"$VENV/bin/ruff" check .
+say "ruff format --check"
+"$VENV/bin/ruff" format --check .
+say "mypy (strict for the shared package and db/)"
+"$VENV/bin/mypy"
+say "pytest"
+set +e
+"$PY" -m pytest -p no:cacheprovider "$@"
+code=$?
+set -e
+if [ "$code" -eq 5 ]; then
+  say "pytest collected no tests: that is a failure"
+  exit 1
+fi
+exit "$code"

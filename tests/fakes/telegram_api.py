@@ -1,0 +1,398 @@
+"""A local Telegram Bot API look-alike for tests and benchmarks.
+
+It speaks the real wire format on 127.0.0.1 (`POST /bot<token>/<method>`, form or JSON
+parameters, `{"ok": true, "result": ...}` answers, `{"ok": false, "error_code", "description",
+"parameters": {"retry_after"}}` errors), so the real aiogram `Bot` with its real aiohttp
+session talks to it through `TELEGRAM_API_URL`. It records every call, serves `getUpdates`
+from a queue the test fills, and can be told to fail: 429 with `retry_after`, 403 for a
+chat that blocked the bot, 400 "chat not found", 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+BOT_ID = 7000000001
+BOT_USERNAME = "volspike_test_bot"
+TOKEN = "7000000001:TEST-token-for-the-local-look-alike"
+
+# Parameters aiogram sends JSON-encoded inside form fields.
+_JSON_FIELDS = {
+    "reply_markup",
+    "commands",
+    "scope",
+    "menu_button",
+    "allowed_updates",
+    "entities",
+    "link_preview_options",
+    "reply_parameters",
+    "prices",
+    "results",
+}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic()
+
+    @property
+    def chat_id(self) -> int | None:
+        value = self.params.get("chat_id")
+        return int(value) if value is not None else None
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text", ""))
+
+
+@dataclass
+class Failure:
+    """An error answer for the next `count` matching calls."""
+
+    method: str | None  # None: any method
+    status: int
+    description: str
+    retry_after: int | None = None
+    chat_id: int | None = None
+    count: int = 1
+
+
+@dataclass
+class FakeTelegram:
+    host: str = "127.0.0.1"
+    port: int = 0
+    calls: list[Call] = field(default_factory=list)
+    blocked_chats: set[int] = field(default_factory=set)
+    missing_chats: set[int] = field(default_factory=set)
+    failures: list[Failure] = field(default_factory=list)
+    latency: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._new_update = asyncio.Event()
+        self._new_call = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._webhook: dict[str, Any] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> FakeTelegram:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self._new_update.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTelegram:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- test controls -----------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str | None,
+        status: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        chat_id: int | None = None,
+        count: int = 1,
+    ) -> None:
+        self.failures.append(Failure(method, status, description, retry_after, chat_id, count))
+
+    def rate_limit(self, seconds: int, *, count: int = 1, method: str | None = "sendMessage") -> None:
+        self.fail(method, 429, f"Too Many Requests: retry after {seconds}", retry_after=seconds, count=count)
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        update_id = next(self._update_ids)
+        self._updates.append({"update_id": update_id, **update})
+        self._new_update.set()
+        return update_id
+
+    def push_message(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        language_code: str | None = "en",
+        first_name: str = "Trader",
+        username: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> int:
+        chat: dict[str, Any] = {"id": chat_id if chat_id is not None else user_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = first_name
+        else:
+            chat["title"] = "Test group"
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if language_code:
+            user["language_code"] = language_code
+        if username:
+            user["username"] = username
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        return self.push_update({"message": message})
+
+    def push_channel_post(self, chat_id: int, text: str, *, title: str = "Test channel") -> int:
+        post: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "channel", "title": title},
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            post["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self.push_update({"channel_post": post})
+
+    def push_callback(
+        self,
+        user_id: int,
+        data: str,
+        *,
+        message_id: int = 1,
+        chat_id: int | None = None,
+        language_code: str | None = "en",
+        message_text: str = "…",
+    ) -> int:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": "Trader"}
+        if language_code:
+            user["language_code"] = language_code
+        chat = chat_id if chat_id is not None else user_id
+        return self.push_update(
+            {
+                "callback_query": {
+                    "id": str(next(self._update_ids)),
+                    "from": user,
+                    "chat_instance": str(chat),
+                    "data": data,
+                    "message": {
+                        "message_id": message_id,
+                        "date": int(time.time()),
+                        "chat": {"id": chat, "type": "private", "first_name": "Trader"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "VolSpike"},
+                        "text": message_text,
+                    },
+                }
+            }
+        )
+
+    def calls_to(self, method: str, chat_id: int | None = None) -> list[Call]:
+        return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
+
+    def sent_texts(self, chat_id: int) -> list[str]:
+        return [
+            c.text
+            for c in self.calls
+            if c.method in ("sendMessage", "editMessageText") and c.chat_id == chat_id
+        ]
+
+    async def wait_for(
+        self,
+        predicate: Callable[[list[Call]], bool],
+        timeout: float = 10.0,
+    ) -> list[Call]:
+        """Wait until `predicate(calls)` holds; returns the calls. Fails the test on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate(self.calls):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out waiting; calls so far: {[(c.method, c.params) for c in self.calls[-10:]]}"
+                )
+            self._new_call.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_call.wait(), timeout=min(remaining, 0.2))
+        return self.calls
+
+    async def wait_for_call(
+        self, method: str, chat_id: int | None = None, *, count: int = 1, timeout: float = 10.0
+    ) -> list[Call]:
+        await self.wait_for(lambda _: len(self.calls_to(method, chat_id)) >= count, timeout)
+        return self.calls_to(method, chat_id)
+
+    # -- the protocol ------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json(loads=orjson.loads))
+            else:
+                form = await request.post()
+                for key, value in form.items():
+                    params[key] = value if isinstance(value, str) else "<file>"
+        for key in _JSON_FIELDS & params.keys():
+            if isinstance(params[key], str):
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    params[key] = orjson.loads(params[key])
+        return params
+
+    def _take_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
+        chat = params.get("chat_id")
+        chat_id = int(chat) if chat is not None and str(chat).lstrip("-").isdigit() else None
+        for failure in self.failures:
+            if failure.method not in (None, method):
+                continue
+            if failure.chat_id is not None and failure.chat_id != chat_id:
+                continue
+            failure.count -= 1
+            if failure.count <= 0:
+                self.failures.remove(failure)
+            return failure
+        if method in _CHAT_METHODS and chat_id is not None:
+            if chat_id in self.blocked_chats:
+                return Failure(method, 403, "Forbidden: bot was blocked by the user")
+            if chat_id in self.missing_chats:
+                return Failure(method, 400, "Bad Request: chat not found")
+        return None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.match_info["token"] != TOKEN:
+            return _error(401, "Unauthorized")
+        params = await self._params(request)
+        if method != "getUpdates":
+            self.calls.append(Call(method, params, time.monotonic()))
+            self._new_call.set()
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        failure = self._take_failure(method, params)
+        if failure is not None:
+            return _error(failure.status, failure.description, failure.retry_after)
+        if method == "getUpdates":
+            return _ok(await self._get_updates(params))
+        handler = _RESULTS.get(method)
+        if handler is None:
+            return _ok(True)
+        return _ok(handler(self, params))
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates:
+            self._new_update.clear()
+            timeout = min(float(params.get("timeout") or 0), 1.0)
+            try:
+                await asyncio.wait_for(self._new_update.wait(), timeout=timeout)
+            except TimeoutError:
+                return []
+        limit = int(params.get("limit") or 100)
+        return self._updates[:limit]
+
+    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"]) if str(params.get("chat_id", "")).lstrip("-").isdigit() else 0
+        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        if chat_id <= 0:
+            chat["title"] = "Test group"
+        else:
+            chat["first_name"] = "Trader"
+        message: dict[str, Any] = {
+            "message_id": int(params.get("message_id") or next(self._message_ids)),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "VolSpike", "username": BOT_USERNAME},
+        }
+        if "text" in params:
+            message["text"] = params["text"]
+        if isinstance(params.get("reply_markup"), dict):
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
+
+_CHAT_METHODS = {"sendMessage", "copyMessage", "editMessageText", "sendPhoto", "sendInvoice", "getChat"}
+
+
+def _ok(result: object) -> web.Response:
+    return web.Response(body=orjson.dumps({"ok": True, "result": result}), content_type="application/json")
+
+
+def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _get_me(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": BOT_ID,
+        "is_bot": True,
+        "first_name": "VolSpike",
+        "username": BOT_USERNAME,
+        "can_join_groups": True,
+        "can_read_all_group_messages": False,
+        "supports_inline_queries": False,
+    }
+
+
+def _copy(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": next(fake._message_ids)}
+
+
+def _get_chat(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
+    chat_id = int(params["chat_id"])
+    kind = "private" if chat_id > 0 else ("channel" if str(chat_id).startswith("-100") else "group")
+    chat: dict[str, Any] = {"id": chat_id, "type": kind, "accent_color_id": 0, "max_reaction_count": 11}
+    if kind != "private":
+        chat["title"] = "Test chat"
+    return chat
+
+
+_RESULTS: dict[str, Callable[[FakeTelegram, dict[str, Any]], object]] = {
+    "getMe": _get_me,
+    "sendMessage": FakeTelegram._message,
+    "editMessageText": FakeTelegram._message,
+    "editMessageReplyMarkup": FakeTelegram._message,
+    "copyMessage": _copy,
+    "getChat": _get_chat,
+    "getWebhookInfo": lambda fake, params: {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+    },
+}

@@ -1,0 +1,148 @@
+"""The `volspike` console script: help, exit codes, clear one-line failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+VOLSPIKE = [sys.executable, "-m", "volspike.cli"]
+COMMANDS = ("migrate", "ingest", "bot", "webapp", "run", "sim", "replay")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "SPIKE_"))}
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], tmp_path: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VOLSPIKE, *args],
+        cwd=tmp_path,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_help_documents_every_command(tmp_path: Path) -> None:
+    result = run(["--help"], tmp_path)
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+    for command in COMMANDS:
+        sub = run([command, "--help"], tmp_path)
+        assert sub.returncode == 0, sub.stderr
+        assert f"volspike {command}" in sub.stdout
+
+
+def test_unknown_command_exits_2(tmp_path: Path) -> None:
+    result = run(["frobnicate"], tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_malformed_setting_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run(["migrate"], tmp_path, SPIKE_MULTIPLE="three")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "SPIKE_MULTIPLE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_database_url_that_is_not_a_url_is_rejected(tmp_path: Path) -> None:
+    result = run(["migrate"], tmp_path, DATABASE_URL="volspike-db")
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_malformed_dotenv_value_is_reported_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("WEBAPP_PORT=eighty\n")
+    result = run(["webapp"], tmp_path)
+    assert result.returncode == 2
+    assert "WEBAPP_PORT" in result.stderr
+
+
+def test_postgres_down_gives_a_clear_line_and_exit_1(tmp_path: Path) -> None:
+    port = free_port()
+    started = time.monotonic()
+    result = run(["migrate"], tmp_path, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/volspike")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert f"cannot reach PostgreSQL at 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_redis_down_gives_a_clear_line_and_exit_1(tmp_path: Path, migrated: str) -> None:
+    port = free_port()
+    result = run(["webapp"], tmp_path, DATABASE_URL=migrated, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    assert result.returncode == 1
+    assert f"cannot reach Redis at 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bot_without_token_says_so(tmp_path: Path) -> None:
+    result = run(["bot"], tmp_path)
+    assert result.returncode == 2
+    assert "BOT_TOKEN" in result.stderr
+
+
+def test_webapp_serves_health_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, migrated: str, redis_prefix: str
+) -> None:
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*VOLSPIKE, "webapp"],
+        cwd=tmp_path,
+        env=clean_env(
+            DATABASE_URL=migrated, WEBAPP_HOST="127.0.0.1", WEBAPP_PORT=str(port), REDIS_PREFIX=redis_prefix
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        body = b""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    body = response.read()
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert b'"postgres"' in body
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        assert time.monotonic() - started < 10
+        assert code == 0
+        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.parametrize("command", ["replay"])
+def test_missing_required_argument_exits_2(tmp_path: Path, command: str) -> None:
+    result = run([command], tmp_path)
+    assert result.returncode == 2
