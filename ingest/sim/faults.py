@@ -1,0 +1,102 @@
+"""Fault injection state: forced REST errors, refused/dropped/silent WebSockets, malformed frames."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedError:
+    status: int  # 429 or 418
+    retry_after: int  # seconds
+
+
+class Faults:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._rest_remaining = 0
+        self._rest_error = ForcedError(429, 1)
+        self._refuse_until = 0.0
+        self._silent_until = 0.0
+
+    # REST
+    def fail_rest(self, count: int, *, retry_after: int = 1, status: int = 429) -> None:
+        """Answer the next ``count`` REST requests with ``status`` and ``Retry-After``."""
+        if status not in (429, 418):
+            raise ValueError("status must be 429 or 418")
+        self._rest_remaining = max(0, count)
+        self._rest_error = ForcedError(status, max(0, retry_after))
+
+    def take_rest_error(self) -> ForcedError | None:
+        if self._rest_remaining <= 0:
+            return None
+        self._rest_remaining -= 1
+        return self._rest_error
+
+    @property
+    def rest_errors_pending(self) -> int:
+        return self._rest_remaining
+
+    # WebSocket
+    def refuse_ws(self, seconds: float) -> None:
+        self._refuse_until = max(self._refuse_until, self._monotonic() + seconds)
+
+    def ws_refused(self) -> bool:
+        return self._monotonic() < self._refuse_until
+
+    def silence(self, seconds: float) -> None:
+        self._silent_until = max(self._silent_until, self._monotonic() + seconds)
+
+    def silent(self) -> bool:
+        return self._monotonic() < self._silent_until
+
+    def reset(self) -> None:
+        self._rest_remaining = 0
+        self._refuse_until = 0.0
+        self._silent_until = 0.0
+
+
+def malformed_frames(count: int, stream: str | None, combined: bool) -> list[bytes]:
+    """``count`` bad frames of mixed kinds: not JSON, JSON missing fields, fields of wrong types."""
+    symbol = (stream or "btcusdt@kline_1m").split("@", 1)[0].upper()
+    kinds: list[bytes] = [
+        b"this is not json {",
+        orjson.dumps({"e": "kline", "E": 1, "s": symbol}),  # no "k"
+        orjson.dumps(
+            {
+                "e": "kline",
+                "E": "soon",
+                "s": 42,
+                "k": {
+                    "t": "x",
+                    "T": None,
+                    "s": 42,
+                    "i": 1,
+                    "o": 1.5,
+                    "c": [],
+                    "h": {},
+                    "l": True,
+                    "v": "NaN?",
+                    "n": "many",
+                    "x": "yes",
+                    "q": None,
+                },
+            }
+        ),
+        b"",
+        orjson.dumps([1, 2, 3]),
+        b'{"e":"kline","E":1,"s":"' + symbol.encode() + b'","k":{"t":1,"T":2,"s":"X","i":"1m","x":false',
+    ]
+    out: list[bytes] = []
+    for i in range(count):
+        frame = kinds[i % len(kinds)]
+        if combined and i % 3 == 1 and stream is not None:
+            frame = b'{"stream":"' + stream.encode() + b'","data":' + frame + b"}"
+        elif combined and i % 3 == 2:
+            frame = b'{"stream":' + b"17" + b',"dat":' + (frame or b"null") + b"}"
+        out.append(frame)
+    return out

@@ -1,0 +1,257 @@
+"""Binance's wire shapes: decimals as strings, exactly as the exchange formats them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .market import Candle, Market
+from .universe import HOUR_MS, TRADING, SymbolInfo
+
+JSON = dict[str, Any]
+
+FUNDING_PERIOD_MS = 8 * HOUR_MS
+ORDER_TYPES = [
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+]
+TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX", "GTD"]
+
+
+def fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def kline_row(info: SymbolInfo, c: Candle) -> list[Any]:
+    """One row of GET /fapi/v1/klines."""
+    pp = info.price_precision
+    qp = info.quantity_precision
+    return [
+        c.open_ms,
+        f"{c.o:.{pp}f}",
+        f"{c.h:.{pp}f}",
+        f"{c.l:.{pp}f}",
+        f"{c.c:.{pp}f}",
+        f"{c.v:.{qp}f}",
+        c.close_ms,
+        f"{c.q:.{pp + qp}f}",
+        c.n,
+        f"{c.bv:.{qp}f}",
+        f"{c.bq:.{pp + qp}f}",
+        "0",
+    ]
+
+
+def kline_event(info: SymbolInfo, c: Candle, interval: str, closed: bool, event_ms: int) -> JSON:
+    """The payload of ``<symbol>@kline_<interval>``."""
+    pp = info.price_precision
+    qp = info.quantity_precision
+    return {
+        "e": "kline",
+        "E": event_ms,
+        "s": info.symbol,
+        "k": {
+            "t": c.open_ms,
+            "T": c.close_ms,
+            "s": info.symbol,
+            "i": interval,
+            "f": c.first_id,
+            "L": c.last_id,
+            "o": f"{c.o:.{pp}f}",
+            "c": f"{c.c:.{pp}f}",
+            "h": f"{c.h:.{pp}f}",
+            "l": f"{c.l:.{pp}f}",
+            "v": f"{c.v:.{qp}f}",
+            "n": c.n,
+            "x": closed,
+            "q": f"{c.q:.{pp + qp}f}",
+            "V": f"{c.bv:.{qp}f}",
+            "Q": f"{c.bq:.{pp + qp}f}",
+            "B": "0",
+        },
+    }
+
+
+def next_funding_ms(t_ms: int) -> int:
+    return (t_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+
+
+def _is_perpetual(info: SymbolInfo) -> bool:
+    return info.contract_type in ("PERPETUAL", "TRADIFI_PERPETUAL")
+
+
+def mark_values(market: Market, info: SymbolInfo, t_ms: int) -> tuple[str, str, str, str, int]:
+    """(mark price, index price, estimated settle price, funding rate, next funding time)."""
+    price = market.last_price(info.symbol, t_ms)
+    index = price * (1.0 - market.basis(info, t_ms))
+    settle = (price + index) / 2.0
+    if _is_perpetual(info):
+        rate = f"{market.funding_rate(info, t_ms):.8f}"
+        next_funding = next_funding_ms(t_ms)
+    else:
+        rate, next_funding = "", 0
+    return f"{price:.8f}", f"{index:.8f}", f"{settle:.8f}", rate, next_funding
+
+
+def mark_price_event(market: Market, info: SymbolInfo, t_ms: int) -> JSON:
+    p, i, settle, r, next_funding = mark_values(market, info, t_ms)
+    return {
+        "e": "markPriceUpdate",
+        "E": t_ms,
+        "s": info.symbol,
+        "p": p,
+        "ap": p,
+        "P": settle,
+        "i": i,
+        "r": r,
+        "T": next_funding,
+    }
+
+
+def premium_index(market: Market, info: SymbolInfo, t_ms: int) -> JSON:
+    p, i, settle, r, next_funding = mark_values(market, info, t_ms)
+    return {
+        "symbol": info.symbol,
+        "markPrice": p,
+        "indexPrice": i,
+        "estimatedSettlePrice": settle,
+        "lastFundingRate": r,
+        "interestRate": "0.00010000" if _is_perpetual(info) else "",
+        "nextFundingTime": next_funding,
+        "time": t_ms,
+    }
+
+
+def ticker_24h(market: Market, info: SymbolInfo, now_ms: int) -> JSON:
+    """24h rolling statistics. Volumes are the model's expectation per hour (cheap), not the exact
+    sum of 1440 minutes; prices come from the same price path as the klines."""
+    pp = info.price_precision
+    qp = info.quantity_precision
+    end = min(now_ms, info.delivery_ms - 1)
+    start = end - 24 * HOUR_MS
+    last = market.last_price(info.symbol, end)
+    open_price = market.boundary_price(info, start)
+    samples = [market.boundary_price(info, start + k * 1_800_000) for k in range(48)] + [last, open_price]
+    quote = 0.0
+    base = 0.0
+    first_hour = start // HOUR_MS
+    for k in range(24):
+        hour = first_hour + k + 1
+        if hour * HOUR_MS < info.onboard_ms:
+            continue
+        q = market.expected_hour_quote(info, hour)
+        quote += q
+        base += q / market.boundary_price(info, hour * HOUR_MS)
+    count = max(1, round(quote / info.avg_trade_quote))
+    last_id = (end // 60_000) * 10_000_000
+    change = last - open_price
+    return {
+        "symbol": info.symbol,
+        "priceChange": fmt(change, pp),
+        "priceChangePercent": fmt(change / open_price * 100.0 if open_price else 0.0, 3),
+        "weightedAvgPrice": fmt(quote / base if base else last, pp),
+        "lastPrice": fmt(last, pp),
+        "lastQty": fmt(max(info.avg_trade_quote / last, 10.0**-qp), qp),
+        "openPrice": fmt(open_price, pp),
+        "highPrice": fmt(max(samples), pp),
+        "lowPrice": fmt(min(samples), pp),
+        "volume": fmt(base, qp),
+        "quoteVolume": fmt(quote, pp + qp if pp + qp <= 8 else 8),
+        "openTime": start,
+        "closeTime": end,
+        "firstId": max(0, last_id - count),
+        "lastId": last_id,
+        "count": count,
+    }
+
+
+def _filters(info: SymbolInfo) -> list[JSON]:
+    pp = info.price_precision
+    qp = info.quantity_precision
+    tick = fmt(10.0**-pp, pp)
+    step = fmt(10.0**-qp, qp) if qp else "1"
+    return [
+        {
+            "minPrice": tick,
+            "maxPrice": fmt(info.ref_price * 20, pp),
+            "filterType": "PRICE_FILTER",
+            "tickSize": tick,
+        },
+        {"stepSize": step, "filterType": "LOT_SIZE", "maxQty": "1000000000", "minQty": step},
+        {"stepSize": step, "filterType": "MARKET_LOT_SIZE", "maxQty": "100000000", "minQty": step},
+        {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
+        {"limit": 10, "filterType": "MAX_NUM_ALGO_ORDERS"},
+        {"notional": "5", "filterType": "MIN_NOTIONAL"},
+        {
+            "multiplierDown": "0.9500",
+            "multiplierUp": "1.0500",
+            "multiplierDecimal": "4",
+            "filterType": "PERCENT_PRICE",
+        },
+    ]
+
+
+def symbol_entry(info: SymbolInfo, now_ms: int) -> JSON:
+    tradfi = info.contract_type == "TRADIFI_PERPETUAL"
+    return {
+        "symbol": info.symbol,
+        "pair": info.pair,
+        "contractType": info.contract_type,
+        "deliveryDate": info.delivery_ms,
+        "onboardDate": info.onboard_ms,
+        "status": info.status(now_ms),
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": info.base,
+        "quoteAsset": info.quote,
+        "marginAsset": info.quote,
+        "pricePrecision": info.price_precision,
+        "quantityPrecision": info.quantity_precision,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COMMODITY" if tradfi else "COIN",
+        "underlyingSubType": ["TradFi"] if tradfi else [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "maxMoveOrderLimit": 10000,
+        "filters": _filters(info),
+        "orderTypes": ORDER_TYPES,
+        "timeInForce": TIME_IN_FORCE,
+        "permissionSets": ["GRID", "COPY"],
+    }
+
+
+def exchange_info(symbols: list[SymbolInfo], now_ms: int, weight_limit: int) -> JSON:
+    return {
+        "timezone": "UTC",
+        "serverTime": now_ms,
+        "futuresType": "U_MARGINED",
+        "rateLimits": [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": weight_limit,
+            },
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+        ],
+        "exchangeFilters": [],
+        "assets": [
+            {"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"},
+            {"asset": "USDC", "marginAvailable": True, "autoAssetExchange": "-10000"},
+            {"asset": "BTC", "marginAvailable": True, "autoAssetExchange": "-0.10000000"},
+        ],
+        "symbols": [symbol_entry(info, now_ms) for info in symbols],
+    }
+
+
+def streams_status(info: SymbolInfo, now_ms: int) -> bool:
+    """Whether the symbol's market streams carry data now."""
+    return info.status(now_ms) == TRADING and info.trades_at(now_ms)
