@@ -1,0 +1,91 @@
+"""Candle write throughput: ~200k closed 1m candles through CandleWriter (COPY into staging +
+upsert) into a throwaway database `volspike_bench`, created and dropped by this script.
+
+    .venv/bin/python bench/candle_writes.py [--rows 200000] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from db.migrate import migrate
+from db.pool import create_pool
+from ingest.candles import CandleWriter
+from ingest.parsers import Kline
+
+BENCH_DB = "volspike_bench"
+START_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def candles(rows: int, symbols: int = 600) -> list[Kline]:
+    """`rows` closed minutes, `symbols` symbols side by side, as a live stream delivers them."""
+    out = []
+    for i in range(rows):
+        minute, sym = divmod(i, symbols)
+        t = START_MS + minute * 60_000
+        p = 100.0 + (i % 97) / 10
+        out.append(Kline(f"S{sym:03d}USDT", "1m", t, t + 59_999, p, p + 1, p - 1, p, 12.5, 12.5 * p, 42, 6.0,
+                         6.0 * p, True, t + 60_000))  # fmt: skip
+    return out
+
+
+async def timed(writer: CandleWriter, klines: list[Kline], batch: int) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(klines), batch):
+        for k in klines[i : i + batch]:
+            writer.add(k)
+        await writer.flush()
+    return time.perf_counter() - started
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("VOLSPIKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    args = parser.parse_args()
+    url = f"{args.admin_url.rsplit('/', 1)[0]}/{BENCH_DB}"
+    admin = await asyncpg.connect(args.admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        await migrate(url)  # creates the database
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            klines = candles(args.rows)
+            results = []
+            patterns = (
+                ("batches of 500 (run() default)", 500),
+                ("batches of 5,000", 5_000),
+                ("replayed: same rows again, 5,000", 5_000),
+                ("one batch", args.rows),
+            )
+            for label, batch in patterns:
+                if not label.startswith("replayed"):
+                    await pool.execute("TRUNCATE candles_1m")
+                seconds = await timed(CandleWriter(pool, max_buffered=args.rows), klines, batch)
+                results.append((label, seconds))
+            stored = await pool.fetchval("SELECT count(*) FROM candles_1m")
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", BENCH_DB
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        await admin.close()
+    print(f"{args.rows:,} closed 1m candles, 600 symbols; {stored:,} rows stored after the last run")
+    print(f"{'write pattern':<36} {'seconds':>8} {'rows/s':>10}")
+    for label, seconds in results:
+        print(f"{label:<36} {seconds:>8.2f} {args.rows / seconds:>10,.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,67 @@
+"""Replay throughput: the real capture, repeated to >= 200k lines, through parse_frame and the
+detector (`replay_lines`), against a bare `orjson.loads` loop over the same lines.
+
+    .venv/bin/python bench/replay_throughput.py [--lines 200000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from ingest.detector import SpikeDetector
+from ingest.parsers import parse_frame
+from ingest.replay import replay_lines
+
+CAPTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "binance-usdm-capture-2021-07-22.jsonl"
+
+
+def best_rate(lines: list[bytes], run: Callable[[list[bytes]], object], rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        run(lines)
+        best = min(best, time.perf_counter() - started)
+    return len(lines) / best
+
+
+def bare_loads(lines: list[bytes]) -> None:
+    loads = orjson.loads
+    for line in lines:
+        loads(line)
+
+
+def parse_only(lines: list[bytes]) -> None:
+    for line in lines:
+        parse_frame(line)
+
+
+def full_replay(lines: list[bytes]) -> None:
+    replay_lines(lines, SpikeDetector(3.0, 3_000_000))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    base = [line for line in CAPTURE.read_bytes().splitlines() if line.strip()]
+    lines = (base * (args.lines // len(base) + 1))[: max(args.lines, len(base))]
+    rows = [
+        ("orjson.loads loop (baseline)", best_rate(lines, bare_loads, args.rounds)),
+        ("parse_frame", best_rate(lines, parse_only, args.rounds)),
+        ("replay_lines (parse + detector)", best_rate(lines, full_replay, args.rounds)),
+    ]
+    baseline = rows[0][1]
+    print(f"{len(lines):,} lines of {CAPTURE.name}, best of {args.rounds} rounds")
+    print(f"{'path':<34} {'msg/s':>12} {'vs baseline':>12}")
+    for name, rate in rows:
+        print(f"{name:<34} {rate:>12,.0f} {rate / baseline:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Candle queries: the 1m upsert used by ingest, higher timeframes derived in SQL, gap helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+Conn = asyncpg.Connection | PoolConnectionProxy
+Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
+
+# PostgreSQL did not answer (down, restarting, network): worth retrying later.
+PG_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+
+# Any PostgreSQL failure, availability or not (a writer retries the first kind forever).
+PG_ERRORS: tuple[type[Exception], ...] = (*PG_UNAVAILABLE, asyncpg.PostgresError)
+
+TIMEFRAMES: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
+
+COLUMNS = (
+    "symbol",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote",
+)
+
+STAGING = "candles_1m_staging"
+
+# Per connection, emptied at every commit: the COPY target of one batch.
+CREATE_STAGING = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING}
+    (LIKE candles_1m INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+
+UPSERT_FROM_STAGING = f"""
+INSERT INTO candles_1m ({", ".join(COLUMNS)})
+SELECT {", ".join(COLUMNS)} FROM {STAGING}
+ON CONFLICT (symbol, open_time) DO UPDATE SET
+    open = EXCLUDED.open,
+    high = EXCLUDED.high,
+    low = EXCLUDED.low,
+    close = EXCLUDED.close,
+    volume = EXCLUDED.volume,
+    quote_volume = EXCLUDED.quote_volume,
+    trades = EXCLUDED.trades,
+    taker_buy_volume = EXCLUDED.taker_buy_volume,
+    taker_buy_quote = EXCLUDED.taker_buy_quote
+WHERE (candles_1m.open, candles_1m.high, candles_1m.low, candles_1m.close, candles_1m.volume,
+       candles_1m.quote_volume, candles_1m.trades, candles_1m.taker_buy_volume, candles_1m.taker_buy_quote)
+      IS DISTINCT FROM
+      (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
+       EXCLUDED.quote_volume, EXCLUDED.trades, EXCLUDED.taker_buy_volume, EXCLUDED.taker_buy_quote)
+"""
+
+# Candles are re-derivable (the backfill refetches any minute `missing_minutes` reports), so a
+# batch need not wait for its WAL flush: a PostgreSQL crash loses at most the last fraction of
+# a second of candle commits, never the database's consistency.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+
+# date_bin's origin: a UTC midnight, so 4h and 1d buckets start at 00:00 UTC like Binance's.
+ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+
+FETCH_1M = """
+SELECT open_time AS bucket, open, high, low, close, volume, quote_volume, trades::bigint AS trades,
+       taker_buy_volume, taker_buy_quote
+FROM candles_1m
+WHERE symbol = $1 AND open_time >= $2 AND open_time < $3
+ORDER BY open_time DESC
+LIMIT $4
+"""
+
+FETCH_BINNED = f"""
+SELECT date_bin($2::interval, open_time, {ORIGIN}) AS bucket,
+       (array_agg(open ORDER BY open_time))[1] AS open,
+       max(high) AS high,
+       min(low) AS low,
+       (array_agg(close ORDER BY open_time DESC))[1] AS close,
+       sum(volume) AS volume,
+       sum(quote_volume) AS quote_volume,
+       sum(trades)::bigint AS trades,
+       sum(taker_buy_volume) AS taker_buy_volume,
+       sum(taker_buy_quote) AS taker_buy_quote
+FROM candles_1m
+WHERE symbol = $1
+  AND open_time >= date_bin($2::interval, $3::timestamptz, {ORIGIN})
+  AND open_time < $4
+GROUP BY bucket
+ORDER BY bucket DESC
+LIMIT $5
+"""
+
+LATEST_OPEN_TIME = "SELECT max(open_time) FROM candles_1m WHERE symbol = $1"
+
+MISSING_MINUTES = """
+SELECT m
+FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 minute', interval '1 minute') AS m
+WHERE NOT EXISTS (SELECT 1 FROM candles_1m c WHERE c.symbol = $1 AND c.open_time = m)
+ORDER BY m
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    open_time: datetime  # start of the bucket (UTC)
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    quote_volume: float
+    trades: int
+    taker_buy_volume: float
+    taker_buy_quote: float
+
+
+def _candle(row: asyncpg.Record) -> Candle:
+    return Candle(
+        row["bucket"],
+        row["open"],
+        row["high"],
+        row["low"],
+        row["close"],
+        row["volume"],
+        row["quote_volume"],
+        row["trades"],
+        row["taker_buy_volume"],
+        row["taker_buy_quote"],
+    )
+
+
+async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> None:
+    """COPY `records` (in COLUMNS order) into staging and upsert them, in one transaction.
+
+    A replayed candle identical to the stored one is left alone (no new row version)."""
+    async with conn.transaction():
+        await conn.execute(ASYNC_COMMIT)
+        await conn.execute(CREATE_STAGING)
+        await conn.copy_records_to_table(STAGING, records=records, columns=COLUMNS)
+        await conn.execute(UPSERT_FROM_STAGING)
+
+
+async def fetch_candles(
+    conn: Executor, symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
+) -> list[Candle]:
+    """Candles of `timeframe` (1m 5m 15m 1h 4h 1d) for `symbol`, oldest first.
+
+    Buckets start at or after the bucket containing `start` and before `end`; when more than
+    `limit` exist, the newest `limit` are returned (a chart asks for the bars ending at `end`).
+    Higher timeframes are aggregated from closed 1m candles: open = first, close = last,
+    high = max, low = min, volumes and trades summed. A bucket still in progress covers the
+    minutes stored so far. Unknown timeframe: ValueError.
+    """
+    step = TIMEFRAMES.get(timeframe)
+    if step is None:
+        raise ValueError(f"unknown timeframe {timeframe!r}; one of {', '.join(TIMEFRAMES)}")
+    if limit <= 0:
+        return []
+    if timeframe == "1m":
+        rows = await conn.fetch(FETCH_1M, symbol, start, end, limit)
+    else:
+        rows = await conn.fetch(FETCH_BINNED, symbol, step, start, end, limit)
+    return [_candle(row) for row in reversed(rows)]
+
+
+async def latest_open_time(conn: Executor, symbol: str) -> datetime | None:
+    """Open time of the newest stored 1m candle of `symbol` (None when there is none)."""
+    latest: datetime | None = await conn.fetchval(LATEST_OPEN_TIME, symbol)
+    return latest
+
+
+async def missing_minutes(conn: Executor, symbol: str, start: datetime, end: datetime) -> list[datetime]:
+    """Minute open times in [start, end) with no stored candle (start is floored to the minute)."""
+    start = start.replace(second=0, microsecond=0)
+    if end <= start:
+        return []
+    return [row["m"] for row in await conn.fetch(MISSING_MINUTES, symbol, start, end)]

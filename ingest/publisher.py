@@ -1,0 +1,161 @@
+"""Alerts into PostgreSQL first, then into the Redis stream (and the live pub/sub channel).
+
+Guarantees, for the delivery side to rely on:
+
+- **Nothing twice in PostgreSQL.** The row is unique on (symbol, hour, type): `emit` of an
+  alert that already has a row (a restart, a second ingest process) returns None and
+  publishes nothing.
+- **Nothing lost.** The row is committed before anything reaches Redis. If Redis is down,
+  the row keeps `published_at IS NULL` and `republish_pending` (run at start and every few
+  seconds) publishes it later, in id order. If PostgreSQL is down, `emit` keeps the alert in
+  memory (at most `MAX_HELD` of them, oldest dropped with an error log) and
+  `republish_pending` saves and publishes it once PostgreSQL answers.
+- **At least once into the stream.** A row is published under a `FOR UPDATE SKIP LOCKED`
+  lock, so two publishers never XADD the same row concurrently; but a crash between the XADD
+  and the commit of `published_at` publishes that alert again after the restart. Consumers
+  must be idempotent on the alert `id`: the delivery worker is, because `deliveries` is
+  unique on (alert_id, chat_id), so a duplicate stream entry sends no duplicate message.
+  The pub/sub copy on `alerts_channel` is best effort (live Mini App feed only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+import asyncpg
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from db import alerts as db_alerts
+from db.candles import PG_UNAVAILABLE
+from volspike.alerts import Alert
+from volspike.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
+
+log = logging.getLogger(__name__)
+
+ALERTS_EMITTED = Counter("volspike_alerts_emitted_total", "Alert rows created by ingest", ["type"])
+PUBLISH_FAILURES = Counter(
+    "volspike_alert_publish_failures_total",
+    "Alerts that could not be saved (stage=db) or published (stage=redis) at once",
+    ["stage"],
+)
+ALERTS_PUBLISHED = Counter("volspike_alerts_published_total", "Alert rows added to the Redis stream")
+
+REDIS_UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
+MAX_HELD = 10_000
+REPUBLISH_BATCH = 500
+
+
+class AlertPublisher:
+    def __init__(self, pool: asyncpg.Pool, redis: Redis, names: RedisNames) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._names = names
+        self._held: deque[Alert] = deque()  # alerts PostgreSQL could not take yet
+
+    @property
+    def held(self) -> int:
+        """Alerts waiting in memory for PostgreSQL."""
+        return len(self._held)
+
+    async def emit(self, alert: Alert) -> Alert | None:
+        """Save and publish one detected alert.
+
+        Returns the alert with its row id (published, or left for `republish_pending` when
+        Redis is down), or None when the row already existed or PostgreSQL is down (the
+        alert is then held in memory and saved by `republish_pending`).
+        """
+        try:
+            alert_id = await db_alerts.insert_alert(self._pool, alert)
+        except PG_UNAVAILABLE as exc:
+            PUBLISH_FAILURES.labels("db").inc()
+            log.warning(
+                "postgres unavailable, holding alert",
+                extra={"symbol": alert.symbol, "type": alert.alert_type.value, "error": repr(exc)},
+            )
+            self._hold(alert)
+            return None
+        if alert_id is None:
+            return None
+        ALERTS_EMITTED.labels(alert.alert_type.value).inc()
+        saved = alert.with_id(alert_id)
+        try:
+            await self._publish_one(alert_id)
+        except PG_UNAVAILABLE as exc:
+            log.warning("postgres unavailable while publishing", extra={"id": alert_id, "error": repr(exc)})
+        return saved
+
+    def _hold(self, alert: Alert) -> None:
+        if len(self._held) >= MAX_HELD:
+            lost = self._held.popleft()
+            log.error(
+                "alert dropped: too many held while postgres is down",
+                extra={"symbol": lost.symbol, "hour": lost.hour.isoformat(), "type": lost.alert_type.value},
+            )
+        self._held.append(alert)
+
+    async def _send(self, alert: Alert) -> None:
+        payload = alert.to_json()
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xadd(
+            self._names.alerts_stream, {"alert": payload}, maxlen=ALERTS_STREAM_MAXLEN, approximate=True
+        )
+        pipe.publish(self._names.alerts_channel, payload)
+        await pipe.execute()
+
+    async def _publish_locked(self, conn: db_alerts.Conn, alerts: list[Alert]) -> int:
+        """XADD each locked row, then mark those that made it; stop at the first Redis error."""
+        done: list[int] = []
+        try:
+            for alert in alerts:
+                await self._send(alert)
+                assert alert.id is not None
+                done.append(alert.id)
+        except REDIS_UNAVAILABLE as exc:
+            PUBLISH_FAILURES.labels("redis").inc()
+            log.warning("redis unavailable, alert left for republish", extra={"error": repr(exc)})
+        if done:
+            await db_alerts.mark_published(conn, done)
+            ALERTS_PUBLISHED.inc(len(done))
+        return len(done)
+
+    async def _publish_one(self, alert_id: int) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            alert = await db_alerts.lock_unpublished_by_id(conn, alert_id)
+            if alert is None:
+                return 0  # published meanwhile by republish_pending
+            return await self._publish_locked(conn, [alert])
+
+    async def republish_pending(self, batch: int = REPUBLISH_BATCH) -> int:
+        """Save held alerts, then publish unpublished rows in id order; how many were published."""
+        published = 0
+        while self._held:
+            alert = self._held[0]
+            alert_id = await db_alerts.insert_alert(self._pool, alert)  # PG down: raises, kept held
+            self._held.popleft()
+            if alert_id is not None:
+                ALERTS_EMITTED.labels(alert.alert_type.value).inc()
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await db_alerts.lock_unpublished(conn, batch)
+                sent = await self._publish_locked(conn, rows) if rows else 0
+            published += sent
+            if sent < batch:
+                return published
+
+    async def run(self, interval: float = 2.0) -> None:
+        """Republish every `interval` seconds until cancelled (errors are logged, not fatal)."""
+        while True:
+            try:
+                count = await self.republish_pending()
+            except PG_UNAVAILABLE as exc:
+                log.warning("republish: postgres unavailable", extra={"error": repr(exc)})
+            except asyncpg.PostgresError:
+                log.exception("republish: postgres refused, retrying")
+            else:
+                if count:
+                    log.info("republished alerts", extra={"count": count})
+            await asyncio.sleep(interval)
