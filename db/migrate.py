@@ -93,7 +93,9 @@ async def migrate(url: str) -> list[int]:
                     await conn.execute(migration.sql)
                     await conn.execute(RECORD, migration.version, migration.name)
                 applied_now.append(migration.version)
-                log.info("applied migration", extra={"version": migration.version, "name": migration.name})
+                log.info(
+                    "applied migration", extra={"version": migration.version, "migration": migration.name}
+                )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
     finally:

@@ -146,3 +146,33 @@ def test_webapp_serves_health_and_stops_cleanly_on_sigterm(
 def test_missing_required_argument_exits_2(tmp_path: Path, command: str) -> None:
     result = run([command], tmp_path)
     assert result.returncode == 2
+
+
+def test_migrate_creates_the_database_then_is_a_noop(tmp_path: Path) -> None:
+    import uuid
+
+    import asyncpg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"volspike_cli_{uuid.uuid4().hex[:8]}"
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        first = run(["migrate"], tmp_path, DATABASE_URL=url, LOG_LEVEL="DEBUG")
+        assert first.returncode == 0, first.stderr
+        assert "applied" in first.stdout and "Traceback" not in first.stderr
+        second = run(["migrate"], tmp_path, DATABASE_URL=url)
+        assert second.returncode == 0
+        assert "up to date" in second.stdout
+    finally:
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(PG_ADMIN_URL)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        import asyncio
+
+        asyncio.run(drop())

@@ -1,0 +1,137 @@
+"""Detection latency: the frame that crosses the spike line → the alert row committed and
+published (Redis stream), measured inside the ingest service.
+
+The simulator runs as its own process (`volspike sim`); spikes are triggered on demand over its
+control API (`POST /sim/spike`), one symbol at a time. Two figures per alert:
+
+- received → committed: `time.perf_counter()` when the websocket frame was read, to
+  `AlertPublisher.emit` returning (row inserted and XADDed) — what ingest itself adds;
+- event → committed: the exchange event time `E` of the frame (the alert's `detected_at`)
+  to the row's `created_at` — adds the exchange's send and the network (same clock here).
+
+Needs PostgreSQL and Redis; uses the database `volspike_bench`.
+
+    .venv/bin/python bench/detection_latency.py --symbols 200 --spikes 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+from redis.asyncio import Redis
+
+from db.migrate import migrate
+from db.pool import create_pool
+from ingest.service import IngestService, IngestTimings
+from volspike.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest_memory import free_port, wait_http  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--symbols", type=int, default=200)
+    parser.add_argument("--spikes", type=int, default=40)
+    parser.add_argument("--gap", type=float, default=0.5, help="seconds between spikes")
+    args = parser.parse_args()
+
+    base = load_settings(_env_file=None)
+    database_url = base.database_url.rsplit("/", 1)[0] + "/volspike_bench"
+    prefix = f"volspike-bench:{os.getpid()}:"
+    await migrate(database_url)
+    port = free_port()
+    sim = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(args.symbols)),
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pool = await create_pool(database_url, min_size=2, max_size=8)
+    redis = Redis.from_url(base.redis_url)
+    task: asyncio.Task[None] | None = None
+    try:
+        await pool.execute("TRUNCATE symbols, candles_1m, alerts, mark_snapshots RESTART IDENTITY CASCADE")
+        await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping")
+        settings = base.model_copy(
+            update={
+                "database_url": database_url,
+                "redis_prefix": prefix,
+                "binance_rest_url": f"http://127.0.0.1:{port}",
+                "binance_ws_url": f"ws://127.0.0.1:{port}",
+            }
+        )
+        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False))
+        task = asyncio.create_task(service.run())
+        async with asyncio.timeout(60):
+            await service.armed.wait()
+            while True:
+                if service.health()["ok"]:
+                    break
+                await asyncio.sleep(0.2)
+        targets = sorted(service.universe)[: args.spikes]
+        async with aiohttp.ClientSession() as session:
+            for symbol in targets:
+                body = {
+                    "symbol": symbol,
+                    "multiple": 5.0,
+                    "min_quote_volume": settings.spike_min_quote_volume * 2,
+                }
+                async with session.post(f"http://127.0.0.1:{port}/sim/spike", json=body) as resp:
+                    resp.raise_for_status()
+                await asyncio.sleep(args.gap)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                while True:
+                    if service.alerts_emitted >= len(targets):
+                        break
+                    await asyncio.sleep(0.1)
+        inside = [s * 1000 for s in service.latencies]
+        rows = await pool.fetch(
+            "SELECT extract(epoch FROM created_at - detected_at) * 1000 AS ms FROM alerts "
+            "WHERE alert_type = 'SPIKE'"
+        )
+        end_to_end = [float(r["ms"]) for r in rows]
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await pool.close()
+        sim.terminate()
+        await asyncio.wait_for(sim.wait(), 10)
+
+    print(f"\ndetection latency, {args.symbols} simulator symbols, {len(targets)} spikes triggered\n")
+    print(f"{'measure':<26} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for label, values in (("received → committed", inside), ("event time → committed", end_to_end)):
+        print(
+            f"{label:<26} {len(values):>4} {percentile(values, 0.5):8.2f} {percentile(values, 0.9):8.2f} "
+            f"{percentile(values, 0.99):8.2f} {max(values, default=float('nan')):8.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

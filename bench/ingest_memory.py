@@ -1,0 +1,150 @@
+"""Resident memory of `volspike ingest` following the simulator's symbols.
+
+Starts `volspike sim` and `volspike ingest` as two processes (ingest exactly as deployed,
+through the CLI), samples the ingest process's RSS every second, and prints a table and the
+peak (VmHWM). Needs PostgreSQL and Redis (DATABASE_URL's server, REDIS_URL); uses the
+database `volspike_bench` and a Redis prefix of its own.
+
+    .venv/bin/python bench/ingest_memory.py --symbols 600 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+from redis.asyncio import Redis
+
+from db.migrate import migrate
+from db.pool import create_pool
+from volspike.redis_names import RedisNames
+from volspike.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of `pid` in kB."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+async def wait_http(url: str, timeout: float = 30.0) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--symbols", type=int, default=600)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+
+    base = load_settings(_env_file=None)
+    database_url = base.database_url.rsplit("/", 1)[0] + "/volspike_bench"
+    prefix = f"volspike-bench:{os.getpid()}:"
+    await migrate(database_url)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    await pool.execute("TRUNCATE symbols, candles_1m, alerts, mark_snapshots RESTART IDENTITY CASCADE")
+    await pool.close()
+    redis = Redis.from_url(base.redis_url)
+    names = RedisNames(prefix)
+
+    port = free_port()
+    python = sys.executable
+    sim = await asyncio.create_subprocess_exec(
+        *(python, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(args.symbols)),
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ingest: asyncio.subprocess.Process | None = None
+    rows: list[tuple[float, float, int, int, int]] = []
+    stop_seconds = float("nan")
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping")
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": base.redis_url,
+            "REDIS_PREFIX": prefix,
+            "BINANCE_REST_URL": f"http://127.0.0.1:{port}",
+            "BINANCE_WS_URL": f"ws://127.0.0.1:{port}",
+            "LOG_LEVEL": "WARNING",
+        }
+        ingest = await asyncio.create_subprocess_exec(
+            *(python, "-m", "volspike.cli", "ingest"), cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < args.seconds:
+            await asyncio.sleep(1.0)
+            if ingest.returncode is not None:
+                print(f"ingest exited early with {ingest.returncode}", file=sys.stderr)
+                return 1
+            status = proc_status(ingest.pid)
+            raw = await redis.get(names.ingest_health)
+            health = orjson.loads(raw) if raw else {}
+            messages = sum(c.get("messages", 0) for c in health.get("connections", []))
+            rows.append(
+                (
+                    time.monotonic() - started,
+                    status["VmRSS"] / 1024,
+                    int(health.get("symbols", 0)),
+                    messages,
+                    int(health.get("backfilled_candles", 0)),
+                )
+            )
+        peak = proc_status(ingest.pid)["VmHWM"] / 1024
+        stopping = time.monotonic()
+        ingest.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(ingest.wait(), 15)
+        stop_seconds = time.monotonic() - stopping
+    finally:
+        for proc in (ingest, sim):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 10)
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+    print(f"\nvolspike ingest following {args.symbols} simulator symbols (+ filtered extras)\n")
+    print(f"{'t (s)':>6} {'RSS (MiB)':>10} {'symbols':>8} {'ws msgs':>9} {'backfilled':>11}")
+    for t, rss, symbols, messages, backfilled in rows[:: max(1, len(rows) // 12)] + rows[-1:]:
+        print(f"{t:6.0f} {rss:10.1f} {symbols:8d} {messages:9d} {backfilled:11d}")
+    print(f"\npeak RSS (VmHWM): {peak:.1f} MiB")
+    print(f"shutdown after SIGTERM: {stop_seconds:.2f} s (exit code {ingest.returncode if ingest else '?'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,78 @@
+"""Prometheus metrics of the ingest service (default registry, served by webapp `/metrics`
+and, when INGEST_METRICS_PORT is set, by ingest itself).
+
+Registered once at import, as prometheus_client intends. Alert, candle-write and publish
+counters live beside the code that counts them (`ingest.publisher`, `ingest.candles`).
+Per-connection series are labelled by the connection id (`c0`, `c1`, ...), a small set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+CONNECTION_STATES = {"closed": 0, "connecting": 1, "open": 2}
+
+WS_STATE = Gauge(
+    "volspike_ingest_ws_state", "Websocket connection state (0 closed, 1 connecting, 2 open)", ["conn"]
+)
+WS_STREAMS = Gauge("volspike_ingest_ws_streams", "Streams subscribed on a websocket connection", ["conn"])
+WS_MESSAGES = Counter("volspike_ingest_ws_messages", "Websocket messages received", ["conn"])
+WS_MALFORMED = Counter("volspike_ingest_ws_malformed", "Websocket messages that failed to parse", ["conn"])
+WS_RECONNECTS = Counter("volspike_ingest_ws_reconnects", "Websocket reconnections", ["conn", "reason"])
+WS_EVENT_LAG = Gauge(
+    "volspike_ingest_ws_event_lag_seconds",
+    "Receive time minus exchange event time of the last frame",
+    ["conn"],
+)
+WS_LAST_MESSAGE_AGE = Gauge(
+    "volspike_ingest_ws_last_message_age_seconds", "Seconds since the last message on a connection", ["conn"]
+)
+BACKFILLED_CANDLES = Counter(
+    "volspike_ingest_backfilled_candles", "Closed 1m candles fetched over REST to fill gaps and history"
+)
+DETECTION_LATENCY = Histogram(
+    "volspike_ingest_detection_latency_seconds",
+    "From receiving the frame that triggers an alert to its row committed and published",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+REST_REQUESTS = Counter("volspike_ingest_rest_requests", "Binance REST requests answered", ["path", "status"])
+REST_WEIGHT_USED = Gauge("volspike_ingest_rest_weight_used", "Request weight used in the current minute")
+SYMBOLS = Gauge("volspike_ingest_symbols", "Symbols followed")
+FRAME_QUEUE = Gauge("volspike_ingest_frame_queue", "Frames received and not yet processed")
+
+
+def record_rest(path: str, status: int, weight: int) -> None:
+    REST_REQUESTS.labels(path, str(status)).inc()
+
+
+def forget_connection(conn: str) -> None:
+    """Drop the series of a connection that no longer exists."""
+    for metric in (WS_STATE, WS_STREAMS, WS_EVENT_LAG, WS_LAST_MESSAGE_AGE, WS_MESSAGES, WS_MALFORMED):
+        with contextlib.suppress(KeyError):
+            metric.remove(conn)
+
+
+async def _metrics_view(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def start_metrics_server(host: str, port: int) -> web.AppRunner:
+    """Serve `/metrics` on host:port; the caller awaits `runner.cleanup()` to stop it."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics_view)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    log.info("ingest metrics listening", extra={"host": host, "port": port})
+    return runner

@@ -1,0 +1,482 @@
+"""Combined-stream websocket connections to Binance USDⓈ-M market streams.
+
+Binance serves market streams on `<BINANCE_WS_URL>/market/stream?streams=a/b/c` (since
+2026-04-23 the legacy `/ws` and `/stream` paths are silent for them). Each connection carries
+at most `max_streams` streams: one `<symbol lower>@kline_1m` per symbol, plus
+`!markPrice@arr@1s` on the first. Listings and delistings change a live connection with
+SUBSCRIBE/UNSUBSCRIBE messages, paced well under Binance's 10 incoming messages per second
+(pings and pongs count too).
+
+Each connection reconnects by itself with exponential backoff and jitter (capped), is
+replaced before Binance's 24-hour cut (the new socket opens before the old one closes), and
+is reconnected by a watchdog when no message came for `silence_timeout`. A reconnect reports
+the symbols whose data may have a gap (`on_reopen`) so the service backfills them. One
+connection failing never stalls the others: each runs in its own task.
+
+Every frame goes through `ingest.parsers.parse_frame`; a malformed one is counted and logged
+(at most once per `log_every` seconds per connection), never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from ingest import metrics
+from ingest.parsers import ControlReply, Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
+
+log = logging.getLogger(__name__)
+
+MARK_PRICE_STREAM = "!markPrice@arr@1s"
+DataFrame = Kline | MarkPrices | Tickers
+FrameSink = Callable[[DataFrame, float], None]
+"""Receives every data frame with its receive time (time.perf_counter()); must not block."""
+ReopenHandler = Callable[["StreamConnection", list[str], int | None], None]
+"""(connection, symbols on it, last event time seen before the drop) after a reconnect."""
+
+_CONNECT_ERRORS = (OSError, TimeoutError, InvalidHandshake, InvalidURI)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    max_streams: int = 200
+    silence_timeout: float = 30.0
+    max_lifetime: float = 23 * 3600.0  # Binance cuts every connection at 24 h
+    backoff_base: float = 0.5
+    backoff_cap: float = 60.0
+    open_timeout: float = 10.0
+    close_timeout: float = 2.0
+    control_rate: float = 5.0  # SUBSCRIBE/UNSUBSCRIBE messages per second
+    control_batch: int = 100  # streams per SUBSCRIBE message
+    log_every: float = 10.0  # malformed-frame log rate limit, seconds
+    tick: float = 0.5  # watchdog resolution, seconds
+
+
+def kline_stream(symbol: str) -> str:
+    return f"{symbol.lower()}@kline_1m"
+
+
+def stream_url(base_url: str, streams: Iterable[str]) -> str:
+    """`<base>/market/stream?streams=a/b`, with non-ASCII stream names percent-encoded (UTF-8)."""
+    joined = "/".join(streams)
+    return f"{base_url.rstrip('/')}/market/stream?streams={quote(joined, safe='/@!_')}"
+
+
+class StreamConnection:
+    """One websocket connection and the streams it should carry."""
+
+    def __init__(
+        self,
+        conn_id: str,
+        base_url: str,
+        streams: Iterable[str],
+        sink: FrameSink,
+        on_reopen: ReopenHandler,
+        options: StreamOptions,
+        stream_symbols: dict[str, str],
+    ) -> None:
+        self.id = conn_id
+        self._base_url = base_url
+        self._streams: dict[str, None] = dict.fromkeys(streams)
+        self._sink = sink
+        self._on_reopen = on_reopen
+        self._opts = options
+        self._symbol_of = stream_symbols  # shared with the manager: stream name -> symbol
+        self._control: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
+        self._control_id = 0
+        self.state = "closed"
+        self.messages = 0
+        self.malformed = 0
+        self.reconnects = 0
+        self.opened_once = False
+        self.last_message_at: float | None = None  # time.monotonic()
+        self.last_event_ms: int | None = None
+        self.lag_ms: float | None = None
+        self.connected_at: float | None = None
+        self._last_malformed_log = 0.0
+        self._state_metric = metrics.WS_STATE.labels(conn_id)
+        self._messages_metric = metrics.WS_MESSAGES.labels(conn_id)
+        self._streams_metric = metrics.WS_STREAMS.labels(conn_id)
+        self._streams_metric.set(len(self._streams))
+        self._state_metric.set(metrics.CONNECTION_STATES["closed"])
+
+    # --- desired streams -------------------------------------------------------------
+
+    @property
+    def streams(self) -> list[str]:
+        return list(self._streams)
+
+    @property
+    def room(self) -> int:
+        return self._opts.max_streams - len(self._streams)
+
+    def symbols(self) -> list[str]:
+        return [self._symbol_of[s] for s in self._streams if s in self._symbol_of]
+
+    def url(self) -> str:
+        return stream_url(self._base_url, self._streams)
+
+    def subscribe(self, streams: Iterable[str]) -> None:
+        new = [s for s in streams if s not in self._streams]
+        if not new:
+            return
+        self._streams.update(dict.fromkeys(new))
+        self._streams_metric.set(len(self._streams))
+        self._enqueue("SUBSCRIBE", new)
+
+    def unsubscribe(self, streams: Iterable[str]) -> None:
+        gone = [s for s in streams if s in self._streams]
+        if not gone:
+            return
+        for s in gone:
+            del self._streams[s]
+        self._streams_metric.set(len(self._streams))
+        self._enqueue("UNSUBSCRIBE", gone)
+
+    def _enqueue(self, method: str, streams: list[str]) -> None:
+        if self.state != "open":
+            return  # the next connection URL carries the desired set
+        size = self._opts.control_batch
+        for i in range(0, len(streams), size):
+            self._control.put_nowait((method, streams[i : i + size]))
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, read, reconnect; forever until cancelled."""
+        ws: ClientConnection | None = None
+        attempt = 0
+        try:
+            while True:
+                if ws is None:
+                    self._set_state("connecting")
+                    try:
+                        ws = await self._open()
+                    except _CONNECT_ERRORS as exc:
+                        attempt += 1
+                        delay = self._backoff(attempt)
+                        log.warning(
+                            "stream connect failed",
+                            extra={
+                                "conn": self.id,
+                                "attempt": attempt,
+                                "retry_in": round(delay, 2),
+                                "error": repr(exc),
+                            },
+                        )
+                        self._set_state("closed")
+                        await asyncio.sleep(delay)
+                        continue
+                    if self.opened_once:
+                        self.reconnects += 1
+                        self._on_reopen(self, self.symbols(), self.last_event_ms)
+                    self.opened_once = True
+                    log.info("stream connected", extra={"conn": self.id, "streams": len(self._streams)})
+                ws, reason = await self._serve(ws)
+                if ws is None:
+                    metrics.WS_RECONNECTS.labels(self.id, reason).inc()
+                    log.warning("stream lost, reconnecting", extra={"conn": self.id, "reason": reason})
+                    if reason != "silent" and self.last_message_at is None:
+                        attempt += 1  # it never delivered anything: back off
+                    else:
+                        attempt = 0
+                    if attempt:
+                        await asyncio.sleep(self._backoff(attempt))
+                else:
+                    attempt = 0
+        finally:
+            self._set_state("closed")
+            if ws is not None:
+                await self._close(ws)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self._opts.backoff_cap, self._opts.backoff_base * 2.0 ** (attempt - 1))
+        return delay * random.uniform(0.5, 1.0)
+
+    async def _open(self) -> ClientConnection:
+        ws = await connect(
+            self.url(),
+            open_timeout=self._opts.open_timeout,
+            close_timeout=self._opts.close_timeout,
+            max_size=8 * 2**20,
+            compression=None,
+            user_agent_header="volspike-ingest",
+        )
+        # queued changes are already in the URL of this connection
+        while not self._control.empty():
+            self._control.get_nowait()
+        self.connected_at = time.monotonic()
+        self.last_message_at = None
+        self._set_state("open")
+        return ws
+
+    async def _serve(self, ws: ClientConnection) -> tuple[ClientConnection | None, str]:
+        """Read `ws` until it fails (→ (None, reason)) or is due for replacement (→ (new ws, ""))."""
+        reader = asyncio.create_task(self._read(ws), name=f"ws-read-{self.id}")
+        control = asyncio.create_task(self._send_control(ws), name=f"ws-control-{self.id}")
+        assert self.connected_at is not None
+        opened = self.connected_at
+        rotate_at = opened + self._opts.max_lifetime
+        try:
+            while True:
+                done, _ = await asyncio.wait({reader, control}, timeout=self._opts.tick)
+                if reader in done:
+                    return None, reader.result()
+                if control in done:
+                    control.result()  # re-raise a bug; a closed socket ends the reader too
+                    return None, "closed"
+                now = time.monotonic()
+                last = self.last_message_at if self.last_message_at is not None else opened
+                if now - last > self._opts.silence_timeout:
+                    return None, "silent"
+                if now >= rotate_at:
+                    replacement = await self._replace()
+                    if replacement is not None:
+                        return replacement, ""
+                    rotate_at = now + min(60.0, self._opts.max_lifetime)
+        finally:
+            for task in (reader, control):
+                task.cancel()
+            await asyncio.gather(reader, control, return_exceptions=True)
+            await self._close(ws)
+
+    async def _replace(self) -> ClientConnection | None:
+        """Open the successor while the current socket keeps being read (make before break)."""
+        log.info("rotating stream connection before the 24 h cut", extra={"conn": self.id})
+        try:
+            ws = await connect(
+                self.url(),
+                open_timeout=self._opts.open_timeout,
+                close_timeout=self._opts.close_timeout,
+                max_size=8 * 2**20,
+                compression=None,
+                user_agent_header="volspike-ingest",
+            )
+        except _CONNECT_ERRORS as exc:
+            log.warning(
+                "rotation connect failed; keeping the old socket", extra={"conn": self.id, "error": repr(exc)}
+            )
+            return None
+        while not self._control.empty():
+            self._control.get_nowait()
+        self.connected_at = time.monotonic()
+        metrics.WS_RECONNECTS.labels(self.id, "rotate").inc()
+        return ws
+
+    async def _close(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(*_CONNECT_ERRORS, ConnectionClosed):
+            await ws.close()
+
+    async def _read(self, ws: ClientConnection) -> str:
+        sink = self._sink
+        try:
+            async for raw in ws:
+                received = time.perf_counter()
+                self.last_message_at = time.monotonic()
+                self.messages += 1
+                self._messages_metric.inc()
+                try:
+                    frame = parse_frame(raw)
+                except ParseError as exc:
+                    self._on_malformed(exc, raw)
+                    continue
+                if isinstance(frame, Kline | MarkPrices | Tickers):
+                    if frame.event_time_ms:
+                        if self.last_event_ms is None or frame.event_time_ms > self.last_event_ms:
+                            self.last_event_ms = frame.event_time_ms
+                        self.lag_ms = time.time() * 1000.0 - frame.event_time_ms
+                    sink(frame, received)
+                elif isinstance(frame, ControlReply):
+                    if frame.error is not None:
+                        log.warning("stream request rejected", extra={"conn": self.id, "error": frame.error})
+                elif not isinstance(frame, Ignored):  # pragma: no cover - Frame is exhaustive
+                    log.debug("unexpected frame", extra={"conn": self.id})
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            return f"closed:{code}" if code is not None else "closed"
+        return "closed"
+
+    def _on_malformed(self, exc: ParseError, raw: str | bytes) -> None:
+        self.malformed += 1
+        metrics.WS_MALFORMED.labels(self.id).inc()
+        now = time.monotonic()
+        if now - self._last_malformed_log >= self._opts.log_every:
+            self._last_malformed_log = now
+            sample = raw[:200] if isinstance(raw, str) else raw[:200].decode(errors="replace")
+            log.warning(
+                "malformed stream frame",
+                extra={
+                    "conn": self.id,
+                    "error": str(exc),
+                    "sample": sample,
+                    "malformed_total": self.malformed,
+                },
+            )
+
+    async def _send_control(self, ws: ClientConnection) -> None:
+        interval = 1.0 / self._opts.control_rate
+        while True:
+            method, streams = await self._control.get()
+            self._control_id += 1
+            message = {"method": method, "params": streams, "id": self._control_id}
+            try:
+                await ws.send(orjson.dumps(message).decode())
+            except ConnectionClosed:
+                return  # the reader sees the close too; the next URL carries the desired set
+            log.info(method.lower(), extra={"conn": self.id, "streams": len(streams)})
+            await asyncio.sleep(interval)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._state_metric.set(metrics.CONNECTION_STATES[state])
+
+    def snapshot(self) -> dict[str, object]:
+        now = time.monotonic()
+        age = None if self.last_message_at is None else round(now - self.last_message_at, 3)
+        if age is not None:
+            metrics.WS_LAST_MESSAGE_AGE.labels(self.id).set(age)
+        if self.lag_ms is not None:
+            metrics.WS_EVENT_LAG.labels(self.id).set(self.lag_ms / 1000.0)
+        return {
+            "id": self.id,
+            "state": self.state,
+            "streams": len(self._streams),
+            "messages": self.messages,
+            "malformed": self.malformed,
+            "reconnects": self.reconnects,
+            "last_message_age_s": age,
+            "lag_ms": None if self.lag_ms is None else round(self.lag_ms, 1),
+        }
+
+
+class StreamManager:
+    """Spreads the symbols' streams over connections and keeps them running."""
+
+    def __init__(
+        self,
+        base_url: str,
+        sink: FrameSink,
+        on_reopen: ReopenHandler,
+        options: StreamOptions | None = None,
+        *,
+        mark_price: bool = True,
+    ) -> None:
+        self._base_url = base_url
+        self._sink = sink
+        self._on_reopen = on_reopen
+        self._opts = options or StreamOptions()
+        self._mark_price = mark_price
+        self._conns: dict[str, StreamConnection] = {}
+        self._where: dict[str, StreamConnection] = {}  # stream -> its connection
+        self._symbol_of: dict[str, str] = {}  # stream -> symbol
+        self._next_id = 0
+        self._changed = asyncio.Event()
+        self._rates: dict[str, tuple[float, int, float]] = {}  # conn -> (time, messages, msgs/s)
+
+    @property
+    def connections(self) -> list[StreamConnection]:
+        return list(self._conns.values())
+
+    def symbols(self) -> set[str]:
+        return set(self._symbol_of.values())
+
+    def set_symbols(self, symbols: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Follow exactly `symbols`; returns (added, removed). Safe before and during `run()`."""
+        wanted = {kline_stream(s): s for s in symbols}
+        removed_streams = [s for s in self._symbol_of if s not in wanted]
+        added_streams = [s for s in wanted if s not in self._symbol_of]
+        removed = [self._symbol_of[s] for s in removed_streams]
+        by_conn: dict[str, list[str]] = {}
+        for stream in removed_streams:
+            by_conn.setdefault(self._where[stream].id, []).append(stream)
+            del self._where[stream]
+            del self._symbol_of[stream]
+        for conn_id, streams in by_conn.items():
+            conn = self._conns[conn_id]
+            conn.unsubscribe(streams)
+            if not conn.streams:
+                del self._conns[conn_id]
+                metrics.forget_connection(conn_id)
+        for stream in added_streams:
+            self._symbol_of[stream] = wanted[stream]
+        if self._mark_price and MARK_PRICE_STREAM not in self._where:
+            added_streams.insert(0, MARK_PRICE_STREAM)
+        pending = list(added_streams)
+        for conn in sorted(self._conns.values(), key=lambda c: c.id):
+            if not pending:
+                break
+            take, pending = pending[: max(0, conn.room)], pending[max(0, conn.room) :]
+            if take:
+                conn.subscribe(take)
+                for stream in take:
+                    self._where[stream] = conn
+        while pending:
+            take, pending = pending[: self._opts.max_streams], pending[self._opts.max_streams :]
+            conn = StreamConnection(
+                f"c{self._next_id}",
+                self._base_url,
+                take,
+                self._sink,
+                self._on_reopen,
+                self._opts,
+                self._symbol_of,
+            )
+            self._next_id += 1
+            self._conns[conn.id] = conn
+            for stream in take:
+                self._where[stream] = conn
+        self._changed.set()
+        return [wanted[s] for s in added_streams if s in wanted], removed
+
+    async def run(self) -> None:
+        """Run every connection in its own task until cancelled; follows `set_symbols` changes."""
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                self._changed.clear()
+                for conn_id, conn in self._conns.items():
+                    if conn_id not in tasks:
+                        tasks[conn_id] = asyncio.create_task(conn.run(), name=f"ws-{conn_id}")
+                for conn_id in [c for c in tasks if c not in self._conns]:
+                    task = tasks.pop(conn_id)
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                changed: asyncio.Task[Any] = asyncio.create_task(self._changed.wait())
+                waiting: set[asyncio.Task[Any]] = {changed, *tasks.values()}
+                try:
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                    await asyncio.gather(changed, return_exceptions=True)
+                for task in done:
+                    if task is not changed:
+                        task.result()  # a connection task only ends by raising: propagate the bug
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    def snapshot(self) -> list[dict[str, object]]:
+        now = time.monotonic()
+        out = []
+        for conn in self._conns.values():
+            snap = conn.snapshot()
+            before = self._rates.get(conn.id)
+            rate = 0.0
+            if before is not None and now > before[0]:
+                rate = (conn.messages - before[1]) / (now - before[0])
+            self._rates[conn.id] = (now, conn.messages, rate)
+            snap["msgs_per_s"] = round(rate, 2)
+            out.append(snap)
+        return out
