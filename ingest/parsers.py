@@ -6,7 +6,7 @@ a websocket connection delivers:
 - a combined-stream message (`/stream?streams=...`): `{"stream": "btcusdt@kline_1m", "data": {...}}`,
 - a raw payload (`/ws/<stream>`): the `data` part alone (an object, or a list for `!…@arr`),
 - a reply to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS: `{"result": null, "id": 1}` or
-  `{"error": {"code": 2, "msg": "..."}, "id": 1}`.
+  `{"error": {"code": 2, "msg": "..."}, "id": 1}` or `{"code": 2, "msg": "...", "id": 1}`.
 
 Anything malformed raises `ParseError` (a `ValueError`) with a short reason and nothing
 else. Streams we do not use (aggTrade, depth, bookTicker, ...) come back as `Ignored` after
@@ -339,7 +339,7 @@ def parse_frame(raw: bytes | str) -> Frame:
             if what == _MARK:
                 return _mark_prices(data)
             return _tickers(data)
-        if "id" in msg and ("result" in msg or "error" in msg):
+        if "id" in msg and ("result" in msg or "error" in msg or ("code" in msg and "msg" in msg)):
             return _control(msg)
     return _raw_payload(msg)
 
@@ -349,6 +349,9 @@ def _control(msg: dict[str, Any]) -> ControlReply:
     if ident is not None and ident.__class__ not in (int, str):
         raise ParseError("reply 'id' is neither an integer nor a string")
     error = msg.get("error")
+    if error is None and "code" in msg and "msg" in msg:
+        # Binance's documented error reply form: {"code": 2, "msg": "Invalid request: ...", "id": 1}
+        error = {"code": msg["code"], "msg": msg["msg"]}
     if error is None:
         return ControlReply(ident, msg.get("result"), None)
     text = f"code {error.get('code')}: {error.get('msg')}" if error.__class__ is dict else str(error)

@@ -212,3 +212,9 @@ def test_rest_kline_rows() -> None:
     for bad in (row[:5], [*row[:7], None, *row[8:]], "row"):
         with pytest.raises(ParseError):
             kline_from_rest("BTCUSDT", bad)  # type: ignore[arg-type]
+
+
+def test_binance_error_reply_without_result_is_a_control_reply() -> None:
+    reply = parse_frame(b'{"code": 2, "msg": "Invalid request: unknown variant", "id": 7}')
+    assert isinstance(reply, ControlReply)
+    assert reply.id == 7 and reply.error is not None and "Invalid request" in reply.error
