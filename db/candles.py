@@ -152,10 +152,33 @@ def _candle(row: asyncpg.Record) -> Candle:
     )
 
 
-async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> None:
-    """COPY `records` (in COLUMNS order) into staging and upsert them, in one transaction.
+# Does any row of the batch's symbols exist in the batch's time range? Index probes on the key.
+ANY_STORED = """
+SELECT EXISTS (
+    SELECT 1 FROM candles_1m
+    WHERE symbol = ANY($1::text[]) AND open_time >= $2 AND open_time <= $3
+)
+"""
 
-    A replayed candle identical to the stored one is left alone (no new row version)."""
+
+async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> None:
+    """Store `records` (in COLUMNS order) so that a replayed or backfilled candle never duplicates.
+
+    Fast path: when none of the batch's symbols has a row in the batch's time range (live
+    minutes, first backfills), COPY straight into candles_1m (about twice the rate of an
+    upsert). Otherwise COPY into staging and upsert; a replayed candle identical to the stored
+    one is left alone. A concurrent writer inserting the same key between the check and the
+    COPY makes the COPY fail with a unique violation; the batch then takes the upsert path."""
+    symbols = sorted({str(r[0]) for r in records})
+    times = [r[1] for r in records]
+    if not await conn.fetchval(ANY_STORED, symbols, min(times), max(times)):  # type: ignore[type-var]
+        try:
+            async with conn.transaction():
+                await conn.execute(ASYNC_COMMIT)
+                await conn.copy_records_to_table("candles_1m", records=records, columns=COLUMNS)
+            return
+        except asyncpg.UniqueViolationError:
+            pass
     async with conn.transaction():
         await conn.execute(ASYNC_COMMIT)
         await conn.execute(CREATE_STAGING)

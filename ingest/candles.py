@@ -46,10 +46,17 @@ FINAL_FLUSH_TIMEOUT = 5.0
 Row = tuple[str, datetime, float, float, float, float, float, float, int, float, float]
 
 
-def _row(k: Kline) -> Row:
+def _row(k: Kline, times: dict[int, datetime] | None = None) -> Row:
+    """The COPY record of a kline; `times` caches open times (a batch shares few minutes)."""
+    if times is None:
+        opened = datetime.fromtimestamp(k.open_time_ms / 1000, UTC)
+    else:
+        opened = times.get(k.open_time_ms)  # type: ignore[assignment]
+        if opened is None:
+            opened = times[k.open_time_ms] = datetime.fromtimestamp(k.open_time_ms / 1000, UTC)
     return (
         k.symbol,
-        datetime.fromtimestamp(k.open_time_ms / 1000, UTC),
+        opened,
         k.open,
         k.high,
         k.low,
@@ -122,7 +129,8 @@ class CandleWriter:
                 return 0
             batch, self._rows = self._rows, {}
             self._full.clear()
-            rows = [_row(k) for k in batch.values()]
+            times: dict[int, datetime] = {}
+            rows = [_row(k, times) for k in batch.values()]
             started = time.perf_counter()
             try:
                 await self._ensure_days(rows)
