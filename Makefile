@@ -23,10 +23,10 @@ format:  ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff format . && $(VENV)/ruff check --fix .
 
 locales-extract:  ## extract messages from bot/ into locales/messages.pot
-	$(VENV)/pybabel extract -F babel.cfg -k _ -k __ -k gettext -k ngettext:1,2 -k lazy_gettext -o locales/messages.pot --no-location --omit-header --sort-output bot/
+	$(VENV)/pybabel extract -F babel.cfg -k N_ -k t --no-location --sort-output --project=VolSpike -o locales/messages.pot .
 
 locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_MESSAGES/messages.po
-	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --omit-header
+	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete -w 110
 
 locales:  ## compile .po into .mo (build output, not committed)
 	$(VENV)/pybabel compile -d locales -D messages

@@ -378,6 +378,14 @@ def _get_chat(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
     chat_id = int(params["chat_id"])
     kind = "private" if chat_id > 0 else ("channel" if str(chat_id).startswith("-100") else "group")
     chat: dict[str, Any] = {"id": chat_id, "type": kind, "accent_color_id": 0, "max_reaction_count": 11}
+    # ChatFullInfo requires this object (Bot API 9.0+).
+    chat["accepted_gift_types"] = {
+        "unlimited_gifts": False,
+        "limited_gifts": False,
+        "unique_gifts": False,
+        "premium_subscription": False,
+        "gifts_from_channels": False,
+    }
     if kind != "private":
         chat["title"] = "Test chat"
     return chat

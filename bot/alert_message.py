@@ -1,0 +1,90 @@
+"""An alert as a Telegram message: localized text (HTML) and its inline keyboard.
+
+Pure: an `Alert`, a locale and where it goes in, text and buttons out. The numbers are
+formatted the same in every language by `volspike.alerts`; only the words are translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
+from aiogram.utils.i18n import I18n
+
+from volspike.alerts import Alert, AlertType, format_funding, format_price, format_ratio, format_usd
+from volspike.tiers import Tier
+
+MUTE_PREFIX = "mute:"
+SETTINGS_OPEN = "settings:open"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedAlert:
+    text: str
+    keyboard: InlineKeyboardMarkup | None
+
+
+def render_alert(
+    alert: Alert,
+    *,
+    i18n: I18n,
+    locale: str,
+    tier: Tier,
+    private: bool,
+    webapp_url: str | None,
+) -> RenderedAlert:
+    """The alert for one recipient: `private` chats get a Mini App button, others a URL button."""
+
+    def t(msgid: str) -> str:
+        return i18n.gettext(msgid, locale=locale)
+
+    headline = t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
+        asset=escape(alert.asset), volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
+    )
+    if alert.alert_type is AlertType.HALF_UPDATE:
+        headline = t("HALF-UPDATE: {headline}").format(headline=headline)
+    elif alert.alert_type is AlertType.FULL_UPDATE:
+        headline = t("UPDATE: {headline}").format(headline=headline)
+    funding = format_funding(alert.funding_rate) if alert.funding_rate is not None else t("n/a")
+    lines = [
+        f"<b>{headline}</b>",
+        t("Price: {price}").format(price=format_price(alert.price)),
+        t("Funding: {funding}").format(funding=funding),
+    ]
+    if tier is Tier.FREE:
+        lines.append("")
+        late = t("This alert is 15 minutes late. /status")
+        lines.append(f"<i>{late}</i>")
+    return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))
+
+
+def chart_url(webapp_url: str, symbol: str) -> str:
+    return f"{webapp_url.rstrip('/')}/chart/{symbol}"
+
+
+def _keyboard(
+    alert: Alert, t: Callable[[str], str], *, private: bool, webapp_url: str | None
+) -> InlineKeyboardMarkup | None:
+    rows: list[list[InlineKeyboardButton]] = []
+    if webapp_url:
+        url = chart_url(webapp_url, alert.symbol)
+        chart = (
+            InlineKeyboardButton(text=t("Chart"), web_app=WebAppInfo(url=url))
+            if private
+            else InlineKeyboardButton(text=t("Chart"), url=url)
+        )
+        rows.append([chart])
+    if private:
+        # Mute and Settings act on the person who taps them: only meaningful in their own chat.
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t("Mute {asset} 24 h").format(asset=alert.asset),
+                    callback_data=f"{MUTE_PREFIX}{alert.symbol}",
+                ),
+                InlineKeyboardButton(text=t("Settings"), callback_data=SETTINGS_OPEN),
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

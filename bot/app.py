@@ -1,0 +1,101 @@
+"""The bot service: the aiogram Bot and Dispatcher, and `run_bot`, its entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
+
+from bot.delivery import run_delivery
+from bot.handlers import get_routers
+from bot.heartbeat import run_heartbeat
+from bot.i18n import create_i18n
+from bot.menu import setup_menu
+from bot.middlewares import setup_middlewares
+from bot.polling import poll_until_cancelled
+from bot.storage import SharedRedisStorage
+from bot.webhook import webhook_secret
+from volspike.clock import Clock, SystemClock
+from volspike.errors import ConfigError
+from volspike.redis_names import RedisNames
+from volspike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise ConfigError("invalid setting BOT_TOKEN: required to run the bot")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def build_dispatcher(
+    settings: Settings, pool: asyncpg.Pool, redis: Redis, *, i18n: I18n, clock: Clock
+) -> Dispatcher:
+    """The Dispatcher with every router; long-lived objects reach handlers as workflow data."""
+    names = RedisNames(settings.redis_prefix)
+    dp = Dispatcher(
+        storage=SharedRedisStorage(redis, names),
+        settings=settings,
+        pool=pool,
+        redis=redis,
+        names=names,
+        clock=clock,
+        i18n=i18n,
+    )
+    setup_middlewares(dp, i18n)
+    dp.include_routers(*get_routers(settings))
+    return dp
+
+
+async def run_bot(
+    settings: Settings, pool: asyncpg.Pool, redis: Redis, *, clock: Clock | None = None
+) -> None:
+    """Run until cancelled: long polling (or, with TELEGRAM_WEBHOOK_URL, the webhook registration;
+    updates then arrive at the webapp's `/webhooks/telegram`), the delivery worker and a heartbeat."""
+    clock = clock or SystemClock()
+    names = RedisNames(settings.redis_prefix)
+    i18n = create_i18n()
+    bot = build_bot(settings)
+    try:
+        dp = build_dispatcher(settings, pool, redis, i18n=i18n, clock=clock)
+        me = await bot.get_me()
+        await setup_menu(bot, settings, i18n)
+        webhook = settings.telegram_webhook_url is not None
+        allowed = dp.resolve_used_update_types()
+        if webhook:
+            await bot.set_webhook(
+                f"{settings.telegram_webhook_url}",
+                secret_token=webhook_secret(settings),
+                allowed_updates=allowed,
+            )
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+        log.info("bot started", extra={"bot": me.username, "mode": "webhook" if webhook else "polling"})
+        async with asyncio.TaskGroup() as tasks:
+            if not webhook:
+                tasks.create_task(poll_until_cancelled(dp, bot, allowed_updates=allowed), name="bot-polling")
+            tasks.create_task(
+                run_delivery(bot, settings, pool, redis, i18n, clock=clock), name="bot-delivery"
+            )
+            tasks.create_task(
+                run_heartbeat(
+                    redis, names, mode="webhook" if webhook else "polling", username=me.username, clock=clock
+                ),
+                name="bot-heartbeat",
+            )
+    finally:
+        await bot.session.close()

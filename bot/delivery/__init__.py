@@ -1,0 +1,91 @@
+"""Alert delivery: the stream worker, the sender and the broadcast runner, run together.
+
+`run_delivery` is what `bot.app.run_bot` starts; it runs until cancelled. All three parts share
+one `RateLimiter`, so alerts and broadcasts together stay within Telegram's limits (alerts first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+from aiogram import Bot
+from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
+
+from bot.delivery.limiter import RateLimiter
+from bot.delivery.sender import DEFAULT_LEASE, Sender
+from bot.delivery.worker import StreamWorker
+from volspike.clock import Clock
+from volspike.redis_names import RedisNames
+from volspike.settings import Settings
+
+__all__ = ["DeliveryOptions", "default_consumer_name", "run_delivery"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    """Tunables with production defaults; tests shorten the waits."""
+
+    poll_interval: float = 0.5  # sender: look for due rows at least this often (seconds)
+    claim_idle: float = 30.0  # worker: XAUTOCLAIM entries pending longer than this (seconds)
+    claim_interval: float = 10.0  # worker: how often to look for such entries (seconds)
+    block: float = 1.0  # worker: XREADGROUP BLOCK (seconds)
+    lease: timedelta = DEFAULT_LEASE  # sender: `sending` rows older than this are lost
+    broadcast_poll: float = 1.0  # broadcast runner: look for running broadcasts this often
+    progress_every: float = 3.0  # broadcast runner: edit the progress message this often
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def run_delivery(
+    bot: Bot,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: Redis,
+    i18n: I18n,
+    *,
+    clock: Clock,
+    consumer_name: str | None = None,
+    options: DeliveryOptions | None = None,
+) -> None:
+    """Run the stream worker, the sender and the broadcast runner until cancelled."""
+    # Imported here: bot.broadcast itself uses this package's limiter (an import cycle otherwise).
+    from bot.broadcast import BroadcastRunner
+
+    opts = options or DeliveryOptions()
+    limiter = RateLimiter(settings.telegram_global_rate)
+    sender = Sender(
+        bot,
+        pool,
+        i18n,
+        limiter,
+        clock=clock,
+        webapp_url=settings.webapp_url,
+        lease=opts.lease,
+        poll_interval=opts.poll_interval,
+    )
+    worker = StreamWorker(
+        pool,
+        redis,
+        RedisNames(settings.redis_prefix),
+        clock=clock,
+        consumer=consumer_name or default_consumer_name(),
+        on_inserted=sender.wake,
+        min_idle=opts.claim_idle,
+        claim_interval=opts.claim_interval,
+        block=opts.block,
+    )
+    broadcasts = BroadcastRunner(
+        bot, pool, i18n, limiter, poll=opts.broadcast_poll, progress_every=opts.progress_every
+    )
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(sender.run(), name="delivery-sender")
+        tasks.create_task(worker.run(), name="delivery-worker")
+        tasks.create_task(broadcasts.run(), name="broadcast-runner")

@@ -1,0 +1,112 @@
+"""Telegram's sending limits as one shared, priority-aware limiter.
+
+- a global budget of `rate` messages per second (slots spaced 1/rate apart, with a small
+  catch-up allowance so event-loop jitter does not cost throughput);
+- per chat: one message per second in a private chat, 20 per minute in a group or channel;
+- `pause(seconds)` (a `TelegramRetryAfter`) stops ALL sending until it has passed;
+- low-priority callers (broadcasts) only take a slot while no high-priority caller (alerts) waits.
+
+Time is the event loop's monotonic clock: these are real-time limits of the Telegram API,
+unlike the due times of deliveries, which follow the injected product clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+PRIVATE_INTERVAL = 1.0  # seconds between two messages to one private chat
+GROUP_INTERVAL = 3.0  # 20 messages per minute in a group or channel
+CATCH_UP = 0.05  # seconds of unused budget a late waiter may reclaim
+_CHAT_MEMORY = 120.0  # forget per-chat state this long after its last message
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        private_interval: float = PRIVATE_INTERVAL,
+        group_interval: float = GROUP_INTERVAL,
+        time: Callable[[], float] | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self._spacing = 1.0 / rate
+        self._private_interval = private_interval
+        self._group_interval = group_interval
+        self._time = time or asyncio.get_running_loop().time
+        self._next_global = 0.0
+        self._paused_until = 0.0
+        self._next_chat: dict[int, float] = {}
+        self._high_waiting = 0
+        self._high_idle = asyncio.Event()
+        self._high_idle.set()
+        self._last_sweep = 0.0
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds until a RetryAfter pause ends (0 when not paused)."""
+        return max(0.0, self._paused_until - self._time())
+
+    @property
+    def backlog(self) -> float:
+        """Seconds of global budget already promised to waiters."""
+        return max(0.0, self._next_global - self._time())
+
+    def pause(self, seconds: float) -> None:
+        """Stop all sending for `seconds` from now (Telegram's `retry_after`)."""
+        until = self._time() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+        if self._next_global < self._paused_until:
+            self._next_global = self._paused_until
+
+    # -- acquiring ---------------------------------------------------------------------
+
+    async def acquire(self, chat_id: int, *, group: bool = False, low_priority: bool = False) -> None:
+        """Wait until a message to `chat_id` may be sent now."""
+        if low_priority:
+            while self._high_waiting:
+                await self._high_idle.wait()
+        else:
+            self._high_waiting += 1
+            self._high_idle.clear()
+        try:
+            await self._wait_chat(chat_id, group)
+            await self._wait_global()
+        finally:
+            if not low_priority:
+                self._high_waiting -= 1
+                if not self._high_waiting:
+                    self._high_idle.set()
+
+    async def _wait_chat(self, chat_id: int, group: bool) -> None:
+        now = self._time()
+        ready = max(now, self._next_chat.get(chat_id, 0.0))
+        self._next_chat[chat_id] = ready + (self._group_interval if group else self._private_interval)
+        self._forget_old_chats(now)
+        if ready > now:
+            await asyncio.sleep(ready - now)
+
+    async def _wait_global(self) -> None:
+        while True:
+            now = self._time()
+            slot = max(self._next_global, now - CATCH_UP, self._paused_until)
+            self._next_global = slot + self._spacing
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if self._time() >= self._paused_until:
+                return
+            # A pause began while we slept for our slot: queue again behind it.
+
+    def _forget_old_chats(self, now: float) -> None:
+        if now - self._last_sweep < _CHAT_MEMORY:
+            return
+        self._last_sweep = now
+        cutoff = now - self._group_interval
+        for chat_id in [c for c, t in self._next_chat.items() if t < cutoff]:
+            del self._next_chat[chat_id]

@@ -1,0 +1,39 @@
+"""Every router of the bot, in the order updates try them; the fallback router is last."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.handlers import (
+    admin,
+    alerts,
+    broadcast,
+    connect,
+    errors,
+    language,
+    mute,
+    settings,
+    start,
+    status,
+    stop,
+    watchlist,
+)
+from volspike.settings import Settings
+
+
+def get_routers(config: Settings) -> list[Router]:
+    return [
+        errors.build_router(config),  # the error handler only; sees errors of every router
+        start.build_router(config),
+        alerts.build_router(config),
+        watchlist.build_router(config),
+        settings.build_router(config),
+        status.build_router(config),
+        language.build_router(config),
+        stop.build_router(config),
+        admin.build_router(config),
+        broadcast.build_router(config),
+        mute.build_router(config),
+        connect.build_router(config),
+        errors.build_fallback_router(config),  # unknown commands: must stay last
+    ]

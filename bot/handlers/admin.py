@@ -1,0 +1,237 @@
+"""Admin commands (only for ADMIN_IDS; anyone else falls through to the unknown-command answer):
+`/grant <user_id> <free|pro|elite> [days]`, `/revoke`, `/ban`, `/unban`, `/stats`, `/health`.
+
+Every action is written to `admin_audit` in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from db import admin as admin_db
+from db import deliveries as deliveries_db
+from volspike.clock import Clock
+from volspike.errors import BadInput
+from volspike.redis_names import RedisNames
+from volspike.settings import Settings
+from volspike.tiers import Tier
+
+MAX_GRANT_DAYS = 3650
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    user_id: int
+    tier: Tier
+    days: int | None
+
+
+def parse_user_id(args: str | None) -> int:
+    parts = (args or "").split()
+    if len(parts) != 1 or not parts[0].isdigit():
+        raise ValueError("expected one numeric user id")
+    return int(parts[0])
+
+
+def parse_grant(args: str | None) -> Grant:
+    """`<user_id> <free|pro|elite> [days]` → Grant; ValueError on anything else."""
+    parts = (args or "").split()
+    if len(parts) not in (2, 3) or not parts[0].isdigit():
+        raise ValueError("expected <user_id> <tier> [days]")
+    tier = Tier(parts[1].lower())
+    days = None
+    if len(parts) == 3:
+        if not parts[2].isdigit() or not 1 <= int(parts[2]) <= MAX_GRANT_DAYS:
+            raise ValueError("days must be 1..3650")
+        days = int(parts[2])
+    return Grant(int(parts[0]), tier, days)
+
+
+def find_lag_ms(snapshot: Any) -> float | None:
+    """The largest `lag_ms` anywhere in a service's health snapshot."""
+    found: list[float] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "lag_ms" and isinstance(item, int | float):
+                    found.append(float(item))
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(snapshot)
+    return max(found) if found else None
+
+
+async def _ingest_snapshot(redis: Redis, names: RedisNames) -> dict[str, Any] | None:
+    raw = await redis.get(names.ingest_health)
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def _stream_group(redis: Redis, names: RedisNames) -> dict[str, Any] | None:
+    try:
+        groups = await redis.xinfo_groups(names.alerts_stream)
+    except RedisError:
+        return None
+    for group in groups:
+        name = group.get("name")
+        if name in (names.delivery_group, names.delivery_group.encode()):
+            return dict(group)
+    return None
+
+
+def _ingest_line(snapshot: dict[str, Any] | None) -> str:
+    if snapshot is None:
+        return _("Ingest: not running")
+    lag = find_lag_ms(snapshot)
+    lag_text = f"{lag / 1000:.1f} s" if lag is not None else "n/a"
+    return _("Ingest: running, lag {lag}").format(lag=lag_text)
+
+
+def build_router(settings: Settings) -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.from_user.id.in_(settings.admin_ids))
+
+    @router.message(Command("grant"))
+    async def grant(message: Message, command: CommandObject, pool: asyncpg.Pool, clock: Clock) -> None:
+        try:
+            request = parse_grant(command.args)
+        except ValueError:
+            raise BadInput(_("Usage: /grant <user_id> <free|pro|elite> [days]")) from None
+        assert message.from_user is not None
+        expires: datetime | None = None
+        if request.days is not None and request.tier is not Tier.FREE:
+            expires = clock.now() + timedelta(days=request.days)
+        async with pool.acquire() as conn:
+            found = await admin_db.set_tier(
+                conn, message.from_user.id, request.user_id, request.tier, expires, action="grant"
+            )
+        if not found:
+            raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=request.user_id))
+        if expires is None:
+            text = _("User {user_id} now has {tier}.").format(
+                user_id=request.user_id, tier=request.tier.value
+            )
+        else:
+            text = _("User {user_id} now has {tier} until {date}.").format(
+                user_id=request.user_id, tier=request.tier.value, date=f"{expires:%Y-%m-%d %H:%M} UTC"
+            )
+        await message.answer(text)
+
+    @router.message(Command("revoke"))
+    async def revoke(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+        try:
+            user_id = parse_user_id(command.args)
+        except ValueError:
+            raise BadInput(_("Usage: /revoke <user_id>")) from None
+        assert message.from_user is not None
+        async with pool.acquire() as conn:
+            found = await admin_db.set_tier(
+                conn, message.from_user.id, user_id, "free", None, action="revoke"
+            )
+        if not found:
+            raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=user_id))
+        await message.answer(_("User {user_id} is back on the free plan.").format(user_id=user_id))
+
+    @router.message(Command("ban", "unban"))
+    async def ban(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+        banning = command.command == "ban"
+        try:
+            user_id = parse_user_id(command.args)
+        except ValueError:
+            usage = _("Usage: /ban <user_id>") if banning else _("Usage: /unban <user_id>")
+            raise BadInput(usage) from None
+        assert message.from_user is not None
+        if banning and user_id in settings.admin_ids:
+            raise BadInput(_("Admins cannot be banned."))
+        async with pool.acquire() as conn:
+            found = await admin_db.set_banned(conn, message.from_user.id, user_id, banning)
+        if not found:
+            raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=user_id))
+        text = _("User {user_id} is banned.") if banning else _("User {user_id} is no longer banned.")
+        await message.answer(text.format(user_id=user_id))
+
+    @router.message(Command("stats"))
+    async def stats(
+        message: Message, pool: asyncpg.Pool, redis: Redis, names: RedisNames, clock: Clock
+    ) -> None:
+        now = clock.now()
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        async with pool.acquire() as conn:
+            figures = await admin_db.stats(conn, now, day_start)
+            due = await deliveries_db.queue_depth(conn, now)
+        group = await _stream_group(redis, names)
+        sent = figures.deliveries_today
+        lines = [
+            _("<b>Stats</b> (today since 00:00 UTC)"),
+            _("Users: free {free}, pro {pro}, elite {elite}").format(**figures.users_per_tier),
+            _("Active today: {count}").format(count=figures.active_today),
+            _("Alerts today: {count}").format(count=figures.alerts_today),
+            _(
+                "Deliveries: sent {sent}, pending {pending}, failed {failed}, blocked {blocked}, lost {lost}"
+            ).format(
+                sent=sent.get("sent", 0),
+                pending=sent.get("pending", 0) + sent.get("sending", 0),
+                failed=sent.get("failed", 0),
+                blocked=sent.get("blocked", 0),
+                lost=sent.get("lost", 0),
+            ),
+            _("Queue: {due} due now, {pending} pending in all, {stream} stream entries unread").format(
+                due=due,
+                pending=figures.pending_deliveries,
+                stream=group["lag"] if group and group.get("lag") is not None else "n/a",
+            ),
+            _ingest_line(await _ingest_snapshot(redis, names)),
+        ]
+        await message.answer("\n".join(lines))
+
+    @router.message(Command("health"))
+    async def health(
+        message: Message, pool: asyncpg.Pool, redis: Redis, names: RedisNames, clock: Clock
+    ) -> None:
+        lines = [_("<b>Health</b>")]
+        started = time.perf_counter()
+        try:
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+                due = await deliveries_db.queue_depth(conn, clock.now())
+                pending = (await admin_db.stats(conn, clock.now(), clock.now())).pending_deliveries
+            lines.append(
+                _("PostgreSQL: ok ({ms} ms)").format(ms=round((time.perf_counter() - started) * 1000, 1))
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            lines.append(_("PostgreSQL: down ({error})").format(error=type(exc).__name__))
+            due = pending = -1
+        started = time.perf_counter()
+        try:
+            await redis.ping()
+            lines.append(_("Redis: ok ({ms} ms)").format(ms=round((time.perf_counter() - started) * 1000, 1)))
+            lines.append(_ingest_line(await _ingest_snapshot(redis, names)))
+        except (OSError, RedisError) as exc:
+            lines.append(_("Redis: down ({error})").format(error=type(exc).__name__))
+        if due >= 0:
+            lines.append(_("Deliveries: {due} due now, {pending} pending").format(due=due, pending=pending))
+        await message.answer("\n".join(lines))
+
+    return router

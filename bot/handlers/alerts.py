@@ -1,0 +1,62 @@
+"""`/alerts`: the latest alerts the user's tier may see (10 / 50 / 100), one compact line each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.models import BotUser
+from bot.texts import chunks
+from bot.timezones import display_timezone
+from db import alert_history
+from db import user_settings as settings_db
+from volspike.alerts import AlertType, format_price, format_ratio, format_usd
+from volspike.clock import Clock
+from volspike.settings import Settings
+from volspike.tiers import limits
+
+_MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_UPDATE: "●"}
+
+
+def alert_line(row: asyncpg.Record, zone: ZoneInfo) -> str:
+    local: datetime = row["detected_at"].astimezone(zone)
+    return (
+        f"{_MARK[AlertType(row['alert_type'])]} <code>{local:%m-%d %H:%M}</code> <b>{row['asset']}</b> "
+        f"{format_usd(row['current_volume'])} · {format_ratio(row['volume_ratio'])} · "
+        f"{format_price(row['price'])}"
+    )
+
+
+def build_router(settings: Settings) -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+
+    @router.message(Command("alerts"))
+    async def recent_alerts(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
+        tier = limits(user.tier)
+        types = [t.value for t in AlertType] if tier.updates else [AlertType.SPIKE.value]
+        rows = await alert_history.recent(
+            pool, visible_until=clock.now() - tier.alert_delay, limit=tier.history, types=types
+        )
+        if not rows:
+            await message.answer(_("No alerts yet. They appear here as soon as a volume spike happens."))
+            return
+        prefs = await settings_db.get(pool, user.id)
+        zone = ZoneInfo(prefs.timezone)
+        header = _("Last {count} alerts (times in {zone}):").format(
+            count=len(rows), zone=display_timezone(prefs.timezone)
+        )
+        lines = [header, *(alert_line(row, zone) for row in rows)]
+        if tier.alert_delay:
+            minutes = int(tier.alert_delay.total_seconds() // 60)
+            lines.append(_("Your plan shows alerts {minutes} minutes late.").format(minutes=minutes))
+        for text in chunks(lines):
+            await message.answer(text)
+
+    return router

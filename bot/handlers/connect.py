@@ -1,0 +1,111 @@
+"""Connect a group or channel to the SPIKE alerts of a chosen tier (admins only).
+
+- `/connect [free|pro|elite]` sent by an admin inside a group connects that group;
+- `/connect <chat_id> [free|pro|elite]` in the admin's private chat connects any group or channel
+  the bot can see (checked with getChat) — the way to connect a channel, whose posts carry no
+  sender to check;
+- `/disconnect` in the group, or `/disconnect <chat_id>` in private, stops it.
+
+The tier defaults to free (alerts 15 minutes late): a public channel should not undercut the
+paid plans unless an admin says so. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from db import admin as admin_db
+from db import chats as chats_db
+from volspike.errors import BadInput
+from volspike.settings import Settings
+from volspike.tiers import Tier
+
+log = logging.getLogger(__name__)
+
+GROUP_KINDS = ("group", "supergroup", "channel")
+
+
+def parse_connect_args(args: str | None, *, private: bool) -> tuple[int | None, Tier]:
+    """Private: `<chat_id> [tier]`; in a group: `[tier]`. ValueError on anything else."""
+    parts = (args or "").split()
+    chat_id: int | None = None
+    if private:
+        if not parts or not parts[0].lstrip("-").isdigit() or int(parts[0]) >= 0:
+            raise ValueError("expected a negative chat id")
+        chat_id = int(parts.pop(0))
+    if len(parts) > 1:
+        raise ValueError("too many arguments")
+    tier = Tier(parts[0].lower()) if parts else Tier.FREE
+    return chat_id, tier
+
+
+def build_router(settings: Settings) -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.from_user.id.in_(settings.admin_ids))
+
+    async def save(
+        pool: asyncpg.Pool, admin_id: int, chat_id: int, kind: str, title: str | None, tier: Tier
+    ) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await chats_db.connect(conn, chat_id, kind=kind, title=title, tier=tier.value, admin_id=admin_id)
+            await admin_db.audit(conn, admin_id, "connect", str(chat_id), {"tier": tier.value, "kind": kind})
+
+    @router.message(Command("connect"), F.chat.type.in_({"group", "supergroup"}))
+    async def connect_here(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+        try:
+            _chat, tier = parse_connect_args(command.args, private=False)
+        except ValueError:
+            raise BadInput(_("Usage: /connect [free|pro|elite]")) from None
+        assert message.from_user is not None
+        await save(pool, message.from_user.id, message.chat.id, message.chat.type, message.chat.title, tier)
+        await message.answer(_("This chat now receives {tier} spike alerts.").format(tier=tier.value))
+
+    @router.message(Command("connect"), F.chat.type == "private")
+    async def connect_by_id(message: Message, command: CommandObject, pool: asyncpg.Pool, bot: Bot) -> None:
+        try:
+            chat_id, tier = parse_connect_args(command.args, private=True)
+        except ValueError:
+            raise BadInput(_("Usage: /connect <chat_id> [free|pro|elite]")) from None
+        assert chat_id is not None and message.from_user is not None
+        try:
+            chat = await bot.get_chat(chat_id)
+        except (TelegramBadRequest, TelegramForbiddenError):
+            raise BadInput(
+                _("I cannot see chat {chat_id}. Add me to it (as an admin in a channel) first.").format(
+                    chat_id=chat_id
+                )
+            ) from None
+        if chat.type not in GROUP_KINDS:
+            raise BadInput(_("Chat {chat_id} is not a group or channel.").format(chat_id=chat_id))
+        await save(pool, message.from_user.id, chat.id, chat.type, chat.title, tier)
+        await message.answer(
+            _("{title} now receives {tier} spike alerts.").format(
+                title=chat.title or chat.id, tier=tier.value
+            )
+        )
+
+    @router.message(Command("disconnect"))
+    async def disconnect(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+        assert message.from_user is not None
+        if message.chat.type == "private":
+            arg = (command.args or "").strip()
+            if not arg.lstrip("-").isdigit():
+                raise BadInput(_("Usage: /disconnect <chat_id>"))
+            chat_id = int(arg)
+        else:
+            chat_id = message.chat.id
+        async with pool.acquire() as conn, conn.transaction():
+            found = await chats_db.disconnect(conn, chat_id)
+            await admin_db.audit(conn, message.from_user.id, "disconnect", str(chat_id), {"ok": found})
+        if not found:
+            raise BadInput(_("Chat {chat_id} is not connected.").format(chat_id=chat_id))
+        await message.answer(_("Chat {chat_id} no longer receives alerts.").format(chat_id=chat_id))
+
+    return router

@@ -1,0 +1,75 @@
+"""The error handler (any unexpected exception: logged with context, the user gets a localized
+"something went wrong", the bot keeps running) and the unknown-command fallback.
+
+Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import ErrorEvent, Message, Update
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import DEFAULT_LOCALE, N_
+from bot.models import BotUser
+from volspike.errors import AppError
+from volspike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = N_("Sorry, something went wrong. Please try again in a moment.")
+
+
+def _describe(update: Update) -> dict[str, object]:
+    context: dict[str, object] = {"update_id": update.update_id, "event": update.event_type}
+    if update.message is not None:
+        context["chat_id"] = update.message.chat.id
+        context["text"] = (update.message.text or "")[:100]
+    if update.callback_query is not None:
+        context["user_id"] = update.callback_query.from_user.id
+        context["data"] = update.callback_query.data
+    return context
+
+
+def build_router(settings: Settings) -> Router:
+    router = Router(name=__name__)
+
+    @router.error()
+    async def on_error(event: ErrorEvent, i18n: I18n, user: BotUser | None = None) -> bool:
+        exc = event.exception
+        locale = user.language if user is not None else DEFAULT_LOCALE
+        if isinstance(exc, AppError) and isinstance(exc.detail, str):
+            text = exc.detail
+        else:
+            log.error("handler failed", extra=_describe(event.update), exc_info=exc)
+            text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
+        try:
+            if event.update.message is not None and event.update.message.chat.type == "private":
+                await event.update.message.answer(text)
+            elif event.update.callback_query is not None:
+                await event.update.callback_query.answer(text, show_alert=True)
+        except TelegramAPIError as reply_error:
+            log.warning("error reply not sent", extra={"error": str(reply_error)})
+        return True
+
+    return router
+
+
+def build_fallback_router(settings: Settings) -> Router:
+    """Last router: unknown commands in private chats get a hint; other chats are left alone."""
+    router = Router(name=f"{__name__}.fallback")
+    router.message.filter(F.chat.type == "private")
+
+    @router.message(F.text.startswith("/"))
+    async def unknown_command(message: Message) -> None:
+        await message.answer(_("I don't know that command. Send /help to see what I can do."))
+
+    @router.message()
+    async def not_a_command(message: Message) -> None:
+        await message.answer(_("I answer to commands. Send /help to see them."))
+
+    return router

@@ -1,0 +1,1 @@
+"""Inline keyboards of the user commands."""

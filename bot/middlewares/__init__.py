@@ -1,0 +1,22 @@
+"""Per-update middlewares, registered on the Dispatcher's update observer in this order:
+user (load or create) → i18n (the user's language) → throttling → ban check."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+from aiogram.utils.i18n import I18n
+
+from bot.middlewares.ban import BanMiddleware
+from bot.middlewares.i18n import UserI18nMiddleware
+from bot.middlewares.throttle import ThrottleMiddleware
+from bot.middlewares.users import UserMiddleware
+
+
+def setup_middlewares(dp: Dispatcher, i18n: I18n) -> None:
+    dp.update.outer_middleware(UserMiddleware())
+    dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    dp.update.outer_middleware(ThrottleMiddleware())
+    dp.update.outer_middleware(BanMiddleware())
+
+
+__all__ = ["BanMiddleware", "ThrottleMiddleware", "UserI18nMiddleware", "UserMiddleware", "setup_middlewares"]

@@ -1,0 +1,35 @@
+"""Banned users: every message or button press gets one short localized notice, nothing else runs.
+
+(Throttling runs before this, so a banned user who floods gets at most a few notices.)
+Other update kinds from a banned user are dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.utils.i18n import gettext as _
+
+from bot.models import BotUser
+
+
+class BanMiddleware(BaseMiddleware):
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: BotUser | None = data.get("user")
+        if user is None or not user.banned:
+            return await handler(event, data)
+        notice = _("Your access to VolSpike has been suspended.")
+        if isinstance(event, Update):
+            if isinstance(event.message, Message) and event.message.chat.type == "private":
+                await event.message.answer(notice)
+            elif isinstance(event.callback_query, CallbackQuery):
+                await event.callback_query.answer(notice, show_alert=True)
+        return None

@@ -1,0 +1,76 @@
+"""Per-user flood control: a token bucket in Redis (burst BURST, refilled RATE per second).
+
+Within the budget every update passes. The first update over it gets one localized "slow down"
+reply (answer to a message, or a callback-query toast); further excess is dropped silently until
+the bucket has a token again. Redis' own clock keeps the bucket right across bot processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.utils.i18n import gettext as _
+from redis.asyncio import Redis
+
+from bot.models import BotUser
+from volspike.redis_names import RedisNames
+
+BURST = 5
+RATE = 2.0  # tokens per second: sustained one update per 0.5 s
+
+# KEYS[1] bucket hash; ARGV burst, rate. Returns 1 allowed, 0 refused (first time: notify), -1 refused.
+_BUCKET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local burst = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'told')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - at) * rate)
+local result
+if tokens >= 1 then
+    tokens = tokens - 1
+    redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now, 'told', 0)
+    result = 1
+elseif state[3] == '1' then
+    redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
+    result = -1
+else
+    redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now, 'told', 1)
+    result = 0
+end
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return result
+"""
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    def __init__(self, burst: int = BURST, rate: float = RATE) -> None:
+        self.burst = burst
+        self.rate = rate
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: BotUser | None = data.get("user")
+        if user is None:
+            return await handler(event, data)
+        redis: Redis = data["redis"]
+        names: RedisNames = data["names"]
+        verdict = int(await redis.eval(_BUCKET, 1, names.throttle(user.id), self.burst, self.rate))
+        if verdict == 1:
+            return await handler(event, data)
+        if verdict == 0 and isinstance(event, Update):
+            notice = _("Slow down, please: too many requests. Try again in a few seconds.")
+            if isinstance(event.message, Message) and event.message.chat.type == "private":
+                await event.message.answer(notice)
+            elif isinstance(event.callback_query, CallbackQuery):
+                await event.callback_query.answer(notice)
+        return None

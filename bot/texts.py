@@ -1,0 +1,42 @@
+"""Small localized texts shared by several handlers (call inside an i18n context)."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+
+from volspike.alerts import AlertType
+from volspike.tiers import Tier
+
+MAX_MESSAGE = 4096
+
+
+def tier_name(tier: Tier) -> str:
+    return {Tier.FREE: _("Free"), Tier.PRO: _("Pro"), Tier.ELITE: _("Elite")}[tier]
+
+
+def alert_type_name(alert_type: AlertType | str) -> str:
+    return {
+        AlertType.SPIKE: _("Volume spike"),
+        AlertType.HALF_UPDATE: _("Half-hour update"),
+        AlertType.FULL_UPDATE: _("Hour-close update"),
+    }[AlertType(alert_type)]
+
+
+def on_off(value: bool) -> str:
+    return _("on") if value else _("off")
+
+
+def chunks(lines: list[str], limit: int = MAX_MESSAGE) -> list[str]:
+    """Join lines into as few messages as Telegram's length limit allows."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit and current:
+            out.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        out.append(current)
+    return out

@@ -1,0 +1,77 @@
+"""Admin actions on users (each written with its audit row in one transaction) and the figures
+of `/stats`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+SET_TIER = "UPDATE users SET tier = $2, tier_expires_at = $3 WHERE id = $1 RETURNING id"
+SET_BANNED = "UPDATE users SET banned = $2 WHERE id = $1 RETURNING id"
+AUDIT = "INSERT INTO admin_audit (admin_id, action, target, details) VALUES ($1, $2, $3, $4)"
+
+USERS_PER_TIER = """
+SELECT CASE WHEN tier <> 'free' AND tier_expires_at IS NOT NULL AND tier_expires_at <= $1 THEN 'free'
+            ELSE tier END AS tier,
+       count(*) AS n
+FROM users WHERE NOT banned
+GROUP BY 1
+"""
+ACTIVE_SINCE = "SELECT count(*) FROM users WHERE last_seen_at >= $1"
+ALERTS_SINCE = "SELECT count(*) FROM alerts WHERE detected_at >= $1"
+DELIVERIES_SINCE = "SELECT status, count(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY status"
+PENDING_DELIVERIES = "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')"
+
+
+async def audit(conn: Conn, admin_id: int, action: str, target: str | None, details: dict[str, Any]) -> None:
+    await conn.execute(AUDIT, admin_id, action, target, details)
+
+
+async def set_tier(
+    conn: Conn,
+    admin_id: int,
+    user_id: int,
+    tier: str,
+    expires_at: datetime | None,
+    *,
+    action: str,
+) -> bool:
+    """Grant (or revoke to free); False when the user is unknown. Audited either way."""
+    async with conn.transaction():
+        found = await conn.fetchval(SET_TIER, user_id, tier, expires_at) is not None
+        details = {"tier": tier, "expires_at": expires_at.isoformat() if expires_at else None, "ok": found}
+        await audit(conn, admin_id, action, str(user_id), details)
+    return found
+
+
+async def set_banned(conn: Conn, admin_id: int, user_id: int, banned: bool) -> bool:
+    async with conn.transaction():
+        found = await conn.fetchval(SET_BANNED, user_id, banned) is not None
+        await audit(conn, admin_id, "ban" if banned else "unban", str(user_id), {"ok": found})
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    users_per_tier: dict[str, int]
+    active_today: int
+    alerts_today: int
+    deliveries_today: dict[str, int] = field(default_factory=dict)
+    pending_deliveries: int = 0
+
+
+async def stats(conn: Conn, now: datetime, day_start: datetime) -> Stats:
+    tiers = {row["tier"]: row["n"] for row in await conn.fetch(USERS_PER_TIER, now)}
+    return Stats(
+        users_per_tier={tier: tiers.get(tier, 0) for tier in ("free", "pro", "elite")},
+        active_today=await conn.fetchval(ACTIVE_SINCE, day_start),
+        alerts_today=await conn.fetchval(ALERTS_SINCE, day_start),
+        deliveries_today={row["status"]: row["n"] for row in await conn.fetch(DELIVERIES_SINCE, day_start)},
+        pending_deliveries=await conn.fetchval(PENDING_DELIVERIES),
+    )

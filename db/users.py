@@ -1,0 +1,49 @@
+"""The `users` table as the bot sees it: created on first contact, language, tier, ban/block flags."""
+
+from __future__ import annotations
+
+import asyncpg
+
+# Creates the user (and their default settings row) on first contact; later contacts refresh the
+# name and `last_seen_at` but never the language the user chose.
+UPSERT_SEEN = """
+WITH u AS (
+    INSERT INTO users AS u (id, username, first_name, language)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id) DO UPDATE SET
+        username = EXCLUDED.username,
+        first_name = EXCLUDED.first_name,
+        last_seen_at = now()
+    RETURNING u.id, u.language, u.tier, u.tier_expires_at, u.banned, u.blocked, u.created_at
+), s AS (
+    INSERT INTO user_settings (user_id) SELECT id FROM u
+    ON CONFLICT (user_id) DO NOTHING
+)
+SELECT * FROM u
+"""
+
+SET_LANGUAGE = "UPDATE users SET language = $2 WHERE id = $1"
+
+# A user who writes to the bot again has unblocked it.
+CLEAR_BLOCKED = "UPDATE users SET blocked = false WHERE id = $1 AND blocked"
+
+
+async def upsert_seen(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    user_id: int,
+    *,
+    username: str | None,
+    first_name: str | None,
+    language: str,
+) -> asyncpg.Record:
+    record: asyncpg.Record | None = await conn.fetchrow(UPSERT_SEEN, user_id, username, first_name, language)
+    assert record is not None
+    return record
+
+
+async def set_language(conn: asyncpg.Pool | asyncpg.Connection, user_id: int, language: str) -> None:
+    await conn.execute(SET_LANGUAGE, user_id, language)
+
+
+async def clear_blocked(conn: asyncpg.Pool | asyncpg.Connection, user_id: int) -> None:
+    await conn.execute(CLEAR_BLOCKED, user_id)

@@ -1,0 +1,170 @@
+"""`run_bot` as the service runs it (polling and webhook registration), and the webhook handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+from aiohttp import web
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from bot.app import build_bot, build_dispatcher, run_bot
+from bot.i18n import create_i18n
+from bot.webhook import SECRET_HEADER, webhook_handler
+from tests.bot_harness import compile_catalogs
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from volspike.clock import ManualClock
+from volspike.redis_names import RedisNames
+from volspike.settings import Settings
+
+USER = 500_000_004
+
+
+def bot_settings(settings: Settings, tg: FakeTelegram, **overrides: Any) -> Settings:
+    return settings.model_copy(
+        update={"bot_token": SecretStr(TOKEN), "telegram_api_url": tg.url, **overrides}
+    )
+
+
+@contextlib.asynccontextmanager
+async def service(config: Settings, pool: asyncpg.Pool, redis: Redis) -> AsyncIterator[asyncio.Task[None]]:
+    compile_catalogs()
+    task = asyncio.create_task(run_bot(config, pool, redis, clock=ManualClock()))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_for_key(redis: Redis, key: str) -> dict[str, Any]:
+    """Poll Redis (bounded: 10 s) until the key exists."""
+    for _ in range(200):
+        raw = await redis.get(key)
+        if raw is not None:
+            data: dict[str, Any] = orjson.loads(raw)
+            return data
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{key} was never written")
+
+
+async def test_run_bot_sets_the_menu_polls_and_reports_health_until_cancelled(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames
+):
+    async with FakeTelegram() as tg:
+        async with service(bot_settings(settings, tg), db, redis) as task:
+            await tg.wait_for_call("deleteWebhook")  # the last step before polling
+            commands = {
+                c.params.get("language_code"): c.params["commands"] for c in tg.calls_to("setMyCommands")
+            }
+            assert set(commands) == {None, "en", "ru", "es", "tr", "uk"}
+            assert [c["command"] for c in commands[None]][:3] == ["start", "alerts", "watch"]
+            assert commands["ru"][0]["description"] == "Приветствие и что умеет VolSpike"
+            button = tg.calls_to("setChatMenuButton")[0].params["menu_button"]
+            assert button["type"] == "web_app" and button["web_app"]["url"] == "https://volspike.test/"
+            assert tg.calls_to("deleteWebhook") and not tg.calls_to("setWebhook")
+
+            tg.push_message(USER, "/help", language_code="es")
+            [reply] = await tg.wait_for_call("sendMessage", USER)
+            assert reply.text.startswith("<b>Comandos</b>")
+
+            health = await wait_for_key(redis, names.bot_health)
+            assert (
+                health["ok"] is True and health["mode"] == "polling" and health["bot"] == "volspike_test_bot"
+            )
+            assert 0 < await redis.ttl(names.bot_health) <= 30
+        assert task.cancelled()
+        assert await redis.get(names.bot_health) is None
+
+
+async def test_run_bot_in_webhook_mode_registers_the_webhook_and_does_not_poll(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames
+):
+    async with FakeTelegram() as tg:
+        config = bot_settings(
+            settings,
+            tg,
+            telegram_webhook_url="https://volspike.test/webhooks/telegram",
+            telegram_webhook_secret=SecretStr("s3cret-token_1"),
+            webapp_url=None,
+        )
+        async with service(config, db, redis):
+            [call] = await tg.wait_for_call("setWebhook")
+            assert call.params["url"] == "https://volspike.test/webhooks/telegram"
+            assert call.params["secret_token"] == "s3cret-token_1"
+            assert "message" in call.params["allowed_updates"]
+            health = await wait_for_key(redis, names.bot_health)
+            assert health["mode"] == "webhook"
+            button = tg.calls_to("setChatMenuButton")[0].params["menu_button"]
+            assert button["type"] == "default"
+        assert not tg.calls_to("deleteWebhook")
+
+
+def update(text: str) -> dict[str, Any]:
+    return {
+        "update_id": 1,
+        "message": {
+            "message_id": 5,
+            "date": 1_700_000_000,
+            "chat": {"id": USER, "type": "private", "first_name": "Trader"},
+            "from": {"id": USER, "is_bot": False, "first_name": "Trader", "language_code": "tr"},
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
+        },
+    }
+
+
+async def test_webhook_handler_checks_the_secret_and_feeds_the_dispatcher(
+    settings: Settings, db: asyncpg.Pool, redis: Redis
+):
+    compile_catalogs()
+    async with FakeTelegram() as tg:
+        config = bot_settings(settings, tg)
+        bot = build_bot(config)
+        dp = build_dispatcher(config, db, redis, i18n=create_i18n(), clock=ManualClock())
+        app = web.Application()
+        app.router.add_post("/webhooks/telegram", webhook_handler(dp, bot, "right-secret"))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        url = f"http://127.0.0.1:{port}/webhooks/telegram"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for headers in ({}, {SECRET_HEADER: "wrong"}):
+                    async with http.post(url, json=update("/help"), headers=headers) as response:
+                        assert response.status == 403
+                        assert (await response.json())["error"] == "forbidden"
+                assert not tg.calls_to("sendMessage")
+                good = {SECRET_HEADER: "right-secret"}
+                async with http.post(url, data=b"{not json", headers=good) as response:
+                    assert response.status == 400 and (await response.json())["error"] == "bad_input"
+                async with http.post(url, json=update("/help"), headers=good) as response:
+                    assert response.status == 200
+                [reply] = tg.calls_to("sendMessage", USER)  # processed before the answer
+                assert reply.text.startswith("<b>Komutlar</b>")
+        finally:
+            await runner.cleanup()
+            await bot.session.close()
+
+
+def test_webhook_secret_is_the_setting_or_derived_from_the_token(settings: Settings):
+    from bot.webhook import webhook_secret
+
+    assert webhook_secret(settings.model_copy(update={"bot_token": None})) is None
+    explicit = settings.model_copy(
+        update={"bot_token": SecretStr(TOKEN), "telegram_webhook_secret": SecretStr("x")}
+    )
+    assert webhook_secret(explicit) == "x"
+    derived = webhook_secret(settings.model_copy(update={"bot_token": SecretStr(TOKEN)}))
+    assert derived is not None and len(derived) == 64 and derived.isalnum() and TOKEN not in derived
+    other = webhook_secret(settings.model_copy(update={"bot_token": SecretStr(TOKEN + "x")}))
+    assert other != derived
