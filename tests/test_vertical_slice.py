@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -35,9 +34,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    # Start mid-hour so the previous hour is closed history the backfill can read.
-    start = datetime.now(UTC).replace(minute=10, second=0, microsecond=0) - timedelta(hours=1)
-    server = SimServer(SimConfig(symbols=4, seed=7, start_time=start, natural_spike_rate=0.0))
+    # Sim time = wall time, so delivery delays (measured from the exchange's event time) mean what
+    # they say; the previous hour is generated history the backfill reads over REST.
+    server = SimServer(SimConfig(symbols=4, seed=7, natural_spike_rate=0.0))
     await server.start()
     yield server
     await server.stop()
@@ -77,19 +76,27 @@ async def test_a_spike_on_the_exchange_reaches_the_elite_chat_once(db, redis, na
 
             calls = await tg.wait_for(
                 lambda calls: any(
-                    c.method == "sendMessage" and c.chat_id == ELITE and "VOLUME SPIKE" in c.text for c in calls
+                    c.method == "sendMessage" and c.chat_id == ELITE and "VOLUME SPIKE" in c.text
+                    for c in calls
                 ),
                 timeout=30,
             )
             alerts = [c for c in calls if c.chat_id == ELITE and "VOLUME SPIKE" in c.text]
             assert len(alerts) == 1
-            assert alerts[0].text.startswith("BTC hourly volume $")
+            assert alerts[0].text.startswith("<b>BTC hourly volume $")
             buttons = [b for row in alerts[0].params["reply_markup"]["inline_keyboard"] for b in row]
             assert any(b.get("callback_data") == f"mute:{symbol}" for b in buttons)
 
             rows = await db.fetch("SELECT alert_type, volume_ratio FROM alerts WHERE symbol = $1", symbol)
             assert [r["alert_type"] for r in rows] == ["SPIKE"]
             assert rows[0]["volume_ratio"] >= cfg.spike_multiple
+
+            # The row is resolved right after Telegram answers.
+            async def resolved() -> bool:
+                status = await db.fetchval("SELECT status FROM deliveries WHERE chat_id = $1", ELITE)
+                return bool(status == "sent")
+
+            await eventually(resolved, 10, "the elite delivery row to be marked sent")
             delivery = await db.fetch("SELECT chat_id, status, due_at FROM deliveries ORDER BY chat_id")
             by_chat = {r["chat_id"]: r for r in delivery}
             assert by_chat[ELITE]["status"] == "sent"
