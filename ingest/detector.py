@@ -324,10 +324,8 @@ class SpikeDetector:
     def _volumes(self, state: _Symbol, h: _Hour) -> tuple[float, float, float]:
         current = h.total
         prev = state.hours.get(h.start_ms - HOUR_MS)
-        if prev is not None and prev.known:
-            previous = prev.total
-        else:  # pruned or never seen: an update still has the denominator of its SPIKE
-            previous = h.spike_previous or 0.0
+        # pruned or never seen: an update still has the denominator of its SPIKE
+        previous = prev.total if prev is not None and prev.known else (h.spike_previous or 0.0)
         ratio = current / previous if previous > 0 else 0.0
         return current, previous, ratio
 

@@ -40,7 +40,7 @@ setup_venv() {
   fi
   if compgen -G "$ROOT/locales/*/LC_MESSAGES/messages.po" >/dev/null; then
     say "compiling translations (pybabel compile)"
-    "$VENV/bin/pybabel" compile -q -d "$ROOT/locales" -D messages
+    "$VENV/bin/pybabel" compile -d "$ROOT/locales" -D messages >/dev/null
   fi
 }
 

@@ -153,8 +153,10 @@ class Delivery:
 
     async def stop(self) -> None:
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        done, _ = await asyncio.wait({self.task}, timeout=10)
+        assert done, "the delivery service did not stop within 10 s of being cancelled"
+        if not self.task.cancelled() and self.task.exception() is not None:
+            raise self.task.exception()  # type: ignore[misc]
 
 
 def bot_settings(settings: Settings, tg: FakeTelegram, **overrides: object) -> Settings:

@@ -108,12 +108,6 @@ async def test_malformed_entries_and_unknown_alerts_are_acknowledged_and_skipped
 async def test_entries_of_a_crashed_consumer_are_claimed_and_delivered_once(
     settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames, tg: FakeTelegram
 ):
-    import asyncio
-    async with asyncio.timeout(15):
-        await _crash_body(settings, db, redis, names, tg)
-
-
-async def _crash_body(settings, db, redis, names, tg):
     clock = ManualClock(START)
     for user in (ELITE, ELITE + 1):
         await add_user(db, user)

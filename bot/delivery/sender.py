@@ -269,6 +269,9 @@ class Sender:
                 async with self.pool.acquire() as conn:
                     rows = await deliveries.claim_due(conn, self.clock.now(), free)
             except (OSError, asyncpg.PostgresConnectionError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
                 log.warning("cannot claim deliveries", extra={"error": repr(exc), "retry_in": retry})
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, 30.0)

@@ -49,6 +49,13 @@ RETRY_MAX = 30.0
 REPLAY_ON_RECREATE_MS = 5 * 60 * 1000
 
 
+def _reraise_if_stopping() -> None:
+    """A client library may turn our cancellation into its own error; then stop, don't retry."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class StreamWorker:
     def __init__(
         self,
@@ -93,6 +100,7 @@ class StreamWorker:
             try:
                 await self._consume()
             except ResponseError as exc:
+                _reraise_if_stopping()
                 # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted under a blocked read.
                 if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
@@ -102,6 +110,7 @@ class StreamWorker:
                 log.warning("alert stream or consumer group vanished; recreating it")
                 await self.ensure_group(start=f"{int(time.time() * 1000) - REPLAY_ON_RECREATE_MS}-0")
             except (RedisConnectionError, RedisTimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
+                _reraise_if_stopping()
                 log.warning(
                     "delivery worker lost a connection", extra={"error": repr(exc), "retry_in": delay}
                 )
