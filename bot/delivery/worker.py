@@ -123,6 +123,9 @@ class StreamWorker:
         loop = asyncio.get_running_loop()
         next_claim = loop.time()
         while True:
+            # redis-py can swallow a cancellation that lands while a blocking read completes
+            # (its read timeout and our cancel racing): notice it here instead of blocking again.
+            _reraise_if_stopping()
             if loop.time() >= next_claim:
                 await self.autoclaim()
                 next_claim = loop.time() + self.claim_interval
