@@ -97,10 +97,18 @@ STORE_COUNTS = """
 UPDATE broadcasts SET sent = $2, blocked = $3, failed = $4 WHERE id = $1
 """
 
+# The final counts are stored with the state change, so a finished broadcast never shows stale ones.
 FINISH = """
-UPDATE broadcasts SET status = 'done', finished_at = now()
-WHERE id = $1 AND status = 'running'
-RETURNING id
+UPDATE broadcasts b SET status = 'done', finished_at = now(), sent = c.sent, blocked = c.blocked, failed = c.failed
+FROM (
+    SELECT
+        count(*) FILTER (WHERE status = 'sent') AS sent,
+        count(*) FILTER (WHERE status = 'blocked') AS blocked,
+        count(*) FILTER (WHERE status IN ('failed', 'lost')) AS failed
+    FROM broadcast_recipients WHERE broadcast_id = $1
+) c
+WHERE b.id = $1 AND b.status = 'running'
+RETURNING b.id
 """
 
 
