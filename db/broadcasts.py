@@ -99,7 +99,8 @@ UPDATE broadcasts SET sent = $2, blocked = $3, failed = $4 WHERE id = $1
 
 # The final counts are stored with the state change, so a finished broadcast never shows stale ones.
 FINISH = """
-UPDATE broadcasts b SET status = 'done', finished_at = now(), sent = c.sent, blocked = c.blocked, failed = c.failed
+UPDATE broadcasts b
+SET status = 'done', finished_at = now(), sent = c.sent, blocked = c.blocked, failed = c.failed
 FROM (
     SELECT
         count(*) FILTER (WHERE status = 'sent') AS sent,
