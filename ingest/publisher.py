@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 
 import asyncpg
 from prometheus_client import Counter
@@ -61,8 +62,8 @@ class AlertPublisher:
         """Alerts waiting in memory for PostgreSQL."""
         return len(self._held)
 
-    async def emit(self, alert: Alert) -> Alert | None:
-        """Save and publish one detected alert.
+    async def emit(self, alert: Alert, *, on_commit: Callable[[], None] | None = None) -> Alert | None:
+        """Save and publish one detected alert; `on_commit` runs as soon as the row is committed.
 
         Returns the alert with its row id (published, or left for `republish_pending` when
         Redis is down), or None when the row already existed or PostgreSQL is down (the
@@ -80,6 +81,8 @@ class AlertPublisher:
             return None
         if alert_id is None:
             return None
+        if on_commit is not None:
+            on_commit()
         ALERTS_EMITTED.labels(alert.alert_type.value).inc()
         saved = alert.with_id(alert_id)
         try:

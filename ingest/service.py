@@ -50,6 +50,7 @@ from volspike.alerts import Alert
 from volspike.clock import Clock, SystemClock, utc_from_ms
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ class IngestService:
         """Exchange time, universe and restored alerts; retried until the exchange answers."""
         delay = self.t.backoff_base
         while True:
+            raise_if_cancelling()
             try:
                 self.exchange_clock.observe(await rest.server_time())
                 change = await refresher.refresh()
@@ -246,6 +248,7 @@ class IngestService:
         frames = self._frames
         detector = self.detector
         while True:
+            raise_if_cancelling()
             frame, received = await frames.get()
             alerts: list[Alert]
             if type(frame) is Kline:
@@ -275,8 +278,14 @@ class IngestService:
                 await self._emit(alert, received)
 
     async def _emit(self, alert: Alert, received: float) -> None:
+        committed = received
+
+        def on_commit() -> None:
+            nonlocal committed
+            committed = time.perf_counter()
+
         try:
-            saved = await self.publisher.emit(alert)
+            saved = await self.publisher.emit(alert, on_commit=on_commit)
         except asyncpg.PostgresError as exc:
             log.error(
                 "alert rejected by postgres",
@@ -285,7 +294,8 @@ class IngestService:
             return
         if saved is None:
             return
-        elapsed = time.perf_counter() - received
+        # Detection latency: frame received → alert row committed (publishing to Redis follows).
+        elapsed = committed - received
         self.alerts_emitted += 1
         self.latencies.append(elapsed)
         metrics.DETECTION_LATENCY.observe(elapsed)
@@ -297,6 +307,7 @@ class IngestService:
                 "ratio": round(saved.ratio, 2),
                 "id": saved.id,
                 "latency_ms": round(elapsed * 1000, 1),
+                "published_ms": round((time.perf_counter() - received) * 1000, 1),
             },
         )
 
@@ -335,6 +346,7 @@ class IngestService:
         assert self._backfill is not None
         await self.armed.wait()
         while True:
+            raise_if_cancelling()
             await self._gap_event.wait()
             self._gap_event.clear()
             jobs = {s: start for s, start in self._gaps.items() if s in self.universe}
@@ -406,6 +418,7 @@ class IngestService:
         """Safety net: every few minutes, refetch holes of the last two hours in candles_1m."""
         await self.armed.wait()
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.t.audit_interval)
             now = self.exchange_clock.now_ms()
             last = now - now % MINUTE_MS - 3 * MINUTE_MS  # closed and surely flushed by now
@@ -423,6 +436,7 @@ class IngestService:
     async def _ticker_loop(self) -> None:
         assert self._rest is not None
         while True:
+            raise_if_cancelling()
             try:
                 rows = await self._rest.ticker_24hr()
             except BinanceError as exc:
@@ -440,6 +454,7 @@ class IngestService:
 
     async def _live_loop(self) -> None:
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.t.live_flush)
             dirty, self._dirty = self._dirty, set()
             for symbol in dirty:
@@ -503,5 +518,6 @@ class IngestService:
 
     async def _health_loop(self) -> None:
         while True:
+            raise_if_cancelling()
             await self._write_health()
             await asyncio.sleep(self.t.health_interval)

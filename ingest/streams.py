@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ingest import metrics
 from ingest.parsers import ControlReply, Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class StreamConnection:
         attempt = 0
         try:
             while True:
+                raise_if_cancelling()
                 if ws is None:
                     self._set_state("connecting")
                     try:
@@ -230,6 +232,7 @@ class StreamConnection:
         rotate_at = opened + self._opts.max_lifetime
         try:
             while True:
+                raise_if_cancelling()
                 done, _ = await asyncio.wait({reader, control}, timeout=self._opts.tick)
                 if reader in done:
                     return None, reader.result()
@@ -327,6 +330,7 @@ class StreamConnection:
     async def _send_control(self, ws: ClientConnection) -> None:
         interval = 1.0 / self._opts.control_rate
         while True:
+            raise_if_cancelling()
             method, streams = await self._control.get()
             self._control_id += 1
             message = {"method": method, "params": streams, "id": self._control_id}
@@ -444,6 +448,7 @@ class StreamManager:
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
             while True:
+                raise_if_cancelling()
                 self._changed.clear()
                 for conn_id, conn in self._conns.items():
                     if conn_id not in tasks:

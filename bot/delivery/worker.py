@@ -37,6 +37,7 @@ from bot.delivery.recipients import fan_out
 from volspike.alerts import Alert
 from volspike.clock import Clock
 from volspike.redis_names import RedisNames
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,6 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
 REPLAY_ON_RECREATE_MS = 5 * 60 * 1000
-
-
-def _reraise_if_stopping() -> None:
-    """A client library may turn our cancellation into its own error; then stop, don't retry."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class StreamWorker:
@@ -100,7 +94,7 @@ class StreamWorker:
             try:
                 await self._consume()
             except ResponseError as exc:
-                _reraise_if_stopping()
+                raise_if_cancelling()
                 # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted under a blocked read.
                 if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
@@ -110,7 +104,7 @@ class StreamWorker:
                 log.warning("alert stream or consumer group vanished; recreating it")
                 await self.ensure_group(start=f"{int(time.time() * 1000) - REPLAY_ON_RECREATE_MS}-0")
             except (RedisConnectionError, RedisTimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
-                _reraise_if_stopping()
+                raise_if_cancelling()
                 log.warning(
                     "delivery worker lost a connection", extra={"error": repr(exc), "retry_in": delay}
                 )
@@ -125,7 +119,7 @@ class StreamWorker:
         while True:
             # redis-py can swallow a cancellation that lands while a blocking read completes
             # (its read timeout and our cancel racing): notice it here instead of blocking again.
-            _reraise_if_stopping()
+            raise_if_cancelling()
             if loop.time() >= next_claim:
                 await self.autoclaim()
                 next_claim = loop.time() + self.claim_interval
