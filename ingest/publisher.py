@@ -21,6 +21,7 @@ Guarantees, for the delivery side to rely on:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from volspike.alerts import Alert
 from volspike.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_PUBLISH_TIMEOUT = 3.0  # seconds a cancelled emit still gives its publication
 
 ALERTS_EMITTED = Counter("volspike_alerts_emitted_total", "Alert rows created by ingest", ["type"])
 PUBLISH_FAILURES = Counter(
@@ -86,10 +89,21 @@ class AlertPublisher:
         ALERTS_EMITTED.labels(alert.alert_type.value).inc()
         saved = alert.with_id(alert_id)
         try:
-            await self._publish_one(alert_id)
+            await self._finish_publishing(alert_id)
         except PG_UNAVAILABLE as exc:
             log.warning("postgres unavailable while publishing", extra={"id": alert_id, "error": repr(exc)})
         return saved
+
+    async def _finish_publishing(self, alert_id: int) -> None:
+        """XADD and mark published, also when we are cancelled half way (a clean shutdown):
+        a stream entry whose row is not marked would be published a second time on restart."""
+        task = asyncio.ensure_future(self._publish_one(alert_id))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(TimeoutError, *PG_UNAVAILABLE, *REDIS_UNAVAILABLE):
+                await asyncio.wait_for(task, SHUTDOWN_PUBLISH_TIMEOUT)
+            raise
 
     def _hold(self, alert: Alert) -> None:
         if len(self._held) >= MAX_HELD:

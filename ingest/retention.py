@@ -34,7 +34,10 @@ class RetentionJob:
         created, dropped = await maintain(self._pool, today, self._retention_days)
         self.runs += 1
         if created or dropped:
-            log.info("candle partitions maintained", extra={"created": created, "dropped": dropped})
+            log.info(
+                "candle partitions maintained",
+                extra={"partitions_created": created, "partitions_dropped": dropped},
+            )
         return created, dropped
 
     async def _scheduled(self) -> None:

@@ -176,3 +176,66 @@ def test_migrate_creates_the_database_then_is_a_noop(tmp_path: Path) -> None:
         import asyncio
 
         asyncio.run(drop())
+
+
+def test_run_starts_ingest_and_webapp_without_a_bot_and_stops_on_sigterm(
+    tmp_path: Path, migrated: str, redis_prefix: str
+) -> None:
+    import json
+    import urllib.request
+
+    sim_port, web_port = free_port(), free_port()
+    sim = subprocess.Popen(
+        [*VOLSPIKE, "sim", "--port", str(sim_port), "--symbols", "5"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    proc = subprocess.Popen(
+        [*VOLSPIKE, "run"],
+        cwd=tmp_path,
+        env=clean_env(
+            DATABASE_URL=migrated,
+            REDIS_PREFIX=redis_prefix + "run:",
+            WEBAPP_HOST="127.0.0.1",
+            WEBAPP_PORT=str(web_port),
+            BINANCE_REST_URL=f"http://127.0.0.1:{sim_port}",
+            BINANCE_WS_URL=f"ws://127.0.0.1:{sim_port}",
+            HISTORY_HOURS="2",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        health: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health", timeout=2) as response:
+                    health = json.loads(response.read())
+                    ingest = health["services"]["ingest"]  # type: ignore[index]
+                    if ingest.get("armed"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert health.get("status") == "ok"
+        assert health["services"]["ingest"]["armed"] is True  # type: ignore[index]
+        assert health["services"]["bot"]["ok"] is False  # type: ignore[index]
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        assert time.monotonic() - started < 10
+        assert code == 0
+        stderr = proc.stderr.read()  # type: ignore[union-attr]
+        assert "bot is off" in stderr and "Traceback" not in stderr
+    finally:
+        for p in (proc, sim):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
