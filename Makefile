@@ -32,4 +32,4 @@ locales:  ## compile .po into .mo (build output, not committed)
 	$(VENV)/pybabel compile -d locales -D messages
 
 bench:  ## run every benchmark in bench/ (prints tables)
-	@for f in bench/*.py; do echo "### $$f"; $(VENV)/python $$f || exit 1; done
+	@for f in bench/*.py; do m=$$(basename $$f .py); echo "### $$m"; $(VENV)/python -m bench.$$m || exit 1; done

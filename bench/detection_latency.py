@@ -1,11 +1,11 @@
-"""Detection latency: the frame that crosses the spike line → the alert row committed and
-published (Redis stream), measured inside the ingest service.
+"""Detection latency: the frame that crosses the spike line → the alert row committed,
+measured inside the ingest service (publishing to the Redis stream follows the commit).
 
 The simulator runs as its own process (`volspike sim`); spikes are triggered on demand over its
 control API (`POST /sim/spike`), one symbol at a time. Two figures per alert:
 
 - received → committed: `time.perf_counter()` when the websocket frame was read, to
-  `AlertPublisher.emit` returning (row inserted and XADDed) — what ingest itself adds;
+  the alert row's INSERT committing (`AlertPublisher.emit(on_commit=...)`) — what ingest adds;
 - event → committed: the exchange event time `E` of the frame (the alert's `detected_at`)
   to the row's `created_at` — adds the exchange's send and the network (same clock here).
 
