@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -13,6 +14,8 @@ import orjson
 from volspike.errors import ServiceUnreachable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection
@@ -35,13 +38,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 _UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError)
 
 
-async def connect_once(url: str, *, attempts: int = 5, timeout: float = 3.0) -> asyncpg.Connection:
-    """One connection, retried a bounded number of times with backoff."""
+async def _retrying(url: str, open_: Callable[[], Awaitable[T]], attempts: int) -> T:
+    """`open_()` retried a bounded number of times with backoff; then ServiceUnreachable."""
     delay = 0.2
     for attempt in range(1, attempts + 1):
         try:
-            conn: asyncpg.Connection = await asyncpg.connect(url, timeout=timeout)
-            return conn
+            return await open_()
         except _UNREACHABLE as exc:
             if attempt == attempts:
                 raise ServiceUnreachable(f"cannot reach PostgreSQL at {host_port(url)}") from exc
@@ -49,27 +51,31 @@ async def connect_once(url: str, *, attempts: int = 5, timeout: float = 3.0) -> 
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
+
+
+async def connect_once(url: str, *, attempts: int = 5, timeout: float = 3.0) -> asyncpg.Connection:
+    """One connection, retried a bounded number of times with backoff."""
+
+    async def open_() -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(url, timeout=timeout)
+        return conn
+
+    return await _retrying(url, open_, attempts)
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 5) -> asyncpg.Pool:
     """Create the pool; PostgreSQL not answering after `attempts` raises ServiceUnreachable."""
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            pool = await asyncpg.create_pool(
-                url,
-                min_size=min_size,
-                max_size=max_size,
-                init=_init_connection,
-                timeout=3.0,
-                command_timeout=60,
-            )
-            assert pool is not None
-            return pool
-        except _UNREACHABLE as exc:
-            if attempt == attempts:
-                raise ServiceUnreachable(f"cannot reach PostgreSQL at {host_port(url)}") from exc
-            log.warning("postgres not answering, retrying", extra={"attempt": attempt, "error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
+
+    async def open_() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            timeout=3.0,
+            command_timeout=60,
+        )
+        assert pool is not None
+        return pool
+
+    return await _retrying(url, open_, attempts)
