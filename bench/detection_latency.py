@@ -46,12 +46,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+async def trigger_spikes(port: int, symbols: list[str], gap: float, min_volume: float) -> None:
+    """The triggering side (its own process): one `POST /sim/spike` per symbol, `gap` apart."""
+    async with aiohttp.ClientSession() as session:
+        for symbol in symbols:
+            body = {"symbol": symbol, "multiple": 5.0, "min_quote_volume": min_volume}
+            async with session.post(f"http://127.0.0.1:{port}/sim/spike", json=body) as resp:
+                resp.raise_for_status()
+            await asyncio.sleep(gap)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--symbols", type=int, default=200)
     parser.add_argument("--spikes", type=int, default=40)
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between spikes")
+    parser.add_argument("--phases", type=int, default=10, help="simulator update slots (1: one burst)")
+    parser.add_argument("--trigger", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--min-volume", type=float, default=6e6, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.trigger is not None:
+        await trigger_spikes(args.trigger, sys.stdin.read().split(), args.gap, args.min_volume)
+        return 0
 
     base = load_settings(_env_file=None)
     database_url = base.database_url.rsplit("/", 1)[0] + "/volspike_bench"
@@ -60,6 +76,7 @@ async def main() -> int:
     port = free_port()
     sim = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(args.symbols)),
+        *("--phases", str(args.phases)),
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
@@ -79,7 +96,7 @@ async def main() -> int:
                 "binance_ws_url": f"ws://127.0.0.1:{port}",
             }
         )
-        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False))
+        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False, freeze_gc=True))
         task = asyncio.create_task(service.run())
         async with asyncio.timeout(60):
             await service.armed.wait()
@@ -88,16 +105,17 @@ async def main() -> int:
                     break
                 await asyncio.sleep(0.2)
         targets = sorted(service.universe)[: args.spikes]
-        async with aiohttp.ClientSession() as session:
-            for symbol in targets:
-                body = {
-                    "symbol": symbol,
-                    "multiple": 5.0,
-                    "min_quote_volume": settings.spike_min_quote_volume * 2,
-                }
-                async with session.post(f"http://127.0.0.1:{port}/sim/spike", json=body) as resp:
-                    resp.raise_for_status()
-                await asyncio.sleep(args.gap)
+        # Spikes are triggered from another process, so that the measured event loop runs
+        # ingest alone (an HTTP client in it would add its own callbacks to the figures).
+        trigger = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bench.detection_latency", "--trigger", str(port)),
+            *("--gap", str(args.gap), "--min-volume", str(settings.spike_min_quote_volume * 2)),
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+        )
+        await trigger.communicate("\n".join(targets).encode())
+        if trigger.returncode != 0:
+            raise RuntimeError(f"spike trigger failed ({trigger.returncode})")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(30):
                 while True:
@@ -123,7 +141,10 @@ async def main() -> int:
         sim.terminate()
         await asyncio.wait_for(sim.wait(), 10)
 
-    print(f"\ndetection latency, {args.symbols} simulator symbols, {len(targets)} spikes triggered\n")
+    print(
+        f"\ndetection latency, {args.symbols} simulator symbols, {len(targets)} spikes triggered, "
+        f"simulator updates in {args.phases} slot(s) per 250 ms\n"
+    )
     print(f"{'measure':<26} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for label, values in (("received → committed", inside), ("event time → committed", end_to_end)):
         print(

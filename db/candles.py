@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from db.pool import PG_UNAVAILABLE as PG_UNAVAILABLE  # re-exported: writers import it here
+
 Conn = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
-
-# PostgreSQL did not answer (down, restarting, network): worth retrying later.
-PG_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-)
 
 # Any PostgreSQL failure, availability or not (a writer retries the first kind forever).
 PG_ERRORS: tuple[type[Exception], ...] = (*PG_UNAVAILABLE, asyncpg.PostgresError)
@@ -161,6 +154,18 @@ SELECT EXISTS (
 """
 
 
+COPY_SLICE = 250  # rows encoded between two yields to the event loop
+
+
+async def _paced(records: Sequence[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
+    """`records` for COPY, yielding to the event loop every `COPY_SLICE` rows: asyncpg encodes
+    a plain list in one go, which holds the loop for milliseconds on a large batch."""
+    for start in range(0, len(records), COPY_SLICE):
+        for record in records[start : start + COPY_SLICE]:
+            yield record
+        await asyncio.sleep(0)
+
+
 async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> None:
     """Store `records` (in COLUMNS order) so that a replayed or backfilled candle never duplicates.
 
@@ -168,21 +173,28 @@ async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> N
     minutes, first backfills), COPY straight into candles_1m (about twice the rate of an
     upsert). Otherwise COPY into staging and upsert; a replayed candle identical to the stored
     one is left alone. A concurrent writer inserting the same key between the check and the
-    COPY makes the COPY fail with a unique violation; the batch then takes the upsert path."""
+    COPY makes the COPY fail with a unique violation; the batch then takes the upsert path.
+    Batches larger than `COPY_SLICE` are encoded in slices, so other tasks (the websocket
+    readers, an alert's INSERT) run in between."""
     symbols = sorted({str(r[0]) for r in records})
     times = [r[1] for r in records]
+    paced = len(records) > COPY_SLICE
     if not await conn.fetchval(ANY_STORED, symbols, min(times), max(times)):  # type: ignore[type-var]
         try:
             async with conn.transaction():
                 await conn.execute(ASYNC_COMMIT)
-                await conn.copy_records_to_table("candles_1m", records=records, columns=COLUMNS)
+                await conn.copy_records_to_table(
+                    "candles_1m", records=_paced(records) if paced else records, columns=COLUMNS
+                )
             return
         except asyncpg.UniqueViolationError:
             pass
     async with conn.transaction():
         await conn.execute(ASYNC_COMMIT)
         await conn.execute(CREATE_STAGING)
-        await conn.copy_records_to_table(STAGING, records=records, columns=COLUMNS)
+        await conn.copy_records_to_table(
+            STAGING, records=_paced(records) if paced else records, columns=COLUMNS
+        )
         await conn.execute(UPSERT_FROM_STAGING)
 
 

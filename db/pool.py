@@ -17,6 +17,17 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# PostgreSQL down, restarting or unreachable: worth retrying, unlike a statement it refused.
+PG_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection
 
@@ -33,6 +44,14 @@ def _dumps(value: Any) -> str:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`), which costs every pooled call a second round trip. asyncpg still rolls back a
+    transaction left open before this runs. Safe because pooled code keeps no session state:
+    settings are `SET LOCAL`, advisory locks and LISTEN live on dedicated connections
+    (`connect_once`), and the staging temp table is emptied at every commit."""
 
 
 _UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError)
@@ -72,6 +91,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, attemp
             min_size=min_size,
             max_size=max_size,
             init=_init_connection,
+            reset=_keep_session,
             timeout=3.0,
             command_timeout=60,
         )

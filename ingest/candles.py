@@ -42,6 +42,7 @@ CANDLE_WRITE_SECONDS = Histogram(
 MAX_BACKOFF = 30.0
 MAX_REJECTS = 3
 FINAL_FLUSH_TIMEOUT = 5.0
+CONVERT_SLICE = 250  # rows converted between two yields to the event loop
 
 Row = tuple[str, datetime, float, float, float, float, float, float, int, float, float]
 
@@ -130,9 +131,13 @@ class CandleWriter:
             batch, self._rows = self._rows, {}
             self._full.clear()
             times: dict[int, datetime] = {}
-            rows = [_row(k, times) for k in batch.values()]
+            rows: list[Row] = []
             started = time.perf_counter()
             try:
+                for n, k in enumerate(batch.values(), 1):
+                    rows.append(_row(k, times))
+                    if n % CONVERT_SLICE == 0:
+                        await asyncio.sleep(0)  # a backfill batch is large: let the readers in
                 await self._ensure_days(rows)
                 async with self._pool.acquire() as conn:
                     await upsert_candles(conn, rows)

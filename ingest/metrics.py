@@ -44,7 +44,7 @@ DETECTION_LATENCY = Histogram(
 REST_REQUESTS = Counter("volspike_ingest_rest_requests", "Binance REST requests answered", ["path", "status"])
 REST_WEIGHT_USED = Gauge("volspike_ingest_rest_weight_used", "Request weight used in the current minute")
 SYMBOLS = Gauge("volspike_ingest_symbols", "Symbols followed")
-FRAME_QUEUE = Gauge("volspike_ingest_frame_queue", "Frames received and not yet processed")
+ALERT_QUEUE = Gauge("volspike_ingest_alert_queue", "Alerts detected and not yet saved to PostgreSQL")
 
 
 def record_rest(path: str, status: int, weight: int) -> None:

@@ -32,13 +32,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from db import alerts as db_alerts
-from db.candles import PG_UNAVAILABLE
+from db.candles import PG_ERRORS
+from db.pool import PG_UNAVAILABLE
 from volspike.alerts import Alert
 from volspike.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_PUBLISH_TIMEOUT = 3.0  # seconds a cancelled emit still gives its publication
+CONNECT_TIMEOUT = 3.0  # the alert connection
+CLOSE_TIMEOUT = 2.0
 
 ALERTS_EMITTED = Counter("volspike_alerts_emitted_total", "Alert rows created by ingest", ["type"])
 PUBLISH_FAILURES = Counter(
@@ -54,11 +57,50 @@ REPUBLISH_BATCH = 500
 
 
 class AlertPublisher:
-    def __init__(self, pool: asyncpg.Pool, redis: Redis, names: RedisNames) -> None:
+    """With `database_url`, new alerts are inserted over a connection of their own (opened on
+    first use, reopened after a failure; `close()` closes it): an alert never queues for a pool
+    slot behind candle batches or backfill queries, and its statement stays prepared."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, redis: Redis, names: RedisNames, *, database_url: str | None = None
+    ) -> None:
         self._pool = pool
         self._redis = redis
         self._names = names
+        self._database_url = database_url
+        self._conn: asyncpg.Connection | None = None
         self._held: deque[Alert] = deque()  # alerts PostgreSQL could not take yet
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT)
+            except PG_ERRORS:
+                conn.terminate()
+
+    async def open(self) -> None:
+        """Open the alert connection ahead of the first alert (best effort: a failure is
+        logged, and the first alert tries again)."""
+        if self._database_url is None or (self._conn is not None and not self._conn.is_closed()):
+            return
+        try:
+            self._conn = await asyncpg.connect(self._database_url, timeout=CONNECT_TIMEOUT)
+        except PG_UNAVAILABLE as exc:
+            log.warning("alert connection not opened yet", extra={"error": repr(exc)})
+
+    async def _insert(self, alert: Alert) -> int | None:
+        if self._database_url is None:
+            return await db_alerts.insert_alert(self._pool, alert)
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            conn = self._conn = await asyncpg.connect(self._database_url, timeout=CONNECT_TIMEOUT)
+        try:
+            return await db_alerts.insert_alert(conn, alert)
+        except PG_UNAVAILABLE:
+            self._conn = None
+            conn.terminate()  # broken: the next alert opens a new one
+            raise
 
     @property
     def held(self) -> int:
@@ -72,8 +114,17 @@ class AlertPublisher:
         Redis is down), or None when the row already existed or PostgreSQL is down (the
         alert is then held in memory and saved by `republish_pending`).
         """
+        saved = await self.save(alert, on_commit=on_commit)
+        if saved is not None:
+            await self.publish(saved)
+        return saved
+
+    async def save(self, alert: Alert, *, on_commit: Callable[[], None] | None = None) -> Alert | None:
+        """The first half of `emit`: the row only. The caller must `publish()` what this returns
+        (in order); until then the row is unpublished, and `republish_pending` would pick it up
+        after a restart."""
         try:
-            alert_id = await db_alerts.insert_alert(self._pool, alert)
+            alert_id = await self._insert(alert)
         except PG_UNAVAILABLE as exc:
             PUBLISH_FAILURES.labels("db").inc()
             log.warning(
@@ -87,12 +138,16 @@ class AlertPublisher:
         if on_commit is not None:
             on_commit()
         ALERTS_EMITTED.labels(alert.alert_type.value).inc()
-        saved = alert.with_id(alert_id)
+        return alert.with_id(alert_id)
+
+    async def publish(self, saved: Alert) -> None:
+        """The second half of `emit`: XADD the saved row and mark it published (Redis down:
+        left for `republish_pending`)."""
+        assert saved.id is not None
         try:
-            await self._finish_publishing(alert_id)
+            await self._finish_publishing(saved.id)
         except PG_UNAVAILABLE as exc:
-            log.warning("postgres unavailable while publishing", extra={"id": alert_id, "error": repr(exc)})
-        return saved
+            log.warning("postgres unavailable while publishing", extra={"id": saved.id, "error": repr(exc)})
 
     async def _finish_publishing(self, alert_id: int) -> None:
         """XADD and mark published, also when we are cancelled half way (a clean shutdown):

@@ -19,6 +19,7 @@ what it holds (bounded), websockets and the HTTP session close, the scheduler sh
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import deque
@@ -55,6 +56,7 @@ from volspike.tasks import raise_if_cancelling
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError)
+LIVE_SLICE = 25  # symbols snapshotted between two yields to the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,10 @@ class IngestTimings:
     backfill_concurrency: int = 8
     history: bool = True
     audit_interval: float = 300.0  # look for holes in the last hours of candles_1m
+    # Once armed (and again after the history backfill), collect and gc.freeze() what is alive:
+    # the detector's hours and the universe then stay out of every later full collection,
+    # which otherwise stalls the loop for tens of ms. Process-wide, so only the CLI turns it on.
+    freeze_gc: bool = False
 
 
 async def run_ingest(
@@ -115,7 +121,7 @@ class IngestService:
         self.t = timings or IngestTimings()
         self.exchange_clock = ExchangeClock()
         self.detector = SpikeDetector(settings.spike_multiple, settings.spike_min_quote_volume)
-        self.publisher = AlertPublisher(pool, redis, self.names)
+        self.publisher = AlertPublisher(pool, redis, self.names, database_url=settings.database_url)
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)
         self.live = LiveState(redis, self.names, min_interval=self.t.live_flush)
         self.retention = RetentionJob(pool, settings.candle_retention_days, clock=self.clock)
@@ -135,7 +141,8 @@ class IngestService:
         self.armed = asyncio.Event()
         self.alerts_emitted = 0
         self.latencies: deque[float] = deque(maxlen=2000)  # seconds, frame received → alert saved
-        self._frames: asyncio.Queue[tuple[DataFrame, float]] = asyncio.Queue()
+        self._alerts: asyncio.Queue[tuple[Alert, float]] = asyncio.Queue()  # detected, not yet saved
+        self._to_publish: asyncio.Queue[tuple[Alert, float]] = asyncio.Queue()  # saved, not yet published
         self._last_closed: dict[str, int] = {}  # symbol → open time of the newest closed minute
         self._dirty: set[str] = set()
         self._gaps: dict[str, int] = {}  # symbol → first open time to fetch
@@ -172,7 +179,8 @@ class IngestService:
             self.retention.schedule(scheduler, interval=timedelta(seconds=self.t.retention_interval))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.streams.run(), name="ingest-streams")
-                group.create_task(self._process(), name="ingest-process")
+                group.create_task(self._emit_loop(), name="ingest-alerts")
+                group.create_task(self._publish_loop(), name="ingest-publish")
                 group.create_task(self.writer.run(), name="ingest-candles")
                 group.create_task(self.publisher.run(self.t.republish_interval), name="ingest-republish")
                 group.create_task(self._warm_up(), name="ingest-warm-up")
@@ -186,6 +194,7 @@ class IngestService:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await rest.close()
+            await self.publisher.close()
             await self._write_health(stopped=True)
             if metrics_runner is not None:
                 await metrics_runner.cleanup()
@@ -208,6 +217,7 @@ class IngestService:
         fired = await db_alerts.fired_since(self.pool, utc_from_ms(previous_hour))
         self.detector.restore(fired)
         await self.publisher.republish_pending()
+        await self.publisher.open()
         log.info(
             "ingest starting",
             extra={
@@ -241,43 +251,60 @@ class IngestService:
 
     # --- frames -------------------------------------------------------------------------
 
-    def _on_frame(self, frame: DataFrame, received: float) -> None:
-        self._frames.put_nowait((frame, received))
-
-    async def _process(self) -> None:
-        frames = self._frames
+    def _on_frame(self, frame: DataFrame, received: float) -> bool:
+        """Detection runs here, inside the websocket reader, as each frame is read: no queue
+        between a frame and the rule. Alerts go to `_emit_loop`; True tells the reader to yield
+        so that the alert's INSERT starts before the rest of a buffered burst is processed."""
         detector = self.detector
+        alerts: list[Alert]
+        if type(frame) is Kline:
+            if frame.symbol not in self.universe:
+                return False  # a leftover frame of a delisted symbol
+            self.exchange_clock.observe(frame.event_time_ms)
+            alerts = detector.on_kline(frame)
+            if frame.closed and frame.interval == "1m":
+                self.writer.add(frame)
+                if frame.open_time_ms > self._last_closed.get(frame.symbol, 0):
+                    self._last_closed[frame.symbol] = frame.open_time_ms
+            self._dirty.add(frame.symbol)
+        elif type(frame) is MarkPrices:
+            self.exchange_clock.observe(frame.event_time_ms)
+            universe = self.universe
+            for mark in frame.items:
+                if mark.symbol in universe:
+                    detector.set_mark(mark)
+            alerts = detector.on_time(frame.event_time_ms)
+        elif type(frame) is Tickers:
+            for ticker in frame.items:
+                if ticker.symbol in self.universe:
+                    self.live.set_24h(ticker.symbol, ticker.change_pct, ticker.quote_volume)
+            return False
+        else:  # pragma: no cover - DataFrame is exhaustive
+            return False
+        if not alerts:
+            return False
+        pacer = self.streams.pacer
+        for alert in alerts:
+            self._alerts.put_nowait((alert, received))
+            pacer.press()  # released by _emit_loop once the row is saved
+        return True
+
+    async def _emit_loop(self) -> None:
+        """Save detected alerts one at a time, in detection order; publishing is handed to
+        `_publish_loop`, so that an alert detected meanwhile waits for one INSERT, not for the
+        previous alert's whole publication."""
+        queue = self._alerts
         while True:
             raise_if_cancelling()
-            frame, received = await frames.get()
-            alerts: list[Alert]
-            if type(frame) is Kline:
-                if frame.symbol not in self.universe:
-                    continue  # a leftover frame of a delisted symbol
-                self.exchange_clock.observe(frame.event_time_ms)
-                alerts = detector.on_kline(frame)
-                if frame.closed and frame.interval == "1m":
-                    self.writer.add(frame)
-                    if frame.open_time_ms > self._last_closed.get(frame.symbol, 0):
-                        self._last_closed[frame.symbol] = frame.open_time_ms
-                self._dirty.add(frame.symbol)
-            elif type(frame) is MarkPrices:
-                self.exchange_clock.observe(frame.event_time_ms)
-                for mark in frame.items:
-                    if mark.symbol in self.universe:
-                        detector.set_mark(mark)
-                alerts = detector.on_time(frame.event_time_ms)
-            elif type(frame) is Tickers:
-                for ticker in frame.items:
-                    if ticker.symbol in self.universe:
-                        self.live.set_24h(ticker.symbol, ticker.change_pct, ticker.quote_volume)
-                alerts = []
-            else:  # pragma: no cover - DataFrame is exhaustive
-                alerts = []
-            for alert in alerts:
-                await self._emit(alert, received)
+            alert, received = await queue.get()
+            try:
+                saved = await self._save(alert, received)
+            finally:
+                self.streams.pacer.release()  # readers stepped aside since its detection
+            if saved is not None:
+                self._to_publish.put_nowait((saved, received))
 
-    async def _emit(self, alert: Alert, received: float) -> None:
+    async def _save(self, alert: Alert, received: float) -> Alert | None:
         committed = received
 
         def on_commit() -> None:
@@ -285,31 +312,40 @@ class IngestService:
             committed = time.perf_counter()
 
         try:
-            saved = await self.publisher.emit(alert, on_commit=on_commit)
+            saved = await self.publisher.save(alert, on_commit=on_commit)
         except asyncpg.PostgresError as exc:
             log.error(
                 "alert rejected by postgres",
                 extra={"symbol": alert.symbol, "type": alert.alert_type.value, "error": repr(exc)},
             )
-            return
+            return None
         if saved is None:
-            return
+            return None
         # Detection latency: frame received → alert row committed (publishing to Redis follows).
         elapsed = committed - received
         self.alerts_emitted += 1
         self.latencies.append(elapsed)
         metrics.DETECTION_LATENCY.observe(elapsed)
-        log.info(
-            "alert",
-            extra={
-                "symbol": saved.symbol,
-                "type": saved.alert_type.value,
-                "ratio": round(saved.ratio, 2),
-                "id": saved.id,
-                "latency_ms": round(elapsed * 1000, 1),
-                "published_ms": round((time.perf_counter() - received) * 1000, 1),
-            },
-        )
+        return saved
+
+    async def _publish_loop(self) -> None:
+        """Saved alerts into the Redis stream, in the order they were saved. Whatever is still
+        queued at shutdown stays unpublished in PostgreSQL and is published at the next start."""
+        queue = self._to_publish
+        while True:
+            raise_if_cancelling()
+            saved, received = await queue.get()
+            await self.publisher.publish(saved)
+            log.info(
+                "alert",
+                extra={
+                    "symbol": saved.symbol,
+                    "type": saved.alert_type.value,
+                    "ratio": round(saved.ratio, 2),
+                    "id": saved.id,
+                    "published_ms": round((time.perf_counter() - received) * 1000, 1),
+                },
+            )
 
     # --- backfill -----------------------------------------------------------------------
 
@@ -379,6 +415,7 @@ class IngestService:
         armed_from = self._hour_start() - HOUR_MS
         for symbol in failed:
             self._want_gap(symbol, armed_from)
+        self._settle_memory()
         self.armed.set()
         log.info(
             "detection armed",
@@ -394,6 +431,12 @@ class IngestService:
             sorted(self.universe), self.settings.history_hours, self._missing, before_ms=armed_from
         )
         log.info("history backfilled", extra={"candles": candles, "failed": len(failed)})
+        self._settle_memory()
+
+    def _settle_memory(self) -> None:
+        if self.t.freeze_gc:
+            gc.collect()
+            gc.freeze()
 
     async def _missing(self, symbol: str, first_ms: int, last_ms: int) -> list[tuple[int, int]]:
         """Inclusive ranges of open times in [first_ms, last_ms] missing from candles_1m."""
@@ -457,10 +500,12 @@ class IngestService:
             raise_if_cancelling()
             await asyncio.sleep(self.t.live_flush)
             dirty, self._dirty = self._dirty, set()
-            for symbol in dirty:
+            for n, symbol in enumerate(dirty, 1):
                 snap = self.detector.snapshot(symbol)
                 if snap is not None and symbol in self.universe:
                     self.live.update(snap)
+                if n % LIVE_SLICE == 0:
+                    await asyncio.sleep(0)  # hundreds of symbols: let frames and alerts in between
             try:
                 await self.live.flush()
             except REDIS_ERRORS as exc:
@@ -476,7 +521,7 @@ class IngestService:
         all_open = bool(conns) and all(c.state == "open" for c in self.streams.connections)
         fresh = all(a is not None and a < self.t.silence_timeout for a in ages)
         rest = self._rest
-        metrics.FRAME_QUEUE.set(self._frames.qsize())
+        metrics.ALERT_QUEUE.set(self._alerts.qsize())
         if rest is not None:
             metrics.REST_WEIGHT_USED.set(rest.budget.used)
         return {
@@ -489,7 +534,7 @@ class IngestService:
             "last_message_age_s": round(max((a for a in ages if a is not None), default=0.0), 3),
             "alerts_emitted": self.alerts_emitted,
             "detect_latency_ms_p50": round(median(self.latencies) * 1000, 2) if self.latencies else None,
-            "frame_queue": self._frames.qsize(),
+            "alert_queue": self._alerts.qsize(),
             "candles_pending": self.writer.pending,
             "backfilled_candles": self._backfill.stats.candles if self._backfill else 0,
             "rest_weight_used": rest.budget.used if rest else None,

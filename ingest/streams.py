@@ -41,10 +41,60 @@ log = logging.getLogger(__name__)
 
 MARK_PRICE_STREAM = "!markPrice@arr@1s"
 DataFrame = Kline | MarkPrices | Tickers
-FrameSink = Callable[[DataFrame, float], None]
-"""Receives every data frame with its receive time (time.perf_counter()); must not block."""
+FrameSink = Callable[[DataFrame, float], bool]
+"""Receives every data frame with its receive time (time.perf_counter()); must not block.
+Returns True when the frame produced urgent work (an alert to save): the reader then yields
+to the event loop at once instead of finishing the frames already buffered."""
+
 ReopenHandler = Callable[["StreamConnection", list[str], int | None], None]
 """(connection, symbols on it, last event time seen before the drop) after a reconnect."""
+
+READ_SLICE = 0.0005
+"""Seconds a reader may run frames back to back before it yields to the event loop. A burst
+of hundreds of buffered frames would otherwise hold the loop for milliseconds, and an alert's
+INSERT answer (or another connection) would wait behind it."""
+
+MAX_PAUSE = 0.02
+"""Longest time readers hold back for alerts being saved, per episode (PostgreSQL slow or down)."""
+
+
+class ReadPacer:
+    """Shared by every connection: when readers yield to the event loop.
+
+    Normally after `read_slice` seconds of frames. From the moment an alert is detected until
+    its row is saved (`press()` … `release()`), readers stop taking frames (they wait in the
+    socket buffers) so that the alert's round trip to PostgreSQL has the event loop and the CPU
+    to itself; at most `max_pause` seconds per episode, then they go on frame by frame."""
+
+    def __init__(self, read_slice: float = READ_SLICE, max_pause: float = MAX_PAUSE) -> None:
+        self.read_slice = read_slice
+        self.max_pause = max_pause
+        self.urgent = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._deadline = 0.0
+
+    def press(self) -> None:
+        if self.urgent == 0:
+            self._idle.clear()
+            self._deadline = time.monotonic() + self.max_pause
+        self.urgent += 1
+
+    def release(self) -> None:
+        self.urgent = max(0, self.urgent - 1)
+        if self.urgent == 0:
+            self._idle.set()
+
+    async def step_aside(self) -> None:
+        """Called by a reader while `urgent`: wait until released (bounded), or just yield."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(remaining):
+                await self._idle.wait()
+
 
 _CONNECT_ERRORS = (OSError, TimeoutError, InvalidHandshake, InvalidURI)
 
@@ -86,8 +136,10 @@ class StreamConnection:
         on_reopen: ReopenHandler,
         options: StreamOptions,
         stream_symbols: dict[str, str],
+        pacer: ReadPacer | None = None,
     ) -> None:
         self.id = conn_id
+        self._pacer = pacer or ReadPacer()
         self._base_url = base_url
         self._streams: dict[str, None] = dict.fromkeys(streams)
         self._sink = sink
@@ -283,9 +335,17 @@ class StreamConnection:
 
     async def _read(self, ws: ClientConnection) -> str:
         sink = self._sink
+        pacer = self._pacer
+        slice_end = time.perf_counter() + pacer.read_slice
         try:
             async for raw in ws:
                 received = time.perf_counter()
+                if pacer.urgent:  # an alert is being saved: let it go first
+                    await pacer.step_aside()
+                    slice_end = time.perf_counter() + pacer.read_slice
+                elif received >= slice_end:  # the frame's latency counts this yield
+                    await asyncio.sleep(0)
+                    slice_end = time.perf_counter() + pacer.read_slice
                 self.last_message_at = time.monotonic()
                 self.messages += 1
                 self._messages_metric.inc()
@@ -299,7 +359,9 @@ class StreamConnection:
                         if self.last_event_ms is None or frame.event_time_ms > self.last_event_ms:
                             self.last_event_ms = frame.event_time_ms
                         self.lag_ms = time.time() * 1000.0 - frame.event_time_ms
-                    sink(frame, received)
+                    if sink(frame, received):
+                        await asyncio.sleep(0)
+                        slice_end = time.perf_counter() + pacer.read_slice
                 elif isinstance(frame, ControlReply):
                     if frame.error is not None:
                         log.warning("stream request rejected", extra={"conn": self.id, "error": frame.error})
@@ -380,6 +442,7 @@ class StreamManager:
         self._sink = sink
         self._on_reopen = on_reopen
         self._opts = options or StreamOptions()
+        self.pacer = ReadPacer()
         self._mark_price = mark_price
         self._conns: dict[str, StreamConnection] = {}
         self._where: dict[str, StreamConnection] = {}  # stream -> its connection
@@ -435,6 +498,7 @@ class StreamManager:
                 self._on_reopen,
                 self._opts,
                 self._symbol_of,
+                self.pacer,
             )
             self._next_id += 1
             self._conns[conn.id] = conn

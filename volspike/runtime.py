@@ -32,7 +32,7 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
         if ingest:
             from ingest.service import run_ingest
 
-            jobs["ingest"] = run_ingest(settings, pool, redis)
+            jobs["ingest"] = run_ingest(settings, pool, redis, freeze_gc=True)
         if bot:
             from bot.app import run_bot
 

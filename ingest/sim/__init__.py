@@ -72,6 +72,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="seconds between kline stream updates (default: 0.25)",
     )
     parser.add_argument(
+        "--phases",
+        type=int,
+        default=defaults.update_phases,
+        help="slots the update interval is split into, each sending a share of the streams "
+        f"(default: {defaults.update_phases}; 1 sends every stream in one burst)",
+    )
+    parser.add_argument(
         "--spike",
         type=_spike,
         action="append",
@@ -101,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         speed=args.speed,
         update_interval=args.interval,
+        update_phases=max(1, args.phases),
         spikes=list(args.spike),
         weight_limit=args.weight_limit,
         late_close_probability=args.late_close_probability,

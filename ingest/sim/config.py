@@ -30,6 +30,7 @@ class SimConfig:
     speed: float = 1.0  # sim seconds per real second
     start_time: int | datetime | None = None  # ms since the epoch or an aware datetime; None: now
     update_interval: float = 0.25  # seconds between kline frames
+    update_phases: int = 10  # the interval is split in this many slots, each sending a share of the streams
     weight_limit: int = 2400  # REQUEST_WEIGHT per (real) minute
     late_close_probability: float = 0.2  # chance the x:true frame comes after the next minute's first
     late_close_max_delay: float = 1.0  # seconds

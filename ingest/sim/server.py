@@ -56,6 +56,7 @@ class SimServer:
             self.clock,
             self.faults,
             update_interval=cfg.update_interval,
+            update_phases=cfg.update_phases,
             late_close_probability=cfg.late_close_probability,
             late_close_max_delay=cfg.late_close_max_delay,
             max_streams=cfg.max_streams_per_connection,

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,7 @@ class _KlineStream:
     interval: str
     span_ms: int
     last_open: int | None = None  # open time of the last in-progress candle sent
+    phase: int = 0  # which share of the update interval sends this stream (stable per name)
 
 
 @dataclass(slots=True)
@@ -113,7 +115,9 @@ def parse_stream(market: Market, name: str) -> _KlineStream | _MarkStream | None
     if rest.startswith("kline_"):
         interval = rest[len("kline_") :]
         if interval in INTERVALS:
-            return _KlineStream(info, interval, INTERVALS[interval] * MINUTE_MS)
+            return _KlineStream(
+                info, interval, INTERVALS[interval] * MINUTE_MS, phase=zlib.crc32(name.encode())
+            )
         return None
     if rest == "markPrice":
         return _MarkStream(3, info)
@@ -132,6 +136,7 @@ class Hub:
         faults: Faults,
         *,
         update_interval: float = 0.25,
+        update_phases: int = 10,
         late_close_probability: float = 0.0,
         late_close_max_delay: float = 1.0,
         max_streams: int = 1024,
@@ -145,6 +150,7 @@ class Hub:
         self.clock = clock
         self.faults = faults
         self.update_interval = update_interval
+        self.update_phases = max(1, update_phases)
         self.late_close_probability = late_close_probability
         self.late_close_max_delay = late_close_max_delay
         self.max_streams = max_streams
@@ -347,9 +353,12 @@ class Hub:
             self._late.discard(handle_box[0])
         self._deliver(name, raw)
 
-    def publish_klines(self) -> None:
+    def publish_klines(self, phase: int | None = None) -> None:
         """One tick: an in-progress frame per subscribed kline stream, plus the closing frame
-        (x: true) of the candle that ended since the previous tick."""
+        (x: true) of the candle that ended since the previous tick. With `phase`, only the
+        streams of that phase (a stable share of 1/`update_phases`): the timer spreads the
+        streams over the update interval, as the exchange's per-stream updates are spread,
+        instead of sending every symbol in one burst."""
         now = self.clock.now_ms()
         self.market.apply_due(now)
         if self.faults.silent():
@@ -362,8 +371,11 @@ class Hub:
             for name, known in list(self._streams.items()):
                 if known is None:
                     self._streams[name] = parse_stream(market, name)
+        phases = self.update_phases
         for name, stream in list(self._streams.items()):
             if not isinstance(stream, _KlineStream):
+                continue
+            if phase is not None and stream.phase % phases != phase:
                 continue
             info = stream.info
             live = streams_status(info, now)
@@ -429,15 +441,18 @@ class Hub:
     async def _kline_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        phase = 0
         while True:
             started = loop.time()
             try:
-                self.publish_klines()
+                self.publish_klines(phase)
             except Exception:
                 log.exception("sim: kline tick failed")
-            self.ticks += 1
+            phase = (phase + 1) % self.update_phases
+            if phase == 0:
+                self.ticks += 1
             self.max_tick_seconds = max(self.max_tick_seconds, loop.time() - started)
-            next_at += self.update_interval
+            next_at += self.update_interval / self.update_phases
             delay = next_at - loop.time()
             if delay < 0:  # fell behind: do not try to catch up with a burst
                 next_at = loop.time()
