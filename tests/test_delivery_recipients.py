@@ -139,3 +139,12 @@ async def test_fan_out_in_chunks_writes_every_recipient_once_and_reports_each_ch
     again = await fan_out(db, alert.id, NOW, chunk=2)  # type: ignore[arg-type]
     assert again == 0
     assert await db.fetchval("SELECT count(*) FROM deliveries") == 6
+
+
+async def test_fan_out_writes_a_small_first_chunk_so_sending_can_start_early(db: asyncpg.Pool):
+    for user in range(1, 9):
+        await add_user(db, user)
+    alert = await add_alert(db, NOW)
+    chunks: list[int] = []
+    total = await fan_out(db, alert.id, NOW, chunk=3, first_chunk=1, on_chunk=chunks.append)  # type: ignore[arg-type]
+    assert total == 8 and chunks == [1, 3, 3, 1]

@@ -122,21 +122,28 @@ async def insert_deliveries(
 CHUNK_END = "SELECT id FROM users WHERE id > $1 ORDER BY id OFFSET $2 LIMIT 1"
 
 
+FIRST_CHUNK = 100  # users in the first transaction: the first messages can leave within ms
+
+
 async def fan_out(
     pool: asyncpg.Pool,
     alert_id: int,
     now: datetime,
     *,
     chunk: int = 1000,
+    first_chunk: int = FIRST_CHUNK,
     on_chunk: Callable[[int], None] = lambda inserted: None,
 ) -> int:
-    """All recipients of an alert, `chunk` users per transaction; `on_chunk(inserted)` after each commit."""
+    """All recipients of an alert, `chunk` users per transaction (`first_chunk` in the first, so
+    the sender can start before a large audience is written); `on_chunk(inserted)` after each
+    commit."""
     total = 0
     after = 0
     first = True
     while True:
+        size = min(first_chunk, chunk) if first else chunk
         async with pool.acquire() as conn, conn.transaction():
-            upto: int | None = await conn.fetchval(CHUNK_END, after, chunk - 1)
+            upto: int | None = await conn.fetchval(CHUNK_END, after, size - 1)
             inserted = await insert_deliveries(
                 conn, alert_id, now, after_user=after, upto_user=upto, with_chats=first
             )
