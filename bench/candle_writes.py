@@ -1,13 +1,19 @@
-"""Candle write throughput: ~200k closed 1m candles through CandleWriter (COPY into staging +
-upsert) into a throwaway database `volspike_bench`, created and dropped by this script.
+"""Candle write throughput: ~200k closed 1m candles through CandleWriter (COPY, or COPY into
+staging + upsert) into a throwaway database `volspike_bench`, created and dropped by this script.
 
-    .venv/bin/python bench/candle_writes.py [--rows 200000] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+Patterns: a caller that waits for every flush of 500 or 5,000 rows (the per-statement cost),
+the same rows replayed (the upsert path), one batch, and the live path: `run()` flushing by
+itself while a producer adds minutes as fast as it can; rows that arrive during a flush go
+into the next one, so batches grow with the load.
+
+    .venv/bin/python -m bench.candle_writes [--rows 200000] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import time
 from datetime import UTC, datetime
@@ -44,6 +50,25 @@ async def timed(writer: CandleWriter, klines: list[Kline], batch: int) -> float:
     return time.perf_counter() - started
 
 
+async def sustained(writer: CandleWriter, klines: list[Kline], per_minute: int = 600) -> float:
+    """The live path: `run()` flushes on its own (500 rows or 1 s) while a producer adds one
+    minute of `per_minute` closed klines at a time as fast as it can (a backfill, a replay, a
+    reconnect catching up). Time until every row is stored."""
+    started = time.perf_counter()
+    task = asyncio.create_task(writer.run())
+    try:
+        for i in range(0, len(klines), per_minute):
+            for k in klines[i : i + per_minute]:
+                writer.add(k)
+            await asyncio.sleep(0)
+        await writer.flush()  # after the flush in progress (the lock): whatever is left
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return time.perf_counter() - started
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -62,8 +87,8 @@ async def main() -> None:
             klines = candles(args.rows)
             results = []
             patterns = (
-                ("batches of 500 (run() default)", 500),
-                ("batches of 5,000", 5_000),
+                ("500 rows, wait for each flush", 500),
+                ("5,000 rows, wait for each flush", 5_000),
                 ("replayed: same rows again, 5,000", 5_000),
                 ("one batch", args.rows),
             )
@@ -72,6 +97,9 @@ async def main() -> None:
                     await pool.execute("TRUNCATE candles_1m")
                 seconds = await timed(CandleWriter(pool, max_buffered=args.rows), klines, batch)
                 results.append((label, seconds))
+            await pool.execute("TRUNCATE candles_1m")
+            seconds = await sustained(CandleWriter(pool, max_buffered=args.rows), klines)
+            results.append(("run() under load (500 rows or 1 s)", seconds))
             stored = await pool.fetchval("SELECT count(*) FROM candles_1m")
         finally:
             await pool.close()
