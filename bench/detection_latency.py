@@ -11,7 +11,7 @@ control API (`POST /sim/spike`), one symbol at a time. Two figures per alert:
 
 Needs PostgreSQL and Redis; uses the database `volspike_bench`.
 
-    .venv/bin/python bench/detection_latency.py --symbols 200 --spikes 40
+    .venv/bin/python -m bench.detection_latency [--symbols 600] [--spikes 100] [--gap 0.3] [--phases 10]
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ async def trigger_spikes(port: int, symbols: list[str], gap: float, min_volume: 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--symbols", type=int, default=200)
-    parser.add_argument("--spikes", type=int, default=40)
-    parser.add_argument("--gap", type=float, default=0.5, help="seconds between spikes")
+    parser.add_argument("--symbols", type=int, default=600)
+    parser.add_argument("--spikes", type=int, default=100)
+    parser.add_argument("--gap", type=float, default=0.3, help="seconds between spikes")
     parser.add_argument("--phases", type=int, default=10, help="simulator update slots (1: one burst)")
     parser.add_argument("--trigger", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--min-volume", type=float, default=6e6, help=argparse.SUPPRESS)
