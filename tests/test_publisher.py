@@ -136,6 +136,44 @@ async def test_with_postgres_down_emit_holds_the_alert_in_memory(redis: Redis, n
     assert await stream_alerts(redis, names) == []
 
 
+async def test_the_alert_connection_survives_a_killed_backend_without_losing_an_alert(
+    db: asyncpg.Pool, redis: Redis, names: RedisNames, database_url: str
+) -> None:
+    publisher = AlertPublisher(db, redis, names, database_url=database_url)
+    try:
+        await publisher.open()
+        first = await publisher.emit(alert("BTCUSDT"))
+        assert first is not None
+        # The alert connection's backend dies (a PostgreSQL restart, an admin's kill).
+        killed = await db.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle' "
+            "AND query LIKE '%INSERT INTO alerts (symbol%'"
+        )
+        assert killed == 1
+        await asyncio.sleep(0.1)
+        second = await publisher.emit(alert("ETHUSDT"))  # on a new alert connection
+        assert second is not None and publisher.held == 0
+        third = await publisher.emit(alert("SOLUSDT"))
+        assert third is not None
+    finally:
+        await publisher.close()
+    assert [e["symbol"] for e in await stream_alerts(redis, names)] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert await db.fetchval("SELECT count(*) FROM alerts WHERE published_at IS NOT NULL") == 3
+
+
+async def test_with_postgres_down_the_alert_connection_holds_the_alert(
+    db: asyncpg.Pool, redis: Redis, names: RedisNames
+) -> None:
+    publisher = AlertPublisher(db, redis, names, database_url="postgresql://postgres@127.0.0.1:1/none")
+    try:
+        await publisher.open()  # logged, not raised
+        assert await publisher.emit(alert()) is None
+        assert publisher.held == 1
+    finally:
+        await publisher.close()
+
+
 async def test_alerts_in_the_database_restore_the_detector_after_a_restart(
     db: asyncpg.Pool, redis: Redis, names: RedisNames
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from ingest.parsers import Kline, MarkPrices
 from ingest.sim.config import SimConfig
 from ingest.sim.server import SimServer
-from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
+from ingest.streams import DataFrame, ReadPacer, StreamConnection, StreamManager, StreamOptions
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "币安人生USDT"]
 
@@ -198,3 +198,22 @@ async def test_connection_is_replaced_before_its_lifetime_ends_without_a_gap(sim
         assert rec.reopened == []
         mark = len(rec.frames)
         await wait_until(lambda: rec.kline_symbols(mark) == set(SYMBOLS[:2]))
+
+
+async def test_readers_hold_back_while_an_alert_is_saved_and_at_most_max_pause() -> None:
+    pacer = ReadPacer(max_pause=5.0)
+    pacer.press()
+    waiting = asyncio.create_task(pacer.step_aside())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # held back while the alert is being saved
+    pacer.release()
+    await asyncio.wait_for(waiting, 1)
+
+    short = ReadPacer(max_pause=0.05)
+    short.press()  # PostgreSQL slow: the pause ends at max_pause even if never released
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(short.step_aside(), 1)
+    assert asyncio.get_running_loop().time() - started >= 0.04
+    await asyncio.wait_for(short.step_aside(), 0.01)  # past the deadline: a plain yield
+    short.release()
+    assert short.urgent == 0
