@@ -1,4 +1,5 @@
-"""The candle retention job: tomorrow's daily partition exists, expired days are dropped.
+"""The retention job: tomorrow's daily candle partition exists, expired days are dropped, and
+mark/funding snapshots older than the retention are deleted.
 
 Scheduled with APScheduler's AsyncIOScheduler, hourly (idempotent, so a process that was
 down at midnight catches up at its next run) and once right at start, before any candle is
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from db import marks as db_marks
 from db.partitions import maintain
 from volspike.clock import Clock, SystemClock
 
@@ -29,14 +31,20 @@ class RetentionJob:
         self.runs = 0
 
     async def run_once(self) -> tuple[int, int]:
-        """Create partitions up to tomorrow, drop those past retention; (created, dropped)."""
-        today = self._clock.now().astimezone(UTC).date()
-        created, dropped = await maintain(self._pool, today, self._retention_days)
+        """Create partitions up to tomorrow, drop those past retention, delete mark snapshots
+        older than the retention; (partitions created, partitions dropped)."""
+        now = self._clock.now().astimezone(UTC)
+        created, dropped = await maintain(self._pool, now.date(), self._retention_days)
+        marks = await db_marks.delete_before(self._pool, now - timedelta(days=self._retention_days))
         self.runs += 1
-        if created or dropped:
+        if created or dropped or marks:
             log.info(
                 "candle partitions maintained",
-                extra={"partitions_created": created, "partitions_dropped": dropped},
+                extra={
+                    "partitions_created": created,
+                    "partitions_dropped": dropped,
+                    "mark_snapshots_deleted": marks,
+                },
             )
         return created, dropped
 

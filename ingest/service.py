@@ -42,6 +42,7 @@ from ingest.binance_rest import BinanceError, BinanceRest
 from ingest.candles import CandleWriter
 from ingest.detector import SpikeDetector
 from ingest.live_state import LiveState
+from ingest.marks import MarkRecorder
 from ingest.parsers import Kline, MarkPrices, Tickers
 from ingest.publisher import AlertPublisher
 from ingest.retention import RetentionJob
@@ -80,6 +81,7 @@ class IngestTimings:
     backfill_concurrency: int = 8
     history: bool = True
     audit_interval: float = 300.0  # look for holes in the last hours of candles_1m
+    mark_snapshot_interval: float = 300.0  # exchange seconds between funding/mark snapshots
     # Once armed (and again after the history backfill), collect and gc.freeze() what is alive:
     # the detector's hours and the universe then stay out of every later full collection,
     # which otherwise stalls the loop for tens of ms. Process-wide, so only the CLI turns it on.
@@ -123,6 +125,7 @@ class IngestService:
         self.detector = SpikeDetector(settings.spike_multiple, settings.spike_min_quote_volume)
         self.publisher = AlertPublisher(pool, redis, self.names, database_url=settings.database_url)
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)
+        self.marks = MarkRecorder(pool, interval_ms=int(self.t.mark_snapshot_interval * 1000))
         self.live = LiveState(redis, self.names, min_interval=self.t.live_flush)
         self.retention = RetentionJob(pool, settings.candle_retention_days, clock=self.clock)
         self.streams = StreamManager(
@@ -182,6 +185,7 @@ class IngestService:
                 group.create_task(self._emit_loop(), name="ingest-alerts")
                 group.create_task(self._publish_loop(), name="ingest-publish")
                 group.create_task(self.writer.run(), name="ingest-candles")
+                group.create_task(self.marks.run(), name="ingest-marks")
                 group.create_task(self.publisher.run(self.t.republish_interval), name="ingest-republish")
                 group.create_task(self._warm_up(), name="ingest-warm-up")
                 group.create_task(self._gap_worker(), name="ingest-gaps")
@@ -234,6 +238,7 @@ class IngestService:
     def _apply_universe(self, change: UniverseChange) -> None:
         for symbol in change.removed:
             self.detector.forget(symbol)
+            self.marks.forget(symbol)
             self.live.remove(symbol)
             self._last_closed.pop(symbol, None)
             self._gaps.pop(symbol, None)
@@ -270,9 +275,10 @@ class IngestService:
         elif type(frame) is MarkPrices:
             self.exchange_clock.observe(frame.event_time_ms)
             universe = self.universe
-            for mark in frame.items:
-                if mark.symbol in universe:
-                    detector.set_mark(mark)
+            kept = [mark for mark in frame.items if mark.symbol in universe]
+            for mark in kept:
+                detector.set_mark(mark)
+            self.marks.observe(kept, frame.event_time_ms)
             alerts = detector.on_time(frame.event_time_ms)
         elif type(frame) is Tickers:
             for ticker in frame.items:
@@ -536,6 +542,7 @@ class IngestService:
             "detect_latency_ms_p50": round(median(self.latencies) * 1000, 2) if self.latencies else None,
             "alert_queue": self._alerts.qsize(),
             "candles_pending": self.writer.pending,
+            "mark_snapshots_pending": self.marks.pending,
             "backfilled_candles": self._backfill.stats.candles if self._backfill else 0,
             "rest_weight_used": rest.budget.used if rest else None,
             "rest_paused_s": round(rest.budget.paused_for, 1) if rest else None,

@@ -316,3 +316,25 @@ def _malformed_total() -> float:
 async def _more_messages(redis: Redis, names: RedisNames, than: int) -> bool:
     snap = await health(redis, names)
     return bool(snap) and sum(c["messages"] for c in snap["connections"]) > than + 20  # type: ignore[index]
+
+
+async def test_funding_and_mark_history_is_recorded_from_the_mark_price_stream(
+    db: asyncpg.Pool, redis: Redis, names: RedisNames, ingest_settings: Settings
+) -> None:
+    # The sim runs 10× fast: a `!markPrice@arr@1s` frame every 10 sim seconds, a 30 s interval
+    # boundary every 3 real seconds.
+    async with ingest(ingest_settings, db, redis, mark_snapshot_interval=30.0):
+        await armed(redis, names)
+        symbols = await followed(db)
+
+        async def two_rounds() -> bool:
+            rows = await db.fetch("SELECT symbol, ts FROM mark_snapshots")
+            times = {r["ts"] for r in rows}
+            return len(times) >= 2 and all(
+                {r["symbol"] for r in rows if r["ts"] == ts} == set(symbols) for ts in sorted(times)[:2]
+            )
+
+        await poll(two_rounds, what="two rounds of mark snapshots")
+    rows = await db.fetch("SELECT ts, mark_price, funding_rate FROM mark_snapshots")
+    assert all(int(r["ts"].timestamp()) % 30 == 0 for r in rows)
+    assert all(r["mark_price"] > 0 and r["funding_rate"] is not None for r in rows)
