@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_PUBLISH_TIMEOUT = 3.0  # seconds a cancelled emit still gives its publication
 CONNECT_TIMEOUT = 3.0  # the alert connection
+COMMAND_TIMEOUT = 10.0  # an INSERT stuck longer (a lock, a hung server) fails and the alert is held
 CLOSE_TIMEOUT = 2.0
 
 ALERTS_EMITTED = Counter("volspike_alerts_emitted_total", "Alert rows created by ingest", ["type"])
@@ -85,16 +86,23 @@ class AlertPublisher:
         if self._database_url is None or (self._conn is not None and not self._conn.is_closed()):
             return
         try:
-            self._conn = await asyncpg.connect(self._database_url, timeout=CONNECT_TIMEOUT)
+            self._conn = await self._connect(self._database_url)
         except PG_UNAVAILABLE as exc:
             log.warning("alert connection not opened yet", extra={"error": repr(exc)})
+
+    @staticmethod
+    async def _connect(url: str) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            url, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT
+        )
+        return conn
 
     async def _insert(self, alert: Alert) -> int | None:
         if self._database_url is None:
             return await db_alerts.insert_alert(self._pool, alert)
         conn = self._conn
         if conn is None or conn.is_closed():
-            conn = self._conn = await asyncpg.connect(self._database_url, timeout=CONNECT_TIMEOUT)
+            conn = self._conn = await self._connect(self._database_url)
         try:
             return await db_alerts.insert_alert(conn, alert)
         except PG_UNAVAILABLE:
