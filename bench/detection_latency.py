@@ -27,15 +27,13 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
+from bench.ingest_memory import free_port, wait_http
 from db.migrate import migrate
 from db.pool import create_pool
 from ingest.service import IngestService, IngestTimings
 from volspike.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-
-from ingest_memory import free_port, wait_http  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -48,11 +48,13 @@ from volspike.clock import SystemClock, hour_floor
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings, load_settings
 
-# `python bench/fanout.py` (the Makefile's way) as well as `python -m bench.fanout`: the look-alike
-# lives in tests/fakes.
+# `python bench/fanout.py` as well as `python -m bench.fanout` (the Makefile's way): the look-alike
+# lives in tests/fakes, the percentile in bench/.
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.detection_latency import percentile  # noqa: E402
 
 PG_ADMIN = os.environ.get("VOLSPIKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VOLSPIKE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -151,12 +153,6 @@ async def _wait(predicate: Any, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("benchmark step did not finish in time")
         await asyncio.sleep(0.05)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 # -- the benchmark ---------------------------------------------------------------------------
@@ -298,7 +294,7 @@ async def _latency(
     return [
         (f"XADD → first sendMessage, {alerts} alerts × {LATENCY_AUDIENCE} users (of {len(ids)})", "", ""),
         ("  p50 (ms)", f"{statistics.median(latencies):.1f}", ""),
-        ("  p95 (ms)", f"{_percentile(latencies, 0.95):.1f}", "< 50"),
+        ("  p95 (ms)", f"{percentile(latencies, 0.95):.1f}", "< 50"),
         ("  max (ms)", f"{max(latencies):.1f}", ""),
     ]
 

@@ -158,12 +158,19 @@ COPY_SLICE = 250  # rows encoded between two yields to the event loop
 
 
 async def _paced(records: Sequence[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
-    """`records` for COPY, yielding to the event loop every `COPY_SLICE` rows: asyncpg encodes
-    a plain list in one go, which holds the loop for milliseconds on a large batch."""
     for start in range(0, len(records), COPY_SLICE):
         for record in records[start : start + COPY_SLICE]:
             yield record
         await asyncio.sleep(0)
+
+
+def _copy_source(
+    records: Sequence[tuple[object, ...]],
+) -> Sequence[tuple[object, ...]] | AsyncIterator[tuple[object, ...]]:
+    """What to hand COPY: a large batch as an async iterator yielding to the event loop every
+    `COPY_SLICE` rows (asyncpg encodes a plain list in one go, holding the loop for
+    milliseconds); a fresh one per COPY, since an iterator is consumed once."""
+    return _paced(records) if len(records) > COPY_SLICE else records
 
 
 async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> None:
@@ -178,23 +185,18 @@ async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> N
     readers, an alert's INSERT) run in between."""
     symbols = sorted({str(r[0]) for r in records})
     times = [r[1] for r in records]
-    paced = len(records) > COPY_SLICE
     if not await conn.fetchval(ANY_STORED, symbols, min(times), max(times)):  # type: ignore[type-var]
         try:
             async with conn.transaction():
                 await conn.execute(ASYNC_COMMIT)
-                await conn.copy_records_to_table(
-                    "candles_1m", records=_paced(records) if paced else records, columns=COLUMNS
-                )
+                await conn.copy_records_to_table("candles_1m", records=_copy_source(records), columns=COLUMNS)
             return
         except asyncpg.UniqueViolationError:
             pass
     async with conn.transaction():
         await conn.execute(ASYNC_COMMIT)
         await conn.execute(CREATE_STAGING)
-        await conn.copy_records_to_table(
-            STAGING, records=_paced(records) if paced else records, columns=COLUMNS
-        )
+        await conn.copy_records_to_table(STAGING, records=_copy_source(records), columns=COLUMNS)
         await conn.execute(UPSERT_FROM_STAGING)
 
 

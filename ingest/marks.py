@@ -42,7 +42,6 @@ class MarkRecorder:
         self._slot: int | None = None  # start of the interval the latest frames belong to
         self._batches: deque[list[db_marks.MarkSnapshot]] = deque()
         self._ready = asyncio.Event()
-        self.written = 0
 
     @property
     def pending(self) -> int:
@@ -56,9 +55,9 @@ class MarkRecorder:
         if event_time_ms <= 0:
             return
         slot = event_time_ms - event_time_ms % self.interval_ms
-        if self._slot is not None and slot > self._slot and self._latest:
-            self._queue(slot)  # the values as they stood when this interval began
         if self._slot is None or slot > self._slot:
+            if self._slot is not None and self._latest:
+                self._queue(slot)  # the values as they stood when this interval began
             self._slot = slot
         for mark in marks:
             self._latest[mark.symbol] = mark
@@ -89,7 +88,6 @@ class MarkRecorder:
             batch = self._batches[0]
             written += await db_marks.insert_snapshots(self._pool, batch)
             self._batches.popleft()
-        self.written += written
         SNAPSHOTS_WRITTEN.inc(written)
         return written
 

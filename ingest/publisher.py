@@ -76,7 +76,7 @@ class AlertPublisher:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             try:
-                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT)
+                await conn.close(timeout=CLOSE_TIMEOUT)
             except PG_ERRORS:
                 conn.terminate()
 

@@ -256,15 +256,15 @@ class IngestService:
 
     # --- frames -------------------------------------------------------------------------
 
-    def _on_frame(self, frame: DataFrame, received: float) -> bool:
+    def _on_frame(self, frame: DataFrame, received: float) -> None:
         """Detection runs here, inside the websocket reader, as each frame is read: no queue
-        between a frame and the rule. Alerts go to `_emit_loop`; True tells the reader to yield
-        so that the alert's INSERT starts before the rest of a buffered burst is processed."""
+        between a frame and the rule. Alerts go to `_emit_loop`, and the pacer is pressed so
+        that readers step aside until the alert's row is saved."""
         detector = self.detector
         alerts: list[Alert]
         if type(frame) is Kline:
             if frame.symbol not in self.universe:
-                return False  # a leftover frame of a delisted symbol
+                return  # a leftover frame of a delisted symbol
             self.exchange_clock.observe(frame.event_time_ms)
             alerts = detector.on_kline(frame)
             if frame.closed and frame.interval == "1m":
@@ -284,16 +284,12 @@ class IngestService:
             for ticker in frame.items:
                 if ticker.symbol in self.universe:
                     self.live.set_24h(ticker.symbol, ticker.change_pct, ticker.quote_volume)
-            return False
+            return
         else:  # pragma: no cover - DataFrame is exhaustive
-            return False
-        if not alerts:
-            return False
-        pacer = self.streams.pacer
+            return
         for alert in alerts:
             self._alerts.put_nowait((alert, received))
-            pacer.press()  # released by _emit_loop once the row is saved
-        return True
+            self.streams.pacer.press()  # released by _emit_loop once the row is saved
 
     async def _emit_loop(self) -> None:
         """Save detected alerts one at a time, in detection order; publishing is handed to

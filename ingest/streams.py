@@ -41,10 +41,9 @@ log = logging.getLogger(__name__)
 
 MARK_PRICE_STREAM = "!markPrice@arr@1s"
 DataFrame = Kline | MarkPrices | Tickers
-FrameSink = Callable[[DataFrame, float], bool]
-"""Receives every data frame with its receive time (time.perf_counter()); must not block.
-Returns True when the frame produced urgent work (an alert to save): the reader then yields
-to the event loop at once instead of finishing the frames already buffered."""
+FrameSink = Callable[[DataFrame, float], None]
+"""Receives every data frame with its receive time (time.perf_counter()); must not block. A
+sink that detects an alert presses the `ReadPacer`: readers step aside before their next frame."""
 
 ReopenHandler = Callable[["StreamConnection", list[str], int | None], None]
 """(connection, symbols on it, last event time seen before the drop) after a reconnect."""
@@ -359,9 +358,7 @@ class StreamConnection:
                         if self.last_event_ms is None or frame.event_time_ms > self.last_event_ms:
                             self.last_event_ms = frame.event_time_ms
                         self.lag_ms = time.time() * 1000.0 - frame.event_time_ms
-                    if sink(frame, received):
-                        await asyncio.sleep(0)
-                        slice_end = time.perf_counter() + pacer.read_slice
+                    sink(frame, received)
                 elif isinstance(frame, ControlReply):
                     if frame.error is not None:
                         log.warning("stream request rejected", extra={"conn": self.id, "error": frame.error})

@@ -33,9 +33,8 @@ class Recorder:
     frames: list[DataFrame] = field(default_factory=list)
     reopened: list[tuple[str, list[str], int | None]] = field(default_factory=list)
 
-    def sink(self, frame: DataFrame, received: float) -> bool:
+    def sink(self, frame: DataFrame, received: float) -> None:
         self.frames.append(frame)
-        return False
 
     def on_reopen(self, conn: StreamConnection, symbols: list[str], since_ms: int | None) -> None:
         self.reopened.append((conn.id, symbols, since_ms))
