@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help run test setup lint format locales locales-extract locales-update bench
+.PHONY: help run test setup lock wheel doctor lint format locales-extract locales-update bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -13,8 +13,17 @@ run:  ## set up (venv, PostgreSQL, Redis, migrate) and run everything on local d
 test:  ## set up and run the whole suite: ruff, ruff format --check, mypy, pytest
 	./scripts/test.sh
 
-setup:  ## create .venv, install volspike[dev], compile translations
+setup:  ## create .venv with the locked dependencies (requirements/dev.lock) and volspike, editable
 	bash -c 'source scripts/lib.sh && setup_venv'
+
+lock:  ## re-lock requirements/*.lock after changing pyproject.toml (ARGS=--upgrade for newer releases)
+	./scripts/lock.sh $(ARGS)
+
+wheel:  ## build dist/volspike-*.whl (catalogs compiled by the build hook)
+	bash -c 'source scripts/lib.sh && ensure_uv && uv build --wheel -o dist'
+
+doctor:  ## check settings and every dependency (PostgreSQL, Redis, Binance, bot token, ...)
+	$(VENV)/volspike doctor
 
 lint:  ## ruff + mypy only
 	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy
@@ -27,9 +36,6 @@ locales-extract:  ## extract messages from bot/ into locales/messages.pot
 
 locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_MESSAGES/messages.po
 	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete -w 110
-
-locales:  ## compile .po into .mo (build output, not committed)
-	$(VENV)/pybabel compile -d locales -D messages
 
 bench:  ## run every benchmark in bench/ (prints tables)
 	@for f in bench/*.py; do m=$$(basename $$f .py); echo "### $$m"; $(VENV)/python -m bench.$$m || exit 1; done

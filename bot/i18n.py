@@ -1,16 +1,16 @@
-"""Translations: aiogram's gettext-backed I18n over the repo's `locales/` catalogs.
+"""Translations: aiogram's gettext-backed I18n over the `locales` package's catalogs.
 
-Catalogs live in `locales/<lang>/LC_MESSAGES/messages.po`; the compiled `.mo` files are build
-output (`pybabel compile -d locales -D messages`).
+Catalogs live in `locales/<lang>/LC_MESSAGES/messages.po`; the `.mo` files beside them are build
+output, compiled by the build hook (`hatch_build.py`) for the wheel and the editable install.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiogram.utils.i18n import I18n
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+from volspike.resources import package_dir
+
+LOCALES_DIR = package_dir("locales")
 DOMAIN = "messages"
 DEFAULT_LOCALE = "en"
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "ru", "es", "tr", "uk")

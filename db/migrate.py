@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )
 """
 APPLIED = "SELECT version FROM schema_migrations"
+HAS_MIGRATIONS_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 RECORD = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = $1"
 
@@ -50,6 +51,14 @@ def load_migrations() -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration numbers: {versions}")
     return found
+
+
+async def pending_versions(conn: asyncpg.Connection) -> list[int]:
+    """The versions shipped with this build that the database has not applied yet."""
+    done: set[int] = set()
+    if await conn.fetchval(HAS_MIGRATIONS_TABLE):
+        done = {row["version"] for row in await conn.fetch(APPLIED)}
+    return [m.version for m in load_migrations() if m.version not in done]
 
 
 async def ensure_database(url: str) -> bool:

@@ -26,21 +26,44 @@ wait_port() {  # host port seconds
   return 1
 }
 
-setup_venv() {
+UV_VERSION="0.13.9"
+
+ensure_uv() {  # uv installs the locked requirements (fast, hash-checked); bootstrapped with pip once
+  if ! command -v uv >/dev/null 2>&1 || [ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    say "installing uv $UV_VERSION (pip install --user)"
+    python3 -m pip install --quiet --user "uv==$UV_VERSION"
+    PATH="$(python3 -m site --user-base)/bin:$PATH"
+  fi
+}
+
+setup_venv() {  # .venv with exactly requirements/dev.lock, plus volspike itself as an editable install
+  ensure_uv
+  export UV_PYTHON_DOWNLOADS=never
   if [ ! -x "$PY" ]; then
     say "creating virtualenv .venv"
-    python3 -m venv "$VENV"
+    uv venv --quiet --python python3 "$VENV"
   fi
   local stamp="$VENV/.volspike-installed"
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    say "installing volspike and its dev tools into .venv"
-    "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -e "$ROOT[dev]"
+  if [ ! -f "$stamp" ] || [ -n "$(find "$ROOT/requirements/dev.lock" "$ROOT/pyproject.toml" "$ROOT/hatch_build.py" \
+      "$ROOT"/locales/*/LC_MESSAGES/messages.po -newer "$stamp" 2>/dev/null)" ]; then
+    say "installing the locked dependencies (requirements/dev.lock) and volspike into .venv"
+    uv pip sync --quiet --compile-bytecode --python "$PY" "$ROOT/requirements/dev.lock"
+    # The editable build runs hatch_build.py, which compiles the translation catalogs in place.
+    uv pip install --quiet --compile-bytecode --python "$PY" --no-deps --reinstall-package volspike -e "$ROOT"
     touch "$stamp"
   fi
-  if compgen -G "$ROOT/locales/*/LC_MESSAGES/messages.po" >/dev/null; then
-    say "compiling translations (pybabel compile)"
-    "$VENV/bin/pybabel" compile -d "$ROOT/locales" -D messages >/dev/null
+}
+
+# Paths that are build output and never belong in git.
+BUILD_OUTPUT_RE='(^|/)(\.venv|venv|node_modules|__pycache__|\.mypy_cache|\.ruff_cache|\.pytest_cache|build|dist)/|\.(pyc|mo|whl)$|\.egg-info/|^webapp/static/dist/'
+
+check_no_build_output() {  # fails with one clear line per tracked build-output path (first 10)
+  local tracked
+  tracked=$(git -C "${1:-$ROOT}" ls-files | grep -E "$BUILD_OUTPUT_RE" || true)
+  if [ -n "$tracked" ]; then
+    say "build output is tracked in git ($(printf '%s\n' "$tracked" | wc -l) path(s)); untrack with 'git rm -r --cached PATH':"
+    printf '%s\n' "$tracked" | head -n 10 | sed 's/^/    tracked build output: /' >&2
+    return 1
   fi
 }
 

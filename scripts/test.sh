@@ -3,6 +3,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  check_no_build_output
+fi
 setup_venv
 ensure_postgres
 ensure_redis

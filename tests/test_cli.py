@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 VOLSPIKE = [sys.executable, "-m", "volspike.cli"]
-COMMANDS = ("migrate", "ingest", "bot", "webapp", "run", "sim", "replay")
+COMMANDS = ("migrate", "ingest", "bot", "webapp", "run", "sim", "replay", "doctor", "healthcheck")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -224,6 +224,12 @@ def test_run_starts_ingest_and_webapp_without_a_bot_and_stops_on_sigterm(
         assert health.get("status") == "ok"
         assert health["services"]["ingest"]["armed"] is True  # type: ignore[index]
         assert health["services"]["bot"]["ok"] is False  # type: ignore[index]
+        env = clean_env(REDIS_PREFIX=redis_prefix + "run:", WEBAPP_PORT=str(web_port))
+        for service, code in (("run", 0), ("webapp", 0), ("ingest", 0), ("bot", 1)):
+            check = subprocess.run(
+                [*VOLSPIKE, "healthcheck", service], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert check.returncode == code, (service, check.stdout, check.stderr)
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         code = proc.wait(timeout=15)

@@ -51,6 +51,18 @@ async def _webapp(args: argparse.Namespace, settings: Settings) -> int:
     return await run_services(settings, ingest=False, bot=False, webapp=True)
 
 
+async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from volspike.doctor import doctor
+
+    return await doctor(settings)
+
+
+async def _healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    from volspike.healthcheck import healthcheck
+
+    return await healthcheck(settings, args.service)
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from volspike.runtime import run_services
 
@@ -95,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="ingest, bot and webapp in one process (the small-deployment default)")
     p.add_argument("--no-migrate", dest="migrate", action="store_false", help="do not migrate first")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser(
+        "doctor", help="check every setting and dependency; one line each; exit 0 only when all pass"
+    )
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser(
+        "healthcheck", help="exit 0 when SERVICE reports healthy (for container health checks)"
+    )
+    from volspike.healthcheck import SERVICES
+
+    p.add_argument("service", choices=SERVICES, help="the service to ask")
+    p.set_defaults(func=_healthcheck)
 
     from ingest import sim
 
