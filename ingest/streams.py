@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -522,7 +522,7 @@ class StreamConnection:
                 extra={"conn": self.id, "error": reply.error, "result": repr(result)[:200]},
             )
             return True
-        actual = set(result or ())
+        actual = {unquote(name) for name in result or ()}  # as we name them, if sent encoded
         missing = sorted(wire.held - actual)
         extra = sorted(actual - wire.held)
         wire.held = actual

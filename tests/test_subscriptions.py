@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import orjson
 import pytest
 import websockets
@@ -48,7 +49,7 @@ def repairs_metric(conn_id: str) -> float:
     return value or 0.0
 
 
-async def test_subscribe_during_the_handshake_reaches_the_wire(sim: SimServer) -> None:
+async def test_subscribe_and_unsubscribe_during_the_handshake_reach_the_wire(sim: SimServer) -> None:
     rec = Recorder()
     manager = StreamManager(
         sim.ws_url, rec.sink, rec.on_reopen, options(max_streams=10, reconcile_interval=3600.0)
@@ -61,13 +62,15 @@ async def test_subscribe_during_the_handshake_reaches_the_wire(sim: SimServer) -
         (conn,) = manager.connections
         assert conn.state == "connecting"
         sim.list_symbol(NEW)
-        manager.set_symbols([*SYMBOLS, NEW])
+        manager.set_symbols(["BTCUSDT", NEW])  # ETHUSDT delisted, NEWUSDT listed
         sim.release_handshakes()
 
         await wait_until(lambda: NEW in rec.kline_symbols(), what="the new listing's klines")
         (server,) = server_conns(sim)
         assert "newusdt" not in server.path  # it came by SUBSCRIBE, not in the URL
         assert NEW_STREAM in server.streams
+        assert "ethusdt" in server.path  # the URL was built before the delisting
+        await wait_until(lambda: "ethusdt@kline_1m" not in server.streams, what="UNSUBSCRIBE on the wire")
         assert conn.reconnects == 0 and conn.repairs == 0
 
 
@@ -173,6 +176,34 @@ async def test_a_subscription_the_exchange_forgot_is_restored_within_one_reconci
         assert len(lines) == 1 and lines[0].__dict__["missing"] == ["btcusdt@kline_1m"]
         await asyncio.sleep(0.8)  # more reconciliations: nothing else to repair
         assert conn.repairs == 1
+
+
+async def test_a_subscription_the_exchange_added_by_itself_is_removed(sim: SimServer) -> None:
+    rec = Recorder()
+    manager = StreamManager(
+        sim.ws_url, rec.sink, rec.on_reopen, options(max_streams=10, reconcile_interval=0.3)
+    )
+    manager.set_symbols(SYMBOLS)
+
+    async with running(manager):
+        await wait_until(lambda: rec.kline_symbols() == set(SYMBOLS))
+        (conn,) = manager.connections
+        (server,) = server_conns(sim)
+        sim.hub.subscribe(server, ["solusdt@kline_1m"])
+        await wait_until(lambda: conn.repairs == 1, what="the reconciliation finding the stranger")
+        await wait_until(lambda: "solusdt@kline_1m" not in server.streams, what="UNSUBSCRIBE of it")
+        assert set(server.streams) == {"btcusdt@kline_1m", "ethusdt@kline_1m", "!markPrice@arr@1s"}
+
+
+async def test_the_forget_control_endpoint_drops_a_subscription(sim: SimServer) -> None:
+    async with raw_socket(sim, "/market/stream?streams=btcusdt@kline_1m") as ws:
+        await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 1})
+        async with aiohttp.ClientSession() as http:
+            async with http.post(sim.rest_url + "/sim/forget", json={"stream": "btcusdt@kline_1m"}) as resp:
+                assert resp.status == 200 and await resp.json() == {"forgotten": 1}
+            async with http.post(sim.rest_url + "/sim/forget", json={"stream": 7}) as resp:
+                assert resp.status == 400
+        assert await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 2}) == {"result": [], "id": 2}
 
 
 async def test_a_refused_subscribe_is_logged_and_not_repeated_before_the_next_reconciliation(
