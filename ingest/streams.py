@@ -203,9 +203,6 @@ class StreamConnection:
     def symbols(self) -> list[str]:
         return [self._symbol_of[s] for s in self._streams if s in self._symbol_of]
 
-    def url(self) -> str:
-        return stream_url(self._base_url, self._streams)
-
     def subscribe(self, streams: Iterable[str]) -> None:
         new = [s for s in streams if s not in self._streams]
         if not new:

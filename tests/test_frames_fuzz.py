@@ -4,21 +4,29 @@ websocket reader fed bad frames counts each, logs at most once per period, and g
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import math
+from types import SimpleNamespace
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.parsers import ControlReply, Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
 from ingest.sim.config import SimConfig
 from ingest.sim.server import SimServer
+from ingest.sim.streams import METHODS, Connection, Hub
 from ingest.streams import StreamManager
-from tests.frame_fuzz import FRAMES, SEEDS, near_valid
+from tests.frame_fuzz import FRAMES, JSON_VALUES, SEEDS, TEXT, near_valid
 from tests.test_streams import Recorder, options, running, wait_until
 
-FAST = settings(max_examples=400, deadline=None, database=None)
+FAST = settings(max_examples=250, deadline=None, database=None)
+"""Bounded in examples; in time by the module's timeout (no per-example deadline: the machine is shared)."""
+
+pytestmark = pytest.mark.timeout(120)
 
 
 def check_parse(raw: str | bytes) -> None:
@@ -147,3 +155,40 @@ async def read_through(frames: list[str | bytes]) -> None:
 @given(st.lists(FRAMES, min_size=1, max_size=25))
 def test_reader_counts_every_bad_frame_logs_once_and_reads_on(frames: list[str | bytes]) -> None:
     asyncio.run(read_through(frames))
+
+
+REQUESTS = st.one_of(
+    JSON_VALUES,
+    TEXT,
+    st.fixed_dictionaries(
+        {"method": st.sampled_from([*METHODS, "subscribe", "PING", ""]) | st.integers()},
+        optional={
+            "params": st.lists(st.text(max_size=20) | st.integers() | st.booleans(), max_size=4) | st.text(),
+            "id": st.integers(min_value=-5, max_value=2**70)
+            | st.text(max_size=3)
+            | st.none()
+            | st.booleans(),
+        },
+    ).map(json.dumps),
+)
+
+
+@functools.cache
+def sim_hub() -> Hub:
+    """The request side of an exchange that is not started: `handle_request` needs no socket."""
+    return SimServer(SimConfig(symbols=2, seed=3)).hub
+
+
+@FAST
+@given(REQUESTS)
+def test_the_sim_answers_every_request_binance_shaped(text: str) -> None:
+    hub = sim_hub()
+    request = SimpleNamespace(path_qs="/market/ws", transport=None)
+    conn = Connection(1, None, request, combined=False)  # type: ignore[arg-type]
+    reply = hub.handle_request(conn, text)
+    assert set(reply) in ({"result", "id"}, {"error", "id"})
+    if "error" in reply:
+        assert reply["error"]["code"] in (0, 1, 2, 3) and reply["error"]["msg"]
+        assert reply["id"] is None or isinstance(reply["id"], int)
+    assert len(conn.streams) <= hub.max_streams
+    hub.remove(conn)
