@@ -1,5 +1,6 @@
-"""End to end: a listing subscribed while its connection is in a reconnect handshake still
-alerts. Simulator over real HTTP and websockets, real PostgreSQL and Redis."""
+"""End to end: a listing subscribed while its connection is in a handshake (a reconnect, or the
+successor of a rotation) still alerts. Simulator over real HTTP and websockets, real PostgreSQL
+and Redis."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ async def running(service: IngestService) -> AsyncIterator[None]:
             await asyncio.wait_for(task, 10)
 
 
-async def test_listing_subscribed_during_a_reconnect_handshake_produces_its_spike(
-    settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames, sim: SimServer
+@pytest.mark.parametrize("moment", ["reconnect", "rotation"])
+async def test_listing_subscribed_during_a_handshake_produces_its_spike(
+    moment: str, settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames, sim: SimServer
 ) -> None:
     ingest_settings = settings.model_copy(
         update={
@@ -61,7 +63,10 @@ async def test_listing_subscribed_during_a_reconnect_handshake_produces_its_spik
             "history_hours": 2,
         }
     )
-    timings = IngestTimings(**{**FAST, "universe_refresh": 0.3, "reconcile_interval": 3600.0})
+    lifetime = 1.5 if moment == "rotation" else 23 * 3600.0
+    timings = IngestTimings(
+        **{**FAST, "universe_refresh": 0.3, "reconcile_interval": 3600.0, "max_lifetime": lifetime}
+    )
     service = IngestService(ingest_settings, db, redis, timings=timings)
 
     async with running(service):
@@ -70,14 +75,21 @@ async def test_listing_subscribed_during_a_reconnect_handshake_produces_its_spik
         assert len(conns) == 2
 
         sim.hold_handshakes()
-        sim.drop_connections()
-        await poll(lambda: sim.held_handshakes == 2, what="both connections inside their handshakes")
+        if moment == "reconnect":
+            sim.drop_connections()
+        await poll(lambda: sim.held_handshakes == 2, what="both (re)connections inside their handshakes")
         # a listing the exchange has traded for three hours: its previous hour is complete
         sim.list_symbol(NEW, hourly_quote=5e6, onboard_ms=sim.now_ms() - 3 * HOUR_MS)
         await poll(lambda: NEW in service.streams.symbols(), what="the listing followed")
-        assert {c.state for c in conns} == {"connecting"}
+        assert {c.state for c in conns} == {"connecting" if moment == "reconnect" else "open"}
         assert len(service.streams.connections) == 2  # fitted on a connection in its handshake
-        sim.release_handshakes()
+        before = set(sim.hub.connections)
+        # the next rotations wait: the successors have to carry the listing themselves
+        sim.release_handshakes(keep_holding=moment == "rotation")
+        await poll(
+            lambda: len(sim.hub.connections) == 2 and not before & set(sim.hub.connections),
+            what="only the new sockets left",
+        )
 
         await poll(lambda: "newusdt@kline_1m" in sim.hub.subs, what="the listing subscribed on the wire")
         carrier = next(c for c in sim.hub.connections.values() if "newusdt@kline_1m" in c.streams)
@@ -93,3 +105,5 @@ async def test_listing_subscribed_during_a_reconnect_handshake_produces_its_spik
         await poll(published, what="the listing's SPIKE row published")
         assert len(await spikes(db, NEW)) == 1
         assert sum(c.repairs for c in service.streams.connections) == 0
+        assert sum(c.reconnects for c in service.streams.connections) == (2 if moment == "reconnect" else 0)
+        sim.release_handshakes()
