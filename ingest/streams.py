@@ -138,12 +138,14 @@ class _Wire:
 
     `held` starts as the streams of the URL the socket was opened with; the sync loop updates it
     with each request it sends, and replaces it with the exchange's own answer to
-    LIST_SUBSCRIPTIONS. `rejected` are streams the exchange refused: not asked again until the
-    next reconciliation. `pending` maps request ids to what they asked for."""
+    LIST_SUBSCRIPTIONS. Binance refuses a SUBSCRIBE as a whole: the streams of a refused batch
+    go to `solo` and are asked for one per request, and a stream refused alone goes to `rejected`,
+    not asked again until the next reconciliation. `pending` maps request ids to what they asked."""
 
     ws: ClientConnection
     held: set[str]
     rejected: set[str] = field(default_factory=set)
+    solo: set[str] = field(default_factory=set)
     pending: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
     listing: dict[int, asyncio.Future[ControlReply]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -410,7 +412,8 @@ class StreamConnection:
 
     def _on_reply(self, wire: _Wire, reply: ControlReply) -> None:
         """An answer to one of our requests: hand LIST_SUBSCRIPTIONS answers to the sync loop;
-        a refused SUBSCRIBE leaves its streams out until the next reconciliation."""
+        a refused SUBSCRIBE is asked again stream by stream, a stream refused alone is left out
+        until the next reconciliation."""
         ident = reply.id if isinstance(reply.id, int) else None
         future = wire.listing.pop(ident, None) if ident is not None else None
         if future is not None:
@@ -433,7 +436,10 @@ class StreamConnection:
         )
         if method == "SUBSCRIBE":
             wire.held.difference_update(streams)
-            wire.rejected.update(streams)
+            if len(streams) > 1:
+                wire.solo.update(streams)  # find the culprit: ask for each alone
+            else:
+                wire.rejected.update(streams)
 
     async def _sync(self, wire: _Wire) -> None:
         """Make the exchange hold exactly the wanted streams on `wire`, and check it regularly.
@@ -456,7 +462,8 @@ class StreamConnection:
                     return
                 wire.held.difference_update(batch)
             elif new:
-                batch = new[:size]
+                alone = [s for s in new if s in wire.solo]
+                batch = alone[:1] if alone else new[:size]
                 if await self._send(wire, "SUBSCRIBE", batch) is None:
                     return
                 wire.held.update(batch)
