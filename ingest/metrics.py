@@ -25,6 +25,11 @@ WS_STREAMS = Gauge("volspike_ingest_ws_streams", "Streams subscribed on a websoc
 WS_MESSAGES = Counter("volspike_ingest_ws_messages", "Websocket messages received", ["conn"])
 WS_MALFORMED = Counter("volspike_ingest_ws_malformed", "Websocket messages that failed to parse", ["conn"])
 WS_RECONNECTS = Counter("volspike_ingest_ws_reconnects", "Websocket reconnections", ["conn", "reason"])
+WS_SUBSCRIPTION_REPAIRS = Counter(
+    "volspike_ingest_ws_subscription_repairs",
+    "Streams found missing (or unexpected) on a connection by LIST_SUBSCRIPTIONS, then repaired",
+    ["conn", "kind"],
+)
 WS_EVENT_LAG = Gauge(
     "volspike_ingest_ws_event_lag_seconds",
     "Receive time minus exchange event time of the last frame",
@@ -56,6 +61,9 @@ def forget_connection(conn: str) -> None:
     for metric in (WS_STATE, WS_STREAMS, WS_EVENT_LAG, WS_LAST_MESSAGE_AGE, WS_MESSAGES, WS_MALFORMED):
         with contextlib.suppress(KeyError):
             metric.remove(conn)
+    for kind in ("missing", "unexpected"):
+        with contextlib.suppress(KeyError):
+            WS_SUBSCRIPTION_REPAIRS.remove(conn, kind)
 
 
 async def _metrics_view(request: web.Request) -> web.Response:

@@ -178,6 +178,14 @@ def _num(value: object, name: str) -> float:
     raise ParseError(f"field {name!r} is not a number: {value!r}")
 
 
+def _amount(value: object, name: str) -> float:
+    """A price or volume: a finite number that is not negative (Binance never sends one)."""
+    result = _num(value, name)
+    if result < 0.0:
+        raise ParseError(f"field {name!r} is negative: {value!r}")
+    return result
+
+
 def _int(value: object, name: str) -> int:
     if value.__class__ is int:
         return value
@@ -212,15 +220,15 @@ def parse_kline(data: object) -> Kline:
             _str(k["i"], "i"),
             _int(k["t"], "t"),
             _int(k["T"], "T"),
-            _num(k["o"], "o"),
-            _num(k["h"], "h"),
-            _num(k["l"], "l"),
-            _num(k["c"], "c"),
-            _num(k["v"], "v"),
-            _num(k["q"], "q"),
+            _amount(k["o"], "o"),
+            _amount(k["h"], "h"),
+            _amount(k["l"], "l"),
+            _amount(k["c"], "c"),
+            _amount(k["v"], "v"),
+            _amount(k["q"], "q"),
             _int(k["n"], "n"),
-            _num(k["V"], "V"),
-            _num(k["Q"], "Q"),
+            _amount(k["V"], "V"),
+            _amount(k["Q"], "Q"),
             closed,
             _int(d["E"], "E"),
         )
@@ -236,8 +244,8 @@ def parse_mark_price(data: object) -> MarkPrice:
         index = d.get("i")
         return MarkPrice(
             _str(d["s"], "s"),
-            _num(d["p"], "p"),
-            None if index is None or index == "" else _num(index, "i"),
+            _amount(d["p"], "p"),
+            None if index is None or index == "" else _amount(index, "i"),
             None if rate == "" or rate is None else _num(rate, "r"),
             _int(d["T"], "T"),
             _int(d["E"], "E"),
@@ -250,11 +258,11 @@ def parse_ticker(data: object) -> Ticker:
     """One `24hrTicker` or `24hrMiniTicker` object (see `Ticker`)."""
     d = _obj(data, "ticker")
     try:
-        last = _num(d["c"], "c")
-        opened = _num(d["o"], "o")
+        last = _amount(d["c"], "c")
+        opened = _amount(d["o"], "o")
         pct = d.get("P")  # absent from the mini ticker
         change = _num(pct, "P") if pct is not None else _pct(opened, last)
-        return Ticker(_str(d["s"], "s"), last, opened, change, _num(d["q"], "q"), _int(d["E"], "E"))
+        return Ticker(_str(d["s"], "s"), last, opened, change, _amount(d["q"], "q"), _int(d["E"], "E"))
     except KeyError as exc:
         raise ParseError(f"ticker is missing field {exc.args[0]!r}") from None
 
@@ -380,15 +388,15 @@ def kline_from_rest(symbol: str, row: list[Any], interval: str = "1m", now_ms: i
         interval,
         _int(row[0], "open time"),
         close_time,
-        _num(row[1], "open"),
-        _num(row[2], "high"),
-        _num(row[3], "low"),
-        _num(row[4], "close"),
-        _num(row[5], "volume"),
-        _num(row[7], "quote volume"),
+        _amount(row[1], "open"),
+        _amount(row[2], "high"),
+        _amount(row[3], "low"),
+        _amount(row[4], "close"),
+        _amount(row[5], "volume"),
+        _amount(row[7], "quote volume"),
         _int(row[8], "trades"),
-        _num(row[9], "taker buy volume"),
-        _num(row[10], "taker buy quote volume"),
+        _amount(row[9], "taker buy volume"),
+        _amount(row[10], "taker buy quote volume"),
         True if now_ms is None else close_time < now_ms,
         close_time if now_ms is None else now_ms,
     )

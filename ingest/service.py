@@ -76,6 +76,7 @@ class IngestTimings:
     max_lifetime: float = 23 * 3600.0
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
+    reconcile_interval: float = 60.0  # LIST_SUBSCRIPTIONS check of each websocket connection
     gap_retry: float = 5.0
     delist_horizon: float = 3600.0
     backfill_concurrency: int = 8
@@ -138,6 +139,7 @@ class IngestService:
                 max_lifetime=self.t.max_lifetime,
                 backoff_base=self.t.backoff_base,
                 backoff_cap=self.t.backoff_cap,
+                reconcile_interval=self.t.reconcile_interval,
             ),
         )
         self.universe: dict[str, SymbolInfo] = {}

@@ -3,9 +3,16 @@
 Binance serves market streams on `<BINANCE_WS_URL>/market/stream?streams=a/b/c` (since
 2026-04-23 the legacy `/ws` and `/stream` paths are silent for them). Each connection carries
 at most `max_streams` streams: one `<symbol lower>@kline_1m` per symbol, plus
-`!markPrice@arr@1s` on the first. Listings and delistings change a live connection with
-SUBSCRIBE/UNSUBSCRIBE messages, paced well under Binance's 10 incoming messages per second
-(pings and pongs count too).
+`!markPrice@arr@1s` on the first.
+
+A connection keeps two sets: the streams it wants, and the streams the exchange holds on its
+open socket (those of the URL it connected with, then every SUBSCRIBE/UNSUBSCRIBE it sent). A
+sync loop per socket sends the difference, paced well under Binance's 10 incoming messages per
+second (pings and pongs count too), so a change made at any moment reaches the wire: during the
+handshake, during the 23 h rotation hand-over (the successor's URL was built before the change),
+during a reconnect's backoff. Every `reconcile_interval` the loop asks the exchange for its set
+(`LIST_SUBSCRIPTIONS`), takes the answer as the truth and repairs any difference: a subscription
+the exchange forgot is counted (`volspike_ingest_ws_subscription_repairs`), logged and sent again.
 
 Each connection reconnects by itself with exponential backoff and jitter (capped), is
 replaced before Binance's 24-hour cut (the new socket opens before the old one closes), and
@@ -25,9 +32,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -107,8 +114,10 @@ class StreamOptions:
     backoff_cap: float = 60.0
     open_timeout: float = 10.0
     close_timeout: float = 2.0
-    control_rate: float = 5.0  # SUBSCRIBE/UNSUBSCRIBE messages per second
+    control_rate: float = 5.0  # SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS messages per second
     control_batch: int = 100  # streams per SUBSCRIBE message
+    reconcile_interval: float = 60.0  # seconds between LIST_SUBSCRIPTIONS checks of a socket
+    reply_timeout: float = 10.0  # seconds to wait for the answer to LIST_SUBSCRIPTIONS
     log_every: float = 10.0  # malformed-frame log rate limit, seconds
     tick: float = 0.5  # watchdog resolution, seconds
 
@@ -121,6 +130,25 @@ def stream_url(base_url: str, streams: Iterable[str]) -> str:
     """`<base>/market/stream?streams=a/b`, with non-ASCII stream names percent-encoded (UTF-8)."""
     joined = "/".join(streams)
     return f"{base_url.rstrip('/')}/market/stream?streams={quote(joined, safe='/@!_')}"
+
+
+@dataclass(eq=False, slots=True)
+class _Wire:
+    """One open socket and what the exchange holds on it, as far as the requests sent tell.
+
+    `held` starts as the streams of the URL the socket was opened with; the sync loop updates it
+    with each request it sends, and replaces it with the exchange's own answer to
+    LIST_SUBSCRIPTIONS. Binance refuses a SUBSCRIBE as a whole: the streams of a refused batch
+    go to `solo` and are asked for one per request, and a stream refused alone goes to `rejected`,
+    not asked again until the next reconciliation. `pending` maps request ids to what they asked."""
+
+    ws: ClientConnection
+    held: set[str]
+    rejected: set[str] = field(default_factory=set)
+    solo: set[str] = field(default_factory=set)
+    pending: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    listing: dict[int, asyncio.Future[ControlReply]] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class StreamConnection:
@@ -145,8 +173,9 @@ class StreamConnection:
         self._on_reopen = on_reopen
         self._opts = options
         self._symbol_of = stream_symbols  # shared with the manager: stream name -> symbol
-        self._control: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
+        self._wires: set[_Wire] = set()  # open sockets (two during a rotation hand-over)
         self._control_id = 0
+        self.repairs = 0
         self.state = "closed"
         self.messages = 0
         self.malformed = 0
@@ -176,16 +205,13 @@ class StreamConnection:
     def symbols(self) -> list[str]:
         return [self._symbol_of[s] for s in self._streams if s in self._symbol_of]
 
-    def url(self) -> str:
-        return stream_url(self._base_url, self._streams)
-
     def subscribe(self, streams: Iterable[str]) -> None:
         new = [s for s in streams if s not in self._streams]
         if not new:
             return
         self._streams.update(dict.fromkeys(new))
         self._streams_metric.set(len(self._streams))
-        self._enqueue("SUBSCRIBE", new)
+        self._changed()
 
     def unsubscribe(self, streams: Iterable[str]) -> None:
         gone = [s for s in streams if s in self._streams]
@@ -194,28 +220,27 @@ class StreamConnection:
         for s in gone:
             del self._streams[s]
         self._streams_metric.set(len(self._streams))
-        self._enqueue("UNSUBSCRIBE", gone)
+        self._changed()
 
-    def _enqueue(self, method: str, streams: list[str]) -> None:
-        if self.state != "open":
-            return  # the next connection URL carries the desired set
-        size = self._opts.control_batch
-        for i in range(0, len(streams), size):
-            self._control.put_nowait((method, streams[i : i + size]))
+    def _changed(self) -> None:
+        """Wake the sync loop of every open socket; a socket still in its handshake compares
+        its URL's streams with the wanted set as soon as it opens."""
+        for wire in self._wires:
+            wire.wake.set()
 
     # --- life cycle ---------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect, read, reconnect; forever until cancelled."""
-        ws: ClientConnection | None = None
+        wire: _Wire | None = None
         attempt = 0
         try:
             while True:
                 raise_if_cancelling()
-                if ws is None:
+                if wire is None:
                     self._set_state("connecting")
                     try:
-                        ws = await self._open()
+                        wire = await self._open()
                     except _CONNECT_ERRORS as exc:
                         attempt += 1
                         delay = self._backoff(attempt)
@@ -236,8 +261,8 @@ class StreamConnection:
                         self._on_reopen(self, self.symbols(), self.last_event_ms)
                     self.opened_once = True
                     log.info("stream connected", extra={"conn": self.id, "streams": len(self._streams)})
-                ws, reason = await self._serve(ws)
-                if ws is None:
+                wire, reason = await self._serve(wire)
+                if wire is None:
                     metrics.WS_RECONNECTS.labels(self.id, reason).inc()
                     log.warning("stream lost, reconnecting", extra={"conn": self.id, "reason": reason})
                     if reason != "silent" and self.last_message_at is None:
@@ -250,34 +275,38 @@ class StreamConnection:
                     attempt = 0
         finally:
             self._set_state("closed")
-            if ws is not None:
-                await self._close(ws)
+            if wire is not None:
+                await self._close(wire.ws)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self._opts.backoff_cap, self._opts.backoff_base * 2.0 ** (attempt - 1))
         return delay * random.uniform(0.5, 1.0)
 
-    async def _open(self) -> ClientConnection:
+    async def _connect(self) -> _Wire:
+        """Open a socket for the streams wanted now; later changes are sent once it is open."""
+        streams = list(self._streams)
         ws = await connect(
-            self.url(),
+            stream_url(self._base_url, streams),
             open_timeout=self._opts.open_timeout,
             close_timeout=self._opts.close_timeout,
             max_size=8 * 2**20,
             compression=None,
             user_agent_header="volspike-ingest",
         )
-        # queued changes are already in the URL of this connection
-        while not self._control.empty():
-            self._control.get_nowait()
+        return _Wire(ws, set(streams))
+
+    async def _open(self) -> _Wire:
+        wire = await self._connect()
         self.connected_at = time.monotonic()
         self.last_message_at = None
         self._set_state("open")
-        return ws
+        return wire
 
-    async def _serve(self, ws: ClientConnection) -> tuple[ClientConnection | None, str]:
-        """Read `ws` until it fails (→ (None, reason)) or is due for replacement (→ (new ws, ""))."""
-        reader = asyncio.create_task(self._read(ws), name=f"ws-read-{self.id}")
-        control = asyncio.create_task(self._send_control(ws), name=f"ws-control-{self.id}")
+    async def _serve(self, wire: _Wire) -> tuple[_Wire | None, str]:
+        """Read `wire` until it fails (→ (None, reason)) or is due for replacement (→ (new, ""))."""
+        self._wires.add(wire)
+        reader = asyncio.create_task(self._read(wire), name=f"ws-read-{self.id}")
+        control = asyncio.create_task(self._sync(wire), name=f"ws-control-{self.id}")
         assert self.connected_at is not None
         opened = self.connected_at
         rotate_at = opened + self._opts.max_lifetime
@@ -300,39 +329,35 @@ class StreamConnection:
                         return replacement, ""
                     rotate_at = now + min(60.0, self._opts.max_lifetime)
         finally:
+            self._wires.discard(wire)
             for task in (reader, control):
                 task.cancel()
             await asyncio.gather(reader, control, return_exceptions=True)
-            await self._close(ws)
+            for future in wire.listing.values():
+                future.cancel()
+            await self._close(wire.ws)
 
-    async def _replace(self) -> ClientConnection | None:
-        """Open the successor while the current socket keeps being read (make before break)."""
+    async def _replace(self) -> _Wire | None:
+        """Open the successor while the current socket keeps being read (make before break).
+        Changes made during its handshake reach it through its sync loop."""
         log.info("rotating stream connection before the 24 h cut", extra={"conn": self.id})
         try:
-            ws = await connect(
-                self.url(),
-                open_timeout=self._opts.open_timeout,
-                close_timeout=self._opts.close_timeout,
-                max_size=8 * 2**20,
-                compression=None,
-                user_agent_header="volspike-ingest",
-            )
+            wire = await self._connect()
         except _CONNECT_ERRORS as exc:
             log.warning(
                 "rotation connect failed; keeping the old socket", extra={"conn": self.id, "error": repr(exc)}
             )
             return None
-        while not self._control.empty():
-            self._control.get_nowait()
         self.connected_at = time.monotonic()
         metrics.WS_RECONNECTS.labels(self.id, "rotate").inc()
-        return ws
+        return wire
 
     async def _close(self, ws: ClientConnection) -> None:
         with contextlib.suppress(*_CONNECT_ERRORS, ConnectionClosed):
             await ws.close()
 
-    async def _read(self, ws: ClientConnection) -> str:
+    async def _read(self, wire: _Wire) -> str:
+        ws = wire.ws
         sink = self._sink
         pacer = self._pacer
         slice_end = time.perf_counter() + pacer.read_slice
@@ -360,8 +385,7 @@ class StreamConnection:
                         self.lag_ms = time.time() * 1000.0 - frame.event_time_ms
                     sink(frame, received)
                 elif isinstance(frame, ControlReply):
-                    if frame.error is not None:
-                        log.warning("stream request rejected", extra={"conn": self.id, "error": frame.error})
+                    self._on_reply(wire, frame)
                 elif not isinstance(frame, Ignored):  # pragma: no cover - Frame is exhaustive
                     log.debug("unexpected frame", extra={"conn": self.id})
         except ConnectionClosed as exc:
@@ -386,19 +410,144 @@ class StreamConnection:
                 },
             )
 
-    async def _send_control(self, ws: ClientConnection) -> None:
+    def _on_reply(self, wire: _Wire, reply: ControlReply) -> None:
+        """An answer to one of our requests: hand LIST_SUBSCRIPTIONS answers to the sync loop;
+        a refused SUBSCRIBE is asked again stream by stream, a stream refused alone is left out
+        until the next reconciliation."""
+        ident = reply.id if isinstance(reply.id, int) else None
+        future = wire.listing.pop(ident, None) if ident is not None else None
+        if future is not None:
+            if not future.done():
+                future.set_result(reply)
+            return
+        request = wire.pending.pop(ident, None) if ident is not None else None
+        if reply.error is None:
+            return
+        method, streams = request if request is not None else ("?", [])
+        log.warning(
+            "stream request rejected",
+            extra={
+                "conn": self.id,
+                "id": reply.id,
+                "method": method,
+                "streams": streams[:10],
+                "error": reply.error,
+            },
+        )
+        if method == "SUBSCRIBE":
+            wire.held.difference_update(streams)
+            if len(streams) > 1:
+                wire.solo.update(streams)  # find the culprit: ask for each alone
+            else:
+                wire.rejected.update(streams)
+
+    async def _sync(self, wire: _Wire) -> None:
+        """Make the exchange hold exactly the wanted streams on `wire`, and check it regularly.
+
+        The only sender on the socket: one request at a time, at most `control_rate` per second.
+        UNSUBSCRIBE first (it makes room), then SUBSCRIBE, then, when due, LIST_SUBSCRIPTIONS;
+        nothing else is sent while its answer is awaited, so the answer is exact."""
         interval = 1.0 / self._opts.control_rate
+        size = self._opts.control_batch
+        check_at = time.monotonic() + self._opts.reconcile_interval
         while True:
             raise_if_cancelling()
-            method, streams = await self._control.get()
-            self._control_id += 1
-            message = {"method": method, "params": streams, "id": self._control_id}
-            try:
-                await ws.send(orjson.dumps(message).decode())
-            except ConnectionClosed:
-                return  # the reader sees the close too; the next URL carries the desired set
-            log.info(method.lower(), extra={"conn": self.id, "streams": len(streams)})
+            wire.wake.clear()
+            wanted = self._streams
+            gone = [s for s in wire.held if s not in wanted]
+            new = [s for s in wanted if s not in wire.held and s not in wire.rejected]
+            if gone:
+                batch = gone[:size]
+                if await self._send(wire, "UNSUBSCRIBE", batch) is None:
+                    return
+                wire.held.difference_update(batch)
+            elif new:
+                alone = [s for s in new if s in wire.solo]
+                batch = alone[:1] if alone else new[:size]
+                if await self._send(wire, "SUBSCRIBE", batch) is None:
+                    return
+                wire.held.update(batch)
+            elif time.monotonic() >= check_at:
+                if not await self._reconcile(wire):
+                    return
+                check_at = time.monotonic() + self._opts.reconcile_interval
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, check_at - time.monotonic())):
+                        await wire.wake.wait()
+                continue
             await asyncio.sleep(interval)
+
+    async def _send(
+        self,
+        wire: _Wire,
+        method: str,
+        streams: list[str] | None = None,
+        answer: asyncio.Future[ControlReply] | None = None,
+    ) -> int | None:
+        """Send one request; its id, or None when the socket is closed (its reader sees that too)."""
+        self._control_id += 1
+        ident = self._control_id
+        message: dict[str, object] = {"method": method, "id": ident}
+        if streams is not None:
+            message["params"] = streams
+            wire.pending[ident] = (method, streams)
+        if answer is not None:
+            wire.listing[ident] = answer
+        try:
+            await wire.ws.send(orjson.dumps(message).decode())
+        except ConnectionClosed:
+            return None
+        if streams is not None:
+            log.info(method.lower(), extra={"conn": self.id, "streams": len(streams)})
+        return ident
+
+    async def _reconcile(self, wire: _Wire) -> bool:
+        """Ask the exchange which streams it holds on `wire`; repair any difference."""
+        future: asyncio.Future[ControlReply] = asyncio.get_running_loop().create_future()
+        ident = await self._send(wire, "LIST_SUBSCRIPTIONS", answer=future)
+        if ident is None:
+            return False
+        try:
+            async with asyncio.timeout(self._opts.reply_timeout):
+                reply = await future
+        except TimeoutError:
+            wire.listing.pop(ident, None)
+            log.warning("no answer to LIST_SUBSCRIPTIONS", extra={"conn": self.id})
+            return True
+        result = reply.result
+        if (
+            reply.error is not None
+            or not isinstance(result, list)
+            or not all(isinstance(s, str) for s in result)
+        ):
+            log.warning(
+                "unusable answer to LIST_SUBSCRIPTIONS",
+                extra={"conn": self.id, "error": reply.error, "result": repr(result)[:200]},
+            )
+            return True
+        actual = {unquote(name) for name in result or ()}  # as we name them, if sent encoded
+        missing = sorted(wire.held - actual)
+        extra = sorted(actual - wire.held)
+        wire.held = actual
+        wire.rejected.clear()
+        if missing or extra:
+            self.repairs += len(missing) + len(extra)
+            if missing:
+                metrics.WS_SUBSCRIPTION_REPAIRS.labels(self.id, "missing").inc(len(missing))
+            if extra:
+                metrics.WS_SUBSCRIPTION_REPAIRS.labels(self.id, "unexpected").inc(len(extra))
+            log.warning(
+                "exchange subscriptions differ from ours; repairing",
+                extra={
+                    "conn": self.id,
+                    "missing": missing[:20],
+                    "unexpected": extra[:20],
+                    "missing_count": len(missing),
+                    "unexpected_count": len(extra),
+                },
+            )
+        return True
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -418,6 +567,7 @@ class StreamConnection:
             "messages": self.messages,
             "malformed": self.malformed,
             "reconnects": self.reconnects,
+            "subscription_repairs": self.repairs,
             "last_message_age_s": age,
             "lag_ms": None if self.lag_ms is None else round(self.lag_ms, 1),
         }

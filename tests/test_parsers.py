@@ -218,3 +218,17 @@ def test_binance_error_reply_without_result_is_a_control_reply() -> None:
     reply = parse_frame(b'{"code": 2, "msg": "Invalid request: unknown variant", "id": 7}')
     assert isinstance(reply, ControlReply)
     assert reply.id == 7 and reply.error is not None and "Invalid request" in reply.error
+
+
+@pytest.mark.parametrize("field", ["o", "h", "l", "c", "v", "q", "V", "Q"])
+def test_a_negative_price_or_volume_in_a_kline_is_a_parse_error(field: str) -> None:
+    frame = json.loads(json.dumps(KLINE))
+    frame["data"]["k"][field] = "-1.5"
+    with pytest.raises(ParseError, match="negative"):
+        parse_frame(orjson.dumps(frame))
+
+
+def test_a_negative_mark_price_is_a_parse_error_and_a_negative_funding_rate_is_not() -> None:
+    assert isinstance(parse_frame(orjson.dumps({**MARK, "r": "-0.0007"})), MarkPrices)
+    with pytest.raises(ParseError, match="negative"):
+        parse_frame(orjson.dumps({**MARK, "p": "-1"}))

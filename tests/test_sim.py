@@ -323,17 +323,18 @@ async def test_subscribe_list_unsubscribe_and_errors(sim: SimServer) -> None:
         assert (await recv_until(ws, lambda m: m.get("id") == 5))[-1] == {"result": [], "id": 5}
 
         await ws.send("{not json")
-        assert (await recv_json(ws))["code"] == 3
+        reply = await recv_json(ws)
+        assert reply["error"]["code"] == 3 and reply["id"] is None
         await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["x"], "id": "one"}).decode())
-        assert (await recv_json(ws))["code"] == 2
+        assert (await recv_json(ws))["error"]["code"] == 2
         await ws.send(orjson.dumps({"method": "SUBSCRIPE", "params": ["x"], "id": 6}).decode())
         reply = await recv_json(ws)
-        assert reply["code"] == 2 and reply["id"] == 6 and "SUBSCRIPE" in reply["msg"]
+        assert reply["error"]["code"] == 2 and reply["id"] == 6 and "SUBSCRIPE" in reply["error"]["msg"]
         await asyncio.sleep(1.0)  # stay under 10 messages per second
         too_many = [f"aaa{i}usdt@kline_1m" for i in range(1025)]
         await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": too_many, "id": 7}).decode())
         reply = await recv_json(ws)
-        assert reply["code"] == 2 and reply["id"] == 7 and "1024" in reply["msg"]
+        assert reply["error"]["code"] == 2 and reply["id"] == 7 and "1024" in reply["error"]["msg"]
 
 
 async def test_more_than_10_messages_per_second_closes(sim: SimServer) -> None:

@@ -119,6 +119,12 @@ def control_routes(sim: SimServer) -> list[web.RouteDef]:
     def malformed(data: dict[str, Any]) -> Any:
         return {"connections": sim.send_malformed(int(_num(data, "count", 1)))}
 
+    def forget(data: dict[str, Any]) -> Any:
+        stream = data.get("stream")
+        if stream is not None and (not isinstance(stream, str) or not stream):
+            raise BadControl("`stream` must be a non-empty string")
+        return {"forgotten": sim.forget_subscription(stream)}
+
     def silence(data: dict[str, Any]) -> Any:
         sim.go_silent(_num(data, "seconds"))
         return {"ok": True}
@@ -153,6 +159,7 @@ def control_routes(sim: SimServer) -> list[web.RouteDef]:
         route("POST", "/sim/rest_errors", rest_errors),
         route("POST", "/sim/malformed", malformed),
         route("POST", "/sim/silence", silence),
+        route("POST", "/sim/forget", forget),
         web.get("/sim/requests", requests_get),
         route("DELETE", "/sim/requests", clear_requests),
         route("GET", "/sim/stats", stats),

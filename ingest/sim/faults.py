@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ class Faults:
         self._rest_error = ForcedError(429, 1)
         self._refuse_until = 0.0
         self._silent_until = 0.0
+        self._holding = False
+        self._held: list[asyncio.Future[None]] = []
 
     # REST
     def fail_rest(self, count: int, *, retry_after: int = 1, status: int = 429) -> None:
@@ -54,10 +57,38 @@ class Faults:
     def silent(self) -> bool:
         return self._monotonic() < self._silent_until
 
+    def hold_handshakes(self) -> None:
+        self._holding = True
+
+    def release_handshakes(self, *, keep_holding: bool = False) -> int:
+        self._holding = keep_holding
+        held, self._held = self._held, []
+        for waiter in held:
+            if not waiter.done():
+                waiter.set_result(None)
+        return len(held)
+
+    @property
+    def held_handshakes(self) -> int:
+        return len(self._held)
+
+    async def pass_handshake(self) -> None:
+        """Wait here, before the WebSocket upgrade is answered, while handshakes are held."""
+        if not self._holding:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._held:
+                self._held.remove(waiter)
+
     def reset(self) -> None:
         self._rest_remaining = 0
         self._refuse_until = 0.0
         self._silent_until = 0.0
+        self.release_handshakes()
 
 
 def malformed_frames(count: int, stream: str | None, combined: bool) -> list[bytes]:

@@ -154,6 +154,7 @@ class SimServer:
                 {"code": -1, "msg": f"A connection can listen to at most {hub.max_streams} streams."},
                 status=400,
             )
+        await self.faults.pass_handshake()
         ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = hub.add(ws, request, combined)
@@ -161,24 +162,24 @@ class SimServer:
         writer = asyncio.create_task(conn.writer(), name=f"sim-ws-writer-{conn.id}")
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    break
+                if not hub.allow_incoming(conn):  # text, binary, pings and pongs all count
+                    log.info(
+                        "sim: closing connection %d: more than %d messages per second",
+                        conn.id,
+                        hub.max_incoming_per_second,
+                    )
+                    conn.closing = True
+                    await ws.close(code=1008, message=b"Too many requests")
+                    break
                 if msg.type == WSMsgType.TEXT or msg.type == WSMsgType.BINARY:
-                    if not hub.allow_incoming(conn):
-                        log.info(
-                            "sim: closing connection %d: more than %d messages per second",
-                            conn.id,
-                            hub.max_incoming_per_second,
-                        )
-                        conn.closing = True
-                        await ws.close(code=1008, message=b"Too many requests")
-                        break
                     text = msg.data if isinstance(msg.data, str) else msg.data.decode("utf-8", "replace")
                     conn.enqueue(orjson.dumps(hub.handle_request(conn, text)))
                 elif msg.type == WSMsgType.PING:
                     await ws.pong(msg.data)
                 elif msg.type == WSMsgType.PONG:
                     conn.last_pong = time.monotonic()
-                elif msg.type == WSMsgType.ERROR:
-                    break
         except (ConnectionError, RuntimeError):
             pass
         finally:
@@ -231,11 +232,16 @@ class SimServer:
         return at_ms
 
     def list_symbol(
-        self, symbol: str, *, ref_price: float | None = None, hourly_quote: float | None = None
+        self,
+        symbol: str,
+        *,
+        ref_price: float | None = None,
+        hourly_quote: float | None = None,
+        onboard_ms: int | None = None,
     ) -> SymbolInfo:
-        return self.market.list_symbol(
-            symbol, self.clock.now_ms(), ref_price=ref_price, hourly_quote=hourly_quote
-        )
+        """List a new perpetual, trading from ``onboard_ms`` (default now: no history yet)."""
+        onboard = self.clock.now_ms() if onboard_ms is None else onboard_ms
+        return self.market.list_symbol(symbol, onboard, ref_price=ref_price, hourly_quote=hourly_quote)
 
     def delist_symbol(self, symbol: str, *, at_ms: int | None = None) -> SymbolInfo:
         return self.market.delist_symbol(symbol, self.clock.now_ms(), at_ms)
@@ -257,6 +263,27 @@ class SimServer:
     def send_malformed(self, count: int) -> int:
         """Send ``count`` malformed frames on every live connection; returns the connection count."""
         return self.hub.send_malformed(count)
+
+    def send_raw(self, frames: list[bytes | str]) -> int:
+        """Send ``frames`` verbatim on every live connection (``str`` as text, ``bytes`` as binary)."""
+        return self.hub.send_raw(frames)
+
+    def forget_subscription(self, stream: str | None = None) -> int:
+        """The exchange loses a subscription: ``stream`` on every connection that has it (else each
+        connection's first stream) stops sending and leaves LIST_SUBSCRIPTIONS; returns how many."""
+        return self.hub.forget(stream)
+
+    def hold_handshakes(self) -> None:
+        """WebSocket handshakes wait (the client sits in its opening handshake) until released."""
+        self.faults.hold_handshakes()
+
+    def release_handshakes(self, *, keep_holding: bool = False) -> int:
+        """Let the waiting handshakes complete; with ``keep_holding`` later ones wait again."""
+        return self.faults.release_handshakes(keep_holding=keep_holding)
+
+    @property
+    def held_handshakes(self) -> int:
+        return self.faults.held_handshakes
 
     def go_silent(self, seconds: float) -> None:
         """No frames (data or pings) on any WebSocket for ``seconds``; connections stay open."""
@@ -283,4 +310,5 @@ class SimServer:
             "usedWeight": self.limiter.used,
             "symbols": len(self.market.symbols()),
             "pendingSpikes": self.market.pending_spikes,
+            "heldHandshakes": self.faults.held_handshakes,
         }

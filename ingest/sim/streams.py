@@ -3,6 +3,13 @@
 One serialized frame per stream and tick is shared by every connection subscribed to it (raw
 and combined variants are built once each). Each connection has its own outgoing queue and
 writer task, so one slow client never holds up the others.
+
+Requests are answered as Binance answers them (USDⓈ-M "Live Subscribing/Unsubscribing to
+streams"): `{"result": null, "id": 1}` for SUBSCRIBE, UNSUBSCRIBE and SET_PROPERTY, the list of
+streams for LIST_SUBSCRIPTIONS, and `{"error": {"code": 2, "msg": "Invalid request: ..."}, "id": 1}`
+for a bad one (code 0 unknown property, 1 not a boolean, 2 bad request, 3 not JSON; `id` is null
+when the request has no usable id). A connection carries at most 1024 streams and is closed
+(1008) beyond 10 incoming messages per second, pings and pongs included.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 import zlib
 from collections import deque
@@ -31,6 +39,20 @@ log = logging.getLogger("volspike.sim")
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 WARM_BUDGET_MINUTES = 1500  # per tick: minutes of history aggregated for long in-progress candles
 MARK_ALL = {"!markPrice@arr@1s": 1, "!markPrice@arr": 3}
+_INTERVAL = "(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)"
+VALID_STREAM = re.compile(
+    r"!(markPrice@arr(@1s)?|ticker@arr|miniTicker@arr|bookTicker|forceOrder@arr|contractInfo|assetIndex@arr)"
+    r"|[^\s@/!]+@(aggTrade|markPrice(@1s)?|kline_"
+    + _INTERVAL
+    + r"|continuousKline_"
+    + _INTERVAL
+    + r"|miniTicker|ticker|bookTicker|forceOrder|depth(5|10|20)?(@(100ms|250ms|500ms))?|assetIndex(@1s)?)"
+)
+"""Stream names Binance accepts; anything else is answered `Invalid request: invalid stream`."""
+
+
+class BinaryFrame(bytes):
+    """Queued bytes to send as a binary websocket frame (every other frame is text)."""
 
 
 class Connection:
@@ -64,7 +86,8 @@ class Connection:
                 self.wake.clear()
                 while queue:
                     frame = queue.popleft()
-                    await ws.send_frame(frame, WSMsgType.TEXT)
+                    kind = WSMsgType.BINARY if frame.__class__ is BinaryFrame else WSMsgType.TEXT
+                    await ws.send_frame(frame, kind)
                     self.frames_sent += 1
         except (ConnectionError, RuntimeError):
             self.abort()
@@ -102,6 +125,10 @@ class _MarkStream:
     every: int  # seconds
     info: SymbolInfo | None  # None: all symbols (array)
     last: dict[str, str] = field(default_factory=dict)  # symbol -> last mark price sent
+
+
+def _error(rid: int | None, code: int, msg: str) -> dict[str, Any]:
+    return {"error": {"code": code, "msg": msg}, "id": rid}
 
 
 def parse_stream(market: Market, name: str) -> _KlineStream | _MarkStream | None:
@@ -251,6 +278,26 @@ class Hub:
             conn.abort()
         return len(conns)
 
+    def forget(self, name: str | None = None) -> int:
+        """Fault: silently drop a subscription (every one with `name`, else each connection's
+        first stream) as if the exchange lost it: no frames, and LIST_SUBSCRIPTIONS leaves it out."""
+        forgotten = 0
+        for conn in list(self.connections.values()):
+            target = name if name is not None else next(iter(conn.streams), None)
+            if target is not None and target in conn.streams:
+                self.unsubscribe(conn, [target])
+                forgotten += 1
+        return forgotten
+
+    def send_raw(self, frames: list[bytes | str]) -> int:
+        """Send `frames` as they are on every live connection: `str` as text frames, `bytes` as
+        binary frames. Returns the connection count."""
+        conns = list(self.connections.values())
+        for conn in conns:
+            for frame in frames:
+                conn.enqueue(frame.encode() if isinstance(frame, str) else BinaryFrame(frame))
+        return len(conns)
+
     def send_malformed(self, count: int) -> int:
         conns = list(self.connections.values())
         for conn in conns:
@@ -274,57 +321,51 @@ class Hub:
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError as e:
-            return {"code": 3, "msg": f"Invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"}
+            return _error(None, 3, f"Invalid JSON: {e.msg} at line {e.lineno} column {e.colno}")
         if not isinstance(msg, dict):
-            return {"code": 2, "msg": "Invalid request: expected a JSON object"}
+            return _error(None, 2, "Invalid request: expected a JSON object")
         rid = msg.get("id")
-        if isinstance(rid, bool) or not isinstance(rid, int) or rid < 0:
-            return {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
+        if isinstance(rid, bool) or not isinstance(rid, int) or not 0 <= rid < 2**64:
+            return _error(None, 2, "Invalid request: request ID must be an unsigned integer")
         method = msg.get("method")
         if method is None:
-            return {"code": 2, "msg": "Invalid request: missing field `method`", "id": rid}
+            return _error(rid, 2, "Invalid request: missing field `method`")
         if method not in METHODS:
             expected = ", ".join(f"`{m}`" for m in METHODS)
-            return {
-                "code": 2,
-                "msg": f"Invalid request: unknown variant `{method}`, expected one of {expected}",
-                "id": rid,
-            }
+            return _error(rid, 2, f"Invalid request: unknown variant `{method}`, expected one of {expected}")
         params = msg.get("params")
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
-            if (
-                not isinstance(params, list)
-                or not params
-                or not all(isinstance(p, str) and p for p in params)
-            ):
-                return {
-                    "code": 2,
-                    "msg": "Invalid request: `params` must be a non-empty array of stream names",
-                    "id": rid,
-                }
+            if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
+                return _error(rid, 2, "Invalid request: `params` must be an array of stream names")
+            if not all(VALID_STREAM.fullmatch(p) for p in params):
+                return _error(rid, 2, "Invalid request: invalid stream")
             if method == "SUBSCRIBE":
                 new = {p for p in params if p not in conn.streams}
                 if len(conn.streams) + len(new) > self.max_streams:
-                    return {
-                        "code": 2,
-                        "msg": f"Invalid request: too many streams; a connection can listen to "
+                    return _error(
+                        rid,
+                        2,
+                        f"Invalid request: too many streams; a connection can listen to "
                         f"at most {self.max_streams} streams",
-                        "id": rid,
-                    }
+                    )
                 self.subscribe(conn, params)
             else:
                 self.unsubscribe(conn, params)
             return {"result": None, "id": rid}
         if method == "LIST_SUBSCRIPTIONS":
+            if params:
+                return _error(rid, 2, "Invalid request: too many parameters")
             return {"result": list(conn.streams), "id": rid}
         if not isinstance(params, list) or not params or not isinstance(params[0], str):
-            return {"code": 2, "msg": "Invalid request: property name must be a string", "id": rid}
+            return _error(rid, 2, "Invalid request: property name must be a string")
+        if len(params) > (1 if method == "GET_PROPERTY" else 2):
+            return _error(rid, 2, "Invalid request: too many parameters")
         if params[0] != "combined":
-            return {"code": 0, "msg": "Unknown property", "id": rid}
+            return _error(rid, 0, "Unknown property")
         if method == "GET_PROPERTY":
             return {"result": conn.combined, "id": rid}
         if len(params) != 2 or not isinstance(params[1], bool):
-            return {"code": 1, "msg": "Invalid value type: expected Boolean", "id": rid}
+            return _error(rid, 1, "Invalid value type: expected Boolean")
         conn.combined = params[1]
         return {"result": None, "id": rid}
 
