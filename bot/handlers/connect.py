@@ -21,6 +21,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.texts import html_text
 from db import admin as admin_db
 from db import chats as chats_db
 from volspike.errors import BadInput
@@ -87,7 +88,7 @@ def build_router(settings: Settings) -> Router:
         await save(pool, message.from_user.id, chat.id, chat.type, chat.title, tier)
         await message.answer(
             _("{title} now receives {tier} spike alerts.").format(
-                title=chat.title or chat.id, tier=tier.value
+                title=html_text(chat.title or chat.id), tier=tier.value
             )
         )
 

@@ -24,14 +24,17 @@ log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = N_("Sorry, something went wrong. Please try again in a moment.")
 
 
-def _describe(update: Update) -> dict[str, object]:
+def _describe(update: Update, user: BotUser | None) -> dict[str, object]:
+    """Ids only: what users typed (message text, callback data) is theirs and never logged."""
     context: dict[str, object] = {"update_id": update.update_id, "event": update.event_type}
+    if user is not None:
+        context["user_id"] = user.id
+    elif update.callback_query is not None:
+        context["user_id"] = update.callback_query.from_user.id
+    elif update.message is not None and update.message.from_user is not None:
+        context["user_id"] = update.message.from_user.id
     if update.message is not None:
         context["chat_id"] = update.message.chat.id
-        context["text"] = (update.message.text or "")[:100]
-    if update.callback_query is not None:
-        context["user_id"] = update.callback_query.from_user.id
-        context["data"] = update.callback_query.data
     return context
 
 
@@ -45,7 +48,7 @@ def build_router(settings: Settings) -> Router:
         if isinstance(exc, AppError) and isinstance(exc.detail, str):
             text = exc.detail
         else:
-            log.error("handler failed", extra=_describe(event.update), exc_info=exc)
+            log.error("handler failed", extra=_describe(event.update, user), exc_info=exc)
             text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
         try:
             if event.update.message is not None and event.update.message.chat.type == "private":
