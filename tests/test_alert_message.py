@@ -11,6 +11,7 @@ import pytest
 from bot.alert_message import render_alert
 from bot.i18n import SUPPORTED_LOCALES, create_i18n
 from tests.bot_harness import compile_catalogs
+from tests.telegram_html import html_problems
 from volspike.alerts import SIMULATED_MARKER, Alert, AlertType, format_message
 from volspike.tiers import TIERS, Tier
 
@@ -83,8 +84,9 @@ def test_a_real_alert_has_no_marker_and_keeps_the_original_payload(i18n):
 
 
 def test_the_asset_is_html_escaped(i18n):
-    text = render(i18n, alert(asset="A<B>&C", symbol="A<B>&CUSDT")).text
-    assert "A&lt;B&gt;&amp;C hourly volume" in text
+    for locale in SUPPORTED_LOCALES:
+        text = render(i18n, alert(asset="A<B>&C", symbol="A<B>&CUSDT"), locale=locale, tier=Tier.FREE).text
+        assert "A&lt;B&gt;&amp;C" in text and html_problems(text) == [], locale
 
 
 def test_a_non_ascii_symbol_gets_a_mute_button_within_64_bytes(i18n):

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.fakes import telegram_api
+from tests.telegram_html import html_problems
 from volspike.settings import Settings
 
 USER = 600_000_001
@@ -113,3 +114,25 @@ async def test_a_failed_handler_logs_ids_but_never_what_the_user_typed(
     assert isinstance(failure.__dict__["update_id"], int)
     ours = [r for r in caplog.records if r.name.split(".")[0] in ("bot", "db", "volspike")]
     assert ours and not [r for r in ours if "hunter2" in repr(r.__dict__)]
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        ("/revoke ²", "Usage: /revoke &lt;user_id&gt;"),  # isdigit() is true, int() refuses it
+        ("/ban 99999999999999999999", "Usage: /ban &lt;user_id&gt;"),  # beyond bigint
+        ("/grant 5 pro ٣", "Usage: /grant &lt;user_id&gt; &lt;free|pro|elite&gt; [days]"),
+        ("/disconnect -٣", "Usage: /disconnect &lt;chat_id&gt;"),
+        ("/connect -99999999999999999999 pro", "Usage: /connect &lt;chat_id&gt; [free|pro|elite]"),
+    ],
+)
+async def test_odd_digits_and_huge_ids_get_the_usage_line(app: RunningBot, args: str, usage: str):
+    [reply] = await app.send(ADMIN_ID, args)
+    assert reply.text == usage and reply.params["parse_mode"] == "HTML"
+    assert html_problems(reply.text) == []  # the real Telegram would refuse a bare <user_id>
+
+
+async def test_a_button_no_handler_knows_is_answered_as_expired(app: RunningBot):
+    for data in ("nothing:here", "bc:go:1", "bc:stop:2"):  # bc:* is for admins only
+        answer = await app.press(USER, data)
+        assert answer.params["text"] == "That button has expired.", data

@@ -1,7 +1,8 @@
 """The error handler (any unexpected exception: logged with context, the user gets a localized
 "something went wrong", the bot keeps running) and the unknown-command fallback.
 
-Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail.
+Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail,
+as text: a detail such as "Usage: /revoke <user_id>" is escaped for the HTML parse mode.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import logging
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent, Message, Update
+from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import DEFAULT_LOCALE, N_
 from bot.models import BotUser
+from bot.texts import html_text
 from volspike.errors import AppError
 from volspike.settings import Settings
 
@@ -52,7 +54,7 @@ def build_router(settings: Settings) -> Router:
             text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
         try:
             if event.update.message is not None and event.update.message.chat.type == "private":
-                await event.update.message.answer(text)
+                await event.update.message.answer(html_text(text))
             elif event.update.callback_query is not None:
                 await event.update.callback_query.answer(text, show_alert=True)
         except TelegramAPIError as reply_error:
@@ -63,9 +65,15 @@ def build_router(settings: Settings) -> Router:
 
 
 def build_fallback_router(settings: Settings) -> Router:
-    """Last router: unknown commands in private chats get a hint; other chats are left alone."""
+    """Last router: unknown commands in private chats get a hint (other chats are left alone), and
+    a button no handler knows (forged, or left from an older version) is answered, so the
+    user's client stops waiting and says why."""
     router = Router(name=f"{__name__}.fallback")
     router.message.filter(F.chat.type == "private")
+
+    @router.callback_query()
+    async def unknown_button(callback: CallbackQuery) -> None:
+        await callback.answer(_("That button has expired."), show_alert=True)
 
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message) -> None:

@@ -134,7 +134,7 @@ def build_router(settings: Settings) -> Router:
             text = _("No alerts during these hours ({zone}):").format(zone=display_timezone(prefs.timezone))
             keyboard = quiet_keyboard()
         else:
-            await callback.answer()
+            await callback.answer(_("That button has expired."), show_alert=True)
             return
         await show(callback, text, keyboard)
         await callback.answer()
