@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
-from volspike.alerts import Alert, AlertType, format_funding, format_price, format_ratio, format_usd
-from volspike.tiers import Tier
+from bot.symbols import symbol_callback
+from bot.texts import html_text
+from volspike.alerts import (
+    Alert,
+    AlertType,
+    format_funding,
+    format_price,
+    format_ratio,
+    format_usd,
+    simulated_prefix,
+)
+from volspike.tiers import Tier, limits
 
 MUTE_PREFIX = "mute:"
 SETTINGS_OPEN = "settings:open"
@@ -41,21 +50,24 @@ def render_alert(
         return i18n.gettext(msgid, locale=locale)
 
     headline = t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
-        asset=escape(alert.asset), volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
+        asset=html_text(alert.asset), volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
     )
     if alert.alert_type is AlertType.HALF_UPDATE:
         headline = t("HALF-UPDATE: {headline}").format(headline=headline)
     elif alert.alert_type is AlertType.FULL_UPDATE:
         headline = t("UPDATE: {headline}").format(headline=headline)
+    headline = simulated_prefix(alert.simulated) + headline
     funding = format_funding(alert.funding_rate) if alert.funding_rate is not None else t("n/a")
     lines = [
         f"<b>{headline}</b>",
         t("Price: {price}").format(price=format_price(alert.price)),
         t("Funding: {funding}").format(funding=funding),
     ]
-    if tier is Tier.FREE:
+    delay = limits(tier).alert_delay
+    if delay:
+        minutes = round(delay.total_seconds() / 60)
+        late = t("This alert is {minutes} minutes late. /status").format(minutes=minutes)
         lines.append("")
-        late = t("This alert is 15 minutes late. /status")
         lines.append(f"<i>{late}</i>")
     return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))
 
@@ -78,13 +90,10 @@ def _keyboard(
         rows.append([chart])
     if private:
         # Mute and Settings act on the person who taps them: only meaningful in their own chat.
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t("Mute {asset} 24 h").format(asset=alert.asset),
-                    callback_data=f"{MUTE_PREFIX}{alert.symbol}",
-                ),
-                InlineKeyboardButton(text=t("Settings"), callback_data=SETTINGS_OPEN),
-            ]
-        )
+        row = [InlineKeyboardButton(text=t("Settings"), callback_data=SETTINGS_OPEN)]
+        mute = symbol_callback(MUTE_PREFIX, alert.symbol)
+        if mute is not None:  # a symbol too long for callback data gets no Mute button
+            label = t("Mute {asset} 24 h").format(asset=alert.asset)
+            row.insert(0, InlineKeyboardButton(text=label, callback_data=mute))
+        rows.append(row)
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

@@ -1,4 +1,11 @@
-"""Turning what users type (`BTC`, `btc`, `BTCUSDT`, `$eth`) into exchange symbols, with suggestions."""
+"""Turning what users type (`BTC`, `btc`, `BTCUSDT`, `$eth`) into exchange symbols, with suggestions.
+
+The bot's one symbol rule lives here, used by commands and callback data alike: a symbol is
+whatever the universe (the `symbols` table, filled from exchangeInfo) holds, in any script
+(`我踏马来了USDT` trades on Binance), as long as a button carrying it fits Telegram's
+callback_data limit of 64 bytes of UTF-8. Shape checks only bound the size; membership in the
+universe decides.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,9 @@ from dataclasses import dataclass, field
 
 DEFAULT_QUOTE = "USDT"
 MAX_SUGGESTIONS = 3
+CALLBACK_DATA_BYTES = 64  # Bot API: InlineKeyboardButton.callback_data is 1-64 bytes
+MAX_SYMBOL_BYTES = 48  # leaves room for a callback prefix such as `mute:`
 _SPLIT = re.compile(r"[\s,;]+")
-_TOKEN = re.compile(r"^[A-Z0-9]{1,30}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +35,34 @@ def normalize(token: str) -> str:
     return token.strip().lstrip("$#").upper()
 
 
+def is_symbol_shaped(name: str) -> bool:
+    """Could `name` be a symbol at all: printable, no spaces, at most MAX_SYMBOL_BYTES of UTF-8."""
+    return (
+        0 < len(name.encode()) <= MAX_SYMBOL_BYTES
+        and name.isprintable()
+        and not any(c.isspace() for c in name)
+    )
+
+
+def symbol_callback(prefix: str, symbol: str) -> str | None:
+    """Callback data `<prefix><symbol>`, or None when it would not fit Telegram's 64 bytes."""
+    data = f"{prefix}{symbol}"
+    return data if is_symbol_shaped(symbol) and len(data.encode()) <= CALLBACK_DATA_BYTES else None
+
+
+def symbol_from_callback(prefix: str, data: str | None) -> str | None:
+    """The symbol of callback data made by `symbol_callback`, or None when it is not shaped like
+    one (whether the universe holds it is for the caller to check)."""
+    if data is None or not data.startswith(prefix):
+        return None
+    symbol = data.removeprefix(prefix)
+    return symbol if is_symbol_shaped(symbol) else None
+
+
 def resolve_one(token: str, universe: Mapping[str, str]) -> str | None:
     """`universe` maps symbol -> base asset. `BTC` and `BTCUSDT` both give `BTCUSDT`."""
     name = normalize(token)
-    if not _TOKEN.match(name):
+    if not is_symbol_shaped(name):
         return None
     if name in universe:
         return name

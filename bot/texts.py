@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import html
+
 from aiogram.utils.i18n import gettext as _
 
 from volspike.alerts import AlertType
 from volspike.tiers import Tier
 
 MAX_MESSAGE = 4096
+
+
+def html_text(value: object, *, limit: int | None = None) -> str:
+    """`value` as text safe inside a Telegram HTML message: the one escaper of the bot.
+
+    Everything that did not come from our own catalogs (what users type, chat titles, names,
+    exchange symbols) passes through here before it is put into an HTML message. `limit` cuts
+    the raw text first, so an escape sequence is never cut in half."""
+    text = str(value)
+    if limit is not None:
+        text = text[:limit]
+    return html.escape(text, quote=False)
 
 
 def tier_name(tier: Tier) -> str:

@@ -8,7 +8,7 @@ import asyncpg
 
 # `detected_at <= $1`: a delayed tier does not see in history what its push has not shown yet.
 RECENT = """
-SELECT id, symbol, asset, alert_type, detected_at, current_volume, volume_ratio, price
+SELECT id, symbol, asset, alert_type, detected_at, current_volume, volume_ratio, price, simulated
 FROM alerts
 WHERE detected_at <= $1 AND alert_type = ANY($3::text[])
 ORDER BY detected_at DESC, id DESC

@@ -15,13 +15,13 @@ Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 COLUMNS = (
     "id, symbol, asset, alert_type, hour_ts, detected_at, current_volume, previous_volume, "
-    "volume_ratio, price, funding_rate"
+    "volume_ratio, price, funding_rate, simulated"
 )
 
 INSERT = """
 INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
-                    previous_volume, volume_ratio, price, funding_rate)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    previous_volume, volume_ratio, price, funding_rate, simulated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (symbol, hour_ts, alert_type) DO NOTHING
 RETURNING id
 """
@@ -83,6 +83,7 @@ def from_row(row: asyncpg.Record) -> Alert:
         price=row["price"],
         funding_rate=row["funding_rate"],
         id=row["id"],
+        simulated=row["simulated"],
     )
 
 
@@ -100,6 +101,7 @@ async def insert_alert(conn: Executor, alert: Alert) -> int | None:
         alert.ratio,
         alert.price,
         alert.funding_rate,
+        alert.simulated,
     )
     return alert_id
 

@@ -38,8 +38,6 @@ WHERE symbol = $1 AND ts >= $2 AND ts < $3
 ORDER BY ts
 """
 
-DELETE_BEFORE = "DELETE FROM mark_snapshots WHERE ts < $1"
-
 
 async def insert_snapshots(conn: Executor, rows: Sequence[MarkSnapshot]) -> int:
     """Store `rows`; how many were new."""
@@ -61,9 +59,3 @@ async def history(conn: Executor, symbol: str, start: datetime, end: datetime) -
     """Snapshots of `symbol` with start <= ts < end, oldest first."""
     rows = await conn.fetch(HISTORY, symbol, start, end)
     return [MarkSnapshot(*row) for row in rows]
-
-
-async def delete_before(conn: Executor, when: datetime) -> int:
-    """Drop snapshots older than `when`; how many."""
-    status: str = await conn.execute(DELETE_BEFORE, when)
-    return int(status.rsplit(" ", 1)[-1])

@@ -47,6 +47,8 @@ ACTIVE = "SELECT symbol FROM symbols WHERE active ORDER BY symbol"
 
 ASSETS = "SELECT symbol, base_asset FROM symbols WHERE active"
 
+KNOWN = "SELECT EXISTS (SELECT 1 FROM symbols WHERE symbol = $1)"
+
 
 class SymbolRecord(Protocol):
     @property
@@ -97,3 +99,9 @@ async def active_symbols(conn: Executor) -> list[str]:
 
 async def assets(conn: Executor) -> dict[str, str]:
     return {row["symbol"]: row["base_asset"] for row in await conn.fetch(ASSETS)}
+
+
+async def is_known(conn: Executor, symbol: str) -> bool:
+    """Whether the universe holds `symbol` (trading now or delisted)."""
+    known: bool = await conn.fetchval(KNOWN, symbol)
+    return known

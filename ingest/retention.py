@@ -1,5 +1,6 @@
-"""The retention job: tomorrow's daily candle partition exists, expired days are dropped, and
-mark/funding snapshots older than the retention are deleted.
+"""The retention job: tomorrow's daily candle partition exists, expired days are dropped,
+mark/funding snapshots older than CANDLE_RETENTION_DAYS and delivery rows older than
+DELIVERY_RETENTION_DAYS are deleted (in batches, `db.retention`), so no table grows without bound.
 
 Scheduled with APScheduler's AsyncIOScheduler, hourly (idempotent, so a process that was
 down at midnight catches up at its next run) and once right at start, before any candle is
@@ -8,13 +9,15 @@ written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from db import marks as db_marks
+from db import retention as db_retention
 from db.partitions import maintain
 from volspike.clock import Clock, SystemClock
 
@@ -23,36 +26,70 @@ log = logging.getLogger(__name__)
 JOB_ID = "candle-retention"
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionRun:
+    """What one run did."""
+
+    partitions_created: int
+    partitions_dropped: int
+    mark_snapshots_deleted: int
+    deliveries_deleted: int
+
+
+async def _yield() -> None:
+    await asyncio.sleep(0)  # between two full delete batches: let the services' work run
+
+
 class RetentionJob:
-    def __init__(self, pool: asyncpg.Pool, retention_days: int, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        retention_days: int,
+        *,
+        delivery_retention_days: int = 30,
+        batch: int = db_retention.DEFAULT_BATCH,
+        clock: Clock | None = None,
+    ) -> None:
         self._pool = pool
         self._retention_days = retention_days
+        self._delivery_retention_days = delivery_retention_days
+        self._batch = batch
         self._clock = clock or SystemClock()
         self.runs = 0
 
-    async def run_once(self) -> tuple[int, int]:
+    async def run_once(self) -> RetentionRun:
         """Create partitions up to tomorrow, drop those past retention, delete mark snapshots
-        older than the retention; (partitions created, partitions dropped)."""
+        and delivery rows past theirs."""
         now = self._clock.now().astimezone(UTC)
         created, dropped = await maintain(self._pool, now.date(), self._retention_days)
-        marks = await db_marks.delete_before(self._pool, now - timedelta(days=self._retention_days))
+        marks = await db_retention.delete_mark_snapshots_before(
+            self._pool, now - timedelta(days=self._retention_days), batch=self._batch, between=_yield
+        )
+        deliveries = await db_retention.delete_deliveries_before(
+            self._pool,
+            now - timedelta(days=self._delivery_retention_days),
+            batch=self._batch,
+            between=_yield,
+        )
         self.runs += 1
-        if created or dropped or marks:
+        run = RetentionRun(created, dropped, marks, deliveries)
+        if created or dropped or marks or deliveries:
             log.info(
-                "candle partitions maintained",
+                "retention applied",
                 extra={
                     "partitions_created": created,
                     "partitions_dropped": dropped,
                     "mark_snapshots_deleted": marks,
+                    "deliveries_deleted": deliveries,
                 },
             )
-        return created, dropped
+        return run
 
     async def _scheduled(self) -> None:
         try:
             await self.run_once()
         except (asyncpg.PostgresError, OSError) as exc:
-            log.error("candle retention failed; retrying at the next run", extra={"error": str(exc)})
+            log.error("retention failed; retrying at the next run", extra={"error": str(exc)})
 
     def schedule(self, scheduler: AsyncIOScheduler, *, interval: timedelta = timedelta(hours=1)) -> None:
         scheduler.add_job(

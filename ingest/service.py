@@ -23,7 +23,7 @@ import gc
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
@@ -128,7 +128,12 @@ class IngestService:
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)
         self.marks = MarkRecorder(pool, interval_ms=int(self.t.mark_snapshot_interval * 1000))
         self.live = LiveState(redis, self.names, min_interval=self.t.live_flush)
-        self.retention = RetentionJob(pool, settings.candle_retention_days, clock=self.clock)
+        self.retention = RetentionJob(
+            pool,
+            settings.candle_retention_days,
+            delivery_retention_days=settings.delivery_retention_days,
+            clock=self.clock,
+        )
         self.streams = StreamManager(
             settings.binance_ws_url,
             self._on_frame,
@@ -315,6 +320,8 @@ class IngestService:
             nonlocal committed
             committed = time.perf_counter()
 
+        if self.settings.use_simulator:
+            alert = replace(alert, simulated=True)  # volspike.alerts: its text says so everywhere
         try:
             saved = await self.publisher.save(alert, on_commit=on_commit)
         except asyncpg.PostgresError as exc:

@@ -163,8 +163,9 @@ async def test_connected_group_gets_spikes_only_with_a_url_chart_button(
     spike = await add_alert(db, START)
     update = await add_alert(db, START, alert_type=AlertType.HALF_UPDATE)
     async with running_delivery(settings, db, redis, tg, clock):
-        await publish(redis, names, update)
         await publish(redis, names, spike)
+        await tg.wait_for_call("sendMessage", ELITE)  # an update follows its SPIKE
+        await publish(redis, names, update)
         await tg.wait_for_call("sendMessage", group)
         await tg.wait_for_call("sendMessage", ELITE, count=2)
         await poll_until(lambda: _all_sent(db))
@@ -181,7 +182,7 @@ async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_web
 ):
     clock = ManualClock(START)
     await add_user(db, ELITE, language="ru")
-    alert = await add_alert(db, START, alert_type=AlertType.FULL_UPDATE, funding=None)
+    alert = await add_alert(db, START, funding=None)
     async with running_delivery(settings, db, redis, tg, clock, webapp_url=None):
         await publish(redis, names, alert)
         calls = await tg.wait_for_call("sendMessage", ELITE)

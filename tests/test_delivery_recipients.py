@@ -51,11 +51,39 @@ async def test_half_and_full_updates_go_to_elite_only(db: asyncpg.Pool):
     await add_user(db, 2, tier="pro")
     await add_user(db, 3, tier="free")
     await add_user(db, 4, tier="elite", alert_types=["SPIKE"])
+    spike = await add_alert(db, NOW)
+    assert set(await recipients(db, spike.id)) == {1, 2, 3, 4}  # type: ignore[arg-type]
     for kind in (AlertType.HALF_UPDATE, AlertType.FULL_UPDATE):
         alert = await add_alert(db, NOW, alert_type=kind)
         assert set(await recipients(db, alert.id)) == {1}  # type: ignore[arg-type]
-    spike = await add_alert(db, NOW)
-    assert set(await recipients(db, spike.id)) == {1, 2, 3, 4}  # type: ignore[arg-type]
+
+
+async def test_an_update_follows_its_spike_whatever_the_users_thresholds(db: asyncpg.Pool):
+    await add_user(db, 1, tier="elite", spike_multiple=5.0, min_quote_volume=8e9)  # the SPIKE met both
+    await add_user(db, 2, tier="elite", spike_multiple=10.0)  # the SPIKE was below their multiple
+    await add_user(db, 3, tier="elite")  # muted when the SPIKE came
+    await add_user(db, 5, tier="elite")  # mutes the symbol after the SPIKE
+    await db.execute("INSERT INTO mutes VALUES (3, 'BTCUSDT', $1)", NOW + timedelta(minutes=1))
+    spike = await add_alert(db, NOW, ratio=6.0, current=9e9)
+    assert set(await recipients(db, spike.id)) == {1, 5}  # type: ignore[arg-type]
+    await db.execute("UPDATE deliveries SET status = 'sent'")
+    # A SPIKE row that ended `skipped` (quiet hours or a mute at send time) does not count as got.
+    await db.execute(
+        "INSERT INTO deliveries (alert_id, chat_id, due_at, status) VALUES ($1, 3, $2, 'skipped')",
+        spike.id,
+        NOW,
+    )
+    await add_user(db, 4, tier="elite")  # joined after the SPIKE
+    await db.execute("INSERT INTO mutes VALUES (5, 'BTCUSDT', $1)", NOW + timedelta(hours=2))
+    # Another symbol's SPIKE in the same hour opens no door to this symbol's updates.
+    other = await add_alert(db, NOW, symbol="ETHUSDT", asset="ETH")
+    assert set(await recipients(db, other.id)) == {3, 4, 5}  # type: ignore[arg-type]
+    later = NOW + timedelta(minutes=23)
+    # The half-hour figures are below user 1's own multiple and minimum volume: sent all the same.
+    half = await add_alert(db, later, alert_type=AlertType.HALF_UPDATE, ratio=4.0, current=6e9)
+    assert set(await recipients(db, half.id, later)) == {1}  # type: ignore[arg-type]
+    full = await add_alert(db, later, alert_type=AlertType.FULL_UPDATE, ratio=2.0, current=4e9)
+    assert set(await recipients(db, full.id, later)) == {1}  # type: ignore[arg-type]
 
 
 async def test_own_thresholds_apply_to_paid_tiers_only(db: asyncpg.Pool):

@@ -1,7 +1,11 @@
 """The alert model, its JSON form and its English text.
 
 The JSON field names are those of the product's original ingest payload and are a
-public contract (Redis stream, API, `volspike replay`).
+public contract (Redis stream, API, `volspike replay`); `simulated` is ours.
+
+An alert detected on the built-in exchange simulator is `simulated` (ingest knows it from the
+USE_SIMULATOR setting, which `make run` sets whenever it starts the simulator), and its text in
+every form and language starts with SIMULATED_MARKER: `simulated_prefix` is that one rule.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Alert:
     price: float
     funding_rate: float | None
     id: int | None = None
+    simulated: bool = False  # detected on the built-in exchange simulator, not on Binance
 
     def with_id(self, alert_id: int) -> Alert:
         return replace(self, id=alert_id)
@@ -58,6 +63,8 @@ class Alert:
         }
         if self.id is not None:
             data["id"] = self.id
+        if self.simulated:  # present only when true: a real alert keeps the original payload exactly
+            data["simulated"] = True
         return data
 
     def to_json(self) -> bytes:
@@ -79,6 +86,7 @@ class Alert:
             price=float(data["price"]),
             funding_rate=None if funding is None else float(funding),
             id=int(data["id"]) if data.get("id") is not None else None,
+            simulated=data.get("simulated") is True,
         )
 
 
@@ -131,10 +139,20 @@ HEADLINE_PREFIX = {
 }
 
 
+SIMULATED_MARKER = "[SIMULATED]"
+
+
+def simulated_prefix(simulated: bool) -> str:
+    """What goes before an alert's text in every form and language: the marker for a simulated
+    alert (so a simulated figure can never pass for a real one), nothing otherwise."""
+    return f"{SIMULATED_MARKER} " if simulated else ""
+
+
 def format_headline(alert: Alert) -> str:
-    """`BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!` with the update prefix."""
+    """`BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!` with the update prefix
+    (and the simulated marker first for a simulated alert)."""
     return (
-        f"{HEADLINE_PREFIX[alert.alert_type]}{alert.asset} hourly volume "
+        f"{simulated_prefix(alert.simulated)}{HEADLINE_PREFIX[alert.alert_type]}{alert.asset} hourly volume "
         f"{format_usd(alert.current_volume)} ({format_ratio(alert.ratio)} prev) — VOLUME SPIKE!"
     )
 

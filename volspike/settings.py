@@ -49,10 +49,13 @@ class Settings(BaseSettings):
 
     binance_rest_url: HttpUrl = "https://fapi.binance.com"
     binance_ws_url: WsUrl = "wss://fstream.binance.com"
+    # The Binance URLs point at the built-in simulator (`volspike sim`): alerts say they are simulated.
+    use_simulator: bool = False
     include_tradfi: bool = False
     max_streams_per_connection: int = Field(200, ge=1, le=1024)
     history_hours: int = Field(26, ge=2)
     candle_retention_days: int = Field(90, ge=1)
+    delivery_retention_days: int = Field(30, ge=1)
     ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
 
     webapp_host: str = "0.0.0.0"

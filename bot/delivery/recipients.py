@@ -6,7 +6,11 @@ For an alert row it selects, in a single INSERT … SELECT:
 - by their effective tier (a paid tier past `tier_expires_at` counts as free);
 - alert type: HALF/FULL updates only for tiers with `updates` (elite); tiers with
   `custom_thresholds` (pro, elite) may narrow the types in `user_settings.alert_types`;
-- thresholds: pro/elite own `spike_multiple` / `min_quote_volume` against the alert's ratio and
+- an update follows its SPIKE: a HALF/FULL update goes only to those its SPIKE (same symbol and
+  hour) went to (a delivery row that is sent, on its way, or of unknown outcome), and never to
+  anyone else; so a user's own thresholds, which apply to SPIKEs, cannot cut off the updates
+  of a SPIKE they were sent (an update's ratio or volume may be below them);
+- thresholds: pro/elite own `spike_multiple` / `min_quote_volume` against a SPIKE's ratio and
   current volume; free uses the service defaults, which the alert already satisfied;
 - watchlist-only: then the symbol must be on the user's watchlist (any tier);
 - not muted for this symbol (`mutes.until > now`);
@@ -61,8 +65,11 @@ people AS (
       AND (
           NOT t.custom OR s.user_id IS NULL OR (
               a.alert_type = ANY (s.alert_types)
-              AND (s.spike_multiple IS NULL OR a.volume_ratio >= s.spike_multiple)
-              AND (s.min_quote_volume IS NULL OR a.current_volume >= s.min_quote_volume)
+              AND (a.alert_type <> 'SPIKE' OR s.spike_multiple IS NULL OR a.volume_ratio >= s.spike_multiple)
+              AND (
+                  a.alert_type <> 'SPIKE' OR s.min_quote_volume IS NULL
+                  OR a.current_volume >= s.min_quote_volume
+              )
               AND (
                   s.quiet_start IS NULL
                   OR NOT in_quiet_hours(a.detected_at + t.delay, s.timezone, s.quiet_start, s.quiet_end)
@@ -72,6 +79,14 @@ people AS (
       AND (
           NOT coalesce(s.watchlist_only, false)
           OR EXISTS (SELECT 1 FROM watchlists w WHERE w.user_id = u.id AND w.symbol = a.symbol)
+      )
+      AND (
+          a.alert_type = 'SPIKE' OR EXISTS (
+              SELECT 1 FROM alerts spike
+              JOIN deliveries d ON d.alert_id = spike.id AND d.chat_id = u.id
+              WHERE spike.symbol = a.symbol AND spike.hour_ts = a.hour_ts AND spike.alert_type = 'SPIKE'
+                AND d.status IN ('sent', 'pending', 'sending', 'unknown', 'lost')
+          )
       )
       AND NOT EXISTS (
           SELECT 1 FROM mutes m WHERE m.user_id = u.id AND m.symbol = a.symbol AND m.until > $2

@@ -85,6 +85,7 @@ class Claimed:
             price=row["price"],
             funding_rate=row["funding_rate"],
             id=row["alert_id"],
+            simulated=row["simulated"],
         )
         return cls(
             id=row["id"],

@@ -20,6 +20,7 @@ from aiogram.utils.i18n import gettext as _
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.ids import parse_positive
 from db import admin as admin_db
 from db import deliveries as deliveries_db
 from volspike.clock import Clock
@@ -40,23 +41,25 @@ class Grant:
 
 def parse_user_id(args: str | None) -> int:
     parts = (args or "").split()
-    if len(parts) != 1 or not parts[0].isdigit():
+    user_id = parse_positive(parts[0]) if len(parts) == 1 else None
+    if user_id is None:
         raise ValueError("expected one numeric user id")
-    return int(parts[0])
+    return user_id
 
 
 def parse_grant(args: str | None) -> Grant:
     """`<user_id> <free|pro|elite> [days]` → Grant; ValueError on anything else."""
     parts = (args or "").split()
-    if len(parts) not in (2, 3) or not parts[0].isdigit():
+    user_id = parse_positive(parts[0]) if len(parts) in (2, 3) else None
+    if user_id is None:
         raise ValueError("expected <user_id> <tier> [days]")
     tier = Tier(parts[1].lower())
     days = None
     if len(parts) == 3:
-        if not parts[2].isdigit() or not 1 <= int(parts[2]) <= MAX_GRANT_DAYS:
+        days = parse_positive(parts[2])
+        if days is None or days > MAX_GRANT_DAYS:
             raise ValueError("days must be 1..3650")
-        days = int(parts[2])
-    return Grant(int(parts[0]), tier, days)
+    return Grant(user_id, tier, days)
 
 
 def find_lag_ms(snapshot: Any) -> float | None:

@@ -12,11 +12,11 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
-from bot.texts import chunks
+from bot.texts import chunks, html_text
 from bot.timezones import display_timezone
 from db import alert_history
 from db import user_settings as settings_db
-from volspike.alerts import AlertType, format_price, format_ratio, format_usd
+from volspike.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
 from volspike.clock import Clock
 from volspike.settings import Settings
 from volspike.tiers import limits
@@ -27,7 +27,8 @@ _MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_U
 def alert_line(row: asyncpg.Record, zone: ZoneInfo) -> str:
     local: datetime = row["detected_at"].astimezone(zone)
     return (
-        f"{_MARK[AlertType(row['alert_type'])]} <code>{local:%m-%d %H:%M}</code> <b>{row['asset']}</b> "
+        f"{simulated_prefix(row['simulated'])}{_MARK[AlertType(row['alert_type'])]} "
+        f"<code>{local:%m-%d %H:%M}</code> <b>{html_text(row['asset'])}</b> "
         f"{format_usd(row['current_volume'])} · {format_ratio(row['volume_ratio'])} · "
         f"{format_price(row['price'])}"
     )

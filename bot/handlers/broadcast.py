@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.broadcast import CONFIRM_PREFIX, DISCARD_PREFIX, STOP_PREFIX, progress_text, stop_keyboard
+from bot.ids import parse_positive
 from db import admin as admin_db
 from db import broadcasts as broadcasts_db
 from db.broadcasts import Progress
@@ -25,8 +26,7 @@ MAX_TEXT = 4096
 
 
 def _broadcast_id(data: str | None, prefix: str) -> int | None:
-    tail = (data or "").removeprefix(prefix)
-    return int(tail) if tail.isdigit() else None
+    return parse_positive((data or "").removeprefix(prefix))
 
 
 def build_router(settings: Settings) -> Router:

@@ -21,6 +21,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.ids import parse_int, parse_negative
+from bot.texts import html_text
 from db import admin as admin_db
 from db import chats as chats_db
 from volspike.errors import BadInput
@@ -37,9 +39,9 @@ def parse_connect_args(args: str | None, *, private: bool) -> tuple[int | None, 
     parts = (args or "").split()
     chat_id: int | None = None
     if private:
-        if not parts or not parts[0].lstrip("-").isdigit() or int(parts[0]) >= 0:
+        chat_id = parse_negative(parts.pop(0)) if parts else None
+        if chat_id is None:
             raise ValueError("expected a negative chat id")
-        chat_id = int(parts.pop(0))
     if len(parts) > 1:
         raise ValueError("too many arguments")
     tier = Tier(parts[0].lower()) if parts else Tier.FREE
@@ -87,7 +89,7 @@ def build_router(settings: Settings) -> Router:
         await save(pool, message.from_user.id, chat.id, chat.type, chat.title, tier)
         await message.answer(
             _("{title} now receives {tier} spike alerts.").format(
-                title=chat.title or chat.id, tier=tier.value
+                title=html_text(chat.title or chat.id), tier=tier.value
             )
         )
 
@@ -95,10 +97,10 @@ def build_router(settings: Settings) -> Router:
     async def disconnect(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
         assert message.from_user is not None
         if message.chat.type == "private":
-            arg = (command.args or "").strip()
-            if not arg.lstrip("-").isdigit():
+            typed = parse_int((command.args or "").strip())
+            if typed is None:
                 raise BadInput(_("Usage: /disconnect <chat_id>"))
-            chat_id = int(arg)
+            chat_id = typed
         else:
             chat_id = message.chat.id
         async with pool.acquire() as conn, conn.transaction():

@@ -1,7 +1,8 @@
 """The error handler (any unexpected exception: logged with context, the user gets a localized
 "something went wrong", the bot keeps running) and the unknown-command fallback.
 
-Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail.
+Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail,
+as text: a detail such as "Usage: /revoke <user_id>" is escaped for the HTML parse mode.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import logging
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent, Message, Update
+from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import DEFAULT_LOCALE, N_
 from bot.models import BotUser
+from bot.texts import html_text
 from volspike.errors import AppError
 from volspike.settings import Settings
 
@@ -24,14 +26,17 @@ log = logging.getLogger(__name__)
 SOMETHING_WENT_WRONG = N_("Sorry, something went wrong. Please try again in a moment.")
 
 
-def _describe(update: Update) -> dict[str, object]:
+def _describe(update: Update, user: BotUser | None) -> dict[str, object]:
+    """Ids only: what users typed (message text, callback data) is theirs and never logged."""
     context: dict[str, object] = {"update_id": update.update_id, "event": update.event_type}
+    if user is not None:
+        context["user_id"] = user.id
+    elif update.callback_query is not None:
+        context["user_id"] = update.callback_query.from_user.id
+    elif update.message is not None and update.message.from_user is not None:
+        context["user_id"] = update.message.from_user.id
     if update.message is not None:
         context["chat_id"] = update.message.chat.id
-        context["text"] = (update.message.text or "")[:100]
-    if update.callback_query is not None:
-        context["user_id"] = update.callback_query.from_user.id
-        context["data"] = update.callback_query.data
     return context
 
 
@@ -45,11 +50,11 @@ def build_router(settings: Settings) -> Router:
         if isinstance(exc, AppError) and isinstance(exc.detail, str):
             text = exc.detail
         else:
-            log.error("handler failed", extra=_describe(event.update), exc_info=exc)
+            log.error("handler failed", extra=_describe(event.update, user), exc_info=exc)
             text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
         try:
             if event.update.message is not None and event.update.message.chat.type == "private":
-                await event.update.message.answer(text)
+                await event.update.message.answer(html_text(text))
             elif event.update.callback_query is not None:
                 await event.update.callback_query.answer(text, show_alert=True)
         except TelegramAPIError as reply_error:
@@ -60,9 +65,15 @@ def build_router(settings: Settings) -> Router:
 
 
 def build_fallback_router(settings: Settings) -> Router:
-    """Last router: unknown commands in private chats get a hint; other chats are left alone."""
+    """Last router: unknown commands in private chats get a hint (other chats are left alone), and
+    a button no handler knows (forged, or left from an older version) is answered, so the
+    user's client stops waiting and says why."""
     router = Router(name=f"{__name__}.fallback")
     router.message.filter(F.chat.type == "private")
+
+    @router.callback_query()
+    async def unknown_button(callback: CallbackQuery) -> None:
+        await callback.answer(_("That button has expired."), show_alert=True)
 
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message) -> None:

@@ -29,7 +29,7 @@ from bot.keyboards.settings import (
     volume_presets,
 )
 from bot.models import BotUser
-from bot.texts import tier_name
+from bot.texts import html_text, tier_name
 from bot.timezones import display_timezone, format_quiet_hours, parse_quiet_hours, parse_timezone
 from db import user_settings as settings_db
 from volspike.alerts import AlertType
@@ -134,7 +134,7 @@ def build_router(settings: Settings) -> Router:
             text = _("No alerts during these hours ({zone}):").format(zone=display_timezone(prefs.timezone))
             keyboard = quiet_keyboard()
         else:
-            await callback.answer()
+            await callback.answer(_("That button has expired."), show_alert=True)
             return
         await show(callback, text, keyboard)
         await callback.answer()
@@ -257,7 +257,7 @@ def build_router(settings: Settings) -> Router:
                 _(
                     "I don't know the time zone {value}. "
                     "Try a name like Europe/Berlin or an offset like UTC+3."
-                ).format(value=f"<code>{(message.text or '')[:40].replace('<', '&lt;')}</code>")
+                ).format(value=f"<code>{html_text(message.text or '', limit=40)}</code>")
             )
             return
         await settings_db.set_timezone(pool, user.id, zone)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html import escape
 
 import asyncpg
 from aiogram import F, Router
@@ -13,6 +12,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards.webapp import chart_keyboard, open_app_keyboard
 from bot.symbols import resolve_one
+from bot.texts import html_text
 from db import watchlists as watchlists_db
 from volspike.settings import Settings
 
@@ -27,7 +27,7 @@ def welcome_text(first_name: str | None) -> str:
         "volume jumps far above the previous hour — a volume spike.\n\n"
         "Start with /watch BTC ETH to build a watchlist, tune alerts in /settings, "
         "and see the latest spikes with /alerts. /help lists everything."
-    ).format(name=escape(first_name or _("trader")))
+    ).format(name=html_text(first_name or _("trader")))
 
 
 def help_text() -> str:

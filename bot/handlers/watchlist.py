@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import asyncpg
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -10,10 +12,23 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
 from bot.symbols import Resolution, resolve, split_args
-from bot.texts import tier_name
+from bot.texts import chunks, html_text, tier_name
 from db import watchlists as watchlists_db
+from volspike.errors import BadInput
 from volspike.settings import Settings
 from volspike.tiers import limits
+
+MAX_SYMBOLS_PER_COMMAND = 100  # the answer stays a few messages long
+SYMBOLS_PER_LINE = 20  # a long watchlist splits into messages at line ends
+
+
+def check_count(tokens: list[str]) -> None:
+    if len(tokens) > MAX_SYMBOLS_PER_COMMAND:
+        raise BadInput(_("Send at most {count} symbols at a time.").format(count=MAX_SYMBOLS_PER_COMMAND))
+
+
+def joined(symbols: Iterable[str]) -> str:
+    return ", ".join(html_text(symbol) for symbol in symbols)
 
 
 def unknown_lines(resolution: Resolution) -> list[str]:
@@ -22,16 +37,14 @@ def unknown_lines(resolution: Resolution) -> list[str]:
         if suggestions:
             lines.append(
                 _("Unknown symbol {symbol}. Did you mean: {suggestions}?").format(
-                    symbol=f"<code>{_escape(typed)}</code>", suggestions=", ".join(suggestions)
+                    symbol=f"<code>{html_text(typed, limit=40)}</code>",
+                    suggestions=joined(suggestions),
                 )
             )
         else:
-            lines.append(_("Unknown symbol {symbol}.").format(symbol=f"<code>{_escape(typed)}</code>"))
+            shown = f"<code>{html_text(typed, limit=40)}</code>"
+            lines.append(_("Unknown symbol {symbol}.").format(symbol=shown))
     return lines
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")[:40]
 
 
 def build_router(settings: Settings) -> Router:
@@ -44,22 +57,24 @@ def build_router(settings: Settings) -> Router:
         if not tokens:
             await message.answer(_("Tell me which symbols to watch, e.g. /watch BTC ETH SOLUSDT"))
             return
+        check_count(tokens)
         resolution = resolve(tokens, await watchlists_db.active_symbols(pool))
         lines = unknown_lines(resolution)
         if resolution.symbols:
             size = limits(user.tier).watchlist_size
             result = await watchlists_db.add(pool, user.id, resolution.symbols, size)
             if result.added:
-                lines.append(_("Added: {symbols}").format(symbols=", ".join(result.added)))
+                lines.append(_("Added: {symbols}").format(symbols=joined(result.added)))
             if result.already:
-                lines.append(_("Already watched: {symbols}").format(symbols=", ".join(result.already)))
+                lines.append(_("Already watched: {symbols}").format(symbols=joined(result.already)))
             if result.over_limit:
                 lines.append(
                     _("Not added, your watchlist is full ({size} symbols on {tier}): {symbols}").format(
-                        size=size, tier=tier_name(user.tier), symbols=", ".join(result.over_limit)
+                        size=size, tier=tier_name(user.tier), symbols=joined(result.over_limit)
                     )
                 )
-        await message.answer("\n".join(lines))
+        for text in chunks(lines):
+            await message.answer(text)
 
     @router.message(Command("unwatch"))
     async def unwatch(message: Message, command: CommandObject, user: BotUser, pool: asyncpg.Pool) -> None:
@@ -67,6 +82,7 @@ def build_router(settings: Settings) -> Router:
         if not tokens:
             await message.answer(_("Tell me which symbols to remove, e.g. /unwatch BTC, or /unwatch all"))
             return
+        check_count(tokens)
         if [t.lower() for t in tokens] == ["all"]:
             removed = await watchlists_db.clear(pool, user.id)
             await message.answer(
@@ -81,11 +97,12 @@ def build_router(settings: Settings) -> Router:
         lines = unknown_lines(resolution)
         removed = await watchlists_db.remove(pool, user.id, resolution.symbols)
         if removed:
-            lines.append(_("Removed: {symbols}").format(symbols=", ".join(sorted(removed))))
+            lines.append(_("Removed: {symbols}").format(symbols=joined(sorted(removed))))
         missing = [s for s in resolution.symbols if s not in removed]
         if missing:
-            lines.append(_("Not in your watchlist: {symbols}").format(symbols=", ".join(missing)))
-        await message.answer("\n".join(lines))
+            lines.append(_("Not in your watchlist: {symbols}").format(symbols=joined(missing)))
+        for text in chunks(lines):
+            await message.answer(text)
 
     @router.message(Command("watchlist"))
     async def show(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
@@ -98,6 +115,8 @@ def build_router(settings: Settings) -> Router:
             header = _("Your watchlist ({count}):").format(count=len(symbols))
         else:
             header = _("Your watchlist ({count} of {size}):").format(count=len(symbols), size=size)
-        await message.answer(f"{header}\n" + ", ".join(symbols))
+        rows = [joined(symbols[i : i + SYMBOLS_PER_LINE]) for i in range(0, len(symbols), SYMBOLS_PER_LINE)]
+        for text in chunks([header, *rows]):
+            await message.answer(text)
 
     return router

@@ -1,5 +1,6 @@
 """Per-update middlewares, registered on the Dispatcher's update observer in this order:
-user (load or create) → i18n (the user's language) → throttling → ban check."""
+throttling (Redis only, so a flood never reaches the database) → user (load or create) →
+i18n (the user's language) → ban check."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from bot.middlewares.users import UserMiddleware
 
 
 def setup_middlewares(dp: Dispatcher, i18n: I18n) -> None:
+    dp.update.outer_middleware(ThrottleMiddleware(i18n))
     dp.update.outer_middleware(UserMiddleware())
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
-    dp.update.outer_middleware(ThrottleMiddleware())
     dp.update.outer_middleware(BanMiddleware())
 
 

@@ -1,8 +1,11 @@
 """Per-user flood control: a token bucket in Redis (burst BURST, refilled RATE per second).
 
-Within the budget every update passes. The first update over it gets one localized "slow down"
-reply (answer to a message, or a callback-query toast); further excess is dropped silently until
-the bucket has a token again. Redis' own clock keeps the bucket right across bot processes.
+It is the first middleware: a throttled update costs one Redis call and nothing else, no
+database write (the user upsert runs after it). Within the budget every update passes. The
+first update over it gets one "slow down" reply (answer to a message, or a callback-query toast)
+in the sender's Telegram language, since their saved one is not loaded yet; further excess is
+dropped silently until the bucket has a token again. Redis' own clock keeps the bucket right
+across bot processes.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
-from aiogram.utils.i18n import gettext as _
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
+from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
-from bot.models import BotUser
+from bot.i18n import N_, pick_locale
 from volspike.redis_names import RedisNames
+
+SLOW_DOWN = N_("Slow down, please: too many requests. Try again in a few seconds.")
 
 BURST = 5
 RATE = 2.0  # tokens per second: sustained one update per 0.5 s
@@ -49,7 +54,8 @@ return result
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    def __init__(self, burst: int = BURST, rate: float = RATE) -> None:
+    def __init__(self, i18n: I18n, burst: int = BURST, rate: float = RATE) -> None:
+        self.i18n = i18n
         self.burst = burst
         self.rate = rate
 
@@ -59,16 +65,16 @@ class ThrottleMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        user: BotUser | None = data.get("user")
-        if user is None:
+        sender: User | None = data.get("event_from_user")
+        if sender is None or sender.is_bot:
             return await handler(event, data)
         redis: Redis = data["redis"]
         names: RedisNames = data["names"]
-        verdict = int(await redis.eval(_BUCKET, 1, names.throttle(user.id), self.burst, self.rate))
+        verdict = int(await redis.eval(_BUCKET, 1, names.throttle(sender.id), self.burst, self.rate))
         if verdict == 1:
             return await handler(event, data)
         if verdict == 0 and isinstance(event, Update):
-            notice = _("Slow down, please: too many requests. Try again in a few seconds.")
+            notice = self.i18n.gettext(SLOW_DOWN, locale=pick_locale(sender.language_code))
             if isinstance(event.message, Message) and event.message.chat.type == "private":
                 await event.message.answer(notice)
             elif isinstance(event.callback_query, CallbackQuery):

@@ -1,0 +1,67 @@
+"""Deleting what has outlived its retention, in batches: deliveries and mark snapshots.
+
+Each batch is its own short statement (a few thousand rows, oldest first, through an index),
+so a table with millions of expired rows is emptied without one long transaction holding
+locks or bloating WAL while the sender and the candle writer keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
+
+DEFAULT_BATCH = 5000
+
+# `deliveries_created_idx` (migration 009) finds the oldest rows.
+DELETE_DELIVERIES = """
+DELETE FROM deliveries
+WHERE id IN (SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+"""
+
+# `mark_snapshots_ts_idx` finds the oldest rows.
+DELETE_MARK_SNAPSHOTS = """
+DELETE FROM mark_snapshots
+WHERE (symbol, ts) IN (SELECT symbol, ts FROM mark_snapshots WHERE ts < $1 ORDER BY ts LIMIT $2)
+"""
+
+
+async def _in_batches(
+    conn: Executor, sql: str, cutoff: datetime, batch: int, between: Callable[[], Awaitable[None]] | None
+) -> int:
+    total = 0
+    while True:
+        status: str = await conn.execute(sql, cutoff, batch)
+        deleted = int(status.rsplit(" ", 1)[-1])
+        total += deleted
+        if deleted < batch:
+            return total
+        if between is not None:
+            await between()
+
+
+async def delete_deliveries_before(
+    conn: Executor,
+    cutoff: datetime,
+    *,
+    batch: int = DEFAULT_BATCH,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Delete delivery rows created before `cutoff`, `batch` rows per statement; how many.
+    `between` is awaited between two full batches (to yield to other work)."""
+    return await _in_batches(conn, DELETE_DELIVERIES, cutoff, batch, between)
+
+
+async def delete_mark_snapshots_before(
+    conn: Executor,
+    cutoff: datetime,
+    *,
+    batch: int = DEFAULT_BATCH,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Delete mark snapshots older than `cutoff`, `batch` rows per statement; how many."""
+    return await _in_batches(conn, DELETE_MARK_SNAPSHOTS, cutoff, batch, between)

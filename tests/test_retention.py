@@ -1,0 +1,71 @@
+"""The retention job bounds growth: delivery rows and mark snapshots past their retention are
+deleted, in batches, and nothing younger is touched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from db import marks as db_marks
+from db import retention as db_retention
+from ingest.retention import RetentionJob
+from tests.delivery_harness import add_alert, add_user
+from volspike.clock import ManualClock
+from volspike.settings import load_settings
+
+NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+async def add_deliveries(db: asyncpg.Pool, alert_id: int, chats: range, created: datetime) -> None:
+    await db.execute(
+        "INSERT INTO deliveries (alert_id, chat_id, due_at, status, created_at) "
+        "SELECT $1, c, $2, 'sent', $2 FROM unnest($3::bigint[]) AS c",
+        alert_id,
+        created,
+        list(chats),
+    )
+
+
+async def test_deliveries_older_than_the_retention_are_deleted_in_batches(db: asyncpg.Pool):
+    await add_user(db, 1)
+    old = await add_alert(db, NOW - timedelta(days=40))
+    recent = await add_alert(db, NOW - timedelta(days=29), symbol="ETHUSDT", asset="ETH")
+    await add_deliveries(db, old.id, range(1, 26), NOW - timedelta(days=31))  # type: ignore[arg-type]
+    await add_deliveries(db, recent.id, range(1, 4), NOW - timedelta(days=29))  # type: ignore[arg-type]
+    batches: list[int] = []
+
+    async def between() -> None:
+        batches.append(await db.fetchval("SELECT count(*) FROM deliveries"))
+
+    cutoff = NOW - timedelta(days=30)
+    deleted = await db_retention.delete_deliveries_before(db, cutoff, batch=10, between=between)
+    assert deleted == 25
+    assert batches == [18, 8]  # 10 per statement, then the last 5 in a short batch
+    rows = await db.fetch("SELECT alert_id, count(*) AS n FROM deliveries GROUP BY alert_id")
+    assert [(r["alert_id"], r["n"]) for r in rows] == [(recent.id, 3)]
+    assert await db.fetchval("SELECT count(*) FROM alerts") == 2  # alerts themselves are kept
+
+
+async def test_the_retention_job_applies_both_retentions(db: asyncpg.Pool):
+    await add_user(db, 1)
+    alert = await add_alert(db, NOW - timedelta(days=10))
+    await add_deliveries(db, alert.id, range(1, 8), NOW - timedelta(days=8))  # type: ignore[arg-type]
+    snapshots = [
+        db_marks.MarkSnapshot("BTCUSDT", NOW - timedelta(days=91, minutes=5 * i), 1.0, None, None, None)
+        for i in range(7)
+    ]
+    kept = db_marks.MarkSnapshot("BTCUSDT", NOW - timedelta(days=89), 2.0, None, None, None)
+    await db_marks.insert_snapshots(db, [*snapshots, kept])
+    job = RetentionJob(db, 90, delivery_retention_days=7, batch=3, clock=ManualClock(NOW))
+    run = await job.run_once()
+    assert (run.deliveries_deleted, run.mark_snapshots_deleted) == (7, 7)
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 0
+    assert [r["mark_price"] for r in await db.fetch("SELECT mark_price FROM mark_snapshots")] == [2.0]
+    again = await job.run_once()
+    assert (again.deliveries_deleted, again.mark_snapshots_deleted) == (0, 0)
+
+
+def test_delivery_retention_is_a_setting_with_a_month_by_default():
+    assert load_settings(_env_file=None).delivery_retention_days == 30
+    assert load_settings(_env_file=None, delivery_retention_days="3").delivery_retention_days == 3
