@@ -1,5 +1,5 @@
 """Webhook mode: aiogram's own `SimpleRequestHandler`, mounted by the webapp at
-`POST /webhooks/telegram`.
+`POST /webhooks/telegram` (`webapp.telegram_webhook`).
 
 Telegram sends every update with the `X-Telegram-Bot-Api-Secret-Token` header set to the
 `secret_token` given to `setWebhook`: TELEGRAM_WEBHOOK_SECRET, or when that is not set a value
@@ -38,7 +38,6 @@ from volspike.unavailable import REDIS_UNAVAILABLE
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-WEBHOOK_PATH = "/webhooks/telegram"
 UPDATE_TTL = 24 * 3600  # seconds an update_id is remembered (Telegram keeps updates for 24 h)
 DRAIN_TIMEOUT = 10.0
 
@@ -119,15 +118,21 @@ class WebhookHandler(SimpleRequestHandler):
 
 
 def mount_webhook(
-    app: web.Application, dispatcher: Dispatcher, bot: Bot, *, secret: str | None, ledger: UpdateLedger
+    app: web.Application,
+    dispatcher: Dispatcher,
+    bot: Bot,
+    *,
+    path: str,
+    secret: str | None,
+    ledger: UpdateLedger,
 ) -> WebhookHandler:
-    """Register the handler at WEBHOOK_PATH and the dispatcher's startup/shutdown on `app`."""
+    """Register the handler at `path` and the dispatcher's startup/shutdown on `app`."""
     handler = WebhookHandler(dispatcher, bot, secret_token=secret, ledger=ledger)
 
     async def drain(_app: web.Application) -> None:
         await handler.drain()
 
     app.on_shutdown.append(drain)  # before the handler's own shutdown closes the bot session
-    handler.register(app, path=WEBHOOK_PATH)
+    handler.register(app, path=path)
     setup_application(app, dispatcher, bot=bot)
     return handler

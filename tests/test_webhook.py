@@ -17,12 +17,13 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import build_bot
-from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, UpdateLedger, mount_webhook
+from bot.webhook import SECRET_HEADER, UpdateLedger, mount_webhook
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from webapp.app import create_app
+from webapp.telegram_webhook import WEBHOOK_PATH
 
 USER = 500_000_014
 SECRET = "s3cret-token_1"
@@ -125,7 +126,9 @@ async def test_an_update_is_answered_before_its_handler_finishes_and_drained_at_
             settings.model_copy(update={"bot_token": SecretStr(TOKEN), "telegram_api_url": tg.url})
         )
         app = web.Application()
-        mount_webhook(app, dispatcher, bot, secret=SECRET, ledger=UpdateLedger(redis, names))
+        mount_webhook(
+            app, dispatcher, bot, path=WEBHOOK_PATH, secret=SECRET, ledger=UpdateLedger(redis, names)
+        )
         async with serving(app) as url, aiohttp.ClientSession() as http:
             async with http.post(
                 url, json=update("/help", update_id=90), headers={SECRET_HEADER: SECRET}

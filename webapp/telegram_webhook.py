@@ -18,6 +18,8 @@ from volspike.errors import NotFound
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 
+WEBHOOK_PATH = "/webhooks/telegram"
+
 
 def webhook_enabled(settings: Settings) -> bool:
     return settings.telegram_webhook_url is not None and settings.bot_token is not None
@@ -30,9 +32,8 @@ async def webhook_off(request: web.Request) -> web.StreamResponse:
 def setup_telegram_webhook(
     app: web.Application, settings: Settings, pool: asyncpg.Pool | None, redis: Redis | None, clock: Clock
 ) -> None:
-    """Mount the webhook (webhook mode needs the pool and Redis the composition root hands in)."""
-    from bot.webhook import WEBHOOK_PATH
-
+    """Mount the webhook (webhook mode needs the pool and Redis the composition root hands in).
+    aiogram is imported only in webhook mode: it takes seconds to import."""
     if not webhook_enabled(settings):
         app.router.add_post(WEBHOOK_PATH, webhook_off)
         return
@@ -45,4 +46,4 @@ def setup_telegram_webhook(
     bot = build_bot(settings)
     dispatcher = build_dispatcher(settings, pool, redis, i18n=create_i18n(), clock=clock)
     ledger = UpdateLedger(redis, RedisNames(settings.redis_prefix))
-    mount_webhook(app, dispatcher, bot, secret=webhook_secret(settings), ledger=ledger)
+    mount_webhook(app, dispatcher, bot, path=WEBHOOK_PATH, secret=webhook_secret(settings), ledger=ledger)
