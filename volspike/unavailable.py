@@ -39,6 +39,18 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
 
 UNAVAILABLE: tuple[type[Exception], ...] = tuple(dict.fromkeys(PG_UNAVAILABLE + REDIS_UNAVAILABLE))
 
+# Redis error replies of a server that is loading, read-only, failing over or unable to persist;
+# redis-py raises some of them as a plain ResponseError.
+_REDIS_UNAVAILABLE_REPLIES = (
+    "LOADING",
+    "READONLY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MISCONF",
+    "OOM",
+)
+
 # Subclasses of the classes above that a retry cannot fix: bad settings, not an outage.
 _NOT_TRANSIENT: tuple[type[Exception], ...] = (
     pg.ClientConfigurationError,
@@ -49,6 +61,8 @@ _NOT_TRANSIENT: tuple[type[Exception], ...] = (
 
 def is_unavailable(exc: BaseException) -> bool:
     """True when `exc` means PostgreSQL or Redis is down, restarting or unreachable."""
+    if isinstance(exc, rx.ResponseError) and str(exc).startswith(_REDIS_UNAVAILABLE_REPLIES):
+        return True
     return isinstance(exc, UNAVAILABLE) and not isinstance(exc, _NOT_TRANSIENT)
 
 

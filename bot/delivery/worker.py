@@ -34,6 +34,7 @@ from volspike.unavailable import UNAVAILABLE, Backoff, is_unavailable
 
 log = logging.getLogger(__name__)
 
+STREAM_ERRORS: tuple[type[Exception], ...] = (*UNAVAILABLE, ResponseError)
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
 
@@ -101,17 +102,18 @@ class StreamWorker:
             raise_if_cancelling()
             try:
                 await self._consume(backoff)
-            except UNAVAILABLE as exc:
-                if not is_unavailable(exc):
-                    raise
-                delay = backoff.next_delay()
-                log.warning("fan-out worker lost a connection", extra={"error": repr(exc), "retry_in": delay})
-                await asyncio.sleep(delay)
-            except ResponseError as exc:
+            except STREAM_ERRORS as exc:
+                if is_unavailable(exc):
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "fan-out worker lost a connection", extra={"error": repr(exc), "retry_in": delay}
+                    )
+                    await asyncio.sleep(delay)
+                    continue
                 # NOGROUP: the group is gone (Redis restarted, a failover, the stream deleted);
                 # UNBLOCKED: the stream was deleted under a blocked read. Recreate the group at
                 # `$`: what was added meanwhile is in PostgreSQL, and `_consume` sweeps first.
-                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
+                if not (isinstance(exc, ResponseError) and str(exc).startswith(("NOGROUP", "UNBLOCKED"))):
                     raise
                 log.warning(
                     "alert stream or consumer group vanished; recreating it", extra={"error": str(exc)}
