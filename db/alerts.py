@@ -80,8 +80,6 @@ WHERE fanned_out_at IS NULL AND fanout_failed_at IS NULL AND detected_at < $1
 RETURNING id, symbol, alert_type, detected_at
 """
 
-COUNT_FANOUT_DEAD = "SELECT count(*) FROM alerts WHERE fanout_failed_at IS NOT NULL"
-
 GET = f"SELECT {COLUMNS} FROM alerts WHERE id = $1"
 
 LATEST = f"""
@@ -202,8 +200,3 @@ async def expire_fanout(
     (too old to be sent to anyone); returns `(id, symbol, type, detected_at)` of each."""
     rows = await conn.fetch(EXPIRE_FANOUT, detected_before, when)
     return [(r["id"], r["symbol"], AlertType(r["alert_type"]), r["detected_at"]) for r in rows]
-
-
-async def count_fanout_dead(conn: Executor) -> int:
-    count: int = await conn.fetchval(COUNT_FANOUT_DEAD)
-    return count

@@ -10,10 +10,10 @@ ALTER TABLE alerts
     ADD COLUMN fanout_failed_at timestamptz;
 
 -- Alerts that existed before this migration were handled by the stream worker: those with
--- delivery rows, and any older than an hour, count as fanned out. Younger ones without rows are
--- offered again (a no-op for an alert without recipients: deliveries are unique per chat).
+-- delivery rows, and any older than ALERT_MAX_AGE's default (30 min), count as fanned out.
+-- Younger ones without rows are offered again (deliveries are unique per chat: nothing twice).
 UPDATE alerts a SET fanned_out_at = coalesce(a.published_at, a.created_at)
-WHERE a.created_at < now() - interval '1 hour'
+WHERE a.created_at < now() - interval '30 minutes'
    OR EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id);
 
 CREATE INDEX alerts_fanout_due_idx ON alerts (id) WHERE fanned_out_at IS NULL AND fanout_failed_at IS NULL;
