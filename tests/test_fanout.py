@@ -4,6 +4,7 @@ PostgreSQL backends and Redis connections are survived, dead consumers leave the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
@@ -13,8 +14,21 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from bot.app import build_bot
+from bot.delivery import run_delivery
+from bot.i18n import create_i18n
 from db.pool import create_pool
-from tests.delivery_harness import FAST, add_alert, add_user, poll_until, publish, running_delivery, statuses
+from tests.bot_harness import compile_catalogs
+from tests.delivery_harness import (
+    FAST,
+    add_alert,
+    add_user,
+    bot_settings,
+    poll_until,
+    publish,
+    running_delivery,
+    statuses,
+)
 from tests.fakes.telegram_api import FakeTelegram
 from volspike.clock import ManualClock
 from volspike.redis_names import RedisNames
@@ -247,3 +261,29 @@ async def test_idle_consumers_of_dead_processes_are_removed_from_the_group(
         await poll_until(only_the_living)
         await poll_until(lambda: _sent_once_each(db, tg, 1))
         assert (await redis.xpending(stream, group))["pending"] == 0
+
+
+async def test_with_redis_unreachable_alerts_are_still_fanned_out_and_sent(
+    settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
+):
+    clock = ManualClock(START)
+    await _elite_users(db)
+    compile_catalogs()
+    config = bot_settings(settings, tg, redis_url="redis://127.0.0.1:9/0")
+    bot = build_bot(config)
+    dead_redis = Redis.from_url(config.redis_url, socket_connect_timeout=1)
+    task = asyncio.create_task(
+        run_delivery(bot, config, db, dead_redis, create_i18n(), clock=clock, consumer_name="c", options=FAST)
+    )
+    try:
+        await add_alert(db, START)
+        await poll_until(lambda: _sent_once_each(db, tg, 1))
+        await add_alert(db, START, symbol="ETHUSDT", asset="ETH")  # found by the periodic sweep
+        await poll_until(lambda: _sent_once_each(db, tg, 2))
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bot.session.close()
+        await dead_redis.aclose()
+    _assert_each_user_got_each_alert_once(tg, ["BTC", "ETH"])
