@@ -4,15 +4,19 @@ while the others keep serving; only a bad setting stops everything."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 
 import aiohttp
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from tests.fakes.telegram_api import TOKEN
 from volspike.errors import ConfigError
+from volspike.runtime import run_services
 from volspike.settings import Settings
 from volspike.supervisor import supervise
 from volspike.unavailable import is_unavailable
@@ -124,3 +128,44 @@ async def test_a_service_that_returns_is_started_again():
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert starts == 3
+
+
+async def test_volspike_run_keeps_the_webapp_serving_while_the_bot_cannot_start(
+    settings: Settings, db: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+):
+    # The bot's first call (getMe) fails: Telegram is unreachable. The bot is restarted with
+    # backoff; the webapp, started by the same `run_services`, answers /health meanwhile.
+    port = free_port()
+    config = settings.model_copy(
+        update={
+            "bot_token": SecretStr(TOKEN),
+            "telegram_api_url": f"http://127.0.0.1:{free_port()}",
+            "webapp_host": "127.0.0.1",
+            "webapp_port": port,
+        }
+    )
+    caplog.set_level(logging.ERROR, logger="volspike.supervisor")
+    task = asyncio.create_task(run_services(config, ingest=False, bot=True, webapp=True))
+
+    def bot_restarts() -> int:
+        return sum(
+            1
+            for r in caplog.records
+            if r.getMessage() == "service stopped; restarting it" and r.__dict__["service"] == "bot"
+        )
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            status = None
+            for _ in range(1000):  # bounded: 1000 × 20 ms
+                assert not task.done(), task
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                        status = response.status
+                if status == 200 and bot_restarts() >= 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert status == 200 and bot_restarts() >= 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
