@@ -1,4 +1,4 @@
-"""Alert rows: insert once per (symbol, hour, type), publish bookkeeping, and readers."""
+"""Alert rows: insert once per (symbol, hour, type), publish and fan-out bookkeeping, and readers."""
 
 from __future__ import annotations
 
@@ -51,6 +51,33 @@ FIRED_SINCE = """
 SELECT symbol, hour_ts, alert_type, detected_at FROM alerts
 WHERE hour_ts >= $1
 ORDER BY id
+"""
+
+# Fan-out: PostgreSQL, not the Redis stream, says which alerts still need their delivery rows.
+FANOUT_DUE = """
+SELECT id FROM alerts
+WHERE fanned_out_at IS NULL AND fanout_failed_at IS NULL AND id > $1
+ORDER BY id
+LIMIT $2
+"""
+
+MARK_FANNED_OUT = "UPDATE alerts SET fanned_out_at = $2 WHERE id = $1 AND fanned_out_at IS NULL"
+
+# SET expressions see the row before the update: `fanout_attempts + 1` is the new count.
+RECORD_FANOUT_FAILURE = """
+UPDATE alerts
+SET fanout_attempts = fanout_attempts + 1,
+    fanout_error = $2,
+    fanout_failed_at = CASE WHEN fanout_attempts + 1 >= $3 THEN $4::timestamptz END
+WHERE id = $1 AND fanned_out_at IS NULL
+RETURNING fanout_attempts, fanout_failed_at IS NOT NULL AS dead
+"""
+
+EXPIRE_FANOUT = """
+UPDATE alerts
+SET fanout_failed_at = $2, fanout_error = 'expired: detected before the fan-out age limit'
+WHERE fanned_out_at IS NULL AND fanout_failed_at IS NULL AND detected_at < $1
+RETURNING id, symbol, alert_type, detected_at
 """
 
 GET = f"SELECT {COLUMNS} FROM alerts WHERE id = $1"
@@ -145,3 +172,33 @@ async def latest_alerts(
     else:
         rows = await conn.fetch(LATEST_FOR_SYMBOL, symbol, limit, before_id)
     return [from_row(row) for row in rows]
+
+
+async def fanout_due(conn: Executor, *, after_id: int, limit: int) -> list[int]:
+    """Ids of alerts without a fan-out (and not dead-lettered), in id order, after `after_id`."""
+    return [row["id"] for row in await conn.fetch(FANOUT_DUE, after_id, limit)]
+
+
+async def mark_fanned_out(conn: Executor, alert_id: int, when: datetime) -> None:
+    """Record the fan-out; call in the transaction that writes the alert's last delivery rows."""
+    await conn.execute(MARK_FANNED_OUT, alert_id, when)
+
+
+async def record_fanout_failure(
+    conn: Executor, alert_id: int, error: str, *, max_attempts: int, when: datetime
+) -> tuple[int, bool]:
+    """Count one failed fan-out attempt; after `max_attempts` the alert is dead-lettered.
+    Returns `(attempts, dead)`; `(0, False)` when the alert is gone or already fanned out."""
+    row = await conn.fetchrow(RECORD_FANOUT_FAILURE, alert_id, error[:1000], max_attempts, when)
+    if row is None:
+        return 0, False
+    return int(row["fanout_attempts"]), bool(row["dead"])
+
+
+async def expire_fanout(
+    conn: Executor, *, detected_before: datetime, when: datetime
+) -> list[tuple[int, str, AlertType, datetime]]:
+    """Dead-letter alerts still without a fan-out that were detected before `detected_before`
+    (too old to be sent to anyone); returns `(id, symbol, type, detected_at)` of each."""
+    rows = await conn.fetch(EXPIRE_FANOUT, detected_before, when)
+    return [(r["id"], r["symbol"], AlertType(r["alert_type"]), r["detected_at"]) for r in rows]

@@ -12,21 +12,11 @@ import asyncpg
 import orjson
 
 from volspike.errors import ServiceUnreachable
+from volspike.unavailable import PG_UNAVAILABLE as PG_UNAVAILABLE  # re-exported: callers import it here
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# PostgreSQL down, restarting or unreachable: worth retrying, unlike a statement it refused.
-PG_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-)
 
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection

@@ -36,6 +36,7 @@ from db.candles import PG_ERRORS
 from db.pool import PG_UNAVAILABLE
 from volspike.alerts import Alert
 from volspike.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
+from volspike.unavailable import REDIS_UNAVAILABLE as REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ PUBLISH_FAILURES = Counter(
 )
 ALERTS_PUBLISHED = Counter("volspike_alerts_published_total", "Alert rows added to the Redis stream")
 
-REDIS_UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
+# Any Redis error leaves the alert for `republish_pending`: its row is safe in PostgreSQL.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (*REDIS_DOWN, RedisError)
 MAX_HELD = 10_000
 REPUBLISH_BATCH = 500
 

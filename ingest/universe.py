@@ -19,9 +19,12 @@ from typing import Any
 import asyncpg
 
 from db import symbols as symbols_db
+from db.pool import PG_UNAVAILABLE
 from ingest.binance_rest import BinanceError, BinanceRest
 
 log = logging.getLogger(__name__)
+
+REFRESH_ERRORS: tuple[type[Exception], ...] = (BinanceError, asyncpg.PostgresError, *PG_UNAVAILABLE)
 
 PERPETUAL = "PERPETUAL"
 TRADIFI_PERPETUAL = "TRADIFI_PERPETUAL"
@@ -189,7 +192,7 @@ class UniverseRefresher:
             await asyncio.sleep(self._interval)
             try:
                 change = await self.refresh()
-            except (BinanceError, asyncpg.PostgresError, OSError) as exc:
+            except REFRESH_ERRORS as exc:
                 log.warning("universe refresh failed", extra={"error": str(exc)})
                 continue
             if change.changed:

@@ -31,6 +31,10 @@ FAST = DeliveryOptions(
     block=0.1,
     broadcast_poll=0.05,
     progress_every=0.2,
+    sweep_interval=0.2,
+    consumer_idle=600.0,
+    retry_first=0.05,
+    restart_first=0.05,
 )
 
 
@@ -184,7 +188,10 @@ async def running_delivery(
     bot = build_bot(config)
     # Its own client, as in production (`run_bot` gets one from the composition root): a read still
     # blocked when the service is cancelled dies with this client, not in the test's shared pool.
-    service_redis = Redis.from_url(config.redis_url, socket_timeout=10)
+    # Named, so a test can find its connections in CLIENT LIST (and CLIENT KILL them).
+    service_redis = Redis.from_url(
+        config.redis_url, socket_timeout=10, client_name=f"{config.redis_prefix}delivery"
+    )
     task = asyncio.create_task(
         run_delivery(
             bot,

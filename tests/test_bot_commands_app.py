@@ -1,4 +1,4 @@
-"""`run_bot` as the service runs it (polling and webhook registration), and the webhook handler."""
+"""`run_bot` as the service runs it (polling and webhook registration), and the webhook secret."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import asyncpg
 import orjson
-from aiohttp import web
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from bot.app import build_bot, build_dispatcher, run_bot
-from bot.i18n import create_i18n
-from bot.webhook import SECRET_HEADER, webhook_handler
+from bot.app import run_bot
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from volspike.clock import ManualClock
@@ -105,55 +101,6 @@ async def test_run_bot_in_webhook_mode_registers_the_webhook_and_does_not_poll(
             button = tg.calls_to("setChatMenuButton")[0].params["menu_button"]
             assert button["type"] == "default"
         assert not tg.calls_to("deleteWebhook")
-
-
-def update(text: str) -> dict[str, Any]:
-    return {
-        "update_id": 1,
-        "message": {
-            "message_id": 5,
-            "date": 1_700_000_000,
-            "chat": {"id": USER, "type": "private", "first_name": "Trader"},
-            "from": {"id": USER, "is_bot": False, "first_name": "Trader", "language_code": "tr"},
-            "text": text,
-            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
-        },
-    }
-
-
-async def test_webhook_handler_checks_the_secret_and_feeds_the_dispatcher(
-    settings: Settings, db: asyncpg.Pool, redis: Redis
-):
-    compile_catalogs()
-    async with FakeTelegram() as tg:
-        config = bot_settings(settings, tg)
-        bot = build_bot(config)
-        dp = build_dispatcher(config, db, redis, i18n=create_i18n(), clock=ManualClock())
-        app = web.Application()
-        app.router.add_post("/webhooks/telegram", webhook_handler(dp, bot, "right-secret"))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        url = f"http://127.0.0.1:{port}/webhooks/telegram"
-        try:
-            async with aiohttp.ClientSession() as http:
-                for headers in ({}, {SECRET_HEADER: "wrong"}):
-                    async with http.post(url, json=update("/help"), headers=headers) as response:
-                        assert response.status == 403
-                        assert (await response.json())["error"] == "forbidden"
-                assert not tg.calls_to("sendMessage")
-                good = {SECRET_HEADER: "right-secret"}
-                async with http.post(url, data=b"{not json", headers=good) as response:
-                    assert response.status == 400 and (await response.json())["error"] == "bad_input"
-                async with http.post(url, json=update("/help"), headers=good) as response:
-                    assert response.status == 200
-                [reply] = tg.calls_to("sendMessage", USER)  # processed before the answer
-                assert reply.text.startswith("<b>Komutlar</b>")
-        finally:
-            await runner.cleanup()
-            await bot.session.close()
 
 
 def test_webhook_secret_is_the_setting_or_derived_from_the_token(settings: Settings):

@@ -129,12 +129,13 @@ async def test_entries_of_a_crashed_consumer_are_claimed_and_delivered_once(
         assert len(texts) == 2 and any("BTC " in t for t in texts) and any("ETH " in t for t in texts)
 
 
-async def test_a_new_consumer_group_does_not_replay_the_stream_history(
+async def test_a_new_consumer_group_does_not_fan_out_an_alert_already_fanned_out(
     settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames, tg: FakeTelegram
 ):
     clock = ManualClock(START)
     await add_user(db, ELITE)
     old = await add_alert(db, START, symbol="ETHUSDT", asset="ETH")
+    await db.execute("UPDATE alerts SET fanned_out_at = $2 WHERE id = $1", old.id, START)
     await publish(redis, names, old)  # in the stream before the group existed
     new = await add_alert(db, START)
     async with running_delivery(settings, db, redis, tg, clock):

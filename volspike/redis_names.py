@@ -42,6 +42,10 @@ class RedisNames:
     def bot_health(self) -> str:
         return f"{self.prefix}health:bot"
 
+    def telegram_update(self, update_id: int) -> str:
+        """Set once per webhook update handled (with a TTL): a redelivered update is ignored."""
+        return f"{self.prefix}tg:update:{update_id}"
+
     def throttle(self, user_id: int) -> str:
         return f"{self.prefix}throttle:{user_id}"
 

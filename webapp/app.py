@@ -19,7 +19,7 @@ from webapp import keys
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health
 from webapp.metrics import metrics
-from webapp.telegram_webhook import telegram_webhook, telegram_webhook_ctx
+from webapp.telegram_webhook import setup_telegram_webhook
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,9 @@ def create_app(
                 await own_pool.close()
 
     app.cleanup_ctx.append(resources)
-    app.cleanup_ctx.append(telegram_webhook_ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/webhooks/telegram", telegram_webhook)
+    setup_telegram_webhook(app, settings, pool, redis, app[keys.CLOCK])
     return app
 
 

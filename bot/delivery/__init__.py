@@ -1,12 +1,12 @@
-"""Alert delivery: the stream worker, the sender and the broadcast runner, run together.
+"""Alert delivery: the fan-out worker, the sender and the broadcast runner, run together.
 
 `run_delivery` is what `bot.app.run_bot` starts; it runs until cancelled. All three parts share
 one `RateLimiter`, so alerts and broadcasts together stay within Telegram's limits (alerts first).
+Each part runs under the supervisor: one that crashes is restarted with backoff, the others go on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from dataclasses import dataclass
@@ -17,12 +17,14 @@ from aiogram import Bot
 from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
+from bot.delivery.fanout import Fanout
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.sender import DEFAULT_LEASE, Sender
 from bot.delivery.worker import StreamWorker
 from volspike.clock import Clock
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
+from volspike.supervisor import supervise
 
 __all__ = ["DeliveryOptions", "default_consumer_name", "run_delivery"]
 
@@ -35,6 +37,11 @@ class DeliveryOptions:
     claim_idle: float = 30.0  # worker: XAUTOCLAIM entries pending longer than this (seconds)
     claim_interval: float = 10.0  # worker: how often to look for such entries (seconds)
     block: float = 1.0  # worker: XREADGROUP BLOCK (seconds)
+    sweep_interval: float = 5.0  # worker: fan out from PostgreSQL at least this often (seconds)
+    consumer_idle: float = 600.0  # worker: remove other consumers idle this long, nothing pending
+    fanout_max_age: timedelta = timedelta(minutes=30)  # ALERT_MAX_AGE's default: older is not sent
+    retry_first: float = 0.5  # worker: first backoff after PostgreSQL/Redis became unavailable
+    restart_first: float = 1.0  # supervisor: first backoff before a crashed part is restarted
     lease: timedelta = DEFAULT_LEASE  # sender: `sending` rows older than this are lost
     broadcast_poll: float = 1.0  # broadcast runner: look for running broadcasts this often
     progress_every: float = 3.0  # broadcast runner: edit the progress message this often
@@ -71,21 +78,23 @@ async def run_delivery(
         lease=opts.lease,
         poll_interval=opts.poll_interval,
     )
+    fanout = Fanout(pool, clock=clock, max_age=opts.fanout_max_age, on_inserted=sender.wake)
     worker = StreamWorker(
-        pool,
         redis,
         RedisNames(settings.redis_prefix),
-        clock=clock,
+        fanout,
         consumer=consumer_name or default_consumer_name(),
-        on_inserted=sender.wake,
         min_idle=opts.claim_idle,
         claim_interval=opts.claim_interval,
         block=opts.block,
+        sweep_interval=opts.sweep_interval,
+        consumer_idle=opts.consumer_idle,
+        retry_first=opts.retry_first,
     )
     broadcasts = BroadcastRunner(
         bot, pool, i18n, limiter, poll=opts.broadcast_poll, progress_every=opts.progress_every
     )
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(sender.run(), name="delivery-sender")
-        tasks.create_task(worker.run(), name="delivery-worker")
-        tasks.create_task(broadcasts.run(), name="broadcast-runner")
+    await supervise(
+        {"delivery-sender": sender.run, "delivery-worker": worker.run, "broadcast-runner": broadcasts.run},
+        restart_first=opts.restart_first,
+    )

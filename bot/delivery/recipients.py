@@ -29,7 +29,7 @@ The tier numbers come from `volspike.tiers.TIERS` as query parameters, so they l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import asyncpg
@@ -148,10 +148,12 @@ async def fan_out(
     chunk: int = 1000,
     first_chunk: int = FIRST_CHUNK,
     on_chunk: Callable[[int], None] = lambda inserted: None,
+    finish: Callable[[Conn], Awaitable[None]] | None = None,
 ) -> int:
     """All recipients of an alert, `chunk` users per transaction (`first_chunk` in the first, so
     the sender can start before a large audience is written); `on_chunk(inserted)` after each
-    commit."""
+    commit. `finish(conn)` runs inside the last chunk's transaction (the fan-out worker records
+    the alert's fan-out there, atomically with its last delivery rows)."""
     total = 0
     after = 0
     first = True
@@ -162,6 +164,8 @@ async def fan_out(
             inserted = await insert_deliveries(
                 conn, alert_id, now, after_user=after, upto_user=upto, with_chats=first
             )
+            if upto is None and finish is not None:
+                await finish(conn)
         total += inserted
         on_chunk(inserted)
         if upto is None:

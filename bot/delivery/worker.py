@@ -1,118 +1,134 @@
-"""The stream worker: alert entries in Redis → delivery rows in PostgreSQL, then XACK.
+"""The fan-out worker: the Redis stream wakes it, PostgreSQL says what to fan out.
 
-Consumer group `names.delivery_group` on `names.alerts_stream`:
+Two loops, each retrying every "unavailable" error of PostgreSQL and Redis with capped backoff
+(`volspike.unavailable`), so neither a restart of PostgreSQL nor one of Redis stops it:
 
-- The group is created at `$` (with MKSTREAM) the first time: a new deployment does not replay
-  the stream's history to users. Once the group exists its position is kept by Redis, so a
-  restart continues where the group left off. If the stream or group disappears while running
-  (NOGROUP), the group is recreated five minutes back, so nothing added meanwhile is skipped.
-- At start, this consumer first re-reads its own pending entries (id `0`), then, and every
-  `claim_interval`, takes over entries another consumer read but never acknowledged for longer
-  than `min_idle` (XAUTOCLAIM): a crashed worker's entries are delivered by a living one.
-- Per entry: parse the alert; a malformed entry, or one whose alert row does not exist, is logged
-  and acknowledged (it can never succeed). Otherwise the recipients query writes the delivery rows
-  (in chunks of users, one transaction each, waking the sender after each commit so the first
-  messages leave while later chunks are written), and only after the last commit is the entry
-  acknowledged. A crash in between re-processes the entry, and `UNIQUE (alert_id, chat_id)` makes
-  the rows already written a no-op.
+- **The sweep** calls `Fanout.fan_out_due()` at start and every `sweep_interval`, without Redis:
+  an alert whose stream entry was lost (Redis restarted without persistence, a failover, a
+  trimmed or deleted stream) is fanned out from PostgreSQL within one interval, and while Redis
+  is down alerts are still fanned out.
+- **The stream** is read through consumer group `names.delivery_group` on `names.alerts_stream`
+  (created at `$` with MKSTREAM; recreated at `$` when the stream or group vanished, after which a
+  sweep runs at once). Entries only wake the worker: for a batch of entries it runs a sweep, then
+  acknowledges them; an entry is never processed on its own, so a malformed or poisonous entry can
+  neither crash the worker nor be read first at every start. At start this consumer re-reads its
+  own pending entries; every `claim_interval` it takes over entries other consumers left pending
+  longer than `min_idle` (XAUTOCLAIM), then removes consumers of dead processes from the group:
+  those idle longer than `consumer_idle` with nothing pending (XINFO CONSUMERS, XGROUP
+  DELCONSUMER). A consumer name is `host-pid`, so without this every restart would add one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.delivery import metrics
-from bot.delivery.recipients import fan_out
-from volspike.alerts import Alert
-from volspike.clock import Clock
+from bot.delivery.fanout import Fanout
 from volspike.redis_names import RedisNames
 from volspike.tasks import raise_if_cancelling
+from volspike.unavailable import UNAVAILABLE, Backoff, is_unavailable
 
 log = logging.getLogger(__name__)
 
-FIND_ALERT_BY_ID = "SELECT id FROM alerts WHERE id = $1"
-FIND_ALERT_BY_KEY = "SELECT id FROM alerts WHERE symbol = $1 AND hour_ts = $2 AND alert_type = $3"
-
-Entry = tuple[bytes, dict[bytes, bytes]]
+STREAM_ERRORS: tuple[type[Exception], ...] = (*UNAVAILABLE, ResponseError)
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
-REPLAY_ON_RECREATE_MS = 5 * 60 * 1000
 
 
 class StreamWorker:
     def __init__(
         self,
-        pool: asyncpg.Pool,
         redis: Redis,
         names: RedisNames,
+        fanout: Fanout,
         *,
-        clock: Clock,
         consumer: str,
-        on_inserted: Callable[[], None] = lambda: None,
         min_idle: float = 30.0,
         claim_interval: float = 10.0,
         block: float = 1.0,
         batch: int = 100,
-        chunk: int = 1000,
+        sweep_interval: float = 5.0,
+        consumer_idle: float = 600.0,
+        retry_first: float = RETRY_FIRST,
+        retry_max: float = RETRY_MAX,
     ) -> None:
-        self.pool = pool
         self.redis = redis
         self.stream = names.alerts_stream
         self.group = names.delivery_group
-        self.clock = clock
+        self.fanout = fanout
         self.consumer = consumer
-        self.on_inserted = on_inserted
         self.min_idle_ms = int(min_idle * 1000)
         self.claim_interval = claim_interval
         self.block_ms = int(block * 1000)
         self.batch = batch
-        self.chunk = chunk
+        self.sweep_interval = sweep_interval
+        self.consumer_idle_ms = int(consumer_idle * 1000)
+        self.retry_first = retry_first
+        self.retry_max = retry_max
 
-    async def ensure_group(self, start: str = "$") -> None:
+    async def run(self) -> None:
+        """Sweep and read the stream until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._sweep_loop(), name="fanout-sweep")
+            tasks.create_task(self._stream_loop(), name="fanout-stream")
+
+    async def _sweep_loop(self) -> None:
+        backoff = Backoff(self.retry_first, self.retry_max)
+        while True:
+            raise_if_cancelling()
+            try:
+                count = await self.fanout.fan_out_due()
+            except UNAVAILABLE as exc:
+                if not is_unavailable(exc):
+                    raise
+                delay = backoff.next_delay()
+                log.warning(
+                    "fan-out sweep: postgres unavailable", extra={"error": repr(exc), "retry_in": delay}
+                )
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            if count:
+                log.info("sweep fanned out alerts", extra={"count": count})
+            await asyncio.sleep(self.sweep_interval)
+
+    async def _stream_loop(self) -> None:
+        backoff = Backoff(self.retry_first, self.retry_max)
+        while True:
+            raise_if_cancelling()
+            try:
+                await self._consume(backoff)
+            except STREAM_ERRORS as exc:
+                if is_unavailable(exc):
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "fan-out worker lost a connection", extra={"error": repr(exc), "retry_in": delay}
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                # NOGROUP: the group is gone (Redis restarted, a failover, the stream deleted);
+                # UNBLOCKED: the stream was deleted under a blocked read. Recreate the group at
+                # `$`: what was added meanwhile is in PostgreSQL, and `_consume` sweeps first.
+                if not (isinstance(exc, ResponseError) and str(exc).startswith(("NOGROUP", "UNBLOCKED"))):
+                    raise
+                log.warning(
+                    "alert stream or consumer group vanished; recreating it", extra={"error": str(exc)}
+                )
+
+    async def ensure_group(self) -> None:
         try:
-            await self.redis.xgroup_create(self.stream, self.group, id=start, mkstream=True)
+            await self.redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def run(self) -> None:
-        """Consume until cancelled. A lost connection is retried with backoff (30 s at most) and a
-        deleted stream or group is recreated, instead of taking the whole bot down."""
-        delay = RETRY_FIRST
-        while True:
-            try:
-                await self._consume()
-            except ResponseError as exc:
-                raise_if_cancelling()
-                # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted under a blocked read.
-                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
-                    raise
-                # Whatever was added since (a recreated stream holds only new entries) must not be
-                # skipped: start the new group a few minutes back. Re-reading entries that were
-                # already handled is harmless (one delivery row per alert and chat).
-                log.warning("alert stream or consumer group vanished; recreating it")
-                await self.ensure_group(start=f"{int(time.time() * 1000) - REPLAY_ON_RECREATE_MS}-0")
-            except (RedisConnectionError, RedisTimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
-                raise_if_cancelling()
-                log.warning(
-                    "delivery worker lost a connection", extra={"error": repr(exc), "retry_in": delay}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
-
-    async def _consume(self) -> None:
+    async def _consume(self, backoff: Backoff) -> None:
         await self.ensure_group()
+        await self.fanout.fan_out_due()  # Redis may have lost entries while we were away
         await self._own_pending()
         loop = asyncio.get_running_loop()
         next_claim = loop.time()
@@ -122,8 +138,10 @@ class StreamWorker:
             raise_if_cancelling()
             if loop.time() >= next_claim:
                 await self.autoclaim()
+                await self.prune_consumers()
                 next_claim = loop.time() + self.claim_interval
             await self.read_new()
+            backoff.reset()
 
     async def read_new(self) -> int:
         """One XREADGROUP `>` (blocking up to `block`); returns how many entries it handled."""
@@ -143,9 +161,25 @@ class StreamWorker:
             cursor, entries = reply[0], reply[1]
             if entries:
                 log.info("claimed pending alert entries", extra={"count": len(entries)})
-                handled += await self.process(entries)
+                handled += await self._wake([entry[0] for entry in entries])
             if cursor in (b"0-0", "0-0"):
                 return handled
+
+    async def prune_consumers(self) -> list[str]:
+        """Remove consumers idle longer than `consumer_idle` with nothing pending; their names."""
+        removed: list[str] = []
+        for info in await self.redis.xinfo_consumers(self.stream, self.group):
+            raw = info["name"]
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if name == self.consumer or int(info["pending"]) or int(info["idle"]) < self.consumer_idle_ms:
+                continue
+            await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+            removed.append(name)
+            log.info(
+                "idle consumer removed from the group",
+                extra={"consumer": name, "idle_s": int(info["idle"]) // 1000},
+            )
+        return removed
 
     async def _own_pending(self) -> None:
         """Entries this consumer name read before a restart but never acknowledged."""
@@ -157,45 +191,14 @@ class StreamWorker:
                 return
 
     async def _handle_reply(self, reply: Any) -> int:
-        handled = 0
-        for _stream, entries in reply or ():
-            handled += await self.process([e for e in entries if e[1]])
-            # Entries deleted from the stream (trimmed) come back with no fields: just ack them.
-            gone = [e[0] for e in entries if not e[1]]
-            if gone:
-                await self.redis.xack(self.stream, self.group, *gone)
-        return handled
+        ids = [entry[0] for _stream, entries in reply or () for entry in entries]
+        return await self._wake(ids)
 
-    async def process(self, entries: list[Entry]) -> int:
-        for entry_id, fields in entries:
-            await self._process_one(entry_id, fields)
-            await self.redis.xack(self.stream, self.group, entry_id)
-        return len(entries)
-
-    async def _process_one(self, entry_id: bytes, fields: dict[bytes, bytes]) -> int:
-        try:
-            alert = Alert.from_json(fields[b"alert"])
-        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
-            log.error("malformed alert entry acknowledged", extra={"entry": entry_id, "error": repr(exc)})
+    async def _wake(self, ids: list[bytes]) -> int:
+        """Entries arrived (or were claimed): fan out what PostgreSQL holds, then acknowledge them.
+        Acknowledged only after the sweep: a crash in between re-reads them (harmless)."""
+        if not ids:
             return 0
-        async with self.pool.acquire() as conn:
-            if alert.id is not None:
-                alert_id = await conn.fetchval(FIND_ALERT_BY_ID, alert.id)
-            else:
-                alert_id = await conn.fetchval(
-                    FIND_ALERT_BY_KEY, alert.symbol, alert.hour, alert.alert_type.value
-                )
-        if alert_id is None:
-            log.error("alert entry without an alert row acknowledged", extra={"entry": entry_id})
-            return 0
-
-        def chunk_done(inserted: int) -> None:
-            if inserted:
-                self.on_inserted()  # the sender can start on this chunk while we write the next
-
-        inserted = await fan_out(self.pool, alert_id, self.clock.now(), chunk=self.chunk, on_chunk=chunk_done)
-        metrics.ALERTS_FANNED_OUT.inc()
-        log.info(
-            "alert fanned out", extra={"alert": alert_id, "symbol": alert.symbol, "deliveries": inserted}
-        )
-        return inserted
+        await self.fanout.fan_out_due()
+        await self.redis.xack(self.stream, self.group, *ids)
+        return len(ids)
