@@ -106,6 +106,15 @@ ORDER BY bucket DESC
 LIMIT $5
 """
 
+# Every stored minute of every symbol in a range: what ingest seeds the detector with at start.
+FETCH_1M_ALL = """
+SELECT symbol, open_time AS bucket, open, high, low, close, volume, quote_volume,
+       trades::bigint AS trades, taker_buy_volume, taker_buy_quote
+FROM candles_1m
+WHERE open_time >= $1 AND open_time < $2
+ORDER BY symbol, open_time
+"""
+
 LATEST_OPEN_TIME = "SELECT max(open_time) FROM candles_1m WHERE symbol = $1"
 
 MISSING_MINUTES = """
@@ -221,6 +230,14 @@ async def fetch_candles(
     else:
         rows = await conn.fetch(FETCH_BINNED, symbol, step, start, end, limit)
     return [_candle(row) for row in reversed(rows)]
+
+
+async def stored_minutes(conn: Executor, start: datetime, end: datetime) -> dict[str, list[Candle]]:
+    """Every stored 1m candle with open time in [start, end), by symbol, oldest first."""
+    out: dict[str, list[Candle]] = {}
+    for row in await conn.fetch(FETCH_1M_ALL, start, end):
+        out.setdefault(row["symbol"], []).append(_candle(row))
+    return out
 
 
 async def latest_open_time(conn: Executor, symbol: str) -> datetime | None:
