@@ -431,9 +431,12 @@ class SpikeDetector:
             return None
         h.spike_minute = (at_ms - h.start_ms) // MINUTE_MS
         h.spike_previous = previous
-        if h.awaits_update:
+        spike = self._alert(symbol, state, h, AlertType.SPIKE, at_ms)
+        if spike is None:
+            h.half_done = h.full_done = True  # no update follows a SPIKE that was not sent
+        elif h.awaits_update:
             self._pending[(symbol, h.start_ms)] = h
-        return self._alert(symbol, state, h, AlertType.SPIKE, at_ms)
+        return spike
 
     def _full(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
         self._pending.pop((symbol, h.start_ms), None)

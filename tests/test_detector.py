@@ -518,3 +518,15 @@ def test_frames_older_than_the_previous_hour_are_ignored() -> None:
     run(d, flat_hour(H0 + 2 * HOUR, 100_000))
     stale = replace(kline(H0, 99_000_000, closed=True), event_time_ms=H0 + 3 * HOUR)
     assert d.on_kline(stale) == []
+
+
+def test_a_spike_without_a_price_is_held_back_and_no_update_follows() -> None:
+    held: list[HeldBack] = []
+    d = SpikeDetector(3.0, 1_000_000, on_held_back=held.append)
+    h1 = H0 + HOUR
+    run(d, flat_hour(H0, 100_000))
+    assert d.on_kline(replace(kline(h1, 20_000_000, closed=False), close=0.0)) == []
+    assert held == [HeldBack("XRPUSDT", h1, AlertType.SPIKE, "figures_unknown")]
+    assert d.updates_waiting == 0
+    assert d.on_kline(kline(h1, 30_000_000, closed=False, event_ms=h1 + 40_000)) == []  # once per hour
+    assert d.on_time(h1 + 2 * HOUR) == [] and len(held) == 1
