@@ -492,9 +492,11 @@ class SpikeDetector:
     # --- views ----------------------------------------------------------------------------
 
     def without_denominator(self) -> list[str]:
-        """Symbols that cannot SPIKE now: the previous closed hour is not complete."""
-        now = self._now_ms
-        previous = now - now % HOUR_MS - HOUR_MS
+        """Symbols that cannot SPIKE: their previous closed hour is not complete. Judged as of
+        the close grace ago, so the seconds in which every hour's last minute closes on the
+        stream do not count every symbol."""
+        ref = self._now_ms - CLOSE_GRACE_MS
+        previous = ref - ref % HOUR_MS - HOUR_MS
         out = []
         for symbol, state in self._symbols.items():
             prev = state.hours.get(previous)
