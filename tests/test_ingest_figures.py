@@ -285,13 +285,14 @@ async def test_previous_hour_with_a_hole_and_the_1h_kline_refused_then_granted_m
 
 
 async def spike_then_lose_the_close(
-    sim: SimServer, db: asyncpg.Pool, service: IngestService, p: int
+    sim: SimServer, db: asyncpg.Pool, service: IngestService, p: int, *, status: int
 ) -> asyncpg.Record:
-    """SPIKE at minute 5 of P; then the connection and REST go down across the close, and the
-    clock jumps to N+1 min: the FULL_UPDATE is due with minutes 6-59 of P missing."""
+    """SPIKE at minute 5 of P; then the connection drops and REST answers `status` (429 or
+    418) across the close, and the clock jumps to N+1 min: the FULL_UPDATE is due with minutes
+    6-59 of P missing."""
     sim.trigger_spike(SYMBOL, 5.0)
     spike = await wait_row(db, "SPIKE")
-    sim.fail_rest(REFUSE_ALL, retry_after=1)
+    sim.fail_rest(REFUSE_ALL, retry_after=1, status=status)
     sim.drop_connections(refuse_seconds=1.0)
     sim.advance((p + HOUR_MS + MINUTE_MS - sim.now_ms()) / 1000)
     await poll(lambda: service.detector.event_time_ms >= p + HOUR_MS + MINUTE_MS, what="reconnected")
@@ -304,7 +305,7 @@ async def test_full_update_with_the_last_minutes_missing_waits_for_the_backfill_
     p = hour_ago(3)
     sim = await start_sim(p + 5 * MINUTE_MS + 10_000)
     async with running(settings_for(settings, sim), db, redis) as service:
-        spike = await spike_then_lose_the_close(sim, db, service, p)
+        spike = await spike_then_lose_the_close(sim, db, service, p, status=429)
         await asyncio.sleep(1.5)  # many event-time ticks past the close + grace
         assert await alert_row(db, "FULL_UPDATE") is None, "an understated FULL must not leave"
         assert service.detector.updates_waiting == 1
@@ -323,7 +324,7 @@ async def test_full_update_still_incomplete_after_the_bound_is_dropped_with_a_lo
     p = hour_ago(3)
     sim = await start_sim(p + 5 * MINUTE_MS + 10_000)
     async with running(settings_for(settings, sim), db, redis) as service:
-        await spike_then_lose_the_close(sim, db, service, p)
+        await spike_then_lose_the_close(sim, db, service, p, status=418)
         seen = service.detector.event_time_ms
         await asyncio.sleep(0.5)
         sim.advance(FULL_WAIT_MS / 1000 + 30)  # REST still refused past the bound
