@@ -251,16 +251,15 @@ async def test_previous_hour_with_a_hole_and_the_1h_kline_refused_then_granted_m
         snap = service.detector.snapshot(SYMBOL)
         assert snap is not None and snap.previous_volume == 0 and snap.ratio == 0
 
-        # visible: the gauge, ingest's health snapshot, and the webapp's /health that shows it
-        gauge = REGISTRY.get_sample_value("volspike_ingest_symbols_without_denominator")
-        assert gauge is not None and gauge >= 1
-
+        # visible: ingest's health snapshot, the gauge, and the webapp's /health that shows it
         async def reported() -> bool:
             raw = await redis.get(names.ingest_health)
             health = orjson.loads(raw) if raw else {}
             return SYMBOL in health.get("without_denominator_symbols", [])
 
         await poll(reported, what="the health snapshot")
+        gauge = REGISTRY.get_sample_value("volspike_ingest_symbols_without_denominator")
+        assert gauge is not None and gauge >= 1
         async with TestClient(TestServer(create_app(cfg, pool=db, redis=redis))) as client:
             body = await (await client.get("/health")).json()
         ingest = body["services"]["ingest"]
