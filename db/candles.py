@@ -1,4 +1,5 @@
-"""Candle queries: the 1m upsert used by ingest, higher timeframes derived in SQL, gap helpers."""
+"""Candle queries: the 1m upsert used by ingest, the stored minutes it seeds the detector with,
+higher timeframes derived in SQL, gap helpers."""
 
 from __future__ import annotations
 
