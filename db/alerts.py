@@ -48,7 +48,7 @@ FOR UPDATE SKIP LOCKED
 COUNT_UNPUBLISHED = "SELECT count(*) FROM alerts WHERE published_at IS NULL"
 
 FIRED_SINCE = """
-SELECT symbol, hour_ts, alert_type, detected_at FROM alerts
+SELECT symbol, hour_ts, alert_type, detected_at, previous_volume FROM alerts
 WHERE hour_ts >= $1
 ORDER BY id
 """
@@ -152,10 +152,16 @@ async def count_unpublished(conn: Executor) -> int:
     return count
 
 
-async def fired_since(conn: Executor, since: datetime) -> list[tuple[str, datetime, AlertType, datetime]]:
-    """`(symbol, hour, type, detected_at)` of alerts for hours >= `since`: `SpikeDetector.restore`."""
+async def fired_since(
+    conn: Executor, since: datetime
+) -> list[tuple[str, datetime, AlertType, datetime, float]]:
+    """`(symbol, hour, type, detected_at, previous_volume)` of alerts for hours >= `since`:
+    `SpikeDetector.restore` (the SPIKE's denominator is what its updates carry)."""
     rows = await conn.fetch(FIRED_SINCE, since)
-    return [(r["symbol"], r["hour_ts"], AlertType(r["alert_type"]), r["detected_at"]) for r in rows]
+    return [
+        (r["symbol"], r["hour_ts"], AlertType(r["alert_type"]), r["detected_at"], r["previous_volume"])
+        for r in rows
+    ]
 
 
 async def get_alert(conn: Executor, alert_id: int) -> Alert | None:

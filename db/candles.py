@@ -1,4 +1,5 @@
-"""Candle queries: the 1m upsert used by ingest, higher timeframes derived in SQL, gap helpers."""
+"""Candle queries: the 1m upsert used by ingest, the stored minutes it seeds the detector with,
+higher timeframes derived in SQL, gap helpers."""
 
 from __future__ import annotations
 
@@ -104,6 +105,15 @@ WHERE symbol = $1
 GROUP BY bucket
 ORDER BY bucket DESC
 LIMIT $5
+"""
+
+# Every stored minute of every symbol in a range: what ingest seeds the detector with at start.
+FETCH_1M_ALL = """
+SELECT symbol, open_time AS bucket, open, high, low, close, volume, quote_volume,
+       trades::bigint AS trades, taker_buy_volume, taker_buy_quote
+FROM candles_1m
+WHERE open_time >= $1 AND open_time < $2
+ORDER BY symbol, open_time
 """
 
 LATEST_OPEN_TIME = "SELECT max(open_time) FROM candles_1m WHERE symbol = $1"
@@ -221,6 +231,14 @@ async def fetch_candles(
     else:
         rows = await conn.fetch(FETCH_BINNED, symbol, step, start, end, limit)
     return [_candle(row) for row in reversed(rows)]
+
+
+async def stored_minutes(conn: Executor, start: datetime, end: datetime) -> dict[str, list[Candle]]:
+    """Every stored 1m candle with open time in [start, end), by symbol, oldest first."""
+    out: dict[str, list[Candle]] = {}
+    for row in await conn.fetch(FETCH_1M_ALL, start, end):
+        out.setdefault(row["symbol"], []).append(_candle(row))
+    return out
 
 
 async def latest_open_time(conn: Executor, symbol: str) -> datetime | None:

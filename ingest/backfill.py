@@ -4,7 +4,7 @@ Three jobs, all per symbol and all feeding the same `deliver(symbol, klines)` ca
 (which seeds the detector and hands closed candles to the candle writer):
 
 - `arm`: the previous and the current hour, on start and for new listings, so the spike
-  rule has its denominator within a minute;
+  rule has its denominator within a minute (on start only the minutes `candles_1m` lacks);
 - `gap`: after a websocket reconnect, the minutes since the last closed candle seen;
 - `history`: chart history (`history_hours`) missing from PostgreSQL, in the background,
   with only a share of the weight budget so gap fills always find room.
@@ -195,11 +195,15 @@ class Backfiller:
                     group.create_task(worker())
         return total, failed
 
-    async def arm(self, symbols: Iterable[str]) -> tuple[int, list[str]]:
-        """The previous and current hour of every symbol (detection armed)."""
+    async def arm(
+        self, symbols: Iterable[str], since: Mapping[str, int] | None = None
+    ) -> tuple[int, list[str]]:
+        """The previous and current hour of every symbol (detection armed); `since[symbol]`,
+        when given, is the first minute not already loaded from `candles_1m`."""
         now = self._clock.now_ms()
         start = now - now % HOUR_MS - HOUR_MS
-        return await self._run(((s, start, None) for s in symbols), 1.0)
+        starts = since or {}
+        return await self._run(((s, max(start, starts.get(s, start)), None) for s in symbols), 1.0)
 
     async def gap(self, since: Mapping[str, int]) -> tuple[int, list[str]]:
         """For each symbol, every minute from open time `since[symbol]` to now."""

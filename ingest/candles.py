@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from db.candles import PG_ERRORS, PG_UNAVAILABLE, upsert_candles
+from db.candles import PG_ERRORS, PG_UNAVAILABLE, Candle, stored_minutes, upsert_candles
 from db.partitions import ensure_partitions
 from ingest.parsers import Kline
 
@@ -68,6 +68,36 @@ def _row(k: Kline, times: dict[int, datetime] | None = None) -> Row:
         k.taker_buy_volume,
         k.taker_buy_quote,
     )
+
+
+def kline_from_stored(symbol: str, c: Candle) -> Kline:
+    """A stored (closed, final) 1m candle as the kline the detector is seeded with."""
+    open_ms = int(c.open_time.timestamp() * 1000)
+    return Kline(
+        symbol=symbol,
+        interval="1m",
+        open_time_ms=open_ms,
+        close_time_ms=open_ms + 59_999,
+        open=c.open,
+        high=c.high,
+        low=c.low,
+        close=c.close,
+        volume=c.volume,
+        quote_volume=c.quote_volume,
+        trades=c.trades,
+        taker_buy_volume=c.taker_buy_volume,
+        taker_buy_quote=c.taker_buy_quote,
+        closed=True,
+        event_time_ms=open_ms + 60_000,
+    )
+
+
+async def load_stored(pool: asyncpg.Pool, start_ms: int, end_ms: int) -> dict[str, list[Kline]]:
+    """The closed 1m candles of every symbol with open time in [start_ms, end_ms), as klines."""
+    stored = await stored_minutes(
+        pool, datetime.fromtimestamp(start_ms / 1000, UTC), datetime.fromtimestamp(end_ms / 1000, UTC)
+    )
+    return {symbol: [kline_from_stored(symbol, c) for c in rows] for symbol, rows in stored.items()}
 
 
 class CandleWriter:

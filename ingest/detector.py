@@ -17,24 +17,35 @@ frames never double count, and a closed frame that arrives after the next minute
 hour) started still lands in its own minute. When a symbol also has 1h klines, the 1h `q` is
 authoritative for its hour.
 
-A previous hour is *known* (usable as the ratio's denominator) when it has a 1h kline or when
-its 1m data reaches back to minute 0 (streamed from the hour's start, or seeded from REST).
-An hour we only saw from the middle would give a too-small denominator and a false spike, so
-its ratio is 0 instead.
+An hour is *complete* when all 60 of its minutes are final (closed frames, or closed rows
+seeded from REST or `candles_1m`) or its closed 1h kline is known (streamed, or fetched over
+REST and given to `set_hour_total`). Only a complete previous hour is a denominator: an hour
+with a hole (minutes missed during a reconnect) would give a too-small denominator and a false
+spike, so until its minutes or its 1h kline arrive the symbol cannot SPIKE
+(`without_denominator`, `incomplete_hours` say which symbols and hours wait).
 
-A SPIKE needs a final denominator: in the first seconds of an hour it waits until the
-previous hour's last kline closed (or `CLOSE_GRACE_MS` passed), then fires on that close.
+Updates carry true figures only:
 
-Hour close. FULL_UPDATE for hour H fires on the closed minute-59 (or closed 1h) kline of H, or
-once event time passes `H + 1h + CLOSE_GRACE_MS`, whichever comes first, exactly once. A HALF
-that was not due before the hour ended (no event between hh:30 and the close) is dropped: the
-FULL supersedes it.
+- HALF_UPDATE waits, from hh:30, until minutes 0-28 of the hour are final (after a restart or
+  a reconnect: until they are loaded); not loaded before the close, it is held back.
+- FULL_UPDATE fires once the hour is complete: on its closing kline, or when the missing
+  minutes (backfill) or the 1h kline arrive. Past the close + `CLOSE_GRACE_MS` it waits at most
+  `full_wait_ms` of event time (counted from when the detector first saw it due), then it is
+  held back rather than sent with an understated total.
+- No alert leaves with a zero or unknown current volume, previous volume or price: `_alert`,
+  the one constructor of every alert, holds it back instead. Everything held back is reported
+  to `on_held_back` (ingest logs and counts it).
+
+Restoring fired alerts (`restore`) is part of seeding: a restored hour that owes an update
+fires it only once its minutes are loaded, by the rules above, with the SPIKE's denominator
+restored from its row. A SPIKE in the first seconds of an hour waits until the previous hour's
+last kline closed, then fires on that close.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,10 +57,26 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 HALF_MS = 30 * MINUTE_MS
 CLOSE_GRACE_MS = 3_000
+FULL_WAIT_MS = 5 * MINUTE_MS  # event time a due FULL_UPDATE waits for missing minutes
 HALF_LAST_SPIKE_MINUTE = 20  # HALF_UPDATE only when the first alert came at minute <= 20
 FULL_FIRST_SKIP_MINUTE = 55  # no FULL_UPDATE when the first alert came at minute >= 55
+ALL_MINUTES = (1 << 60) - 1  # closed_mask of an hour whose 60 minutes are final
+HALF_MINUTES = (1 << 29) - 1  # minutes 0-28: final before a HALF_UPDATE is sent
 
 _EMPTY_HOUR = bytes(8 * 60)
+
+Fired = tuple[str, datetime, AlertType, datetime, float]
+"""A row already in PostgreSQL: (symbol, hour, type, detected_at, previous_volume)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """An alert that was due but not emitted, because its figures were not (all) known."""
+
+    symbol: str
+    hour_ms: int
+    alert_type: AlertType
+    reason: str  # "figures_unknown", "half_not_loaded", "full_incomplete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +86,7 @@ class SymbolSnapshot:
     symbol: str
     hour_ms: int  # start of the current hour
     current_volume: float
-    previous_volume: float  # 0 when the previous hour is unknown
+    previous_volume: float  # 0 when the previous hour is not complete
     ratio: float
     price: float | None
     mark_price: float | None
@@ -72,7 +99,7 @@ class _Hour:
 
     __slots__ = (
         "closed_mask",
-        "first_minute",
+        "due_since",
         "full_done",
         "h1_closed",
         "h1_q",
@@ -86,14 +113,14 @@ class _Hour:
     def __init__(self, start_ms: int) -> None:
         self.start_ms = start_ms
         self.minutes = array("d", _EMPTY_HOUR)
-        self.closed_mask = 0  # bit m set: minute m's closed frame was seen (final)
-        self.first_minute = 60  # earliest minute with 1m data; 60 = none
+        self.closed_mask = 0  # bit m set: minute m is final (closed frame or stored row)
         self.h1_q: float | None = None
         self.h1_closed = False
         self.spike_minute: int | None = None  # minute of the first alert (SPIKE) of this hour
-        self.spike_previous: float | None = None  # the (final) denominator the SPIKE used
+        self.spike_previous: float | None = None  # the (complete) denominator the SPIKE used
         self.half_done = False
         self.full_done = False
+        self.due_since: int | None = None  # event time its FULL_UPDATE was first due, incomplete
 
     def add_minute(self, minute: int, q: float, closed: bool) -> None:
         bit = 1 << minute
@@ -103,8 +130,6 @@ class _Hour:
         elif not self.closed_mask & bit and q > self.minutes[minute]:
             # q only grows within a minute: a stale or repeated partial never lowers it
             self.minutes[minute] = q
-        if minute < self.first_minute:
-            self.first_minute = minute
 
     def add_hour(self, q: float, closed: bool) -> None:
         if closed:
@@ -114,12 +139,15 @@ class _Hour:
             self.h1_q = q
 
     @property
-    def total(self) -> float:
-        return self.h1_q if self.h1_q is not None else sum(self.minutes)
+    def complete(self) -> bool:
+        """All 60 minutes final, or the closed 1h kline known: the exact total of the hour."""
+        return self.h1_closed or self.closed_mask == ALL_MINUTES
 
     @property
-    def known(self) -> bool:
-        return self.h1_q is not None or self.first_minute == 0
+    def total(self) -> float:
+        if self.h1_q is not None and (self.h1_closed or self.closed_mask != ALL_MINUTES):
+            return self.h1_q
+        return sum(self.minutes)
 
     @property
     def awaits_update(self) -> bool:
@@ -158,6 +186,12 @@ class _Symbol:
                 del self.hours[old]
         return h
 
+    def half_loaded(self, h: _Hour) -> bool:
+        """The first half hour's data is final (or, streaming 1h klines, the hour's is known)."""
+        if self.has_1h:
+            return h.h1_q is not None
+        return h.closed_mask & HALF_MINUTES == HALF_MINUTES
+
 
 def default_asset(symbol: str) -> str:
     """`BTCUSDT` → `BTC`; used when exchangeInfo's baseAsset is not known."""
@@ -173,22 +207,33 @@ class SpikeDetector:
     Typical use by ingest::
 
         detector = SpikeDetector(settings.spike_multiple, settings.spike_min_quote_volume,
-                                 assets={"BTCUSDT": "BTC", ...})
+                                 assets={"BTCUSDT": "BTC", ...}, on_held_back=report)
         detector.restore(await db.alerts.fired_since(pool, previous_hour))
-        detector.seed("BTCUSDT", backfilled_1m_klines)      # previous + current hour
+        detector.seed("BTCUSDT", stored_and_backfilled_1m_klines)   # previous + current hour
         for frame in frames:
             if isinstance(frame, Kline):        alerts = detector.on_kline(frame)
             elif isinstance(frame, MarkPrices): [detector.set_mark(m) for m in frame.items]
                                                 alerts = detector.on_time(frame.event_time_ms)
+        for symbol, hour in detector.incomplete_hours():   # from time to time
+            detector.set_hour_total(symbol, hour, closed_1h_kline_from_rest.quote_volume)
     """
 
     def __init__(
-        self, multiple: float, min_volume: float, *, assets: Mapping[str, str] | None = None
+        self,
+        multiple: float,
+        min_volume: float,
+        *,
+        assets: Mapping[str, str] | None = None,
+        full_wait_ms: int = FULL_WAIT_MS,
+        on_held_back: Callable[[HeldBack], None] | None = None,
     ) -> None:
         if multiple <= 0:
             raise ValueError("multiple must be positive")
         self.multiple = multiple
         self.min_volume = min_volume
+        self.full_wait_ms = full_wait_ms
+        self._on_held_back = on_held_back
+        self.held_back = 0  # alerts held back since start
         self._assets: dict[str, str] = dict(assets or {})
         self._symbols: dict[str, _Symbol] = {}
         self._pending: dict[tuple[str, int], _Hour] = {}  # spiked hours that may owe a HALF/FULL
@@ -204,6 +249,11 @@ class SpikeDetector:
     @property
     def symbols(self) -> list[str]:
         return list(self._symbols)
+
+    @property
+    def updates_waiting(self) -> int:
+        """Spiked hours whose HALF or FULL may still be due."""
+        return len(self._pending)
 
     def set_asset(self, symbol: str, asset: str) -> None:
         self._assets[symbol] = asset
@@ -265,8 +315,7 @@ class SpikeDetector:
         spike = self._check_spike(k.symbol, state, h, k.event_time_ms)
         if spike is not None:
             alerts.append(spike)
-        closes_hour = k.closed and (k.interval == "1h" or (k.open_time_ms - h.start_ms) // MINUTE_MS == 59)
-        if closes_hour:
+        if k.closed and h.complete:
             if h.awaits_update:
                 full = self._full(k.symbol, state, h, max(k.event_time_ms, self._now_ms))
                 if full is not None:
@@ -280,18 +329,19 @@ class SpikeDetector:
         return alerts
 
     def on_time(self, event_ms: int) -> list[Alert]:
-        """Advance event time for all symbols: HALF at hh:30, FULL at the hour close + grace."""
+        """Advance event time for all symbols: HALF from hh:30, FULL once the hour is complete."""
         if event_ms <= self._now_ms:
             return []
         return self._advance(event_ms)
 
     def seed(self, symbol: str, klines: Iterable[Kline]) -> None:
-        """Load backfilled klines (e.g. REST 1m rows of the previous and current hour).
+        """Load stored or backfilled klines (1m rows of `candles_1m` and REST).
 
         Idempotent with streamed frames of the same minutes (a minute's value is replaced, never
         added). Emits nothing and does not move event time: the next streamed kline of the
         symbol evaluates the rule on the seeded totals, so a spike that happened during the
-        backfill gap is alerted then, once.
+        backfill gap is alerted then, once; an update that waited for these minutes fires at
+        the next event time.
         """
         state = self._state(symbol)
         for k in klines:
@@ -299,10 +349,20 @@ class SpikeDetector:
                 raise ValueError(f"seed({symbol!r}) got a kline of {k.symbol!r}")
             self._apply(state, k)
 
-    def restore(self, fired: Iterable[tuple[str, datetime, AlertType, datetime]]) -> None:
-        """Rows `(symbol, hour, type, detected_at)` already in PostgreSQL (current and previous
-        hour): after a restart no second SPIKE fires, and HALF/FULL stay due or done."""
-        for symbol, hour, alert_type, detected_at in fired:
+    def set_hour_total(self, symbol: str, hour_ms: int, quote_volume: float) -> None:
+        """The closed 1h kline of an hour (from REST): its exact total, which completes it.
+
+        Unlike a streamed 1h kline it does not make the symbol a 1h-streaming one; like `seed`
+        it emits nothing by itself."""
+        h = self._state(symbol).hour(hour_ms - hour_ms % HOUR_MS)
+        if h is not None:
+            h.add_hour(quote_volume, True)
+
+    def restore(self, fired: Iterable[Fired]) -> None:
+        """Rows already in PostgreSQL (current and previous hour): after a restart no second
+        SPIKE fires, and HALF/FULL stay due or done. A due update waits for its hour's minutes
+        like any other, and carries the denominator of the restored SPIKE."""
+        for symbol, hour, alert_type, detected_at, previous in fired:
             start = ms_from_utc(hour)
             h = self._state(symbol).hour(start)
             if h is None:
@@ -310,6 +370,8 @@ class SpikeDetector:
             if alert_type is AlertType.SPIKE:
                 minute = (ms_from_utc(detected_at) - start) // MINUTE_MS
                 h.spike_minute = minute if h.spike_minute is None else min(h.spike_minute, minute)
+                if previous > 0:
+                    h.spike_previous = previous
             elif alert_type is AlertType.HALF_UPDATE:
                 h.half_done = True
             elif alert_type is AlertType.FULL_UPDATE:
@@ -323,14 +385,25 @@ class SpikeDetector:
 
     def _volumes(self, state: _Symbol, h: _Hour) -> tuple[float, float, float]:
         current = h.total
-        prev = state.hours.get(h.start_ms - HOUR_MS)
-        # pruned or never seen: an update still has the denominator of its SPIKE
-        previous = prev.total if prev is not None and prev.known else (h.spike_previous or 0.0)
+        previous = h.spike_previous  # an update carries the denominator of its SPIKE
+        if previous is None:
+            prev = state.hours.get(h.start_ms - HOUR_MS)
+            previous = prev.total if prev is not None and prev.complete else 0.0
         ratio = current / previous if previous > 0 else 0.0
         return current, previous, ratio
 
-    def _alert(self, symbol: str, state: _Symbol, h: _Hour, kind: AlertType, at_ms: int) -> Alert:
+    def _hold_back(self, symbol: str, h: _Hour, kind: AlertType, reason: str) -> None:
+        self.held_back += 1
+        if self._on_held_back is not None:
+            self._on_held_back(HeldBack(symbol, h.start_ms, kind, reason))
+
+    def _alert(self, symbol: str, state: _Symbol, h: _Hour, kind: AlertType, at_ms: int) -> Alert | None:
+        """The one constructor of alerts: None (held back) unless every figure is known."""
         current, previous, ratio = self._volumes(state, h)
+        price = state.price
+        if not (current > 0 and previous > 0 and price is not None and price > 0):
+            self._hold_back(symbol, h, kind, "figures_unknown")
+            return None
         return Alert(
             symbol=symbol,
             asset=state.asset,
@@ -340,35 +413,30 @@ class SpikeDetector:
             current_volume=current,
             previous_volume=previous,
             ratio=ratio,
-            price=state.price or 0.0,
+            price=price,
             funding_rate=state.funding,
         )
-
-    def _previous_final(self, state: _Symbol, h: _Hour) -> bool:
-        """Whether the denominator of `h` is final: the previous hour's last kline closed,
-        or event time is past the close grace (or the previous hour is unknown anyway)."""
-        prev = state.hours.get(h.start_ms - HOUR_MS)
-        if prev is None or not prev.known or self._now_ms >= h.start_ms + CLOSE_GRACE_MS:
-            return True
-        if prev.h1_q is not None:
-            return prev.h1_closed
-        return bool(prev.closed_mask >> 59 & 1)
 
     def _check_spike(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
         if h.spike_minute is not None or self._now_ms >= h.start_ms + HOUR_MS + CLOSE_GRACE_MS:
             return None  # spiked already, or closed (a late minute-59 close still counts)
-        if not self._previous_final(state, h):
-            return None  # evaluated again when the previous hour's last minute closes
+        prev = state.hours.get(h.start_ms - HOUR_MS)
+        if prev is None or not prev.complete:
+            return None  # no denominator yet: evaluated again once it is complete
         if state.has_1h and h.h1_q is None:
             return None  # wait for the hour's own 1h kline, which is authoritative
-        current, previous, ratio = self._volumes(state, h)
-        if previous <= 0 or current < self.min_volume or ratio < self.multiple:
+        current = h.total
+        previous = prev.total
+        if previous <= 0 or current < self.min_volume or current / previous < self.multiple:
             return None
         h.spike_minute = (at_ms - h.start_ms) // MINUTE_MS
         h.spike_previous = previous
-        if h.awaits_update:
+        spike = self._alert(symbol, state, h, AlertType.SPIKE, at_ms)
+        if spike is None:
+            h.half_done = h.full_done = True  # no update follows a SPIKE that was not sent
+        elif h.awaits_update:
             self._pending[(symbol, h.start_ms)] = h
-        return self._alert(symbol, state, h, AlertType.SPIKE, at_ms)
+        return spike
 
     def _full(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
         self._pending.pop((symbol, h.start_ms), None)
@@ -377,6 +445,22 @@ class SpikeDetector:
         if h.spike_minute is None or h.spike_minute >= FULL_FIRST_SKIP_MINUTE:
             return None
         return self._alert(symbol, state, h, AlertType.FULL_UPDATE, at_ms)
+
+    def _half(self, symbol: str, state: _Symbol, h: _Hour, now_ms: int) -> Alert | None:
+        """The HALF_UPDATE of `h` if it is due now (None also when it is not owed or waits)."""
+        end = h.start_ms + HOUR_MS
+        if h.half_done or now_ms < h.start_ms + HALF_MS:
+            return None
+        owed = h.spike_minute is not None and h.spike_minute <= HALF_LAST_SPIKE_MINUTE
+        if now_ms >= end:  # the hour ended first: the FULL supersedes it
+            h.half_done = True
+            if owed and not state.half_loaded(h):
+                self._hold_back(symbol, h, AlertType.HALF_UPDATE, "half_not_loaded")
+            return None
+        if not state.half_loaded(h):
+            return None  # after a restart or a reconnect: once the minutes are loaded
+        h.half_done = True
+        return self._alert(symbol, state, h, AlertType.HALF_UPDATE, now_ms) if owed else None
 
     def _advance(self, now_ms: int) -> list[Alert]:
         self._now_ms = now_ms
@@ -387,20 +471,58 @@ class SpikeDetector:
             state = self._symbols.get(symbol)
             if state is None:  # pragma: no cover - forget() removes pending entries too
                 continue
-            end = start + HOUR_MS
-            if not h.half_done and start + HALF_MS <= now_ms < end:
-                h.half_done = True
-                if h.spike_minute is not None and h.spike_minute <= HALF_LAST_SPIKE_MINUTE:
-                    alerts.append(self._alert(symbol, state, h, AlertType.HALF_UPDATE, now_ms))
-            if now_ms >= end + CLOSE_GRACE_MS:
-                full = self._full(symbol, state, h, now_ms)
-                if full is not None:
-                    alerts.append(full)
+            half = self._half(symbol, state, h, now_ms)
+            if half is not None:
+                alerts.append(half)
+            if now_ms >= start + HOUR_MS + CLOSE_GRACE_MS and not h.full_done:
+                if h.complete:
+                    full = self._full(symbol, state, h, now_ms)
+                    if full is not None:
+                        alerts.append(full)
+                elif h.due_since is None:
+                    h.due_since = now_ms  # a restart or a reconnect may only now see it due
+                elif now_ms >= h.due_since + self.full_wait_ms:
+                    self._pending.pop((symbol, start), None)
+                    h.full_done = h.half_done = True
+                    self._hold_back(symbol, h, AlertType.FULL_UPDATE, "full_incomplete")
             elif not h.awaits_update:
                 self._pending.pop((symbol, start), None)
         return alerts
 
     # --- views ----------------------------------------------------------------------------
+
+    def without_denominator(self) -> list[str]:
+        """Symbols that cannot SPIKE: their previous closed hour is not complete. Judged as of
+        the close grace ago, so the seconds in which every hour's last minute closes on the
+        stream do not count every symbol."""
+        ref = self._now_ms - CLOSE_GRACE_MS
+        previous = ref - ref % HOUR_MS - HOUR_MS
+        out = []
+        for symbol, state in self._symbols.items():
+            prev = state.hours.get(previous)
+            if prev is None or not prev.complete:
+                out.append(symbol)
+        return out
+
+    def incomplete_hours(self) -> list[tuple[str, int]]:
+        """(symbol, hour start) of closed hours whose exact total is still missing and needed:
+        the previous hour of a symbol seen this hour (its denominator), and spiked hours that
+        owe a FULL_UPDATE. A closed 1h kline from REST (`set_hour_total`) completes them."""
+        now = self._now_ms
+        if now - now % HOUR_MS + CLOSE_GRACE_MS > now:
+            return []  # the previous hour's last minute may still close on the stream
+        current = now - now % HOUR_MS
+        wanted: dict[tuple[str, int], None] = {}
+        for (symbol, start), h in self._pending.items():
+            if start < current and not h.complete and not h.full_done:
+                wanted[(symbol, start)] = None
+        for symbol, state in self._symbols.items():
+            if current not in state.hours:
+                continue
+            prev = state.hours.get(current - HOUR_MS)
+            if prev is None or not prev.complete:
+                wanted[(symbol, current - HOUR_MS)] = None
+        return list(wanted)
 
     def snapshot(self, symbol: str) -> SymbolSnapshot | None:
         """Hour volumes, ratio, price and funding of `symbol` now (None if never seen)."""
@@ -413,7 +535,7 @@ class SpikeDetector:
         h = state.hours.get(hour_ms)
         if h is None:
             prev = state.hours.get(hour_ms - HOUR_MS)
-            previous = prev.total if prev is not None and prev.known else 0.0
+            previous = prev.total if prev is not None and prev.complete else 0.0
             current, ratio = 0.0, 0.0
         else:
             current, previous, ratio = self._volumes(state, h)

@@ -50,6 +50,21 @@ REST_REQUESTS = Counter("volspike_ingest_rest_requests", "Binance REST requests 
 REST_WEIGHT_USED = Gauge("volspike_ingest_rest_weight_used", "Request weight used in the current minute")
 SYMBOLS = Gauge("volspike_ingest_symbols", "Symbols followed")
 ALERT_QUEUE = Gauge("volspike_ingest_alert_queue", "Alerts detected and not yet saved to PostgreSQL")
+WITHOUT_DENOMINATOR = Gauge(
+    "volspike_ingest_symbols_without_denominator",
+    "Symbols that cannot SPIKE: their previous closed hour is not complete (minutes or 1h kline missing)",
+)
+ALERTS_HELD_BACK = Counter(
+    "volspike_ingest_alerts_held_back",
+    "Alerts due but not emitted because a figure was not known (reason: figures_unknown, "
+    "half_not_loaded, full_incomplete)",
+    ["type", "reason"],
+)
+HOUR_TOTALS = Counter(
+    "volspike_ingest_hour_totals",
+    "Closed 1h klines fetched over REST for hours with missing minutes (result: ok, missing, failed)",
+    ["result"],
+)
 
 
 def record_rest(path: str, status: int, weight: int) -> None:

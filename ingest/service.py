@@ -3,9 +3,11 @@
 
 Start-up, in order: candle partitions exist (retention job once), exchange time and the
 universe are read over REST, the alerts already fired this hour and the previous one are
-restored into the detector (a restart mid-hour sends no second SPIKE), the streams open,
-and then, concurrently with live frames, every symbol's previous and current hour is
-backfilled (detection armed), followed by chart history in the background.
+restored into the detector (a restart mid-hour sends no second SPIKE; an update it still
+owes waits until that hour's minutes are loaded), the streams open, and then, concurrently
+with live frames, every symbol's previous and current hour is loaded from `candles_1m` and
+what that lacks from REST (detection armed), followed by chart history in the background.
+Hours whose minutes stay incomplete get their exact total from the 1h kline (`HourTotals`).
 
 Frames are processed in arrival order by one task: the detector sees every kline at once and
 an alert is inserted and published inline (`AlertPublisher.emit`) before the next frame,
@@ -39,8 +41,9 @@ from db import candles as db_candles
 from ingest import metrics
 from ingest.backfill import HOUR_MS, MINUTE_MS, Backfiller, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
-from ingest.candles import CandleWriter
-from ingest.detector import SpikeDetector
+from ingest.candles import CandleWriter, load_stored
+from ingest.detector import HeldBack, SpikeDetector
+from ingest.hour_totals import HourTotals
 from ingest.live_state import LiveState
 from ingest.marks import MarkRecorder
 from ingest.parsers import Kline, MarkPrices, Tickers
@@ -82,6 +85,8 @@ class IngestTimings:
     backfill_concurrency: int = 8
     history: bool = True
     audit_interval: float = 300.0  # look for holes in the last hours of candles_1m
+    hour_total_interval: float = 1.0  # how often hours with missing minutes are looked for
+    hour_total_retry: float = 5.0  # first delay before a refused 1h kline is asked again
     mark_snapshot_interval: float = 300.0  # exchange seconds between funding/mark snapshots
     # Once armed (and again after the history backfill), collect and gc.freeze() what is alive:
     # the detector's hours and the universe then stay out of every later full collection,
@@ -123,7 +128,9 @@ class IngestService:
         self.clock = clock or SystemClock()
         self.t = timings or IngestTimings()
         self.exchange_clock = ExchangeClock()
-        self.detector = SpikeDetector(settings.spike_multiple, settings.spike_min_quote_volume)
+        self.detector = SpikeDetector(
+            settings.spike_multiple, settings.spike_min_quote_volume, on_held_back=self._held_back
+        )
         self.publisher = AlertPublisher(pool, redis, self.names, database_url=settings.database_url)
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)
         self.marks = MarkRecorder(pool, interval_ms=int(self.t.mark_snapshot_interval * 1000))
@@ -160,6 +167,7 @@ class IngestService:
         self._rest: BinanceRest | None = None
         self._backfill: Backfiller | None = None
         self._refresher: UniverseRefresher | None = None
+        self._hour_totals: HourTotals | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -170,6 +178,9 @@ class IngestService:
         self._rest = rest
         self._backfill = Backfiller(
             rest, self._deliver, self.exchange_clock, concurrency=self.t.backfill_concurrency
+        )
+        self._hour_totals = HourTotals(
+            rest, self.detector, self.exchange_clock, retry=self.t.hour_total_retry
         )
         self._refresher = UniverseRefresher(
             rest,
@@ -201,6 +212,7 @@ class IngestService:
                 group.create_task(self._live_loop(), name="ingest-live")
                 group.create_task(self._health_loop(), name="ingest-health")
                 group.create_task(self._audit_loop(), name="ingest-audit")
+                group.create_task(self._hour_totals_loop(), name="ingest-hour-totals")
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
@@ -297,6 +309,19 @@ class IngestService:
         for alert in alerts:
             self._alerts.put_nowait((alert, received))
             self.streams.pacer.press()  # released by _emit_loop once the row is saved
+
+    def _held_back(self, held: HeldBack) -> None:
+        """An alert the detector did not emit because a figure was not known: said and counted."""
+        metrics.ALERTS_HELD_BACK.labels(held.alert_type.value, held.reason).inc()
+        log.warning(
+            "alert held back",
+            extra={
+                "symbol": held.symbol,
+                "hour": utc_from_ms(held.hour_ms).isoformat(),
+                "type": held.alert_type.value,
+                "reason": held.reason,
+            },
+        )
 
     async def _emit_loop(self) -> None:
         """Save detected alerts one at a time, in detection order; publishing is handed to
@@ -422,8 +447,9 @@ class IngestService:
         assert self._backfill is not None
         symbols = sorted(self.universe)
         started = time.monotonic()
-        candles, failed = await self._backfill.arm(symbols)
         armed_from = self._hour_start() - HOUR_MS
+        loaded = await self._seed_stored(symbols, armed_from)
+        candles, failed = await self._backfill.arm(symbols, loaded)
         for symbol in failed:
             self._want_gap(symbol, armed_from)
         self._settle_memory()
@@ -443,6 +469,36 @@ class IngestService:
         )
         log.info("history backfilled", extra={"candles": candles, "failed": len(failed)})
         self._settle_memory()
+
+    async def _seed_stored(self, symbols: list[str], start_ms: int) -> dict[str, int]:
+        """Seed the detector with the closed minutes `candles_1m` already holds from `start_ms`
+        on; per symbol, the first minute REST must still fetch (PostgreSQL down: all of them)."""
+        try:
+            stored = await load_stored(self.pool, start_ms, self.exchange_clock.now_ms())
+        except db_candles.PG_ERRORS as exc:
+            log.warning("stored candles not read, fetching from REST", extra={"error": repr(exc)})
+            return {}
+        first_missing: dict[str, int] = {}
+        for n, symbol in enumerate(symbols, 1):
+            klines = stored.get(symbol)
+            if not klines:
+                continue
+            self.detector.seed(symbol, klines)
+            have = {k.open_time_ms for k in klines}
+            missing = start_ms
+            while missing in have:
+                missing += MINUTE_MS
+            first_missing[symbol] = missing
+            if missing > start_ms and missing - MINUTE_MS > self._last_closed.get(symbol, 0):
+                self._last_closed[symbol] = missing - MINUTE_MS
+            if n % LIVE_SLICE == 0:
+                await asyncio.sleep(0)  # hundreds of symbols: let frames in between
+        return first_missing
+
+    async def _hour_totals_loop(self) -> None:
+        assert self._hour_totals is not None
+        await self.armed.wait()
+        await self._hour_totals.run(self.t.hour_total_interval)
 
     def _settle_memory(self) -> None:
         if self.t.freeze_gc:
@@ -533,6 +589,8 @@ class IngestService:
         fresh = all(a is not None and a < self.t.silence_timeout for a in ages)
         rest = self._rest
         metrics.ALERT_QUEUE.set(self._alerts.qsize())
+        without = sorted(self.detector.without_denominator())
+        metrics.WITHOUT_DENOMINATOR.set(len(without))
         if rest is not None:
             metrics.REST_WEIGHT_USED.set(rest.budget.used)
         return {
@@ -546,6 +604,11 @@ class IngestService:
             "alerts_emitted": self.alerts_emitted,
             "detect_latency_ms_p50": round(median(self.latencies) * 1000, 2) if self.latencies else None,
             "alert_queue": self._alerts.qsize(),
+            # symbols that cannot SPIKE: the previous hour's minutes (or 1h kline) are not all known
+            "without_denominator": len(without),
+            "without_denominator_symbols": without[:20],
+            "updates_waiting": self.detector.updates_waiting,
+            "alerts_held_back": self.detector.held_back,
             "candles_pending": self.writer.pending,
             "mark_snapshots_pending": self.marks.pending,
             "backfilled_candles": self._backfill.stats.candles if self._backfill else 0,

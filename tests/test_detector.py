@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.detector import CLOSE_GRACE_MS, SpikeDetector
+from ingest.detector import CLOSE_GRACE_MS, HeldBack, SpikeDetector
 from ingest.parsers import Kline, MarkPrice
 from volspike.alerts import Alert, AlertType
 from volspike.clock import ms_from_utc, utc_from_ms
@@ -201,10 +201,15 @@ def test_minute_59_closing_after_the_next_hour_started_counts_in_its_own_hour() 
     assert [(a.alert_type, a.previous_volume, a.current_volume) for a in spikes] == [
         (AlertType.SPIKE, pytest.approx(6_000_000), 18_000_000)
     ]
+    # the rest of h1 streams: minute 0 closes at 18M, minutes 1-58 trade nothing
+    rest = [kline(h1, 18_000_000, closed=True)] + [
+        kline(h1 + m * MIN, 0.0, closed=True) for m in range(1, 59)
+    ]
+    [half] = run(d, rest)
+    assert half.alert_type is AlertType.HALF_UPDATE and ms_from_utc(half.detected_at) == h1 + 30 * MIN
     # hour h1 ends; its minute-59 close arrives after h2's first frame, before the grace:
     # FULL_UPDATE fires on it, with the final total, exactly once
-    [half] = d.on_kline(kline(h1 + 59 * MIN, 0.0, closed=False, event_ms=h1 + 59 * MIN + 1_000))
-    assert half.alert_type is AlertType.HALF_UPDATE
+    assert d.on_kline(kline(h1 + 59 * MIN, 0.0, closed=False, event_ms=h1 + 59 * MIN + 1_000)) == []
     assert d.on_kline(kline(h2, 10.0, closed=False, event_ms=h2 + 100)) == []
     full = d.on_kline(kline(h1 + 59 * MIN, 500_000, closed=True, event_ms=h2 + 400))
     assert [(a.alert_type, a.current_volume, a.hour) for a in full] == [
@@ -228,30 +233,93 @@ def test_a_spike_waits_for_the_previous_hour_to_close_and_fires_on_its_late_clos
     assert ms_from_utc(spike.detected_at) == h1 + 300
 
 
-def test_without_the_close_the_spike_fires_once_the_grace_has_passed() -> None:
+def test_without_minute_59_closed_the_previous_hour_is_no_denominator_until_its_1h_kline() -> None:
     d = SpikeDetector(3.0, 1_000_000)
     h1 = H0 + HOUR
     run(d, flat_hour(H0, 100_000)[:59])
     assert d.on_kline(kline(H0 + 59 * MIN, 100_000, closed=False, event_ms=H0 + 59 * MIN + 59_000)) == []
     assert d.on_kline(kline(h1, 18_500_000, closed=False, event_ms=h1 + 100)) == []
-    [spike] = d.on_kline(kline(h1, 18_600_000, closed=False, event_ms=h1 + CLOSE_GRACE_MS))
-    assert spike.previous_volume == 6_000_000
+    assert d.incomplete_hours() == []  # within the grace the close may still come
+    # past the grace without the close: still no spike on a guessed denominator
+    assert d.on_kline(kline(h1, 18_600_000, closed=False, event_ms=h1 + CLOSE_GRACE_MS)) == []
+    assert d.without_denominator() == ["XRPUSDT"]
+    assert d.incomplete_hours() == [("XRPUSDT", H0)]
+    d.set_hour_total("XRPUSDT", H0, 6_100_000)  # the closed 1h kline, over REST
+    assert d.without_denominator() == [] and d.incomplete_hours() == []
+    [spike] = d.on_kline(kline(h1, 18_700_000, closed=False, event_ms=h1 + 5_000))
+    assert spike.previous_volume == 6_100_000 and spike.ratio == pytest.approx(18.7 / 6.1)
 
 
-def test_full_update_fires_after_the_grace_when_the_symbol_goes_quiet() -> None:
+def test_a_previous_hour_with_a_hole_is_no_denominator_until_its_minutes_arrive() -> None:
     d = SpikeDetector(3.0, 1_000_000)
     h1 = H0 + HOUR
+    hour = flat_hour(H0, 100_000)
+    run(d, hour[:20] + hour[30:])  # minutes 20-29 lost in a reconnect: 5.0M seen of 6.0M
+    # 16M is 3.2× the hour with the hole but 2.67× the true hour: no (false) spike
+    assert d.on_kline(kline(h1, 16_000_000, closed=False, event_ms=h1 + 5_000)) == []
+    snap = d.snapshot("XRPUSDT")
+    assert snap is not None and snap.previous_volume == 0 and snap.ratio == 0
+    assert d.without_denominator() == ["XRPUSDT"] and d.incomplete_hours() == [("XRPUSDT", H0)]
+    d.seed("XRPUSDT", hour[20:30])  # the gap backfill
+    assert d.without_denominator() == [] and d.incomplete_hours() == []
+    assert d.on_kline(kline(h1, 17_000_000, closed=False, event_ms=h1 + 6_000)) == []
+    [spike] = d.on_kline(kline(h1, 18_000_000, closed=False, event_ms=h1 + 7_000))
+    assert spike.previous_volume == pytest.approx(6_000_000) and spike.ratio == pytest.approx(3.0)
+
+
+def spiked_hour(d: SpikeDetector, h1: int) -> tuple[list[Kline], list[Alert]]:
+    """H0 flat at 6M, then h1 with 20M at minute 5 (SPIKE at its close) and 100k otherwise,
+    streamed up to minute 49: minutes 50-59 are lost with a dropped connection."""
     run(d, flat_hour(H0, 100_000))
-    [spike] = d.on_kline(kline(h1 + 5 * MIN, 20_000_000, closed=False, event_ms=h1 + 5 * MIN + 1))
-    assert minute_of(spike) == 5
-    assert d.on_time(h1 + 29 * MIN) == []
-    [half] = d.on_time(h1 + 30 * MIN)
-    assert half.alert_type is AlertType.HALF_UPDATE and half.current_volume == 20_000_000
-    assert d.on_time(h1 + 45 * MIN) == []
-    assert d.on_time(h1 + HOUR + CLOSE_GRACE_MS - 1) == []
-    [full] = d.on_time(h1 + HOUR + CLOSE_GRACE_MS)
+    minutes = [kline(h1 + m * MIN, 20_000_000 if m == 5 else 100_000, closed=True) for m in range(60)]
+    return minutes, run(d, minutes[:50])
+
+
+def test_full_update_with_the_last_minutes_missing_waits_for_them_and_reports_the_exact_total() -> None:
+    d = SpikeDetector(3.0, 1_000_000)
+    h1 = H0 + HOUR
+    minutes, alerts = spiked_hour(d, h1)
+    assert [(a.alert_type, minute_of(a)) for a in alerts] == [
+        (AlertType.SPIKE, 6),
+        (AlertType.HALF_UPDATE, 30),
+    ]
+    assert alerts[1].current_volume == pytest.approx(20_000_000 + 28 * 100_000)  # minutes 0-28
+    close = h1 + HOUR + CLOSE_GRACE_MS
+    assert d.on_time(close) == []  # due, but the total would be understated
+    assert d.incomplete_hours() == [("XRPUSDT", h1)]
+    assert d.on_time(close + 4 * MIN) == []
+    d.seed("XRPUSDT", minutes[50:])  # the gap backfill arrives
+    [full] = d.on_time(close + 4 * MIN + 1)
     assert full.alert_type is AlertType.FULL_UPDATE and full.hour == utc_from_ms(h1)
-    assert d.on_time(h1 + 2 * HOUR) == []
+    assert (full.current_volume, full.previous_volume) == (pytest.approx(25_900_000), 6_000_000)
+    assert d.on_time(close + HOUR) == []
+
+
+def test_full_update_still_incomplete_after_the_wait_bound_is_held_back() -> None:
+    held: list[HeldBack] = []
+    d = SpikeDetector(3.0, 1_000_000, full_wait_ms=5 * MIN, on_held_back=held.append)
+    h1 = H0 + HOUR
+    minutes, _ = spiked_hour(d, h1)
+    # the connection was down across the close: event time jumps well past close + grace
+    seen = h1 + HOUR + 20 * MIN
+    assert d.on_time(seen) == []
+    assert d.on_time(seen + 5 * MIN - 1) == [] and held == []  # the wait counts from `seen`
+    assert d.on_time(seen + 5 * MIN) == []
+    assert held == [HeldBack("XRPUSDT", h1, AlertType.FULL_UPDATE, "full_incomplete")]
+    assert d.held_back == 1 and d.updates_waiting == 0
+    d.seed("XRPUSDT", minutes[50:])
+    assert d.on_time(seen + 6 * MIN) == []  # dropped means never sent later
+
+
+def test_an_update_whose_figures_are_unknown_is_held_back_not_emitted() -> None:
+    held: list[HeldBack] = []
+    d = SpikeDetector(3.0, 1_000_000, on_held_back=held.append)
+    h1, h2 = H0 + HOUR, H0 + 2 * HOUR
+    # a SPIKE row whose denominator is not known, and no previous hour to take it from
+    d.restore([("XRPUSDT", utc_from_ms(h1), AlertType.SPIKE, utc_from_ms(h1 + 25 * MIN), 0.0)])
+    d.seed("XRPUSDT", flat_hour(h1, 500_000))
+    assert d.on_time(h2 + CLOSE_GRACE_MS) == []
+    assert held == [HeldBack("XRPUSDT", h1, AlertType.FULL_UPDATE, "figures_unknown")]
 
 
 @pytest.mark.parametrize(
@@ -269,10 +337,16 @@ def test_updates_depend_on_the_first_alert_minute(spike_minute: int, half: bool,
     d = SpikeDetector(3.0, 1_000_000)
     h1 = H0 + HOUR
     run(d, flat_hour(H0, 100_000))
-    at = h1 + spike_minute * MIN + 10_000
-    [spike] = d.on_kline(kline(h1 + spike_minute * MIN, 20_000_000, closed=False, event_ms=at))
-    assert minute_of(spike) == spike_minute
-    later = d.on_time(h1 + 40 * MIN) + d.on_time(h1 + 2 * HOUR)
+    alerts: list[Alert] = []
+    for m in range(60):
+        big = m == spike_minute
+        if big:
+            at = h1 + m * MIN + 10_000
+            alerts += d.on_kline(kline(h1 + m * MIN, 20_000_000, closed=False, event_ms=at))
+        alerts += d.on_kline(kline(h1 + m * MIN, 20_000_000 if big else 1_000, closed=True))
+    alerts += d.on_time(h1 + 2 * HOUR)
+    spike, *later = alerts
+    assert spike.alert_type is AlertType.SPIKE and minute_of(spike) == spike_minute
     kinds = [a.alert_type for a in later]
     assert kinds == [
         k for k, wanted in ((AlertType.HALF_UPDATE, half), (AlertType.FULL_UPDATE, full)) if wanted
@@ -322,23 +396,63 @@ def test_restore_prevents_a_second_spike_after_a_restart_and_keeps_updates_due()
     assert minute_of(spike) == 9  # 20M reached with minute 9's close (event at 10:00)
 
     restarted = SpikeDetector(3.0, 1_000_000)
-    restarted.restore([(spike.symbol, spike.hour, AlertType.SPIKE, spike.detected_at)])
+    restarted.restore([(spike.symbol, spike.hour, AlertType.SPIKE, spike.detected_at, spike.previous_volume)])
     restarted.seed("XRPUSDT", history)
     after = run(restarted, [kline(h1 + 12 * MIN, 2_000_000, closed=False, event_ms=h1 + 12 * MIN + 5)])
     assert after == []
-    later = restarted.on_time(h1 + 30 * MIN) + restarted.on_time(h1 + HOUR + CLOSE_GRACE_MS)
+    rest = [kline(h1 + m * MIN, 10_000, closed=True) for m in range(12, 60)]
+    later = run(restarted, rest) + restarted.on_time(h1 + HOUR + CLOSE_GRACE_MS)
     assert [a.alert_type for a in later] == [AlertType.HALF_UPDATE, AlertType.FULL_UPDATE]
 
     # with the HALF already in the database too, only the FULL remains
     again = SpikeDetector(3.0, 1_000_000)
     again.restore(
         [
-            (spike.symbol, spike.hour, AlertType.SPIKE, spike.detected_at),
-            (spike.symbol, spike.hour, AlertType.HALF_UPDATE, utc_from_ms(h1 + 30 * MIN)),
+            (spike.symbol, spike.hour, AlertType.SPIKE, spike.detected_at, spike.previous_volume),
+            (spike.symbol, spike.hour, AlertType.HALF_UPDATE, utc_from_ms(h1 + 30 * MIN), 6e6),
         ]
     )
-    again.seed("XRPUSDT", history)
+    again.seed("XRPUSDT", history + rest)
     assert [a.alert_type for a in again.on_time(h1 + HOUR + CLOSE_GRACE_MS)] == [AlertType.FULL_UPDATE]
+
+
+def test_after_a_restart_due_updates_wait_for_their_minutes_and_carry_the_true_totals() -> None:
+    h1, h2 = H0 + HOUR, H0 + 2 * HOUR
+    prev = flat_hour(H0, 100_000)
+    hour = [kline(h1 + m * MIN, 2_000_000 if m < 12 else 50_000, closed=True) for m in range(60)]
+    [spike] = run(SpikeDetector(3.0, 1_000_000), prev + hour[:12])
+    fired = (spike.symbol, spike.hour, AlertType.SPIKE, spike.detected_at, spike.previous_volume)
+    held: list[HeldBack] = []
+
+    # restarted at h1 + 40 min, the HALF still owed: the first ticks come before any data
+    restarted = SpikeDetector(3.0, 1_000_000, on_held_back=held.append)
+    restarted.restore([fired])
+    assert restarted.on_time(h1 + 40 * MIN) == []
+    live = kline(h1 + 40 * MIN, 50_000, closed=False, event_ms=h1 + 40 * MIN + 1_000)
+    assert restarted.on_kline(live) == []
+    restarted.seed("XRPUSDT", prev + hour[:40])  # candles_1m and REST
+    [half] = restarted.on_time(h1 + 40 * MIN + 2_000)
+    assert half.alert_type is AlertType.HALF_UPDATE
+    assert (half.current_volume, half.previous_volume, half.price) == (
+        pytest.approx(24_000_000 + 29 * 50_000),
+        6_000_000,
+        1.0,
+    )
+    assert half.ratio == pytest.approx(25_450_000 / 6_000_000)
+
+    # restarted again just after the close, the FULL owed: it waits for h1's minutes too
+    again = SpikeDetector(3.0, 1_000_000, on_held_back=held.append)
+    again.restore([fired, (spike.symbol, spike.hour, AlertType.HALF_UPDATE, half.detected_at, 6e6)])
+    assert again.on_time(h2 + 10_000) == []
+    again.seed("XRPUSDT", hour)
+    [full] = again.on_time(h2 + 11_000)
+    assert full.alert_type is AlertType.FULL_UPDATE
+    assert (full.current_volume, full.previous_volume, full.price) == (
+        pytest.approx(24_000_000 + 48 * 50_000),
+        6_000_000,
+        1.0,
+    )
+    assert held == []
 
 
 def test_seed_arms_detection_without_alerting_and_is_idempotent_with_streamed_frames() -> None:
@@ -404,3 +518,15 @@ def test_frames_older_than_the_previous_hour_are_ignored() -> None:
     run(d, flat_hour(H0 + 2 * HOUR, 100_000))
     stale = replace(kline(H0, 99_000_000, closed=True), event_time_ms=H0 + 3 * HOUR)
     assert d.on_kline(stale) == []
+
+
+def test_a_spike_without_a_price_is_held_back_and_no_update_follows() -> None:
+    held: list[HeldBack] = []
+    d = SpikeDetector(3.0, 1_000_000, on_held_back=held.append)
+    h1 = H0 + HOUR
+    run(d, flat_hour(H0, 100_000))
+    assert d.on_kline(replace(kline(h1, 20_000_000, closed=False), close=0.0)) == []
+    assert held == [HeldBack("XRPUSDT", h1, AlertType.SPIKE, "figures_unknown")]
+    assert d.updates_waiting == 0
+    assert d.on_kline(kline(h1, 30_000_000, closed=False, event_ms=h1 + 40_000)) == []  # once per hour
+    assert d.on_time(h1 + 2 * HOUR) == [] and len(held) == 1
