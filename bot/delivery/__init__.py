@@ -2,6 +2,7 @@
 
 `run_delivery` is what `bot.app.run_bot` starts; it runs until cancelled. All three parts share
 one `RateLimiter`, so alerts and broadcasts together stay within Telegram's limits (alerts first).
+The sender reports through a `SenderState` (stopped, and why), which the bot's heartbeat shows.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.sender import DEFAULT_LEASE, Sender
+from bot.delivery.sender import DEFAULT_LEASE, SEND_TIMEOUT, SHUTDOWN_GRACE, Sender, SenderState
 from bot.delivery.worker import StreamWorker
 from volspike.clock import Clock
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 
-__all__ = ["DeliveryOptions", "default_consumer_name", "run_delivery"]
+__all__ = ["DeliveryOptions", "SenderState", "default_consumer_name", "run_delivery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,9 @@ class DeliveryOptions:
     claim_idle: float = 30.0  # worker: XAUTOCLAIM entries pending longer than this (seconds)
     claim_interval: float = 10.0  # worker: how often to look for such entries (seconds)
     block: float = 1.0  # worker: XREADGROUP BLOCK (seconds)
-    lease: timedelta = DEFAULT_LEASE  # sender: `sending` rows older than this are lost
+    lease: timedelta = DEFAULT_LEASE  # sender: `sending` rows older than this are `unknown`
+    grace: float = SHUTDOWN_GRACE  # sender: seconds open requests get on shutdown
+    send_timeout: int = SEND_TIMEOUT  # sender: seconds for one sendMessage
     broadcast_poll: float = 1.0  # broadcast runner: look for running broadcasts this often
     progress_every: float = 3.0  # broadcast runner: edit the progress message this often
 
@@ -54,6 +57,7 @@ async def run_delivery(
     clock: Clock,
     consumer_name: str | None = None,
     options: DeliveryOptions | None = None,
+    state: SenderState | None = None,
 ) -> None:
     """Run the stream worker, the sender and the broadcast runner until cancelled."""
     # Imported here: bot.broadcast itself uses this package's limiter (an import cycle otherwise).
@@ -70,6 +74,11 @@ async def run_delivery(
         webapp_url=settings.webapp_url,
         lease=opts.lease,
         poll_interval=opts.poll_interval,
+        max_age=settings.alert_max_age,
+        grace=opts.grace,
+        send_timeout=opts.send_timeout,
+        paid_broadcast=settings.telegram_paid_broadcast,
+        state=state,
     )
     worker = StreamWorker(
         pool,
