@@ -4,72 +4,29 @@ shutdowns. Telegram's other fault answers are in test_sender_faults.py."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
+from aiogram import Bot
+from aiogram.methods import TelegramMethod
 
-from bot.app import build_bot
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.recipients import insert_deliveries
 from bot.delivery.sender import Sender
-from bot.i18n import create_i18n
-from tests.bot_harness import compile_catalogs
-from tests.delivery_harness import add_alert, add_user, bot_settings, poll_until, statuses
+from tests.delivery_harness import add_alert, add_user, poll_until, statuses
 from tests.fakes.telegram_api import FakeTelegram
+from tests.sender_harness import NOW, counted, fan_out, running_sender
 from volspike.clock import ManualClock
 from volspike.settings import Settings
-
-NOW = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 
 
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as fake:
         yield fake
-
-
-@contextlib.asynccontextmanager
-async def running_sender(
-    settings: Settings, pool: asyncpg.Pool, tg: FakeTelegram, clock: ManualClock, **options: object
-) -> AsyncIterator[Sender]:
-    """A sender running until the block ends; then stopped as SIGTERM stops it (cancelled)."""
-    compile_catalogs()
-    config = bot_settings(settings, tg)
-    bot = build_bot(config)
-    sender = Sender(
-        bot,
-        pool,
-        create_i18n(),
-        RateLimiter(config.telegram_global_rate),
-        clock=clock,
-        webapp_url=config.webapp_url,
-        poll_interval=0.05,
-        **options,  # type: ignore[arg-type]
-    )
-    task = asyncio.create_task(sender.run())
-    sender.task = task  # type: ignore[attr-defined]
-    try:
-        yield sender
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await bot.session.close()
-
-
-async def fan_out(pool: asyncpg.Pool, alert_id: int | None, now: datetime = NOW) -> None:
-    assert alert_id is not None
-    async with pool.acquire() as conn:
-        await insert_deliveries(conn, alert_id, now)
-
-
-def counted(outcome: str) -> float:
-    return REGISTRY.get_sample_value("volspike_deliveries_total", {"outcome": outcome}) or 0.0
 
 
 async def test_429s_from_several_chats_pause_all_sending_and_every_message_goes_out_once(
@@ -83,6 +40,13 @@ async def test_429s_from_several_chats_pause_all_sending_and_every_message_goes_
     clock = ManualClock(NOW)
     tg.rate_limit(1, count=3)  # three different chats within the window: the bot is being limited
     async with running_sender(settings, db, tg, clock) as sender:
+        started: list[float] = []  # when the sender started each request (client side)
+
+        async def record(make_request: Any, bot: Bot, method: TelegramMethod[Any]) -> Any:
+            started.append(asyncio.get_running_loop().time())
+            return await make_request(bot, method)
+
+        sender.bot.session.middleware(record)
         await tg.wait_for_call("sendMessage", count=len(users))
         await poll_until(lambda: _count_status(db, "sent", len(users) - 3))
         # The three limited rows are due again after retry_after (product clock) and their chats
@@ -91,11 +55,12 @@ async def test_429s_from_several_chats_pause_all_sending_and_every_message_goes_
         clock.advance(timedelta(seconds=1))
         sender.wake()
         await poll_until(lambda: _statuses_are(db, {"sent"}), timeout=15)
+        paused_at = sender.limiter.paused_until - 1.0  # when the third 429 paused everything
     calls = tg.calls_to("sendMessage")
     assert len(calls) == len(users) + 3  # three answered 429, then each user exactly once more
-    last_hit = calls[2]
-    inside = [c for c in calls if last_hit.at + 0.03 < c.at < last_hit.at + 0.98]
-    assert inside == [], "a message went out inside the global retry_after window"
+    assert paused_at >= calls[2].at  # the pause followed the third chat's 429
+    inside = [t for t in started if paused_at < t < paused_at + 0.99]
+    assert inside == [], "a request was started inside the global retry_after window"
     assert sorted(c.chat_id for c in tg.delivered) == users
     attempts = await db.fetch("SELECT attempts FROM deliveries")
     assert {row["attempts"] for row in attempts} == {1}  # a 429 does not use up an attempt
@@ -186,10 +151,10 @@ async def test_a_clean_shutdown_finishes_open_requests_and_gives_back_the_queued
         await tg.wait_for_call("sendMessage", count=gate)
         assert len(tg.calls_to("sendMessage")) == gate  # the rest wait in the limiter or the gate
         in_flight = {c.chat_id for c in tg.calls_to("sendMessage")}
-        sender.task.cancel()  # type: ignore[attr-defined]  # SIGTERM
+        sender.task.cancel()  # SIGTERM
         await asyncio.sleep(0.1)  # the shutdown has begun while the requests are open
         tg.release_answers()  # ... and Telegram answers within the grace period
-        await asyncio.wait({sender.task}, timeout=10)  # type: ignore[attr-defined]
+        await asyncio.wait({sender.task}, timeout=10)
     rows = {r["chat_id"]: r for r in await db.fetch("SELECT chat_id, status, attempts FROM deliveries")}
     assert {c for c, r in rows.items() if r["status"] == "sent"} == in_flight
     queued = {c for c, r in rows.items() if r["status"] == "pending"}

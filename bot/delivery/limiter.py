@@ -59,6 +59,11 @@ class RateLimiter:
         return max(0.0, self._paused_until - self._time())
 
     @property
+    def paused_until(self) -> float:
+        """When the last all-sending pause ends, on the event loop's clock (0: never paused)."""
+        return self._paused_until
+
+    @property
     def backlog(self) -> float:
         """Seconds of global budget already promised to waiters."""
         return max(0.0, self._next_global - self._time())
