@@ -8,7 +8,7 @@ DELIVERIES = Counter(
     "volspike_deliveries_total",
     "Alert deliveries by outcome: sent, blocked, failed, skipped, expired, unknown (Telegram may or"
     " may not have it; never re-sent), retried, rate_limited, migrated, returned (given back to"
-    " pending on a clean shutdown or a stop).",
+    " pending, not attempted: a clean shutdown, a stopped sender, a chat still rate limited).",
     ["outcome"],
 )
 SEND_SECONDS = Histogram(
