@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from bot.delivery.sender import SenderState
 from bot.heartbeat import run_heartbeat
 from tests.bot_harness import ADMIN_ID, running_bot
-from tests.delivery_harness import add_alert, add_user, poll_until, statuses
+from tests.delivery_harness import add_alert, add_user, poll_until, publish, running_delivery, statuses
 from tests.fakes.telegram_api import FakeTelegram
 from tests.sender_harness import NOW, counted, fan_out, running_sender
 from volspike.clock import ManualClock
@@ -382,3 +382,29 @@ async def test_stats_shows_the_unknown_and_expired_deliveries(
             await poll_until(lambda: _all_settled(db))
         [reply] = await app.send(ADMIN_ID, "/stats")
     assert "Deliveries: sent 1, pending 0, failed 0, blocked 0, unknown 1, expired 2" in reply.text
+
+
+async def test_stopping_the_delivery_service_with_requests_open_loses_nothing_and_sends_nothing_twice(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames, tg: FakeTelegram
+):
+    clock = ManualClock(NOW)
+    users = list(range(2201, 2231))
+    for user in users:
+        await add_user(db, user)
+    alert = await add_alert(db, NOW)
+    tg.hold_answers()
+    async with running_delivery(settings, db, redis, tg, clock) as delivery:
+        await publish(redis, names, alert)  # stream → worker → rows → sender
+        await tg.wait_for_call("sendMessage", count=4)
+        delivery.task.cancel()  # SIGTERM reaches `run_delivery`
+        await asyncio.sleep(0.1)
+        tg.release_answers()  # Telegram answers within the grace period
+        await asyncio.wait({delivery.task}, timeout=10)
+    found = await statuses(db)
+    assert len(found) == len(users) and set(found.values()) <= {"sent", "pending"}
+    assert {c for c, s in found.items() if s == "sent"} == {c.chat_id for c in tg.delivered}
+
+    async with running_delivery(settings, db, redis, tg, clock):
+        await poll_until(lambda: _all_settled(db), timeout=20)
+    assert set((await statuses(db)).values()) == {"sent"}
+    assert sorted(c.chat_id for c in tg.delivered) == users  # every user exactly once
