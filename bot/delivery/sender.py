@@ -305,6 +305,7 @@ class Sender:
         self._in_flight = 0
         # Claimed rows without an outcome yet → whether their request has been started.
         self._open: dict[int, bool] = {}
+        self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
         self.requests = RequestGate(limiter.rate)
         self._renders: dict[tuple[int | None, str, Tier, bool], RenderedAlert] = {}
 
@@ -455,6 +456,10 @@ class Sender:
                 if self.state.stopped is not None:
                     self._give_back(row)
                     return
+                new_chat = self._migrated.get(row.chat_id)
+                if new_chat is not None:  # claimed for the old id before the chat moved
+                    await self._migrate(row, new_chat)
+                    return
                 result = await self._call(row)
             await self._settle(row, result)
         finally:
@@ -561,7 +566,11 @@ class Sender:
             return
         self._open.pop(row.id, None)
         metrics.DELIVERIES.labels("migrated").inc()
-        log.info("group became a supergroup: chat moved", extra={"chat": row.chat_id, "new_chat": new_chat})
+        if row.chat_id not in self._migrated:
+            self._migrated[row.chat_id] = new_chat
+            log.info(
+                "group became a supergroup: chat moved", extra={"chat": row.chat_id, "new_chat": new_chat}
+            )
         self.wake()
 
     def _stop(self, error: str) -> None:
