@@ -14,7 +14,7 @@ from aiogram.enums import ParseMode
 from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
-from bot.delivery import run_delivery
+from bot.delivery import SenderState, run_delivery
 from bot.handlers import get_routers
 from bot.heartbeat import run_heartbeat
 from bot.i18n import create_i18n
@@ -85,15 +85,22 @@ async def run_bot(
         else:
             await bot.delete_webhook(drop_pending_updates=False)
         log.info("bot started", extra={"bot": me.username, "mode": "webhook" if webhook else "polling"})
+        state = SenderState()
         async with asyncio.TaskGroup() as tasks:
             if not webhook:
                 tasks.create_task(poll_until_cancelled(dp, bot, allowed_updates=allowed), name="bot-polling")
             tasks.create_task(
-                run_delivery(bot, settings, pool, redis, i18n, clock=clock), name="bot-delivery"
+                run_delivery(bot, settings, pool, redis, i18n, clock=clock, state=state), name="bot-delivery"
             )
             tasks.create_task(
                 run_heartbeat(
-                    redis, names, mode="webhook" if webhook else "polling", username=me.username, clock=clock
+                    redis,
+                    names,
+                    mode="webhook" if webhook else "polling",
+                    username=me.username,
+                    clock=clock,
+                    problem=lambda: state.stopped,
+                    changed=state.changed,
                 ),
                 name="bot-heartbeat",
             )

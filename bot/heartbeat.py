@@ -1,9 +1,15 @@
-"""The bot's health snapshot in Redis (`names.bot_health`), read by the webapp's `/health`."""
+"""The bot's health snapshot in Redis (`names.bot_health`), read by the webapp's `/health`.
+
+`problem()` names what stops the bot from doing its job (the sender stopped because Telegram
+rejected the token); the snapshot then says `ok: false`, `state: "stopped"` and the reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 
 import orjson
 from redis.asyncio import Redis
@@ -19,10 +25,11 @@ INTERVAL = 10.0
 TTL_SECONDS = 30
 
 
-def snapshot(mode: str, username: str | None, clock: Clock) -> bytes:
-    return orjson.dumps(
-        {"ok": True, "state": "running", "mode": mode, "bot": username, "at": iso_utc(clock.now())}
-    )
+def snapshot(mode: str, username: str | None, clock: Clock, problem: str | None = None) -> bytes:
+    state: dict[str, object] = {"ok": True, "state": "running"}
+    if problem is not None:
+        state = {"ok": False, "state": "stopped", "error": problem}
+    return orjson.dumps({**state, "mode": mode, "bot": username, "at": iso_utc(clock.now())})
 
 
 async def run_heartbeat(
@@ -33,15 +40,21 @@ async def run_heartbeat(
     username: str | None,
     clock: Clock,
     interval: float = INTERVAL,
+    problem: Callable[[], str | None] = lambda: None,
+    changed: asyncio.Event | None = None,
 ) -> None:
-    """Refresh the snapshot every `interval` seconds until cancelled; then remove it."""
+    """Refresh the snapshot every `interval` seconds (and at once when `changed` is set) until
+    cancelled; then remove it."""
+    changed = changed or asyncio.Event()
     try:
         while True:
+            changed.clear()
             try:
-                await redis.set(names.bot_health, snapshot(mode, username, clock), ex=TTL_SECONDS)
+                await redis.set(names.bot_health, snapshot(mode, username, clock, problem()), ex=TTL_SECONDS)
             except (RedisError, OSError) as exc:
                 log.warning("bot heartbeat not written", extra={"error": str(exc)})
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), interval)
     finally:
         try:
             await redis.delete(names.bot_health)

@@ -1,9 +1,13 @@
-"""Delivery rows: claim the due ones, resolve them in batches, report the lost ones.
+"""Delivery rows: claim the due ones, resolve them in batches, count the ones with no known outcome.
 
 Life of a row: `pending` (due at `due_at`) → `sending` (claimed, attempts+1, just before the
-Telegram call) → `sent` | `blocked` | `failed` | back to `pending` (retry later) | `skipped`.
-A row still `sending` when a sender starts was in flight during a crash: it becomes `lost` and
-is never sent again (at most once; the loss is counted instead of risking a duplicate).
+Telegram call) → `sent` | `blocked` | `failed` | `skipped` | `expired` | `unknown` | back to
+`pending` (known not sent: retry later, or given back on a clean shutdown).
+
+`unknown` means Telegram may or may not have the message (a timeout or a reset after the request
+was written, a 5xx, or a crash while the request was open): it is never sent again. A row still
+`sending` when a sender starts was claimed by a process that died: it becomes `unknown` too.
+`expired`: the alert was older than ALERT_MAX_AGE when it would have been sent.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ WITH claimed AS (
     RETURNING d.id, d.alert_id, d.chat_id, d.priority, d.attempts, d.due_at
 )
 SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
+       a.detected_at < $1 - $3::interval AS expired,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
        a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated,
        coalesce(u.language, 'en') AS language,
@@ -44,6 +49,9 @@ SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
            WHEN EXISTS (
                SELECT 1 FROM mutes m WHERE m.user_id = u.id AND m.symbol = a.symbol AND m.until > $1
            ) THEN 'muted'
+           WHEN c.priority = ANY ($4::smallint[])
+                AND s.quiet_start IS NOT NULL
+                AND in_quiet_hours($1, s.timezone, s.quiet_start, s.quiet_end) THEN 'quiet hours'
        END AS skip_reason
 FROM claimed c
 JOIN alerts a ON a.id = c.alert_id
@@ -53,8 +61,8 @@ LEFT JOIN chats ch ON ch.id = c.chat_id
 ORDER BY c.priority, c.due_at, c.id
 """
 
-# One statement for a whole batch of outcomes. A row another process marked `lost` while this one
-# still had it in flight is corrected to what really happened.
+# One statement for a whole batch of outcomes. A row another process marked `unknown` (its lease
+# ran out) while this one still had it in flight is corrected to what really happened.
 RESOLVE = """
 UPDATE deliveries d
 SET status = r.status,
@@ -67,20 +75,50 @@ SET status = r.status,
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[],
             $6::timestamptz[], $7::integer[])
      AS r(id, status, sent_at, message_id, error, due_at, refund)
-WHERE d.id = r.id AND d.status IN ('sending', 'lost')
+WHERE d.id = r.id AND d.status IN ('sending', 'unknown')
 """
 
 MARK_USERS_BLOCKED = "UPDATE users SET blocked = true WHERE id = ANY($1::bigint[]) AND NOT blocked"
 DEACTIVATE_CHATS = "UPDATE chats SET active = false WHERE id = ANY($1::bigint[]) AND active"
 
-MARK_LOST = """
-UPDATE deliveries SET status = 'lost', error = 'in flight during a crash', updated_at = now()
+MARK_STALE_UNKNOWN = """
+UPDATE deliveries SET status = 'unknown', error = 'in flight during a crash', updated_at = now()
 WHERE status = 'sending' AND updated_at < now() - $1::interval
 """
 
-MARK_ALL_LOST = """
-UPDATE deliveries SET status = 'lost', error = 'in flight during a crash', updated_at = now()
+MARK_ALL_UNKNOWN = """
+UPDATE deliveries SET status = 'unknown', error = 'in flight during a crash', updated_at = now()
 WHERE status = 'sending'
+"""
+
+EXPIRE_DUE = """
+UPDATE deliveries d SET status = 'expired', error = 'older than ALERT_MAX_AGE', updated_at = now()
+FROM alerts a
+WHERE a.id = d.alert_id AND d.status = 'pending' AND d.due_at <= $1 AND a.detected_at < $1 - $2::interval
+"""
+
+# A group became a supergroup (Telegram's `migrate_to_chat_id`): the connected chat and its
+# deliveries move to the new id. A delivery the new id already has for the same alert is not sent
+# twice: the old row is skipped. The row that met the error is given back, due now.
+RETRY_AFTER_MIGRATION = """
+UPDATE deliveries SET status = 'pending', attempts = attempts - 1, due_at = $2, error = $3,
+                      updated_at = now()
+WHERE id = $1 AND status IN ('sending', 'unknown')
+"""
+MOVE_CHAT = """
+UPDATE chats SET id = $2, kind = 'supergroup'
+WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM chats WHERE id = $2)
+"""
+DROP_MIGRATED_CHAT = "DELETE FROM chats WHERE id = $1 AND EXISTS (SELECT 1 FROM chats WHERE id = $2)"
+MOVE_CHAT_DELIVERIES = """
+UPDATE deliveries d SET chat_id = $2, updated_at = now()
+WHERE d.chat_id = $1
+  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.alert_id = d.alert_id AND o.chat_id = $2)
+"""
+SKIP_MIGRATED_DUPLICATES = """
+UPDATE deliveries SET status = 'skipped', error = 'chat migrated; the new chat has this alert',
+                      updated_at = now()
+WHERE chat_id = $1 AND status IN ('pending', 'sending')
 """
 
 QUEUE_DEPTH = "SELECT count(*) FROM deliveries WHERE status = 'pending' AND due_at <= $1"
@@ -103,9 +141,19 @@ class Outcome:
     refund: int = 0
 
 
-async def claim_due(conn: Conn, now: datetime, limit: int) -> list[asyncpg.Record]:
-    """Mark up to `limit` due rows `sending` (elite first) and return them with their alert."""
-    rows: list[asyncpg.Record] = await conn.fetch(CLAIM_DUE, now, limit)
+async def claim_due(
+    conn: Conn,
+    now: datetime,
+    limit: int,
+    *,
+    max_age: timedelta,
+    quiet_priorities: Sequence[int],
+) -> list[asyncpg.Record]:
+    """Mark up to `limit` due rows `sending` (elite first) and return them with their alert, whether
+    the alert is older than `max_age`, and why the row must be skipped now, if it must: the
+    recipient left, paused, muted the symbol, or (for the `quiet_priorities`, the tiers that have
+    quiet hours) is in quiet hours at `now`."""
+    rows: list[asyncpg.Record] = await conn.fetch(CLAIM_DUE, now, limit, max_age, list(quiet_priorities))
     return rows
 
 
@@ -134,13 +182,33 @@ async def resolve(
             await conn.execute(DEACTIVATE_CHATS, list(dead_chats))
 
 
-async def mark_lost(conn: Conn, *, older_than: timedelta | None = None) -> int:
-    """`sending` rows → `lost` (all, or those claimed longer ago than `older_than`); returns the count."""
-    if older_than is None:
-        status: str = await conn.execute(MARK_ALL_LOST)
-    else:
-        status = await conn.execute(MARK_LOST, older_than)
+def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def mark_unknown(conn: Conn, *, older_than: timedelta | None = None) -> int:
+    """`sending` rows → `unknown` (all, or those claimed longer ago than `older_than`): their
+    process died with the request possibly open. Returns the count."""
+    if older_than is None:
+        return _count(await conn.execute(MARK_ALL_UNKNOWN))
+    return _count(await conn.execute(MARK_STALE_UNKNOWN, older_than))
+
+
+async def expire_due(conn: Conn, now: datetime, max_age: timedelta) -> int:
+    """Due `pending` rows whose alert is older than `max_age` → `expired`; returns the count."""
+    return _count(await conn.execute(EXPIRE_DUE, now, max_age))
+
+
+async def migrate_chat(conn: Conn, delivery_id: int, old_chat: int, new_chat: int, now: datetime) -> None:
+    """Move a group that became a supergroup to its new id, and give `delivery_id` back due `now`."""
+    async with conn.transaction():
+        await conn.execute(
+            RETRY_AFTER_MIGRATION, delivery_id, now, f"chat migrated from {old_chat} to {new_chat}"
+        )
+        await conn.execute(MOVE_CHAT, old_chat, new_chat)
+        await conn.execute(DROP_MIGRATED_CHAT, old_chat, new_chat)
+        await conn.execute(MOVE_CHAT_DELIVERIES, old_chat, new_chat)
+        await conn.execute(SKIP_MIGRATED_DUPLICATES, old_chat)
 
 
 async def queue_depth(conn: Conn, now: datetime) -> int:

@@ -128,14 +128,14 @@ async def test_stats_counts_users_alerts_and_deliveries(app: RunningBot):
     await app.pool.execute(
         "INSERT INTO deliveries (alert_id, chat_id, status, due_at) VALUES "
         "($1, 1, 'sent', $2), ($1, 2, 'sent', $2), ($1, 3, 'pending', $2), ($1, 4, 'failed', $2), "
-        "($1, 5, 'lost', $2), ($1, 6, 'blocked', $2)",
+        "($1, 5, 'unknown', $2), ($1, 6, 'blocked', $2), ($1, 7, 'expired', $2), ($1, 8, 'unknown', $2)",
         alert.id,
         app.clock.now(),
     )
     [reply] = await app.send(ADMIN_ID, "/stats")
     assert "Users: free 3, pro 0, elite 1" in reply.text
     assert "Alerts today: 1" in reply.text
-    assert "Deliveries: sent 2, pending 1, failed 1, blocked 1, lost 1" in reply.text
+    assert "Deliveries: sent 2, pending 1, failed 1, blocked 1, unknown 2, expired 1" in reply.text
     assert "Queue: 1 due now, 1 pending in all" in reply.text
     assert "Ingest: not running" in reply.text
 

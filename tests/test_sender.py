@@ -1,29 +1,26 @@
-"""The sender against the Telegram look-alike: limits, 429 storms, blocked chats, retries, crashes."""
+"""The sender against the Telegram look-alike: limits, 429 storms, blocked chats, crashes, clean
+shutdowns. Telegram's other fault answers are in test_sender_faults.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
+from aiogram import Bot
+from aiogram.methods import TelegramMethod
 
-from bot.app import build_bot
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.recipients import insert_deliveries
 from bot.delivery.sender import Sender
-from bot.i18n import create_i18n
-from tests.bot_harness import compile_catalogs
-from tests.delivery_harness import add_alert, add_user, bot_settings, poll_until, statuses
+from tests.delivery_harness import add_alert, add_user, poll_until, statuses
 from tests.fakes.telegram_api import FakeTelegram
+from tests.sender_harness import NOW, counted, fan_out, running_sender
 from volspike.clock import ManualClock
 from volspike.settings import Settings
-
-NOW = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -32,44 +29,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
         yield fake
 
 
-@contextlib.asynccontextmanager
-async def running_sender(
-    settings: Settings, pool: asyncpg.Pool, tg: FakeTelegram, clock: ManualClock, **options: object
-) -> AsyncIterator[Sender]:
-    compile_catalogs()
-    config = bot_settings(settings, tg)
-    bot = build_bot(config)
-    sender = Sender(
-        bot,
-        pool,
-        create_i18n(),
-        RateLimiter(config.telegram_global_rate),
-        clock=clock,
-        webapp_url=config.webapp_url,
-        poll_interval=0.05,
-        **options,  # type: ignore[arg-type]
-    )
-    task = asyncio.create_task(sender.run())
-    try:
-        yield sender
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await bot.session.close()
-
-
-async def fan_out(pool: asyncpg.Pool, alert_id: int | None, now: datetime = NOW) -> None:
-    assert alert_id is not None
-    async with pool.acquire() as conn:
-        await insert_deliveries(conn, alert_id, now)
-
-
-def counted(outcome: str) -> float:
-    return REGISTRY.get_sample_value("volspike_deliveries_total", {"outcome": outcome}) or 0.0
-
-
-async def test_a_429_storm_pauses_all_sending_and_every_message_goes_out_once(
+async def test_429s_from_several_chats_pause_all_sending_and_every_message_goes_out_once(
     settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
 ):
     users = list(range(201, 207))
@@ -77,18 +37,42 @@ async def test_a_429_storm_pauses_all_sending_and_every_message_goes_out_once(
         await add_user(db, user)
     alert = await add_alert(db, NOW)
     await fan_out(db, alert.id)
-    tg.rate_limit(1, count=2)
-    async with running_sender(settings, db, tg, ManualClock(NOW)):
+    clock = ManualClock(NOW)
+    tg.rate_limit(1, count=3)  # three different chats within the window: the bot is being limited
+    async with running_sender(settings, db, tg, clock) as sender:
+        started: list[float] = []  # when the sender started each request (client side)
+
+        async def record(make_request: Any, bot: Bot, method: TelegramMethod[Any]) -> Any:
+            started.append(asyncio.get_running_loop().time())
+            return await make_request(bot, method)
+
+        sender.bot.session.middleware(record)
+        await tg.wait_for_call("sendMessage", count=len(users))
+        await poll_until(lambda: _count_status(db, "sent", len(users) - 3))
+        # The three limited rows are due again after retry_after (product clock) and their chats
+        # are paused for it (real time, Telegram's): once both have passed they go out.
+        await poll_until(lambda: _no_pause(sender, users), timeout=5)
+        clock.advance(timedelta(seconds=1))
+        sender.wake()
         await poll_until(lambda: _statuses_are(db, {"sent"}), timeout=15)
+        paused_at = sender.limiter.paused_until - 1.0  # when the third 429 paused everything
     calls = tg.calls_to("sendMessage")
-    assert len(calls) == len(users) + 2  # two answered 429, then each user exactly once more
-    limited = calls[:2]
-    for hit in limited:
-        inside = [c for c in calls if hit.at + 0.03 < c.at < hit.at + 0.98]
-        assert inside == [], "a message went out inside the retry_after window"
-    assert sorted(c.chat_id for c in calls[2:]) == users
+    assert len(calls) == len(users) + 3  # three answered 429, then each user exactly once more
+    assert paused_at >= calls[2].at  # the pause followed the third chat's 429
+    inside = [t for t in started if paused_at < t < paused_at + 0.99]
+    assert inside == [], "a request was started inside the global retry_after window"
+    assert sorted(c.chat_id for c in tg.delivered) == users
     attempts = await db.fetch("SELECT attempts FROM deliveries")
     assert {row["attempts"] for row in attempts} == {1}  # a 429 does not use up an attempt
+
+
+async def _count_status(db: asyncpg.Pool, status: str, count: int) -> bool:
+    return list((await statuses(db)).values()).count(status) == count
+
+
+async def _no_pause(sender: Sender, chats: list[int]) -> bool:
+    limiter = sender.limiter
+    return not limiter.paused_for and not any(limiter.chat_paused_for(chat) for chat in chats)
 
 
 async def _statuses_are(db: asyncpg.Pool, wanted: set[str]) -> bool:
@@ -123,38 +107,11 @@ async def test_blocked_user_and_missing_chat_are_marked_counted_and_not_retried(
     assert len(tg.calls_to("sendMessage", 301)) == 1
 
 
-async def test_server_errors_are_retried_with_backoff_then_marked_failed(
-    settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
-):
-    clock = ManualClock(NOW)
-    await add_user(db, 401)  # always 502
-    await add_user(db, 402)  # one 500, then fine
-    tg.fail("sendMessage", 502, "Bad Gateway", chat_id=401, count=100)
-    tg.fail("sendMessage", 500, "Internal Server Error", chat_id=402, count=1)
-    alert = await add_alert(db, NOW)
-    await fan_out(db, alert.id)
-    async with running_sender(settings, db, tg, clock, max_attempts=3) as sender:
-        for attempt in (1, 2):
-            await tg.wait_for_call("sendMessage", 401, count=attempt)
-            await poll_until(lambda: _row_is(db, 401, "pending"))
-            due = await db.fetchval("SELECT due_at FROM deliveries WHERE chat_id = 401")
-            assert due == clock.now() + timedelta(seconds=2**attempt)
-            assert len(tg.calls_to("sendMessage", 401)) == attempt  # nothing before the backoff
-            clock.advance(timedelta(seconds=2**attempt))
-            sender.wake()
-        await poll_until(lambda: _row_is(db, 401, "failed"))
-        await poll_until(lambda: _row_is(db, 402, "sent"))
-    row = await db.fetchrow("SELECT attempts, error FROM deliveries WHERE chat_id = 401")
-    assert row["attempts"] == 3 and row["error"] == "Bad Gateway"
-    assert len(tg.calls_to("sendMessage", 401)) == 3
-    assert len(tg.calls_to("sendMessage", 402)) == 2
-
-
 async def _row_is(db: asyncpg.Pool, chat_id: int, status: str) -> bool:
     return (await statuses(db)).get(chat_id) == status
 
 
-async def test_a_row_in_flight_during_a_crash_is_reported_lost_and_never_resent(
+async def test_rows_left_sending_by_a_crashed_process_become_unknown_and_are_never_sent(
     settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
 ):
     clock = ManualClock(NOW)
@@ -163,26 +120,69 @@ async def test_a_row_in_flight_during_a_crash_is_reported_lost_and_never_resent(
     second = await add_alert(db, NOW, symbol="ETHUSDT", asset="ETH")
     await fan_out(db, first.id)
     await fan_out(db, second.id)
-    tg.latency = 2.0  # Telegram is slow: the first call is still open when the process dies
-    lost_before = counted("lost")
-    async with running_sender(settings, db, tg, clock):
-        await tg.wait_for_call("sendMessage", 501)
-        # The second row waits for the 1-message-per-second chat limit; the first is in flight.
-    rows = {
-        row["alert_id"]: row["status"] for row in await db.fetch("SELECT alert_id, status FROM deliveries")
-    }
-    assert rows == {first.id: "sending", second.id: "pending"}  # the waiting one was given back
-
-    tg.latency = 0.0
+    # What a process killed with the first request open leaves behind: the row claimed, no outcome.
+    await db.execute("UPDATE deliveries SET status = 'sending', attempts = 1 WHERE alert_id = $1", first.id)
+    unknown_before = counted("unknown")
     async with running_sender(settings, db, tg, clock):
         await poll_until(lambda: _alert_row_is(db, second.id, "sent"))
     rows = {
-        row["alert_id"]: row["status"] for row in await db.fetch("SELECT alert_id, status FROM deliveries")
+        row["alert_id"]: (row["status"], row["error"])
+        for row in await db.fetch("SELECT alert_id, status, error FROM deliveries")
     }
-    assert rows == {first.id: "lost", second.id: "sent"}
+    assert rows == {first.id: ("unknown", "in flight during a crash"), second.id: ("sent", None)}
     texts = [c.text for c in tg.calls_to("sendMessage", 501)]
-    assert len(texts) == 2 and "BTC" in texts[0] and "ETH" in texts[1]  # BTC was never sent again
-    assert counted("lost") - lost_before == 1
+    assert len(texts) == 1 and "ETH" in texts[0]  # BTC is never sent: Telegram may have it
+    assert counted("unknown") - unknown_before == 1
+
+
+async def test_a_clean_shutdown_finishes_open_requests_and_gives_back_the_queued_ones(
+    settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
+):
+    clock = ManualClock(NOW)
+    users = list(range(801, 821))
+    for user in users:
+        await add_user(db, user)
+    alert = await add_alert(db, NOW)
+    await fan_out(db, alert.id)
+    tg.hold_answers()  # Telegram takes each message but has not answered yet
+    returned_before = counted("returned")
+    async with running_sender(settings, db, tg, clock, concurrency=20) as sender:
+        gate = sender.requests.limit
+        await tg.wait_for_call("sendMessage", count=gate)
+        assert len(tg.calls_to("sendMessage")) == gate  # the rest wait in the limiter or the gate
+        in_flight = {c.chat_id for c in tg.calls_to("sendMessage")}
+        sender.task.cancel()  # SIGTERM
+        await asyncio.sleep(0.1)  # the shutdown has begun while the requests are open
+        tg.release_answers()  # ... and Telegram answers within the grace period
+        await asyncio.wait({sender.task}, timeout=10)
+    rows = {r["chat_id"]: r for r in await db.fetch("SELECT chat_id, status, attempts FROM deliveries")}
+    assert {c for c, r in rows.items() if r["status"] == "sent"} == in_flight
+    queued = {c for c, r in rows.items() if r["status"] == "pending"}
+    assert queued == set(users) - in_flight
+    assert all(rows[c]["attempts"] == 0 for c in queued)  # given back: no attempt used up
+    assert counted("returned") - returned_before == len(queued)
+
+    async with running_sender(settings, db, tg, clock):
+        await poll_until(lambda: _statuses_are(db, {"sent"}), timeout=15)
+    assert sorted(c.chat_id for c in tg.delivered) == users  # every user exactly once
+
+
+async def test_a_request_still_open_when_the_grace_period_ends_is_unknown_and_never_resent(
+    settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
+):
+    clock = ManualClock(NOW)
+    await add_user(db, 851)
+    alert = await add_alert(db, NOW)
+    await fan_out(db, alert.id)
+    tg.hold_answers()
+    async with running_sender(settings, db, tg, clock, grace=0.3):
+        await tg.wait_for_call("sendMessage", 851)
+    row = await db.fetchrow("SELECT status, error FROM deliveries")
+    assert (row["status"], row["error"]) == ("unknown", "no answer within the shutdown grace period")
+    tg.release_answers()
+    async with running_sender(settings, db, tg, clock):
+        await asyncio.sleep(0.3)  # several claim polls: nothing is due
+    assert len(tg.delivered_to(851)) == 1
 
 
 async def _alert_row_is(db: asyncpg.Pool, alert_id: int | None, status: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     telegram_webhook_url: HttpUrl | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_global_rate: float = Field(25.0, gt=0)
+    telegram_paid_broadcast: bool = False  # elite alerts go out with `allow_paid_broadcast`
+    alert_max_age: timedelta = Field(timedelta(minutes=30), gt=timedelta(0))  # seconds or ISO 8601
 
     binance_rest_url: HttpUrl = "https://fapi.binance.com"
     binance_ws_url: WsUrl = "wss://fstream.binance.com"
@@ -85,6 +88,17 @@ class Settings(BaseSettings):
                 return frozenset(int(item) for item in items)
             except ValueError:
                 raise ValueError(f"must be comma-separated Telegram user ids, got {value!r}") from None
+        return value
+
+    @field_validator("alert_max_age", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """`ALERT_MAX_AGE=1800` means seconds (an ISO 8601 duration such as `PT30M` works too)."""
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
         return value
 
     @field_validator("log_level", mode="before")

@@ -3,6 +3,7 @@
 `run_delivery` is what `bot.app.run_bot` starts; it runs until cancelled. All three parts share
 one `RateLimiter`, so alerts and broadcasts together stay within Telegram's limits (alerts first).
 Each part runs under the supervisor: one that crashes is restarted with backoff, the others go on.
+The sender reports through a `SenderState` (stopped, and why), which the bot's heartbeat shows.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from redis.asyncio import Redis
 
 from bot.delivery.fanout import Fanout
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.sender import DEFAULT_LEASE, Sender
+from bot.delivery.sender import DEFAULT_LEASE, SEND_TIMEOUT, SHUTDOWN_GRACE, Sender, SenderState
 from bot.delivery.worker import StreamWorker
 from volspike.clock import Clock
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from volspike.supervisor import supervise
 
-__all__ = ["DeliveryOptions", "default_consumer_name", "run_delivery"]
+__all__ = ["DeliveryOptions", "SenderState", "default_consumer_name", "run_delivery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +40,11 @@ class DeliveryOptions:
     block: float = 1.0  # worker: XREADGROUP BLOCK (seconds)
     sweep_interval: float = 5.0  # worker: fan out from PostgreSQL at least this often (seconds)
     consumer_idle: float = 600.0  # worker: remove other consumers idle this long, nothing pending
-    fanout_max_age: timedelta = timedelta(minutes=30)  # ALERT_MAX_AGE's default: older is not sent
     retry_first: float = 0.5  # worker: first backoff after PostgreSQL/Redis became unavailable
     restart_first: float = 1.0  # supervisor: first backoff before a crashed part is restarted
-    lease: timedelta = DEFAULT_LEASE  # sender: `sending` rows older than this are lost
+    lease: timedelta = DEFAULT_LEASE  # sender: `sending` rows older than this are `unknown`
+    grace: float = SHUTDOWN_GRACE  # sender: seconds open requests get on shutdown
+    send_timeout: int = SEND_TIMEOUT  # sender: seconds for one sendMessage
     broadcast_poll: float = 1.0  # broadcast runner: look for running broadcasts this often
     progress_every: float = 3.0  # broadcast runner: edit the progress message this often
 
@@ -61,6 +63,7 @@ async def run_delivery(
     clock: Clock,
     consumer_name: str | None = None,
     options: DeliveryOptions | None = None,
+    state: SenderState | None = None,
 ) -> None:
     """Run the stream worker, the sender and the broadcast runner until cancelled."""
     # Imported here: bot.broadcast itself uses this package's limiter (an import cycle otherwise).
@@ -77,8 +80,13 @@ async def run_delivery(
         webapp_url=settings.webapp_url,
         lease=opts.lease,
         poll_interval=opts.poll_interval,
+        max_age=settings.alert_max_age,
+        grace=opts.grace,
+        send_timeout=opts.send_timeout,
+        paid_broadcast=settings.telegram_paid_broadcast,
+        state=state,
     )
-    fanout = Fanout(pool, clock=clock, max_age=opts.fanout_max_age, on_inserted=sender.wake)
+    fanout = Fanout(pool, clock=clock, max_age=settings.alert_max_age, on_inserted=sender.wake)
     worker = StreamWorker(
         redis,
         RedisNames(settings.redis_prefix),

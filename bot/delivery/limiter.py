@@ -3,7 +3,9 @@
 - a global budget of `rate` messages per second (slots spaced 1/rate apart, with a small
   catch-up allowance so event-loop jitter does not cost throughput);
 - per chat: one message per second in a private chat, 20 per minute in a group or channel;
-- `pause(seconds)` (a `TelegramRetryAfter`) stops ALL sending until it has passed;
+- `rate_limited(chat_id, seconds)` (a `TelegramRetryAfter`) pauses that chat for `seconds`; when
+  several different chats get one within a short window, Telegram is limiting the bot as a whole
+  and `pause(seconds)` stops ALL sending until it has passed;
 - low-priority callers (broadcasts) only take a slot while no high-priority caller (alerts) waits.
 
 Time is the event loop's monotonic clock: these are real-time limits of the Telegram API,
@@ -19,6 +21,8 @@ PRIVATE_INTERVAL = 1.0  # seconds between two messages to one private chat
 GROUP_INTERVAL = 3.0  # 20 messages per minute in a group or channel
 CATCH_UP = 0.05  # seconds of unused budget a late waiter may reclaim
 _CHAT_MEMORY = 120.0  # forget per-chat state this long after its last message
+GLOBAL_429_CHATS = 3  # this many different chats answered 429 ...
+GLOBAL_429_WINDOW = 10.0  # ... within this many seconds: the bot as a whole is being limited
 
 
 class RateLimiter:
@@ -40,6 +44,8 @@ class RateLimiter:
         self._next_global = 0.0
         self._paused_until = 0.0
         self._next_chat: dict[int, float] = {}
+        self._chat_paused_until: dict[int, float] = {}
+        self._recent_429: dict[int, float] = {}  # chat → when it last answered 429
         self._high_waiting = 0
         self._high_idle = asyncio.Event()
         self._high_idle.set()
@@ -53,9 +59,33 @@ class RateLimiter:
         return max(0.0, self._paused_until - self._time())
 
     @property
+    def paused_until(self) -> float:
+        """When the last all-sending pause ends, on the event loop's clock (0: never paused)."""
+        return self._paused_until
+
+    @property
     def backlog(self) -> float:
         """Seconds of global budget already promised to waiters."""
         return max(0.0, self._next_global - self._time())
+
+    def chat_paused_for(self, chat_id: int) -> float:
+        """Seconds until a RetryAfter pause of this one chat ends (0 when not paused)."""
+        return max(0.0, self._chat_paused_until.get(chat_id, 0.0) - self._time())
+
+    def rate_limited(self, chat_id: int, seconds: float) -> bool:
+        """Telegram answered 429 with `retry_after=seconds` to a message for `chat_id`: pause that
+        chat. Returns True when this made it the bot as a whole (all sending paused)."""
+        now = self._time()
+        until = now + seconds
+        self._chat_paused_until[chat_id] = max(until, self._chat_paused_until.get(chat_id, 0.0))
+        self._next_chat[chat_id] = max(until, self._next_chat.get(chat_id, 0.0))
+        self._recent_429[chat_id] = now
+        for chat in [c for c, at in self._recent_429.items() if at < now - GLOBAL_429_WINDOW]:
+            del self._recent_429[chat]
+        if len(self._recent_429) >= GLOBAL_429_CHATS:
+            self.pause(seconds)
+            return True
+        return False
 
     def pause(self, seconds: float) -> None:
         """Stop all sending for `seconds` from now (Telegram's `retry_after`)."""
@@ -110,3 +140,5 @@ class RateLimiter:
         cutoff = now - self._group_interval
         for chat_id in [c for c, t in self._next_chat.items() if t < cutoff]:
             del self._next_chat[chat_id]
+        for chat_id in [c for c, t in self._chat_paused_until.items() if t < now]:
+            del self._chat_paused_until[chat_id]

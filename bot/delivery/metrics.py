@@ -6,13 +6,19 @@ from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES = Counter(
     "volspike_deliveries_total",
-    "Alert deliveries by outcome: sent, blocked, failed, retried, rate_limited, skipped, lost.",
+    "Alert deliveries by outcome: sent, blocked, failed, skipped, expired, unknown (Telegram may or"
+    " may not have it; never re-sent), retried, rate_limited, migrated, returned (given back to"
+    " pending, not attempted: a clean shutdown, a stopped sender, a chat still rate limited).",
     ["outcome"],
 )
 SEND_SECONDS = Histogram(
     "volspike_send_seconds",
     "Duration of one sendMessage call to Telegram.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+SENDER_STOPPED = Gauge(
+    "volspike_sender_stopped",
+    "1 while the sender is stopped because Telegram rejected the bot token (401/404); rows stay pending.",
 )
 QUEUE_DEPTH = Gauge("volspike_delivery_queue_depth", "Deliveries due and waiting for the sender.")
 ALERTS_FANNED_OUT = Counter(

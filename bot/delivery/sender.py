@@ -1,19 +1,28 @@
 """The sender: due delivery rows → Telegram messages, within Telegram's limits, at most once.
 
 Loop: claim due rows (elite first; `FOR UPDATE SKIP LOCKED`, so two processes never take the
-same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter,
-is sent, and its outcome is queued for a batched write.
+same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter
+and a request slot, is sent, and its outcome is queued for a batched write.
 
-At most once, across crashes: a row is `sending` from just before the call until its outcome is
-committed. A row still `sending` when a sender starts was in flight during a crash: it becomes
-`lost` and is never sent again; `lost` rows are counted in metrics and `/stats`. We prefer a rare,
-reported loss to a duplicate alert. Rows that were only waiting for the limiter when the sender
-is stopped go back to `pending`, so a clean shutdown loses nothing.
+At most once. A row is `sending` from its claim until its outcome is committed. Each failure is
+classified (`bot.delivery.send_failures`): a message known not to have been sent is retried
+(connection refused: backoff, `max_attempts`; 429: after `retry_after`); a message Telegram may
+have delivered (timeout or reset after the request was written, 5xx) is never sent again: it
+is recorded `unknown` and counted. We prefer a rare, reported unknown to a duplicate alert.
 
-Outcomes: success → `sent`; `TelegramRetryAfter` → every send pauses for `retry_after` and the
-row goes back to `pending` (the attempt does not count); 403 or 400 "chat not found" → `blocked`
-(the user is marked blocked, a group is disconnected), never retried; network errors and 5xx →
-`pending` again after a backoff, `failed` after `max_attempts`; any other API error → `failed`.
+Checked again at the moment of sending, not only when the row was planned: the recipient's
+pause, mutes and quiet hours (a row that falls into quiet hours is skipped, as planning does),
+and the alert's age (older than ALERT_MAX_AGE: `expired`, not sent).
+
+Telegram's answers: a 429 pauses that chat for `retry_after` (all sending only when several
+chats get one within a short window, see the limiter); 403 / "chat not found" → `blocked`;
+`migrate_to_chat_id` moves the chat to its new id and the message goes there; 401 (the token is
+revoked) stops the sender: rows stay `pending`, `state.stopped` says why, for the health report.
+
+Shutdown. When cancelled, requests already open get `grace` seconds to be answered (their
+outcome is then known; after that they are `unknown`); every other claimed row goes back to
+`pending`, so a clean shutdown loses nothing. Only a hard crash leaves rows `sending`: the next
+start marks them `unknown`, never re-sent.
 """
 
 from __future__ import annotations
@@ -24,25 +33,18 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import asyncpg
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiogram.utils.i18n import I18n
 
 from bot.alert_message import RenderedAlert, render_alert
 from bot.delivery import metrics
 from bot.delivery.limiter import RateLimiter
+from bot.delivery.send_failures import Kind, SendFailure, classify
 from db import deliveries
 from db.deliveries import Outcome
 from volspike.alerts import Alert, AlertType
@@ -51,13 +53,19 @@ from volspike.tiers import TIERS, Tier
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
-BACKOFF_CAP = timedelta(minutes=5)
+MAX_ATTEMPTS = 8  # connection refused: 2 + 4 + ... + 60 s ≈ 3 minutes of trying
+BACKOFF_CAP = timedelta(minutes=1)
 DEFAULT_LEASE = timedelta(minutes=5)  # a `sending` row older than this belongs to a dead process
+DEFAULT_MAX_AGE = timedelta(minutes=30)
+SHUTDOWN_GRACE = 5.0  # seconds an open request gets to be answered on shutdown (runtime allows 10)
+SEND_TIMEOUT = 15  # seconds for one sendMessage; no answer by then is `unknown`
+MAX_LIMITER_WAIT = 60.0  # a row waiting longer for its slot goes back to `pending` (due after it)
 _TIER_BY_PRIORITY = {limits.delivery_priority: tier for tier, limits in TIERS.items()}
+QUIET_HOURS_PRIORITIES = [limits.delivery_priority for limits in TIERS.values() if limits.custom_thresholds]
 _RENDER_CACHE = 256
 MIN_CLAIM = 16  # rows in the first claim after the queue was empty
 MAX_CLAIM_SECONDS = 0.1  # a claim holds at most this much of the global budget
+_DB_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ class Claimed:
     language: str
     group: bool  # a group or channel (not a private chat)
     skip_reason: str | None
+    expired: bool
     alert: Alert
 
     @classmethod
@@ -95,12 +104,27 @@ class Claimed:
             language=row["language"],
             group=row["chat_kind"] is not None,
             skip_reason=row["skip_reason"],
+            expired=row["expired"],
             alert=alert,
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: int
+
+
+@dataclass(slots=True)
+class SenderState:
+    """What the sender reports to the bot's health snapshot: `stopped` is None while it runs,
+    else why it stopped; `changed` is set when that changes, so the report goes out at once."""
+
+    stopped: str | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 def backoff(attempts: int) -> timedelta:
-    """2 s, 4 s, 8 s, … capped at 5 minutes."""
+    """2 s, 4 s, 8 s, … capped at a minute."""
     return min(timedelta(seconds=2**attempts), BACKOFF_CAP)
 
 
@@ -189,9 +213,34 @@ class OutcomeWriter:
         self._ready.set()
 
     async def run(self) -> None:
+        """Write outcomes as they come; a database outage is retried with backoff (30 s at most)."""
+        delay = 0.5
         while True:
             await self._ready.wait()
-            await self.flush()
+            try:
+                await self.flush()
+            except _DB_ERRORS as exc:
+                log.warning(
+                    "delivery outcomes not written yet", extra={"error": repr(exc), "retry_in": delay}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                delay = 0.5
+
+    async def close(self, attempts: int = 3) -> None:
+        """Write what is left (a few tries). Rows whose outcome cannot be written stay `sending`
+        and become `unknown` at the next start: never re-sent."""
+        for attempt in range(attempts):
+            try:
+                await self.flush()
+                return
+            except _DB_ERRORS as exc:
+                log.error(
+                    "delivery outcomes not written at shutdown",
+                    extra={"error": repr(exc), "outcomes": len(self._outcomes), "attempt": attempt + 1},
+                )
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def flush(self) -> None:
         self._ready.clear()
@@ -229,6 +278,11 @@ class Sender:
         max_attempts: int = MAX_ATTEMPTS,
         lease: timedelta = DEFAULT_LEASE,
         poll_interval: float = 0.5,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        grace: float = SHUTDOWN_GRACE,
+        send_timeout: int = SEND_TIMEOUT,
+        paid_broadcast: bool = False,
+        state: SenderState | None = None,
     ) -> None:
         self.bot = bot
         self.pool = pool
@@ -241,10 +295,18 @@ class Sender:
         self.max_attempts = max_attempts
         self.lease = lease
         self.poll_interval = poll_interval
+        self.max_age = max_age
+        self.grace = grace
+        self.send_timeout = send_timeout
+        self.paid_broadcast = paid_broadcast
+        self.state = state or SenderState()
         self.writer = OutcomeWriter(pool)
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._in_flight = 0
+        # Claimed rows without an outcome yet → whether their request has been started.
+        self._open: dict[int, bool] = {}
+        self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
         self.requests = RequestGate(limiter.rate)
         self._renders: dict[tuple[int | None, str, Tier, bool], RenderedAlert] = {}
 
@@ -253,23 +315,42 @@ class Sender:
         self._wake.set()
 
     async def recover(self) -> int:
-        """Start-up: rows left `sending` by a crash become `lost` (never re-sent)."""
+        """Start-up: rows left `sending` by a crash become `unknown` (never re-sent), and due rows
+        whose alert is too old become `expired`."""
         async with self.pool.acquire() as conn:
-            lost = await deliveries.mark_lost(conn)
-        if lost:
-            metrics.DELIVERIES.labels("lost").inc(lost)
-            log.warning("deliveries in flight during a crash marked lost", extra={"count": lost})
-        return lost
+            unknown = await deliveries.mark_unknown(conn)
+            expired = await deliveries.expire_due(conn, self.clock.now(), self.max_age)
+        if unknown:
+            metrics.DELIVERIES.labels("unknown").inc(unknown)
+            log.warning(
+                "deliveries in flight during a crash marked unknown (never re-sent)", extra={"count": unknown}
+            )
+        if expired:
+            metrics.DELIVERIES.labels("expired").inc(expired)
+            log.warning("deliveries older than ALERT_MAX_AGE expired", extra={"count": expired})
+        return unknown
 
     async def run(self) -> None:
-        """Recover, then send due rows until cancelled; outcomes still queued are written on exit."""
+        """Recover, then send due rows until cancelled. On cancellation, open requests get `grace`
+        seconds, every other claimed row goes back to `pending`, and all outcomes are written."""
+        metrics.SENDER_STOPPED.set(0)
         await self.recover()
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.writer.run(), name="delivery-outcomes")
                 await self._claim_loop(tasks)
         finally:
-            await self.writer.flush()
+            self._settle_leftovers()
+            await self.writer.close()
+
+    def _settle_leftovers(self) -> None:
+        """Rows claimed but never finished (their task was cancelled before it ran, or a second
+        cancellation cut the grace period short): an open request is `unknown`, the rest `pending`."""
+        for row_id, calling in list(self._open.items()):
+            if calling:
+                self._write(row_id, Outcome(row_id, "unknown", error="request open at shutdown"), "unknown")
+            else:
+                self._write(row_id, Outcome(row_id, "pending", refund=1), "returned")
 
     async def _claim_loop(self, tasks: asyncio.TaskGroup) -> None:
         loop = asyncio.get_running_loop()
@@ -277,8 +358,13 @@ class Sender:
         retry = 0.5
         claim_size = MIN_CLAIM
         while True:
+            if self.state.stopped is not None:
+                await asyncio.Event().wait()  # stopped for good: wait for the process to stop
             if loop.time() >= next_sweep:
-                await self._sweep()
+                try:
+                    await self._sweep()
+                except _DB_ERRORS as exc:
+                    log.warning("delivery sweep failed", extra={"error": repr(exc)})
                 next_sweep = loop.time() + min(60.0, self.lease.total_seconds() / 2 or 60.0)
             paused = self.limiter.paused_for
             if paused:
@@ -293,8 +379,14 @@ class Sender:
             want = min(free, claim_size)
             try:
                 async with self.pool.acquire() as conn:
-                    rows = await deliveries.claim_due(conn, self.clock.now(), want)
-            except (OSError, asyncpg.PostgresConnectionError) as exc:
+                    rows = await deliveries.claim_due(
+                        conn,
+                        self.clock.now(),
+                        want,
+                        max_age=self.max_age,
+                        quiet_priorities=QUIET_HOURS_PRIORITIES,
+                    )
+            except _DB_ERRORS as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
@@ -309,38 +401,212 @@ class Sender:
             for row in rows:
                 claimed = Claimed.from_record(row)
                 self._in_flight += 1
+                self._open[claimed.id] = False
                 tasks.create_task(self._deliver(claimed), name=f"deliver-{claimed.id}")
             if len(rows) < want:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def _sweep(self) -> None:
+        now = self.clock.now()
         async with self.pool.acquire() as conn:
-            lost = await deliveries.mark_lost(conn, older_than=self.lease)
-            depth = await deliveries.queue_depth(conn, self.clock.now())
+            unknown = await deliveries.mark_unknown(conn, older_than=self.lease)
+            expired = await deliveries.expire_due(conn, now, self.max_age)
+            depth = await deliveries.queue_depth(conn, now)
         metrics.QUEUE_DEPTH.set(depth)
-        if lost:
-            metrics.DELIVERIES.labels("lost").inc(lost)
-            log.warning("deliveries stuck in flight marked lost", extra={"count": lost})
+        if unknown:
+            metrics.DELIVERIES.labels("unknown").inc(unknown)
+            log.warning("deliveries stuck in flight marked unknown (never re-sent)", extra={"count": unknown})
+        if expired:
+            metrics.DELIVERIES.labels("expired").inc(expired)
+            log.warning("deliveries older than ALERT_MAX_AGE expired", extra={"count": expired})
+
+    # -- one row ---------------------------------------------------------------------------
+
+    def _is_expired(self, row: Claimed) -> bool:
+        return self.clock.now() - row.alert.detected_at > self.max_age
 
     async def _deliver(self, row: Claimed) -> None:
         try:
-            if row.skip_reason is not None:
-                self.writer.add(Outcome(row.id, "skipped", error=row.skip_reason))
-                metrics.DELIVERIES.labels("skipped").inc()
+            if row.expired or self._is_expired(row):
+                self._expire(row)
                 return
-            try:
-                await self.limiter.acquire(row.chat_id, group=row.group)
-            except asyncio.CancelledError:
-                # Stopped before the call: nothing was sent, give the row back.
-                self.writer.add(Outcome(row.id, "pending", refund=1))
-                raise
-            async with self.requests.slot():
-                outcome = await self._send(row)
-            self._record(row, outcome)
+            if row.skip_reason is not None:
+                self._resolve(row, Outcome(row.id, "skipped", error=row.skip_reason), "skipped")
+                return
+            chat_pause = self.limiter.chat_paused_for(row.chat_id)
+            if chat_pause or self.state.stopped is not None:
+                self._give_back(row, after=chat_pause)
+                return
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    async with asyncio.timeout(MAX_LIMITER_WAIT):
+                        await self.limiter.acquire(row.chat_id, group=row.group)
+                    await stack.enter_async_context(self.requests.slot())
+                except asyncio.CancelledError:
+                    self._give_back(row)  # stopped before the request: nothing was sent
+                    raise
+                except TimeoutError:
+                    pause = max(self.limiter.paused_for, self.limiter.chat_paused_for(row.chat_id))
+                    self._give_back(row, after=pause)
+                    return
+                # The wait may have been long: look again at what it may have changed.
+                if self._is_expired(row):
+                    self._expire(row)
+                    return
+                if self.state.stopped is not None:
+                    self._give_back(row)
+                    return
+                new_chat = self._migrated.get(row.chat_id)
+                if new_chat is not None:  # claimed for the old id before the chat moved
+                    await self._migrate(row, new_chat)
+                    return
+                result = await self._call(row)
+            await self._settle(row, result)
         finally:
             self._in_flight -= 1
             self._slot_free.set()
+
+    async def _call(self, row: Claimed) -> Sent | SendFailure:
+        """The request, shielded from a shutdown: once it is written Telegram may deliver it, so on
+        cancellation we wait up to `grace` for the answer instead of abandoning it."""
+        self._open[row.id] = True
+        call = asyncio.create_task(self._send(row), name=f"send-{row.id}")
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            try:
+                done, _ = await asyncio.wait({call}, timeout=self.grace)
+                if done:
+                    await self._settle(row, call.result())
+                else:
+                    self._resolve(
+                        row,
+                        Outcome(row.id, "unknown", error="no answer within the shutdown grace period"),
+                        "unknown",
+                    )
+            finally:
+                if not call.done():
+                    call.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await call
+            raise
+
+    async def _send(self, row: Claimed) -> Sent | SendFailure:
+        rendered = self._render(row)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        paid = True if self.paid_broadcast and row.tier is Tier.ELITE else None
+        try:
+            message = await self.bot.send_message(
+                row.chat_id,
+                rendered.text,
+                reply_markup=rendered.keyboard,
+                allow_paid_broadcast=paid,
+                request_timeout=self.send_timeout,
+            )
+        except (TelegramAPIError, ClientDecodeError) as exc:
+            return classify(exc)
+        finally:
+            elapsed = loop.time() - started
+            metrics.SEND_SECONDS.observe(elapsed)
+            self.requests.observe(elapsed)
+        return Sent(message.message_id)
+
+    async def _settle(self, row: Claimed, result: Sent | SendFailure) -> None:
+        """Turn an answer (or its absence) into the row's outcome and its side effects."""
+        now = self.clock.now()
+        if isinstance(result, Sent):
+            self._resolve(row, Outcome(row.id, "sent", sent_at=now, message_id=result.message_id), "sent")
+            return
+        extra = {"delivery": row.id, "chat": row.chat_id, "error": result.error}
+        match result.kind:
+            case Kind.RATE_LIMITED:
+                seconds = result.retry_after or 1
+                everyone = self.limiter.rate_limited(row.chat_id, seconds)
+                what = "all sending paused" if everyone else "this chat paused"
+                log.warning(f"telegram rate limit: {what}", extra={**extra, "retry_after": seconds})
+                due = now + timedelta(seconds=seconds)
+                self._resolve(
+                    row, Outcome(row.id, "pending", error=result.error, due_at=due, refund=1), "rate_limited"
+                )
+            case Kind.NOT_SENT:
+                if row.attempts >= self.max_attempts:
+                    self._resolve(row, Outcome(row.id, "failed", error=result.error), "failed")
+                    log.warning("delivery failed: Telegram unreachable", extra=extra)
+                else:
+                    due = now + backoff(row.attempts)
+                    self._resolve(row, Outcome(row.id, "pending", error=result.error, due_at=due), "retried")
+            case Kind.BLOCKED:
+                self.writer.add(
+                    Outcome(row.id, "blocked", error=result.error),
+                    blocked_user=None if row.group else row.chat_id,
+                    dead_chat=row.chat_id if row.group else None,
+                )
+                self._done(row.id, "blocked")
+            case Kind.REJECTED:
+                self._resolve(row, Outcome(row.id, "failed", error=result.error), "failed")
+                log.warning("delivery rejected by Telegram", extra=extra)
+            case Kind.AMBIGUOUS:
+                self._resolve(row, Outcome(row.id, "unknown", error=result.error), "unknown")
+                log.warning("delivery outcome unknown (Telegram may have it; not re-sent)", extra=extra)
+            case Kind.MIGRATED:
+                assert result.migrate_to_chat_id is not None
+                await self._migrate(row, result.migrate_to_chat_id)
+            case Kind.TOKEN_REJECTED:
+                self._give_back(row)
+                self._stop(result.error)
+
+    async def _migrate(self, row: Claimed, new_chat: int) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await deliveries.migrate_chat(conn, row.id, row.chat_id, new_chat, self.clock.now())
+        except _DB_ERRORS as exc:
+            log.warning("chat migration not saved", extra={"chat": row.chat_id, "error": repr(exc)})
+            self._give_back(row)  # the next attempt meets the same answer and tries again
+            return
+        self._open.pop(row.id, None)
+        metrics.DELIVERIES.labels("migrated").inc()
+        if row.chat_id not in self._migrated:
+            self._migrated[row.chat_id] = new_chat
+            log.info(
+                "group became a supergroup: chat moved", extra={"chat": row.chat_id, "new_chat": new_chat}
+            )
+        self.wake()
+
+    def _stop(self, error: str) -> None:
+        if self.state.stopped is not None:
+            return
+        self.state.stopped = f"Telegram rejected the bot token: {error}"
+        metrics.SENDER_STOPPED.set(1)
+        self.state.changed.set()
+        log.error(
+            "SENDER STOPPED: Telegram rejected the bot token; no alert is sent until the bot is "
+            "restarted with a valid BOT_TOKEN (deliveries stay pending)",
+            extra={"error": error},
+        )
+        self.wake()
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def _expire(self, row: Claimed) -> None:
+        self._resolve(row, Outcome(row.id, "expired", error="older than ALERT_MAX_AGE"), "expired")
+
+    def _give_back(self, row: Claimed, *, after: float = 0.0) -> None:
+        """Known not sent, and not the row's fault: back to `pending`, the attempt not counted."""
+        due = self.clock.now() + timedelta(seconds=after) if after else None
+        self._resolve(row, Outcome(row.id, "pending", due_at=due, refund=1), "returned")
+
+    def _resolve(self, row: Claimed, outcome: Outcome, label: str) -> None:
+        self._write(row.id, outcome, label)
+
+    def _write(self, row_id: int, outcome: Outcome, label: str) -> None:
+        self.writer.add(outcome)
+        self._done(row_id, label)
+
+    def _done(self, row_id: int, label: str) -> None:
+        self._open.pop(row_id, None)
+        metrics.DELIVERIES.labels(label).inc()
 
     def _render(self, row: Claimed) -> RenderedAlert:
         """One rendering per (alert, language, tier, chat kind), shared by all its recipients."""
@@ -359,56 +625,3 @@ class Sender:
                 self._renders.pop(next(iter(self._renders)))
             self._renders[key] = rendered
         return rendered
-
-    async def _send(self, row: Claimed) -> Outcome:
-        rendered = self._render(row)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            message = await self.bot.send_message(row.chat_id, rendered.text, reply_markup=rendered.keyboard)
-        except TelegramRetryAfter as exc:
-            self.limiter.pause(exc.retry_after)
-            log.warning("telegram rate limit: all sending paused", extra={"retry_after": exc.retry_after})
-            return Outcome(row.id, "pending", error=exc.message, due_at=self.clock.now(), refund=1)
-        except TelegramForbiddenError as exc:
-            return Outcome(row.id, "blocked", error=exc.message)
-        except TelegramBadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                return Outcome(row.id, "blocked", error=exc.message)
-            return Outcome(row.id, "failed", error=exc.message)
-        except TelegramEntityTooLarge as exc:
-            return Outcome(row.id, "failed", error=exc.message)
-        except (TelegramNetworkError, TelegramServerError) as exc:
-            if row.attempts >= self.max_attempts:
-                return Outcome(row.id, "failed", error=exc.message)
-            retry_at = self.clock.now() + backoff(row.attempts)
-            return Outcome(row.id, "pending", error=exc.message, due_at=retry_at)
-        except TelegramAPIError as exc:
-            return Outcome(row.id, "failed", error=f"{type(exc).__name__}: {exc.message}")
-        finally:
-            elapsed = loop.time() - started
-            metrics.SEND_SECONDS.observe(elapsed)
-            self.requests.observe(elapsed)
-        return Outcome(row.id, "sent", sent_at=self.clock.now(), message_id=message.message_id)
-
-    def _record(self, row: Claimed, outcome: Outcome) -> None:
-        blocked = outcome.status == "blocked"
-        self.writer.add(
-            outcome,
-            blocked_user=row.chat_id if blocked and not row.group else None,
-            dead_chat=row.chat_id if blocked and row.group else None,
-        )
-        label = outcome.status
-        if outcome.status == "pending":
-            label = "rate_limited" if outcome.refund else "retried"
-        metrics.DELIVERIES.labels(label).inc()
-        if outcome.status in ("failed", "blocked"):
-            log.warning(
-                "delivery not sent",
-                extra={
-                    "delivery": row.id,
-                    "chat": row.chat_id,
-                    "status": outcome.status,
-                    "error": outcome.error,
-                },
-            )

@@ -192,13 +192,15 @@ def build_router(settings: Settings) -> Router:
             _("Active today: {count}").format(count=figures.active_today),
             _("Alerts today: {count}").format(count=figures.alerts_today),
             _(
-                "Deliveries: sent {sent}, pending {pending}, failed {failed}, blocked {blocked}, lost {lost}"
+                "Deliveries: sent {sent}, pending {pending}, failed {failed}, blocked {blocked}, "
+                "unknown {unknown}, expired {expired}"
             ).format(
                 sent=sent.get("sent", 0),
                 pending=sent.get("pending", 0) + sent.get("sending", 0),
                 failed=sent.get("failed", 0),
                 blocked=sent.get("blocked", 0),
-                lost=sent.get("lost", 0),
+                unknown=sent.get("unknown", 0),
+                expired=sent.get("expired", 0),
             ),
             _("Queue: {due} due now, {pending} pending in all, {stream} stream entries unread").format(
                 due=due,

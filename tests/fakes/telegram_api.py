@@ -4,8 +4,19 @@ It speaks the real wire format on 127.0.0.1 (`POST /bot<token>/<method>`, form o
 parameters, `{"ok": true, "result": ...}` answers, `{"ok": false, "error_code", "description",
 "parameters": {"retry_after"}}` errors), so the real aiogram `Bot` with its real aiohttp
 session talks to it through `TELEGRAM_API_URL`. It records every call, serves `getUpdates`
-from a queue the test fills, and can be told to fail: 429 with `retry_after`, 403 for a
-chat that blocked the bot, 400 "chat not found", 5xx.
+from a queue the test fills, and can be told to fail the way Telegram does:
+
+- 429 with `parameters.retry_after` (for every chat, or one chat), 403 for a chat that blocked
+  the bot, 400 "chat not found";
+- 5xx, either before the message was delivered or after (Telegram's answer was lost);
+- a timeout after the request was received: the message is delivered, the answer never comes;
+- a connection reset after the request was received: delivered, then the socket is aborted;
+- 401 "Unauthorized" for every call once the token is revoked;
+- 400 "Bad Request: group chat was upgraded to a supergroup chat" with
+  `parameters.migrate_to_chat_id` for a group that became a supergroup.
+
+`delivered` lists the messages a user would see (sendMessage/copyMessage calls Telegram carried
+out, including those whose answer then failed), so a test can check that none came twice.
 """
 
 from __future__ import annotations
@@ -58,7 +69,8 @@ class Call:
 
 @dataclass
 class Failure:
-    """An error answer for the next `count` matching calls."""
+    """An error answer (or no answer: `stall`, `reset`) for the next `count` matching calls;
+    `delivered`: the message reached the chat before the answer failed."""
 
     method: str | None  # None: any method
     status: int
@@ -66,6 +78,10 @@ class Failure:
     retry_after: int | None = None
     chat_id: int | None = None
     count: int = 1
+    delivered: bool = False
+    stall: bool = False  # never answer (the client times out)
+    reset: bool = False  # abort the connection instead of answering
+    migrate_to_chat_id: int | None = None
 
 
 @dataclass
@@ -77,6 +93,9 @@ class FakeTelegram:
     missing_chats: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     latency: float = 0.0
+    delivered: list[Call] = field(default_factory=list)
+    migrated_chats: dict[int, int] = field(default_factory=dict)  # group id → supergroup id
+    token_revoked: bool = False
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -86,6 +105,9 @@ class FakeTelegram:
         self._new_call = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._webhook: dict[str, Any] | None = None
+        self._unstall = asyncio.Event()
+        self._answers = asyncio.Event()
+        self._answers.set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -96,6 +118,7 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
+        self._unstall = asyncio.Event()
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -103,6 +126,8 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()
+        self._unstall.set()  # stalled requests end with a dropped connection
+        self._answers.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -131,8 +156,61 @@ class FakeTelegram:
     ) -> None:
         self.failures.append(Failure(method, status, description, retry_after, chat_id, count))
 
-    def rate_limit(self, seconds: int, *, count: int = 1, method: str | None = "sendMessage") -> None:
-        self.fail(method, 429, f"Too Many Requests: retry after {seconds}", retry_after=seconds, count=count)
+    def rate_limit(
+        self, seconds: int, *, count: int = 1, method: str | None = "sendMessage", chat_id: int | None = None
+    ) -> None:
+        self.fail(
+            method,
+            429,
+            f"Too Many Requests: retry after {seconds}",
+            retry_after=seconds,
+            chat_id=chat_id,
+            count=count,
+        )
+
+    def server_error(
+        self,
+        *,
+        chat_id: int | None = None,
+        status: int = 502,
+        description: str = "Bad Gateway",
+        delivered: bool = False,
+        count: int = 1,
+    ) -> None:
+        """A 5xx for sendMessage; with `delivered`, Telegram delivered it and then failed to answer."""
+        self.failures.append(
+            Failure("sendMessage", status, description, chat_id=chat_id, count=count, delivered=delivered)
+        )
+
+    def stall_after_receipt(self, *, chat_id: int | None = None, count: int = 1) -> None:
+        """Deliver the next sendMessage, then never answer it (the client's timeout fires)."""
+        self.failures.append(
+            Failure("sendMessage", 0, "", chat_id=chat_id, count=count, delivered=True, stall=True)
+        )
+
+    def reset_after_receipt(self, *, chat_id: int | None = None, count: int = 1) -> None:
+        """Deliver the next sendMessage, then abort the connection instead of answering."""
+        self.failures.append(
+            Failure("sendMessage", 0, "", chat_id=chat_id, count=count, delivered=True, reset=True)
+        )
+
+    def hold_answers(self) -> None:
+        """Deliver each sendMessage at once but hold its answer until `release_answers()`."""
+        self._answers.clear()
+
+    def release_answers(self) -> None:
+        self._answers.set()
+
+    def revoke_token(self) -> None:
+        """From now on every call is answered 401 Unauthorized (the token was revoked)."""
+        self.token_revoked = True
+
+    def migrate(self, group_id: int, supergroup_id: int) -> None:
+        """The group became a supergroup: messages to the old id get Telegram's migrate error."""
+        self.migrated_chats[group_id] = supergroup_id
+
+    def delivered_to(self, chat_id: int) -> list[Call]:
+        return [c for c in self.delivered if c.chat_id == chat_id]
 
     def push_update(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
@@ -284,25 +362,50 @@ class FakeTelegram:
                 self.failures.remove(failure)
             return failure
         if method in _CHAT_METHODS and chat_id is not None:
+            if chat_id in self.migrated_chats:
+                return Failure(
+                    method,
+                    400,
+                    "Bad Request: group chat was upgraded to a supergroup chat",
+                    migrate_to_chat_id=self.migrated_chats[chat_id],
+                )
             if chat_id in self.blocked_chats:
                 return Failure(method, 403, "Forbidden: bot was blocked by the user")
             if chat_id in self.missing_chats:
                 return Failure(method, 400, "Bad Request: chat not found")
         return None
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        if request.match_info["token"] != TOKEN:
+        if request.match_info["token"] != TOKEN or self.token_revoked:
             return _error(401, "Unauthorized")
         params = await self._params(request)
+        call = Call(method, params, time.monotonic())
         if method != "getUpdates":
-            self.calls.append(Call(method, params, time.monotonic()))
+            self.calls.append(call)
             self._new_call.set()
         if self.latency:
             await asyncio.sleep(self.latency)
         failure = self._take_failure(method, params)
         if failure is not None:
-            return _error(failure.status, failure.description, failure.retry_after)
+            if failure.delivered:
+                self.delivered.append(call)
+            if failure.stall:
+                await self._unstall.wait()
+                failure.reset = True
+            if failure.reset:
+                if request.transport is not None:  # None: the client already hung up
+                    request.transport.abort()
+                raise asyncio.CancelledError  # nothing more to write: the connection is gone
+            parameters: dict[str, Any] = {}
+            if failure.retry_after is not None:
+                parameters["retry_after"] = failure.retry_after
+            if failure.migrate_to_chat_id is not None:
+                parameters["migrate_to_chat_id"] = failure.migrate_to_chat_id
+            return _error(failure.status, failure.description, parameters)
+        if method in _DELIVERING:
+            self.delivered.append(call)
+            await self._answers.wait()
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
         handler = _RESULTS.get(method)
@@ -344,6 +447,7 @@ class FakeTelegram:
         return message
 
 
+_DELIVERING = {"sendMessage", "copyMessage"}
 _CHAT_METHODS = {"sendMessage", "copyMessage", "editMessageText", "sendPhoto", "sendInvoice", "getChat"}
 
 
@@ -351,10 +455,12 @@ def _ok(result: object) -> web.Response:
     return web.Response(body=orjson.dumps({"ok": True, "result": result}), content_type="application/json")
 
 
-def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+def _error(status: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
+    """The Bot API's error object; `parameters` is its ResponseParameters (`retry_after`,
+    `migrate_to_chat_id`), present only when it has a field."""
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
-    if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
+    if parameters:
+        body["parameters"] = parameters
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
