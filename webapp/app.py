@@ -16,6 +16,8 @@ from volspike.redis_client import create_redis
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from webapp import keys
+from webapp.api.routes import setup_api
+from webapp.auth import auth_middleware
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health
 from webapp.metrics import metrics
@@ -33,7 +35,7 @@ def create_app(
 ) -> web.Application:
     """Build the app. PostgreSQL and Redis are opened (and closed) by the app itself unless
     the caller hands in ones it owns, as `volspike run` does to share them between services."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[keys.SETTINGS] = settings
     app[keys.NAMES] = RedisNames(settings.redis_prefix)
     app[keys.CLOCK] = clock or SystemClock()
@@ -64,6 +66,7 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/webhooks/telegram", telegram_webhook)
+    setup_api(app)
     return app
 
 
