@@ -33,7 +33,7 @@ def candle_range(
 ) -> tuple[datetime, datetime]:
     """[start, end) of a request: `to` defaults to now, `from` to `limit` bars before `to`."""
     end = datetime.fromtimestamp(query_to, UTC) if query_to is not None else now + step
-    start = datetime.fromtimestamp(query_from, UTC) if query_from is not None else end - step * limit
+    start = datetime.fromtimestamp(query_from, UTC) if query_from is not None else end - step * (limit + 1)
     if start >= end:
         raise BadInput("`from` must be before `to`")
     return start, end

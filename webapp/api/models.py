@@ -86,7 +86,7 @@ class Market(ApiModel):
     symbol: str
     asset: str
     price: float | None
-    change24h: float | None
+    change24h: float | None = Field(alias="change24h")
     hour_quote_volume: float | None
     ratio: float | None
     funding_rate: float | None
