@@ -29,6 +29,7 @@ from volspike.tiers import Tier, effective_tier
 from webapp import keys
 
 SCHEME = "tma"
+AUTH_PREFIXES = ("/api/", "/ws")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,10 @@ async def authenticate(app: web.Application, raw: str) -> WebUser:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Sets `request[USER]` from the Authorization header (None without one)."""
+    """Sets `request[USER]` from the Authorization header on /api and /ws (other paths, such
+    as /metrics with its own bearer, are not the Mini App's)."""
+    if not request.path.startswith(AUTH_PREFIXES):
+        return await handler(request)
     raw = init_data_from_header(request.headers.get("Authorization"))
     if raw is not None:
         request[USER] = await authenticate(request.app, raw)
