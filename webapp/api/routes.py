@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ingest.publisher import AlertPublisher
-from webapp import keys
+from webapp import keys, udf
 from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
 from webapp.api.universe import SymbolUniverse
 
-HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist)
+HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist, udf)
 
 
 async def api_ctx(app: web.Application) -> AsyncIterator[None]:
