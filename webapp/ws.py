@@ -225,7 +225,14 @@ LIVE_OPTIONS = web.AppKey("live_options", LiveOptions)
 
 async def live_hub_ctx(app: web.Application) -> AsyncIterator[None]:
     """The hub and its two loops, cancelled and awaited on shutdown; open sockets are closed."""
-    hub = LiveHub(app[keys.REDIS], app[keys.NAMES])
+    options = app.get(LIVE_OPTIONS) or LiveOptions()
+    hub = LiveHub(
+        app[keys.REDIS],
+        app[keys.NAMES],
+        queue_size=options.queue_size,
+        heartbeat=options.heartbeat,
+        backoff_cap=options.backoff_cap,
+    )
     app[LIVE_HUB] = hub
     tasks = [
         asyncio.create_task(hub.run(), name="live-hub"),
