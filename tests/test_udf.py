@@ -106,9 +106,9 @@ async def test_history_answers_are_cached_in_redis_for_a_few_seconds(
     first = await _get(client, url)
     await db.execute("UPDATE candles_1m SET open = 1 WHERE symbol = 'BTCUSDT'")
     assert await _get(client, url) == first
-    ttl = await redis.ttl(names.udf_cache(url))
+    ttl = await redis.ttl(names.answer_cache(url))
     assert 0 < ttl <= 5
-    await redis.delete(names.udf_cache(url))
+    await redis.delete(names.answer_cache(url))
     assert (await _get(client, url))["o"] == [1.0]
 
 

@@ -14,13 +14,13 @@ History semantics: bars with `from <= t < to`; `countback`, when given, wins ove
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, ValidationError
-from redis.exceptions import RedisError
 
 from db.candle_range import newest_before
 from db.candles import TIMEFRAMES, fetch_candles
@@ -118,22 +118,13 @@ def _error(message: str) -> dict[str, Any]:
     return {"s": "error", "errmsg": message}
 
 
-async def _cached(request: web.Request, build: Any) -> web.Response:
-    """The answer from the Redis cache, or built and cached for CACHE_SECONDS."""
-    redis, names = request.app[keys.REDIS], request.app[keys.NAMES]
-    key = names.udf_cache(request.path_qs[:300])
-    try:
-        hit = await redis.get(key)
-    except (RedisError, OSError) as exc:
-        log.warning("udf cache unavailable", extra={"error": repr(exc)})
-        hit = None
-    if hit is not None:
-        return web.Response(body=hit, content_type="application/json")
-    body = orjson.dumps(await build())
-    try:
-        await redis.set(key, body, ex=CACHE_SECONDS)
-    except (RedisError, OSError) as exc:
-        log.warning("udf answer not cached", extra={"error": repr(exc)})
+async def _cached(request: web.Request, build: Callable[[], Awaitable[Any]]) -> web.Response:
+    """The answer from the shared cache, or built and cached for CACHE_SECONDS."""
+
+    async def encoded() -> bytes:
+        return orjson.dumps(await build())
+
+    body = await request.app[keys.ANSWERS].get(request.path_qs[:300], CACHE_SECONDS, encoded)
     return web.Response(body=body, content_type="application/json")
 
 
