@@ -35,6 +35,9 @@ def raise_open_files() -> int:
 
 
 def _serve(overrides: dict[str, Any], port: int) -> None:
+    from volspike.logs import setup_logging
+
+    setup_logging("WARNING", json=True)
     raise_open_files()
     asyncio.run(_serve_async(overrides, port))
 

@@ -25,6 +25,7 @@ from tests.miniapp_harness import (
 from volspike.alerts import AlertType
 from volspike.clock import ManualClock
 from webapp.app import create_app
+from webapp.keys import ANSWERS
 
 
 @pytest.fixture
@@ -332,4 +333,5 @@ async def test_candle_answers_are_shared_for_a_few_seconds(client: TestClient, d
     keys = [key async for key in redis.scan_iter(match=names.answer_cache("candles:*"))]
     assert len(keys) == 1 and 0 < await redis.ttl(keys[0]) <= 5
     await redis.delete(*keys)
+    client.server.app[ANSWERS].clear_local()
     assert (await (await client.get(url)).json())["candles"][0]["c"] == 1.0

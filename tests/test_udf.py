@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.miniapp_harness import NOW, add_minutes, add_symbols
 from volspike.clock import ManualClock
 from webapp.app import create_app
+from webapp.keys import ANSWERS
 
 START = NOW - timedelta(hours=3)
 T0 = int(START.timestamp())
@@ -109,6 +110,7 @@ async def test_history_answers_are_cached_in_redis_for_a_few_seconds(
     ttl = await redis.ttl(names.answer_cache(url))
     assert 0 < ttl <= 5
     await redis.delete(names.answer_cache(url))
+    client.server.app[ANSWERS].clear_local()
     assert (await _get(client, url))["o"] == [1.0]
 
 
