@@ -102,7 +102,7 @@ async def bench_webapp(database_url: str, **overrides: Any) -> AsyncIterator[Ben
     process = multiprocessing.get_context("spawn").Process(target=_serve, args=(config, port), daemon=True)
     process.start()
     try:
-        await wait_http(f"http://127.0.0.1:{port}/health/db")
+        await wait_http(f"http://127.0.0.1:{port}/health/db", timeout=120)
         yield BenchWebapp(load_settings(_env_file=None, **config), f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
