@@ -140,6 +140,9 @@ async def test_alerts_need_elite_and_bad_commands_get_errors(settings, db, redis
         assert await receive(ws) == {"type": "error", "error": "unknown_op"}
         await ws.send_str("{not json")
         assert await receive(ws) == {"type": "error", "error": "bad_json"}
+        await send(ws, op="auth", initData=init_data(1002))  # the third attempt is still taken
+        await send(ws, op="auth", initData=init_data(1002))
+        assert await receive(ws) == {"type": "error", "error": "too_many_requests"}
 
 
 async def test_handshake_authorization_header_signs_the_socket_in(settings, db, redis, names) -> None:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 256  # messages a socket may have waiting before it counts as too slow
 HEARTBEAT = 20.0
 MAX_SYMBOLS = 20  # candle subscriptions per socket
+MAX_AUTH_ATTEMPTS = 3  # `auth` commands per socket (each one checks initData and loads the user)
 MAX_MESSAGE = 64 * 1024
 BACKOFF_CAP = 5.0
 CLOSE_TIMEOUT = 2.0
@@ -62,6 +63,7 @@ class LiveClient:
     user: WebUser | None = None
     alerts: bool = False
     symbols: set[str] = field(default_factory=set)
+    auth_attempts: int = 0
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, text: str) -> bool:
@@ -264,6 +266,10 @@ async def _command(request: web.Request, hub: LiveHub, client: LiveClient, raw: 
         return
     if op == "auth":
         init_data = command.get("initData")
+        client.auth_attempts += 1
+        if client.auth_attempts > MAX_AUTH_ATTEMPTS:
+            client.offer(_error("too_many_requests"))
+            return
         if not isinstance(init_data, str):
             client.offer(_error("unauthorized"))
             return
