@@ -1,0 +1,85 @@
+"""GET /api/candles: OHLCV of one symbol at 1m…1d, aggregated from `candles_1m` in SQL, with
+the markers of the alerts that fired in the range (the caller's tier window applied)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from db import alert_feed
+from db.candles import TIMEFRAMES, Candle, fetch_candles
+from volspike.errors import BadInput
+from volspike.tiers import Tier, feed_window
+from webapp import keys
+from webapp.api.models import CandleBar, CandlesPage, CandlesQuery, Marker
+from webapp.api.spec import API, parse_query
+from webapp.api.viewer import viewer_tier
+
+
+def bar(candle: Candle) -> CandleBar:
+    return CandleBar(
+        t=int(candle.open_time.timestamp()),
+        o=candle.open,
+        h=candle.high,
+        l=candle.low,
+        c=candle.close,
+        v=candle.quote_volume,
+    )
+
+
+def candle_range(
+    query_from: int | None, query_to: int | None, step: timedelta, limit: int, now: datetime
+) -> tuple[datetime, datetime]:
+    """[start, end) of a request: `to` defaults to now, `from` to `limit` bars before `to`."""
+    end = datetime.fromtimestamp(query_to, UTC) if query_to is not None else now + step
+    start = datetime.fromtimestamp(query_from, UTC) if query_from is not None else end - step * (limit + 1)
+    if start >= end:
+        raise BadInput("`from` must be before `to`")
+    return start, end
+
+
+CACHE_SECONDS = 5  # the forming bar moves on over /ws meanwhile
+
+
+async def _page(request: web.Request, query: CandlesQuery, tier: Tier) -> CandlesPage:
+    step = TIMEFRAMES[query.interval]
+    now = request.app[keys.CLOCK].now()
+    start, end = candle_range(query.from_, query.to, step, query.limit, now)
+    pool = request.app[keys.POOL]
+    rows = await fetch_candles(pool, query.symbol, query.interval, start, end, query.limit)
+    markers: list[Marker] = []
+    if rows:
+        window = feed_window(tier, now)
+        found = await alert_feed.markers(
+            pool,
+            query.symbol,
+            rows[0].open_time,
+            end,
+            visible_until=window.visible_until,
+            types=window.types,
+        )
+        markers = [Marker(t=int(r["detected_at"].timestamp()), type=r["alert_type"]) for r in found]
+    return CandlesPage(
+        symbol=query.symbol, interval=query.interval, candles=[bar(c) for c in rows], markers=markers
+    )
+
+
+@API.route("GET", "/api/candles", query=CandlesQuery, response=CandlesPage, errors=(400,), tag="charts")
+async def candles(request: web.Request) -> web.Response:
+    """Candles of a symbol at an interval, newest `limit` bars of [from, to), oldest first.
+
+    Answers are shared for a few seconds between callers of the same tier (markers follow the
+    tier's delay)."""
+    query = parse_query(request, CandlesQuery)
+    await request.app[keys.UNIVERSE].require(query.symbol)
+    tier = viewer_tier(request)
+    if query.from_ is not None and query.to is not None and query.from_ >= query.to:
+        raise BadInput("`from` must be before `to`")
+
+    async def build() -> bytes:
+        return (await _page(request, query, tier)).model_dump_json(by_alias=True).encode()
+
+    key = f"candles:{tier.value}:{query.symbol}:{query.interval}:{query.from_}:{query.to}:{query.limit}"
+    body = await request.app[keys.ANSWERS].get(key, CACHE_SECONDS, build)
+    return web.Response(body=body, content_type="application/json")
