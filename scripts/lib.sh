@@ -7,6 +7,9 @@ PY="$VENV/bin/python"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# shellcheck source=scripts/frontend.sh
+source "$ROOT/scripts/frontend.sh"
+
 port_open() {  # host port
   python3 - "$1" "$2" <<'PY'
 import socket, sys
@@ -42,6 +45,7 @@ setup_venv() {
     say "compiling translations (pybabel compile)"
     "$VENV/bin/pybabel" compile -d "$ROOT/locales" -D messages >/dev/null
   fi
+  build_assets
 }
 
 ensure_postgres() {

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     webapp_host: str = "0.0.0.0"
     webapp_port: int = Field(8080, ge=0, le=65535)
     webapp_url: HttpUrl | None = None
+    telegram_app_link: HttpUrl | None = None  # t.me link that opens the Mini App, for the public view
 
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 

@@ -19,6 +19,7 @@ from webapp import keys
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health
 from webapp.metrics import metrics
+from webapp.pages import setup_pages
 from webapp.telegram_webhook import telegram_webhook, telegram_webhook_ctx
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/webhooks/telegram", telegram_webhook)
+    setup_pages(app)
     return app
 
 
