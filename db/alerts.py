@@ -55,6 +55,8 @@ ORDER BY id
 
 GET = f"SELECT {COLUMNS} FROM alerts WHERE id = $1"
 
+FIND_ID = "SELECT id FROM alerts WHERE symbol = $1 AND hour_ts = $2 AND alert_type = $3"
+
 LATEST = f"""
 SELECT {COLUMNS} FROM alerts
 WHERE ($2::bigint IS NULL OR id < $2)
@@ -132,6 +134,12 @@ async def fired_since(conn: Executor, since: datetime) -> list[tuple[str, dateti
 async def get_alert(conn: Executor, alert_id: int) -> Alert | None:
     row = await conn.fetchrow(GET, alert_id)
     return None if row is None else from_row(row)
+
+
+async def find_id(conn: Executor, symbol: str, hour: datetime, alert_type: str) -> int | None:
+    """The id of the (symbol, hour, type) row, if there is one."""
+    alert_id: int | None = await conn.fetchval(FIND_ID, symbol, hour, alert_type)
+    return alert_id
 
 
 async def latest_alerts(

@@ -32,6 +32,31 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class UnknownSymbol(BadInput):
+    code = "unknown_symbol"
+
+
+class TierRequired(Forbidden):
+    """The caller's tier does not include this (the detail names the tier that does)."""
+
+    code = "tier_required"
+
+
+class WatchlistFull(Forbidden):
+    code = "watchlist_full"
+
+
+class RateLimited(AppError):
+    """Too many requests; `retry_after` seconds until the window ends."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: int, detail: object = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Conflict(AppError):
     status = 409
     code = "conflict"

@@ -33,6 +33,18 @@ class RedisNames:
         """Pub/sub channel for live alerts (Mini App feed)."""
         return f"{self.prefix}alerts:live"
 
+    def market_snapshot(self, tier: str) -> str:
+        """The market table as a tier sees it between refreshes (free 15 min, pro 5 min)."""
+        return f"{self.prefix}market:snapshot:{tier}"
+
+    def rate_limit(self, scope: str, who: str, window: int) -> str:
+        """Request counter of one client (`scope` ip or user) in one fixed window."""
+        return f"{self.prefix}ratelimit:{scope}:{who}:{window}"
+
+    def udf_cache(self, key: str) -> str:
+        """A cached UDF answer (a few seconds)."""
+        return f"{self.prefix}udf:{key}"
+
     @property
     def ingest_health(self) -> str:
         """JSON snapshot of ingest's state, refreshed every few seconds with a TTL."""

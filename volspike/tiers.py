@@ -47,3 +47,23 @@ def effective_tier(tier: Tier | str, expires_at: datetime | None, now: datetime)
     if tier is not Tier.FREE and expires_at is not None and expires_at <= now:
         return Tier.FREE
     return tier
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWindow:
+    """What of the alert history a tier sees: alerts detected up to `visible_until` (the push
+    delay applied), at most `limit` of them, of `types`. Used by the bot's /alerts and the
+    Mini App's feed alike."""
+
+    visible_until: datetime
+    limit: int
+    types: tuple[str, ...]
+
+
+ALL_ALERT_TYPES = ("SPIKE", "HALF_UPDATE", "FULL_UPDATE")
+
+
+def feed_window(tier: Tier | str, now: datetime) -> FeedWindow:
+    tier_limits = limits(tier)
+    types = ALL_ALERT_TYPES if tier_limits.updates else ALL_ALERT_TYPES[:1]
+    return FeedWindow(now - tier_limits.alert_delay, tier_limits.history, types)

@@ -16,10 +16,14 @@ from volspike.redis_client import create_redis
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from webapp import keys
+from webapp.access_log import access_log
+from webapp.api.routes import setup_api
+from webapp.auth import auth_middleware
 from webapp.errors import MAX_BODY, error_middleware
-from webapp.health import health
+from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics
 from webapp.pages import setup_pages
+from webapp.security import add_security_headers, ip_rate_limit, user_rate_limit
 from webapp.telegram_webhook import telegram_webhook, telegram_webhook_ctx
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,9 @@ def create_app(
 ) -> web.Application:
     """Build the app. PostgreSQL and Redis are opened (and closed) by the app itself unless
     the caller hands in ones it owns, as `volspike run` does to share them between services."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    middlewares = [access_log, error_middleware, ip_rate_limit, auth_middleware, user_rate_limit]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    app.on_response_prepare.append(add_security_headers)
     app[keys.SETTINGS] = settings
     app[keys.NAMES] = RedisNames(settings.redis_prefix)
     app[keys.CLOCK] = clock or SystemClock()
@@ -63,8 +69,11 @@ def create_app(
     app.cleanup_ctx.append(resources)
     app.cleanup_ctx.append(telegram_webhook_ctx)
     app.router.add_get("/health", health)
+    app.router.add_get("/health/db", health_db)
+    app.router.add_get("/health/binance", health_binance)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/webhooks/telegram", telegram_webhook)
+    setup_api(app)
     setup_pages(app)
     return app
 

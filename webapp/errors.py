@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from volspike.errors import AppError
+from volspike.errors import AppError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except AppError as exc:
-        return json_error(exc.status, exc.code, exc.detail)
+        response = json_error(exc.status, exc.code, exc.detail)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

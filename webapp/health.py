@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import orjson
 from aiohttp import web
 
-from webapp.keys import NAMES, POOL, REDIS
+from webapp.keys import NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0
 
@@ -55,3 +56,43 @@ async def health(request: web.Request) -> web.Response:
         services[name] = state if state is not None else {"ok": False, "state": "not running"}
     body = {"status": "ok" if ok else "degraded", "postgres": postgres, "redis": redis, "services": services}
     return web.json_response(body, status=200 if ok else 503)
+
+
+async def health_db(request: web.Request) -> web.Response:
+    """PostgreSQL alone: 200 when it answers."""
+    postgres = await _postgres(request)
+    return web.json_response({"postgres": postgres}, status=200 if postgres["ok"] else 503)
+
+
+async def _binance_rest(request: web.Request) -> dict[str, object]:
+    url = f"{request.app[SETTINGS].binance_rest_url}/fapi/v1/ping"
+    started = time.perf_counter()
+    try:
+        timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+            if response.status != 200:
+                return {"ok": False, "status": response.status}
+            await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def health_binance(request: web.Request) -> web.Response:
+    """The exchange: its REST API answers /fapi/v1/ping, and ingest's streams (from its
+    snapshot in Redis) are open. 200 only when both hold."""
+    rest, ingest = await asyncio.gather(
+        _binance_rest(request), _service(request, request.app[NAMES].ingest_health)
+    )
+    streams: dict[str, object] = (
+        {"ok": False, "state": "ingest not running"}
+        if ingest is None
+        else {
+            "ok": bool(ingest.get("ok")),
+            "connections": ingest.get("connections"),
+            "lag_ms": ingest.get("lag_ms"),
+            "last_message_age_s": ingest.get("last_message_age_s"),
+        }
+    )
+    ok = bool(rest["ok"] and streams["ok"])
+    return web.json_response({"rest": rest, "streams": streams}, status=200 if ok else 503)

@@ -9,9 +9,11 @@ from redis.asyncio import Redis
 from volspike.clock import Clock
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
+from webapp.api.universe import SymbolUniverse
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 NAMES = web.AppKey("names", RedisNames)
 CLOCK = web.AppKey("clock", Clock)
+UNIVERSE = web.AppKey("universe", SymbolUniverse)

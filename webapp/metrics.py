@@ -1,12 +1,40 @@
-"""GET /metrics: Prometheus text from this process's registry."""
+"""GET /metrics: Prometheus text from this process's registry.
+
+It answers only a loopback client (a scraper on the same host) or, when `METRICS_TOKEN` is
+set, a request with `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time).
+"""
 
 from __future__ import annotations
+
+import hmac
+import ipaddress
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from volspike.errors import Forbidden
+from webapp import keys
+
+
+def _loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def _bearer_ok(request: web.Request) -> bool:
+    token = request.app[keys.SETTINGS].metrics_token
+    if token is None:
+        return False
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(given.encode(), token.get_secret_value().encode())
+
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (loopback, or the METRICS_TOKEN bearer)."""
+    if not (_bearer_ok(request) or (_loopback(request.remote) and "X-Forwarded-For" not in request.headers)):
+        raise Forbidden("/metrics answers on loopback or with the METRICS_TOKEN bearer")
     body = generate_latest(REGISTRY)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

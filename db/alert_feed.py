@@ -1,0 +1,56 @@
+"""The alert feed as the Mini App and the JSON API read it: a tier's window of the history,
+filtered by type and symbol, and the alert markers of a chart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from db.alerts import COLUMNS, Executor, from_row
+from volspike.alerts import Alert
+
+# `detected_at <= $1`: a delayed tier does not see what its push has not shown yet.
+FEED = f"""
+SELECT {COLUMNS} FROM alerts
+WHERE detected_at <= $1
+  AND alert_type = ANY($3::text[])
+  AND ($4::text IS NULL OR symbol = $4)
+ORDER BY detected_at DESC, id DESC
+LIMIT $2
+"""
+
+MARKERS = """
+SELECT detected_at, alert_type FROM alerts
+WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
+  AND alert_type = ANY($5::text[])
+ORDER BY detected_at
+"""
+
+
+async def feed(
+    conn: Executor,
+    *,
+    visible_until: datetime,
+    limit: int,
+    types: Sequence[str],
+    symbol: str | None = None,
+) -> list[Alert]:
+    """Newest first."""
+    rows = await conn.fetch(FEED, visible_until, limit, list(types), symbol)
+    return [from_row(row) for row in rows]
+
+
+async def markers(
+    conn: Executor,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    *,
+    visible_until: datetime,
+    types: Sequence[str],
+) -> list[asyncpg.Record]:
+    """`(detected_at, alert_type)` of the symbol's alerts in [start, end), oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(MARKERS, symbol, start, end, visible_until, list(types))
+    return rows

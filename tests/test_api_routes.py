@@ -1,0 +1,319 @@
+"""The JSON API's routes through real HTTP, PostgreSQL and Redis: shapes, tier rules, bad input."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from ingest.live_state import LiveState
+from tests.miniapp_harness import (
+    BOT_TOKEN,
+    NOW,
+    add_alert,
+    add_minutes,
+    add_symbols,
+    init_data,
+    set_tier,
+    tma,
+)
+from volspike.alerts import AlertType
+from volspike.clock import ManualClock
+from webapp.app import create_app
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+@pytest.fixture
+async def client(settings, db, redis, clock):
+    await add_symbols(db, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    app_settings = settings.model_copy(update={"bot_token": SecretStr(BOT_TOKEN)})
+    app = create_app(app_settings, pool=db, redis=redis, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def user(user_id: int = 1001) -> dict[str, str]:
+    return tma(init_data(user_id))
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+
+async def test_public_alert_feed_applies_the_free_delay_and_spikes_only(client: TestClient, db) -> None:
+    late = await add_alert(db, "BTCUSDT", NOW - timedelta(minutes=20))
+    await add_alert(db, "ETHUSDT", NOW - timedelta(minutes=5))  # not yet visible to free
+    await add_alert(db, "BTCUSDT", NOW - timedelta(minutes=20), AlertType.HALF_UPDATE)  # elite only
+    body = await (await client.get("/api/alerts")).json()
+    assert [a["id"] for a in body["alerts"]] == [late]
+    assert body["delayMinutes"] == 15 and body["historyLimit"] == 10 and body["live"] is False
+    item = body["alerts"][0]
+    assert set(item) == {
+        "id", "symbol", "asset", "type", "currentVolume", "previousVolume", "ratio", "price",
+        "fundingRate", "hour", "detectedAt", "text",
+    }  # fmt: skip
+    assert item["symbol"] == "BTCUSDT" and item["asset"] == "BTC" and item["type"] == "SPIKE"
+    assert item["detectedAt"] == "2026-03-02T11:40:00Z" and item["hour"] == "2026-03-02T11:00:00Z"
+    assert item["text"].startswith("BTC hourly volume $5.00M (3.50× prev) — VOLUME SPIKE!")
+
+
+async def test_elite_feed_is_live_with_updates_and_filters(client: TestClient, db) -> None:
+    await set_tier(db, 1001, "elite")
+    spike = await add_alert(db, "BTCUSDT", NOW - timedelta(minutes=1))
+    half = await add_alert(db, "BTCUSDT", NOW - timedelta(seconds=30), AlertType.HALF_UPDATE)
+    eth = await add_alert(db, "ETHUSDT", NOW - timedelta(seconds=10))
+    body = await (await client.get("/api/alerts", headers=user())).json()
+    assert [a["id"] for a in body["alerts"]] == [eth, half, spike]
+    assert body["live"] is True and body["delayMinutes"] == 0 and body["historyLimit"] == 100
+    body = await (await client.get("/api/alerts?type=HALF_UPDATE", headers=user())).json()
+    assert [a["id"] for a in body["alerts"]] == [half]
+    body = await (await client.get("/api/alerts?symbol=ETHUSDT&limit=5", headers=user())).json()
+    assert [a["id"] for a in body["alerts"]] == [eth]
+
+
+async def test_history_is_cut_at_the_tier_limit(client: TestClient, db) -> None:
+    for minute in range(12):
+        await add_alert(db, "BTCUSDT", NOW - timedelta(hours=minute + 1))
+    body = await (await client.get("/api/alerts?limit=100")).json()
+    assert len(body["alerts"]) == 10
+
+
+@pytest.mark.parametrize(
+    "query", ["type=BOGUS", "symbol=btc-usdt", "limit=0", "limit=101", "limit=x", "symbol=NOPEUSDT"]
+)
+async def test_bad_alert_filters_are_400(client: TestClient, query: str) -> None:
+    response = await client.get(f"/api/alerts?{query}")
+    assert response.status == 400
+    body = await response.json()
+    assert set(body) == {"error", "detail"}
+
+
+# --- markets ----------------------------------------------------------------------------
+
+
+async def _market(redis, names, symbols: dict[str, float]) -> None:
+    live = LiveState(redis, names)
+    for symbol, price in symbols.items():
+        live.set_price(symbol, price, 1)
+        live.set_24h(symbol, -1.5, 1e9)
+        live.set_funding(symbol, 0.0001)
+    await live.flush(force=True)
+
+
+async def test_markets_come_from_live_state_with_watched_flags(client: TestClient, db, redis, names) -> None:
+    await set_tier(db, 1001, "elite")
+    await _market(redis, names, {"BTCUSDT": 97000.0, "ETHUSDT": 3500.0, "GONEUSDT": 1.0})
+    await client.post("/api/watchlist", json={"symbol": "ETH"}, headers=user())
+    body = await (await client.get("/api/markets", headers=user())).json()
+    assert body["refreshSeconds"] == 0
+    rows = {m["symbol"]: m for m in body["markets"]}
+    assert set(rows) == {"BTCUSDT", "ETHUSDT"}  # only symbols ingest follows
+    assert rows["ETHUSDT"]["watched"] is True and rows["BTCUSDT"]["watched"] is False
+    assert rows["BTCUSDT"] == {
+        "symbol": "BTCUSDT", "asset": "BTC", "price": 97000.0, "change24h": -1.5,
+        "hourQuoteVolume": None, "ratio": None, "fundingRate": 0.0001, "watched": False,
+    }  # fmt: skip
+
+
+async def test_free_markets_are_a_snapshot_refreshed_every_15_minutes(
+    client: TestClient, redis, names
+) -> None:
+    await _market(redis, names, {"BTCUSDT": 97000.0})
+    first = await (await client.get("/api/markets")).json()
+    assert first["refreshSeconds"] == 900
+    await _market(redis, names, {"BTCUSDT": 99000.0})
+    again = await (await client.get("/api/markets")).json()
+    assert again["markets"][0]["price"] == 97000.0 and again["updatedAt"] == first["updatedAt"]
+    await redis.delete(names.market_snapshot("free"))  # the snapshot's TTL ran out
+    fresh = await (await client.get("/api/markets")).json()
+    assert fresh["markets"][0]["price"] == 99000.0
+
+
+# --- candles ----------------------------------------------------------------------------
+
+
+async def test_hourly_candles_are_aggregated_from_minutes_with_markers(client: TestClient, db) -> None:
+    start = NOW - timedelta(hours=3)
+    await add_minutes(db, "BTCUSDT", start, 180)
+    alert_at = start + timedelta(hours=1, minutes=7)
+    await add_alert(db, "BTCUSDT", alert_at)
+    frm, to = int(start.timestamp()), int(NOW.timestamp())
+    response = await client.get(f"/api/candles?symbol=BTCUSDT&interval=1h&from={frm}&to={to}")
+    assert response.status == 200
+    body = await response.json()
+    assert body["symbol"] == "BTCUSDT" and body["interval"] == "1h"
+    assert [c["t"] for c in body["candles"]] == [frm, frm + 3600, frm + 7200]
+    first = body["candles"][0]
+    assert first == {
+        "t": frm,
+        "o": 100.0,
+        "h": 160.0,
+        "l": 99.0,
+        "c": 159.5,
+        "v": sum(1000.0 + i for i in range(60)),
+    }
+    assert body["markers"] == [{"t": int(alert_at.timestamp()), "type": "SPIKE"}]
+
+
+async def test_candle_limit_keeps_the_newest_bars(client: TestClient, db) -> None:
+    start = NOW - timedelta(minutes=30)
+    await add_minutes(db, "BTCUSDT", start, 30)
+    body = await (await client.get("/api/candles?symbol=BTCUSDT&interval=5m&limit=2")).json()
+    assert [c["t"] for c in body["candles"]] == [
+        int((start + timedelta(minutes=20)).timestamp()),
+        int((start + timedelta(minutes=25)).timestamp()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "symbol=NOPEUSDT&interval=1h",
+        "symbol=BTCUSDT&interval=2h",
+        "symbol=BTCUSDT&interval=1h&from=2000&to=1000",
+        "symbol=BTCUSDT&interval=1h&limit=1001",
+        "symbol=BTCUSDT&interval=1h&limit=0",
+        "symbol=BTCUSDT&from=abc",
+        "interval=1h",
+    ],
+)
+async def test_bad_candle_queries_are_400(client: TestClient, query: str) -> None:
+    response = await client.get(f"/api/candles?{query}")
+    assert response.status == 400
+    assert set(await response.json()) == {"error", "detail"}
+
+
+# --- watchlist --------------------------------------------------------------------------
+
+
+async def test_watchlist_add_list_remove(client: TestClient) -> None:
+    response = await client.post("/api/watchlist", json={"symbol": "BTCUSDT"}, headers=user())
+    assert response.status == 200
+    assert await response.json() == {"symbols": ["BTCUSDT"], "limit": 5}
+    await client.post("/api/watchlist", json={"symbol": "sol"}, headers=user())
+    body = await (await client.get("/api/watchlist", headers=user())).json()
+    assert body == {"symbols": ["BTCUSDT", "SOLUSDT"], "limit": 5}
+    response = await client.delete("/api/watchlist/BTCUSDT", headers=user())
+    assert await response.json() == {"symbols": ["SOLUSDT"], "limit": 5}
+
+
+async def test_watchlist_is_shared_with_the_bots_table(client: TestClient, db) -> None:
+    await client.post("/api/watchlist", json={"symbol": "ETHUSDT"}, headers=user())
+    assert await db.fetchval("SELECT symbol FROM watchlists WHERE user_id = 1001") == "ETHUSDT"
+
+
+async def test_full_watchlist_is_403_watchlist_full(client: TestClient, db) -> None:
+    await add_symbols(db, [f"C{i}USDT" for i in range(5)])
+    for i in range(5):
+        assert (
+            await client.post("/api/watchlist", json={"symbol": f"C{i}USDT"}, headers=user())
+        ).status == 200
+    response = await client.post("/api/watchlist", json={"symbol": "BTCUSDT"}, headers=user())
+    assert response.status == 403
+    assert (await response.json())["error"] == "watchlist_full"
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"symbol": "NOPE"}', b"not json", b'{"symbol": ""}', b'{"sym": "BTC"}', b"[]"]
+)
+async def test_bad_watchlist_bodies_are_400(client: TestClient, body: bytes) -> None:
+    response = await client.post("/api/watchlist", data=body, headers=user())
+    assert response.status == 400
+    assert set(await response.json()) == {"error", "detail"}
+
+
+async def test_oversized_api_body_is_413_json(client: TestClient) -> None:
+    response = await client.post("/api/watchlist", data=io.BytesIO(b"x" * (1024 * 1024 + 1)), headers=user())
+    assert response.status == 413
+    assert (await response.json())["error"] == "payload_too_large"
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+async def test_settings_read_and_write_as_the_bot_stores_them(client: TestClient, db) -> None:
+    await set_tier(db, 1001, "pro")
+    body = await (await client.get("/api/settings", headers=user())).json()
+    assert body == {
+        "spikeMultiple": None, "minQuoteVolume": None, "alertTypes": ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"],
+        "watchlistOnly": False, "quietStart": None, "quietEnd": None, "timezone": "UTC", "paused": False,
+    }  # fmt: skip
+    update = {"spikeMultiple": 5.0, "quietStart": "22:00", "quietEnd": "07:00", "timezone": "UTC+3"}
+    response = await client.put("/api/settings", json=update | {"paused": True}, headers=user())
+    assert response.status == 200
+    body = await response.json()
+    assert body["spikeMultiple"] == 5.0 and body["paused"] is True
+    assert body["quietStart"] == "22:00" and body["timezone"] == "Etc/GMT-3"
+    row = await db.fetchrow("SELECT spike_multiple, paused, timezone FROM user_settings WHERE user_id = 1001")
+    assert tuple(row) == (5.0, True, "Etc/GMT-3")
+
+
+async def test_free_user_changing_a_pro_field_is_403_tier_required(client: TestClient) -> None:
+    response = await client.put("/api/settings", json={"spikeMultiple": 5.0}, headers=user())
+    assert response.status == 403
+    assert (await response.json())["error"] == "tier_required"
+    # Sending back what GET gave is no change, and pause is free for everyone.
+    current = await (await client.get("/api/settings", headers=user())).json()
+    response = await client.put("/api/settings", json=current | {"paused": True}, headers=user())
+    assert response.status == 200
+
+
+async def test_updates_alert_types_are_elite_only(client: TestClient, db) -> None:
+    await set_tier(db, 1001, "pro")
+    response = await client.put("/api/settings", json={"alertTypes": ["SPIKE"]}, headers=user())
+    assert response.status == 200
+    response = await client.put(
+        "/api/settings", json={"alertTypes": ["SPIKE", "FULL_UPDATE"]}, headers=user()
+    )
+    assert response.status == 403
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"spikeMultiple": 3.3},
+        {"minQuoteVolume": 1.0},
+        {"alertTypes": []},
+        {"alertTypes": ["NOPE"]},
+        {"quietStart": "25:00", "quietEnd": "07:00"},
+        {"quietStart": "22:00"},
+        {"timezone": "Mars/Olympus"},
+        {"paused": "maybe"},
+        {"unknown": 1},
+    ],
+)
+async def test_bad_settings_are_400(client: TestClient, db, update: dict[str, object]) -> None:
+    await set_tier(db, 1001, "pro")
+    response = await client.put("/api/settings", json=update, headers=user())
+    assert response.status == 400, await response.text()
+
+
+# --- plans and the ingest reader ------------------------------------------------------------
+
+
+async def test_plans_list_the_tier_table_and_the_current_plan(client: TestClient, db) -> None:
+    body = await (await client.get("/api/plans")).json()
+    assert [p["tier"] for p in body["plans"]] == ["free", "pro", "elite"]
+    elite = body["plans"][2]
+    assert elite == {
+        "tier": "elite", "delayMinutes": 0, "history": 100, "watchlist": None, "ownThresholds": True,
+        "updates": True, "liveStream": True, "starsPrice": 750,
+    }  # fmt: skip
+    assert body["current"] == {"tier": "free", "tierExpiresAt": None}
+    await set_tier(db, 1001, "pro", NOW + timedelta(days=3))
+    body = await (await client.get("/api/plans", headers=user())).json()
+    assert body["current"]["tier"] == "pro"
+
+
+async def test_volume_alerts_lists_the_original_json(client: TestClient, db) -> None:
+    alert_id = await add_alert(db, "BTCUSDT", NOW - timedelta(minutes=16))
+    body = orjson.loads(await (await client.get("/api/volume-alerts")).read())
+    assert [a["id"] for a in body["alerts"]] == [alert_id]
+    assert body["alerts"][0]["alertType"] == "SPIKE" and body["alerts"][0]["volumeRatio"] == 3.5

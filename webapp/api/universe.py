@@ -1,0 +1,41 @@
+"""The tradable symbols (active rows of `symbols`), cached in-process for a few seconds:
+every API call that names a symbol checks it, and the universe changes only when ingest
+refreshes it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from db import symbols as symbols_db
+from volspike.errors import UnknownSymbol
+
+TTL = 30.0
+
+
+@dataclass
+class SymbolUniverse:
+    pool: asyncpg.Pool
+    ttl: float = TTL
+    _assets: dict[str, str] = field(default_factory=dict)
+    _loaded_at: float | None = None
+
+    async def assets(self) -> dict[str, str]:
+        """symbol -> base asset of every active symbol."""
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at > self.ttl:
+            self._assets = await symbols_db.assets(self.pool)
+            self._loaded_at = now
+        return self._assets
+
+    async def require(self, symbol: str) -> str:
+        """The symbol's base asset; BadInput when ingest does not follow it."""
+        asset = (await self.assets()).get(symbol)
+        if asset is None:
+            raise UnknownSymbol(f"unknown symbol {symbol[:30]!r}")
+        return asset
+
+    def forget(self) -> None:
+        self._loaded_at = None

@@ -1,0 +1,106 @@
+"""The original product's endpoints, kept for external detectors and old clients.
+
+`POST /api/volume-alerts/ingest` takes the original JSON with `X-API-Key` =
+`ALERT_INGEST_API_KEY` (compared in constant time; without the setting the endpoint is off
+and answers 404). The alert is saved and delivered exactly like ingest's own: the same
+`db.alerts.insert_alert` (unique per symbol + hour + type, so a repeat is a duplicate, not a
+second alert) and the same `AlertPublisher.publish` (XADD into the `alerts` stream for the
+delivery worker, PUBLISH for /ws). When Redis is down the row stays unpublished and
+ingest's republisher sends it later. The posted `message` is not stored: every alert's text
+is rendered from its figures.
+
+`GET /api/volume-alerts` returns the latest alerts in the original form, tier-limited.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, timedelta
+
+from aiohttp import web
+
+from db import alert_feed
+from db import alerts as db_alerts
+from ingest.publisher import AlertPublisher
+from volspike.alerts import Alert, AlertType
+from volspike.errors import BadInput, NotFound, Unauthorized
+from volspike.tiers import feed_window
+from webapp import keys
+from webapp.api.models import IngestAlert, IngestAnswer, VolumeAlert, VolumeAlerts
+from webapp.api.spec import API, parse_body, respond
+from webapp.api.viewer import viewer_tier
+
+PUBLISHER = web.AppKey("alert_publisher", AlertPublisher)
+HOUR = timedelta(hours=1)
+
+
+def check_api_key(request: web.Request) -> None:
+    configured = request.app[keys.SETTINGS].alert_ingest_api_key
+    if configured is None:
+        raise NotFound("the ingest endpoint is off (ALERT_INGEST_API_KEY is not set)")
+    given = request.headers.get("X-API-Key", "")
+    if not hmac.compare_digest(given.encode(), configured.get_secret_value().encode()):
+        raise Unauthorized("X-API-Key is missing or wrong")
+
+
+def to_alert(body: IngestAlert, asset: str) -> Alert:
+    """The posted alert as ours; BadInput when its times or type do not fit together."""
+    alert_type = AlertType(body.alertType)
+    if body.isUpdate is not None and body.isUpdate != alert_type.is_update:
+        raise BadInput({"field": "isUpdate", "message": f"does not match alertType {alert_type.value}"})
+    hour = (
+        body.hourTimestamp.astimezone(UTC)
+        if body.hourTimestamp.tzinfo
+        else body.hourTimestamp.replace(tzinfo=UTC)
+    )
+    detected = body.timestamp.astimezone(UTC) if body.timestamp.tzinfo else body.timestamp.replace(tzinfo=UTC)
+    if hour.minute or hour.second or hour.microsecond:
+        raise BadInput({"field": "hourTimestamp", "message": "must be the start of an hour"})
+    if not hour <= detected <= hour + HOUR:
+        raise BadInput({"field": "timestamp", "message": "must fall in the hour of hourTimestamp"})
+    return Alert(
+        symbol=body.symbol,
+        asset=asset,
+        alert_type=alert_type,
+        hour=hour,
+        detected_at=detected,
+        current_volume=body.currentVolume,
+        previous_volume=body.previousVolume,
+        ratio=body.volumeRatio,
+        price=body.price,
+        funding_rate=body.fundingRate,
+    )
+
+
+@API.route(
+    "POST",
+    "/api/volume-alerts/ingest",
+    body=IngestAlert,
+    response=IngestAnswer,
+    auth="api_key",
+    errors=(400, 401, 404),
+    tag="ingest",
+)
+async def ingest_alert(request: web.Request) -> web.Response:
+    """Take an alert from an external detector (original JSON); a repeat answers the first id."""
+    check_api_key(request)
+    body = await parse_body(request, IngestAlert)
+    asset = await request.app[keys.UNIVERSE].require(body.symbol)
+    alert = to_alert(body, asset)
+    pool = request.app[keys.POOL]
+    alert_id = await db_alerts.insert_alert(pool, alert)
+    if alert_id is None:
+        existing = await db_alerts.find_id(pool, alert.symbol, alert.hour, alert.alert_type.value)
+        return respond(IngestAnswer(success=True, alertId=str(existing), duplicate=True))
+    await request.app[PUBLISHER].publish(alert.with_id(alert_id))
+    return respond(IngestAnswer(success=True, alertId=str(alert_id)), status=201)
+
+
+@API.route("GET", "/api/volume-alerts", response=VolumeAlerts, tag="ingest")
+async def latest_volume_alerts(request: web.Request) -> web.Response:
+    """The latest alerts in the original JSON form (the caller's tier window)."""
+    window = feed_window(viewer_tier(request), request.app[keys.CLOCK].now())
+    rows = await alert_feed.feed(
+        request.app[keys.POOL], visible_until=window.visible_until, limit=window.limit, types=window.types
+    )
+    return respond(VolumeAlerts(alerts=[VolumeAlert.model_validate(a.to_json_dict()) for a in rows]))
