@@ -81,7 +81,7 @@ def setup_templates(app: web.Application) -> None:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=False)  # type: ignore[attr-defined]
-    env.globals["asset"] = asset_url
+    env.globals["asset_url"] = asset_url
     env.globals["locales"] = SUPPORTED_LOCALES
 
 

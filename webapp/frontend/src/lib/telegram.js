@@ -1,8 +1,11 @@
 // The bridge to Telegram's Mini App client (Telegram's own WebApp script, from npm through
 // @twa-dev/sdk). Inside Telegram the page has initData; outside it is the public view and
 // every Telegram-only call is skipped, so a plain browser logs no warnings.
-import WebApp from "@twa-dev/sdk";
+import sdk from "@twa-dev/sdk";
 
+// The package is CommonJS (`exports.default = Telegram.WebApp`); in an ES-module build its
+// default import is the whole `exports` object.
+const WebApp = sdk.default || sdk;
 export const tg = WebApp;
 export const initData = WebApp.initData || "";
 export const inTelegram = initData !== "";

@@ -185,7 +185,7 @@ async function loadOlder() {
   const mine = generation;
   const oldest = candles[0].t;
   try {
-    const page = await api(candlesUrl({ interval, to: oldest - 1, limit: PAGE }));
+    const page = await api(candlesUrl({ interval, to: oldest, limit: PAGE }));
     if (mine !== generation) return;
     const older = ascending(page.candles).filter((c) => c.t < oldest);
     if (!older.length) {

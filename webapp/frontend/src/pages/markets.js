@@ -27,13 +27,13 @@ function cells(market) {
 }
 
 function starButton(market) {
+  if (!inTelegram) return el("span", { class: "star-space" });
   return el("button", {
     class: "star",
     type: "button",
     "aria-pressed": String(market.watched),
     "aria-label": market.watched ? t("unwatch") : t("watch"),
     dataset: { symbol: market.symbol },
-    hidden: !inTelegram,
   });
 }
 
@@ -51,7 +51,7 @@ function update(markets) {
       known.market = market;
       known.node.querySelector(".m-link").replaceChildren(...cells(market));
       const star = known.node.querySelector(".star");
-      star.setAttribute("aria-pressed", String(market.watched));
+      if (star) star.setAttribute("aria-pressed", String(market.watched));
     } else {
       rows.set(market.symbol, { market, node: rowNode(market) });
     }

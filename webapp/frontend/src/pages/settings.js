@@ -38,9 +38,10 @@ function read() {
 
 function lock(user) {
   const paid = user && user.tier !== "free";
+  $(".lock-note").hidden = Boolean(paid);
   for (const field of form.querySelectorAll("[data-paid]")) {
     field.disabled = !paid;
-    field.closest(".field").classList.toggle("locked", !paid);
+    field.closest(".field, .check").classList.toggle("locked", !paid);
   }
   const elite = user && user.tier === "elite";
   for (const box of form.querySelectorAll("[data-elite]")) {
