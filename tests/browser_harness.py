@@ -190,8 +190,10 @@ async def seed(
 
 
 @asynccontextmanager
-async def serve(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> AsyncIterator[str]:
-    """The real webapp on 127.0.0.1 and a free port; yields its base URL."""
+async def serve(
+    settings: Settings, pool: asyncpg.Pool, redis: Redis
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """The real webapp on 127.0.0.1 and a free port; yields its base URL and the app."""
     app = create_app(settings, pool=pool, redis=redis)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -201,7 +203,7 @@ async def serve(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> AsyncIt
         server = site._server
         assert server is not None
         port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         await runner.cleanup()
 
