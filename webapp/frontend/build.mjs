@@ -12,7 +12,8 @@ const out = join(here, "..", "static", "dist");
 const pages = ["feed", "markets", "chart", "watchlist", "settings", "plans"];
 
 rmSync(out, { recursive: true, force: true });
-await build({
+const result = await build({
+  metafile: true,
   entryPoints: [...pages.map((p) => join(here, "src", "pages", `${p}.js`)), join(here, "src", "app.css")],
   outdir: out,
   bundle: true,
@@ -25,6 +26,13 @@ await build({
   chunkNames: "chunk-[hash]",
   logLevel: "warning",
 });
+// Each page's static imports (shared chunks), for <link rel="modulepreload"> in its template.
+const manifest = {};
+for (const [file, meta] of Object.entries(result.metafile.outputs)) {
+  if (!meta.entryPoint || !file.endsWith(".js")) continue;
+  manifest[file.split("/").pop()] = meta.imports.filter((i) => i.kind === "import-statement").map((i) => i.path.split("/").pop());
+}
+writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 1));
 // The license texts of the bundled libraries travel with the bundle.
 copyFileSync(join(here, "node_modules", "lightweight-charts", "LICENSE"), join(out, "LICENSE-lightweight-charts.txt"));
 writeFileSync(

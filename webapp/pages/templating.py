@@ -9,6 +9,7 @@ from the user's bot language), else the browser's Accept-Language, else English.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from functools import cache
 from pathlib import Path
@@ -54,6 +55,20 @@ def _asset_version(name: str) -> str:
         return "missing"
 
 
+@cache
+def _manifest() -> dict[str, list[str]]:
+    try:
+        manifest: dict[str, list[str]] = json.loads((DIST_DIR / "manifest.json").read_text())
+    except FileNotFoundError:
+        return {}
+    return manifest
+
+
+def module_preloads(entry: str) -> list[str]:
+    """The shared chunks `entry` imports: preloaded with the page, not discovered after it."""
+    return [f"/static/dist/{chunk}" for chunk in _manifest().get(entry, [])]
+
+
 def asset_url(name: str) -> str:
     """`/static/dist/<name>?v=<content hash>`: a new build is never served from a stale cache."""
     return f"/static/dist/{name}?v={_asset_version(name)}"
@@ -82,6 +97,7 @@ def setup_templates(app: web.Application) -> None:
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=False)  # type: ignore[attr-defined]
     env.globals["asset_url"] = asset_url
+    env.globals["module_preloads"] = module_preloads
     env.globals["locales"] = SUPPORTED_LOCALES
 
 

@@ -33,6 +33,17 @@ export async function api(path, { method = "GET", body } = {}) {
   return data;
 }
 
+/**
+ * A public GET without the user's credentials (candles are the same for everyone), so the
+ * browser can answer it from the page's `<link rel="preload">`.
+ */
+export async function publicGet(path) {
+  const response = await fetch(path);
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || "http_error", data && data.detail);
+  return data;
+}
+
 /** The signed-in user (`GET /api/me`), or null in the public view or when the API refuses. */
 export async function me() {
   if (!initData) return null;

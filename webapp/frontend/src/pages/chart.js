@@ -2,7 +2,7 @@
 // markers; timeframes 1m…1d from /api/candles, older candles loaded when scrolled back, the
 // forming candle (and the hour's volume ratio) updated live from the 1m candles on /ws.
 import { CandlestickSeries, createChart, createSeriesMarkers, HistogramSeries } from "lightweight-charts";
-import { api, ApiError } from "../lib/api.js";
+import { api, ApiError, publicGet } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, status } from "../lib/dom.js";
 import { price, ratio, usd } from "../lib/format.js";
@@ -78,25 +78,42 @@ let hourVolume = 0;
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
-const chart = createChart($("#chart"), {
-  autoSize: true,
-  layout: { attributionLogo: true, fontFamily: "system-ui, -apple-system, Roboto, sans-serif", panes: { separatorColor: "transparent" } },
-  rightPriceScale: { borderVisible: false },
-  timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
-  crosshair: { mode: 0 },
-  handleScroll: { vertTouchDrag: false },
-});
-const candleSeries = chart.addSeries(CandlestickSeries, {
-  upColor: "#26a69a",
-  downColor: "#ef5350",
-  borderVisible: false,
-  wickUpColor: "#26a69a",
-  wickDownColor: "#ef5350",
-  priceFormat: { type: "custom", formatter: (p) => price(p).slice(1), minMove: 1e-8 },
-});
-const volumeSeries = chart.addSeries(HistogramSeries, { priceFormat: { type: "custom", formatter: (v) => usd(v) }, priceLineVisible: false, lastValueVisible: false }, 1);
-chart.panes()[1].setStretchFactor(0.25);
-const markerPlugin = createSeriesMarkers(candleSeries, []);
+// The chart is made when the first candles are here: its first frame already has them (one
+// paint of the whole chart instead of an empty one and then a full one).
+let chart = null;
+let candleSeries = null;
+let volumeSeries = null;
+let markerPlugin = null;
+
+function makeChart() {
+  chart = createChart($("#chart"), {
+    autoSize: true,
+    layout: { attributionLogo: true, panes: { separatorColor: "transparent" } },
+    rightPriceScale: { borderVisible: false },
+    timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
+    crosshair: { mode: 0 },
+    handleScroll: { vertTouchDrag: false },
+  });
+  candleSeries = chart.addSeries(CandlestickSeries, {
+    upColor: "#26a69a",
+    downColor: "#ef5350",
+    borderVisible: false,
+    wickUpColor: "#26a69a",
+    wickDownColor: "#ef5350",
+    priceFormat: { type: "custom", formatter: (p) => price(p).slice(1), minMove: 1e-8 },
+  });
+  volumeSeries = chart.addSeries(
+    HistogramSeries,
+    { priceFormat: { type: "custom", formatter: (v) => usd(v) }, priceLineVisible: false, lastValueVisible: false },
+    1,
+  );
+  chart.panes()[1].setStretchFactor(0.25);
+  markerPlugin = createSeriesMarkers(candleSeries, []);
+  onScheme(paint);
+  chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+    if (range && range.from < 20) loadOlder();
+  });
+}
 
 function paint(scheme) {
   const text = css("--text") || (scheme === "dark" ? "#e6e6e6" : "#222");
@@ -129,6 +146,7 @@ function mergeMarkers(fresh) {
 
 const ascending = (list) => [...list].sort((a, b) => a.t - b.t);
 
+/** The URL of a candles page; the first one is the template's preload, to the byte. */
 function candlesUrl(params) {
   return `/api/candles?${new URLSearchParams({ symbol, ...params })}`;
 }
@@ -137,11 +155,12 @@ async function loadLatest() {
   const mine = ++generation;
   exhausted = false;
   const [page, lastMinute, hours] = await Promise.all([
-    api(candlesUrl({ interval, limit: PAGE })),
-    interval === "1m" ? null : api(candlesUrl({ interval: "1m", limit: 1 })),
-    api(candlesUrl({ interval: "1h", limit: 2 })),
+    publicGet(candlesUrl({ interval, limit: PAGE })),
+    interval === "1m" ? null : publicGet(candlesUrl({ interval: "1m", limit: 1 })),
+    publicGet(candlesUrl({ interval: "1h", limit: 2 })),
   ]);
   if (mine !== generation) return;
+  if (!chart) makeChart();
   candles = ascending(page.candles);
   markers = page.markers || [];
   candleSeries.setData(candles.map(candleBar));
@@ -161,11 +180,11 @@ async function loadLatest() {
   hourStart = current ? current.t : null;
   hourVolume = current ? current.v : 0;
   showRatio(current);
-  $("#chart").setAttribute("aria-busy", "false");
-  if (!window.__volspikeFirstCandles) {
-    window.__volspikeFirstCandles = performance.now();
-    performance.mark("volspike:first-candles");
-  }
+  // The chart paints in its animation frame, queued by setData; this one runs right after it.
+  window.requestAnimationFrame(() => {
+    if (!performance.getEntriesByName("volspike:first-candles").length) performance.mark("volspike:first-candles");
+    $("#chart").setAttribute("aria-busy", "false");
+  });
 }
 
 function showRatio(current) {
@@ -185,7 +204,7 @@ async function loadOlder() {
   const mine = generation;
   const oldest = candles[0].t;
   try {
-    const page = await api(candlesUrl({ interval, to: oldest, limit: PAGE }));
+    const page = await publicGet(candlesUrl({ interval, to: oldest, limit: PAGE }));
     if (mine !== generation) return;
     const older = ascending(page.candles).filter((c) => c.t < oldest);
     if (!older.length) {
@@ -208,7 +227,7 @@ async function loadOlder() {
 }
 
 function onLive(message) {
-  if (message.type !== "candle" || message.symbol !== symbol) return;
+  if (message.type !== "candle" || message.symbol !== symbol || !chart) return;
   const bar = forming.add(message.candle);
   if (bar) {
     candleSeries.update(candleBar(bar));
@@ -268,16 +287,12 @@ function reportError(error) {
 }
 
 async function main() {
-  onScheme(paint);
   holdVerticalSwipes();
   const first = loadLatest().catch(reportError);
   const user = await boot({ inner: true });
   wireTimeframes();
   wireStar(user);
   await first;
-  chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
-    if (range && range.from < 20) loadOlder();
-  });
   connectLive([{ channel: "candles", symbol }], onLive);
 }
 
