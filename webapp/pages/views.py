@@ -24,7 +24,7 @@ FIRST_PAGE = 300  # candles the chart asks for first (chart.js PAGE)
 def candle_preloads(symbol: str, interval: str) -> list[str]:
     """The chart's first /api/candles requests, byte for byte as chart.js builds them
     (URLSearchParams order), so the browser fetches them while the scripts load."""
-    wanted = [(interval, FIRST_PAGE), *([] if interval == "1m" else [("1m", 1)]), ("1h", 2)]
+    wanted = [(interval, FIRST_PAGE), *([] if interval == "1m" else [("1m", 3)]), ("1h", 2)]
     return [f"/api/candles?{urlencode({'symbol': symbol, 'interval': i, 'limit': n})}" for i, n in wanted]
 
 

@@ -156,7 +156,7 @@ async function loadLatest() {
   exhausted = false;
   const [page, lastMinute, hours] = await Promise.all([
     publicGet(candlesUrl({ interval, limit: PAGE })),
-    interval === "1m" ? null : publicGet(candlesUrl({ interval: "1m", limit: 1 })),
+    interval === "1m" ? null : publicGet(candlesUrl({ interval: "1m", limit: 3 })), // the newest closed minute
     publicGet(candlesUrl({ interval: "1h", limit: 2 })),
   ]);
   if (mine !== generation) return;
