@@ -39,6 +39,7 @@ from db import candles as db_candles
 from ingest import metrics
 from ingest.backfill import HOUR_MS, MINUTE_MS, Backfiller, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
+from ingest.candle_feed import CandleFeed
 from ingest.candles import CandleWriter
 from ingest.detector import SpikeDetector
 from ingest.live_state import LiveState
@@ -127,6 +128,7 @@ class IngestService:
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)
         self.marks = MarkRecorder(pool, interval_ms=int(self.t.mark_snapshot_interval * 1000))
         self.live = LiveState(redis, self.names, min_interval=self.t.live_flush)
+        self.candle_feed = CandleFeed(redis, self.names, min_interval=self.t.live_flush)
         self.retention = RetentionJob(pool, settings.candle_retention_days, clock=self.clock)
         self.streams = StreamManager(
             settings.binance_ws_url,
@@ -192,6 +194,7 @@ class IngestService:
                 group.create_task(self._refresher.run(self._on_universe_change), name="ingest-universe")
                 group.create_task(self._ticker_loop(), name="ingest-tickers")
                 group.create_task(self._live_loop(), name="ingest-live")
+                group.create_task(self.candle_feed.run(), name="ingest-candle-feed")
                 group.create_task(self._health_loop(), name="ingest-health")
                 group.create_task(self._audit_loop(), name="ingest-audit")
         finally:
@@ -267,6 +270,7 @@ class IngestService:
                 return  # a leftover frame of a delisted symbol
             self.exchange_clock.observe(frame.event_time_ms)
             alerts = detector.on_kline(frame)
+            self.candle_feed.update(frame)
             if frame.closed and frame.interval == "1m":
                 self.writer.add(frame)
                 if frame.open_time_ms > self._last_closed.get(frame.symbol, 0):

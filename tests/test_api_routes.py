@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from tests.miniapp_harness import (
 from volspike.alerts import AlertType
 from volspike.clock import ManualClock
 from webapp.app import create_app
+from webapp.keys import ANSWERS
 
 
 @pytest.fixture
@@ -317,3 +319,19 @@ async def test_volume_alerts_lists_the_original_json(client: TestClient, db) -> 
     body = orjson.loads(await (await client.get("/api/volume-alerts")).read())
     assert [a["id"] for a in body["alerts"]] == [alert_id]
     assert body["alerts"][0]["alertType"] == "SPIKE" and body["alerts"][0]["volumeRatio"] == 3.5
+
+
+async def test_candle_answers_are_shared_for_a_few_seconds(client: TestClient, db, redis, names) -> None:
+    start = NOW - timedelta(minutes=10)
+    await add_minutes(db, "BTCUSDT", start, 10)
+    url = "/api/candles?symbol=BTCUSDT&interval=1m&limit=10"
+    first, second = await asyncio.gather(*(client.get(url) for _ in range(2)))
+    assert await first.json() == await second.json()
+    await db.execute("UPDATE candles_1m SET close = 1 WHERE symbol = 'BTCUSDT'")
+    cached = await (await client.get(url)).json()
+    assert cached["candles"][0]["c"] == 100.5
+    keys = [key async for key in redis.scan_iter(match=names.answer_cache("candles:*"))]
+    assert len(keys) == 1 and 0 < await redis.ttl(keys[0]) <= 5
+    await redis.delete(*keys)
+    client.server.app[ANSWERS].clear_local()
+    assert (await (await client.get(url)).json())["candles"][0]["c"] == 1.0

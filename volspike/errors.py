@@ -57,6 +57,13 @@ class RateLimited(AppError):
         self.retry_after = retry_after
 
 
+class Unavailable(AppError):
+    """A dependency (PostgreSQL) does not answer; the caller may retry."""
+
+    status = 503
+    code = "unavailable"
+
+
 class Conflict(AppError):
     status = 409
     code = "conflict"

@@ -41,9 +41,9 @@ class RedisNames:
         """Request counter of one client (`scope` ip or user) in one fixed window."""
         return f"{self.prefix}ratelimit:{scope}:{who}:{window}"
 
-    def udf_cache(self, key: str) -> str:
-        """A cached UDF answer (a few seconds)."""
-        return f"{self.prefix}udf:{key}"
+    def answer_cache(self, key: str) -> str:
+        """A cached HTTP answer (UDF, candles) for a few seconds."""
+        return f"{self.prefix}answer:{key}"
 
     @property
     def ingest_health(self) -> str:

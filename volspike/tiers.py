@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from volspike.alerts import AlertType
+
 
 class Tier(StrEnum):
     FREE = "free"
@@ -60,10 +62,7 @@ class FeedWindow:
     types: tuple[str, ...]
 
 
-ALL_ALERT_TYPES = ("SPIKE", "HALF_UPDATE", "FULL_UPDATE")
-
-
 def feed_window(tier: Tier | str, now: datetime) -> FeedWindow:
     tier_limits = limits(tier)
-    types = ALL_ALERT_TYPES if tier_limits.updates else ALL_ALERT_TYPES[:1]
+    types = tuple(t.value for t in AlertType if tier_limits.updates or not t.is_update)
     return FeedWindow(now - tier_limits.alert_delay, tier_limits.history, types)

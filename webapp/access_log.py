@@ -3,6 +3,7 @@ carry signed data), status, duration and client address."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -20,6 +21,9 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
         response = await handler(request)
         status = response.status
         return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away (or the server is shutting down) before an answer
+        raise
     finally:
         log.info(
             "%s %s %s",

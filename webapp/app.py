@@ -25,6 +25,7 @@ from webapp.metrics import metrics
 from webapp.pages import setup_pages
 from webapp.security import add_security_headers, ip_rate_limit, user_rate_limit
 from webapp.telegram_webhook import telegram_webhook, telegram_webhook_ctx
+from webapp.ws import live_hub_ctx, live_socket
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/webhooks/telegram", telegram_webhook)
     setup_api(app)
+    app.cleanup_ctx.append(live_hub_ctx)
+    app.router.add_get("/ws", live_socket)
     setup_pages(app)
     return app
 

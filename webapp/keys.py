@@ -10,6 +10,7 @@ from volspike.clock import Clock
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from webapp.api.universe import SymbolUniverse
+from webapp.cache import AnswerCache
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -17,3 +18,4 @@ REDIS = web.AppKey("redis", Redis)
 NAMES = web.AppKey("names", RedisNames)
 CLOCK = web.AppKey("clock", Clock)
 UNIVERSE = web.AppKey("universe", SymbolUniverse)
+ANSWERS = web.AppKey("answers", AnswerCache)

@@ -19,7 +19,7 @@ from db import user_settings as settings_db
 from volspike.alerts import AlertType, format_price, format_ratio, format_usd
 from volspike.clock import Clock
 from volspike.settings import Settings
-from volspike.tiers import limits
+from volspike.tiers import feed_window, limits
 
 _MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_UPDATE: "●"}
 
@@ -40,9 +40,9 @@ def build_router(settings: Settings) -> Router:
     @router.message(Command("alerts"))
     async def recent_alerts(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
         tier = limits(user.tier)
-        types = [t.value for t in AlertType] if tier.updates else [AlertType.SPIKE.value]
+        window = feed_window(user.tier, clock.now())  # the same window as the Mini App's feed
         rows = await alert_history.recent(
-            pool, visible_until=clock.now() - tier.alert_delay, limit=tier.history, types=types
+            pool, visible_until=window.visible_until, limit=window.limit, types=list(window.types)
         )
         if not rows:
             await message.answer(_("No alerts yet. They appear here as soon as a volume spike happens."))

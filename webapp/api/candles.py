@@ -10,10 +10,10 @@ from aiohttp import web
 from db import alert_feed
 from db.candles import TIMEFRAMES, Candle, fetch_candles
 from volspike.errors import BadInput
-from volspike.tiers import feed_window
+from volspike.tiers import Tier, feed_window
 from webapp import keys
 from webapp.api.models import CandleBar, CandlesPage, CandlesQuery, Marker
-from webapp.api.spec import API, parse_query, respond
+from webapp.api.spec import API, parse_query
 from webapp.api.viewer import viewer_tier
 
 
@@ -39,11 +39,10 @@ def candle_range(
     return start, end
 
 
-@API.route("GET", "/api/candles", query=CandlesQuery, response=CandlesPage, errors=(400,), tag="charts")
-async def candles(request: web.Request) -> web.Response:
-    """Candles of a symbol at an interval, newest `limit` bars of [from, to), oldest first."""
-    query = parse_query(request, CandlesQuery)
-    await request.app[keys.UNIVERSE].require(query.symbol)
+CACHE_SECONDS = 5  # the forming bar moves on over /ws meanwhile
+
+
+async def _page(request: web.Request, query: CandlesQuery, tier: Tier) -> CandlesPage:
     step = TIMEFRAMES[query.interval]
     now = request.app[keys.CLOCK].now()
     start, end = candle_range(query.from_, query.to, step, query.limit, now)
@@ -51,7 +50,7 @@ async def candles(request: web.Request) -> web.Response:
     rows = await fetch_candles(pool, query.symbol, query.interval, start, end, query.limit)
     markers: list[Marker] = []
     if rows:
-        window = feed_window(viewer_tier(request), now)
+        window = feed_window(tier, now)
         found = await alert_feed.markers(
             pool,
             query.symbol,
@@ -61,8 +60,26 @@ async def candles(request: web.Request) -> web.Response:
             types=window.types,
         )
         markers = [Marker(t=int(r["detected_at"].timestamp()), type=r["alert_type"]) for r in found]
-    return respond(
-        CandlesPage(
-            symbol=query.symbol, interval=query.interval, candles=[bar(c) for c in rows], markers=markers
-        )
+    return CandlesPage(
+        symbol=query.symbol, interval=query.interval, candles=[bar(c) for c in rows], markers=markers
     )
+
+
+@API.route("GET", "/api/candles", query=CandlesQuery, response=CandlesPage, errors=(400,), tag="charts")
+async def candles(request: web.Request) -> web.Response:
+    """Candles of a symbol at an interval, newest `limit` bars of [from, to), oldest first.
+
+    Answers are shared for a few seconds between callers of the same tier (markers follow the
+    tier's delay)."""
+    query = parse_query(request, CandlesQuery)
+    await request.app[keys.UNIVERSE].require(query.symbol)
+    tier = viewer_tier(request)
+    if query.from_ is not None and query.to is not None and query.from_ >= query.to:
+        raise BadInput("`from` must be before `to`")
+
+    async def build() -> bytes:
+        return (await _page(request, query, tier)).model_dump_json(by_alias=True).encode()
+
+    key = f"candles:{tier.value}:{query.symbol}:{query.interval}:{query.from_}:{query.to}:{query.limit}"
+    body = await request.app[keys.ANSWERS].get(key, CACHE_SECONDS, build)
+    return web.Response(body=body, content_type="application/json")

@@ -7,18 +7,20 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ingest.publisher import AlertPublisher
-from webapp import keys
+from webapp import keys, udf
 from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
 from webapp.api.universe import SymbolUniverse
+from webapp.cache import AnswerCache
 
-HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist)
+HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist, udf)
 
 
 async def api_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The symbol universe cache and the alert publisher of the ingest endpoint."""
+    """The symbol universe, the answer cache and the alert publisher of the ingest endpoint."""
     app[keys.UNIVERSE] = SymbolUniverse(app[keys.POOL])
+    app[keys.ANSWERS] = AnswerCache(app[keys.REDIS], app[keys.NAMES])
     publisher = AlertPublisher(app[keys.POOL], app[keys.REDIS], app[keys.NAMES])
     app[volume_alerts.PUBLISHER] = publisher
     try:

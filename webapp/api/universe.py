@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from db import symbols as symbols_db
+from db import symbol_universe
+from db.symbol_universe import SymbolRow
 from volspike.errors import UnknownSymbol
 
 TTL = 30.0
@@ -19,23 +20,26 @@ TTL = 30.0
 class SymbolUniverse:
     pool: asyncpg.Pool
     ttl: float = TTL
+    _rows: dict[str, SymbolRow] = field(default_factory=dict)
     _assets: dict[str, str] = field(default_factory=dict)
     _loaded_at: float | None = None
 
-    async def assets(self) -> dict[str, str]:
-        """symbol -> base asset of every active symbol."""
+    async def rows(self) -> dict[str, SymbolRow]:
         now = time.monotonic()
         if self._loaded_at is None or now - self._loaded_at > self.ttl:
-            self._assets = await symbols_db.assets(self.pool)
+            self._rows = await symbol_universe.active(self.pool)
+            self._assets = {s: r.base_asset for s, r in self._rows.items()}
             self._loaded_at = now
+        return self._rows
+
+    async def assets(self) -> dict[str, str]:
+        """symbol -> base asset of every active symbol."""
+        await self.rows()
         return self._assets
 
     async def require(self, symbol: str) -> str:
-        """The symbol's base asset; BadInput when ingest does not follow it."""
+        """The symbol's base asset; UnknownSymbol (400) when ingest does not follow it."""
         asset = (await self.assets()).get(symbol)
         if asset is None:
             raise UnknownSymbol(f"unknown symbol {symbol[:30]!r}")
         return asset
-
-    def forget(self) -> None:
-        self._loaded_at = None

@@ -15,20 +15,24 @@ is rendered from its figures.
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import UTC, timedelta
 
 from aiohttp import web
 
 from db import alert_feed
 from db import alerts as db_alerts
+from db.pool import PG_UNAVAILABLE
 from ingest.publisher import AlertPublisher
 from volspike.alerts import Alert, AlertType
-from volspike.errors import BadInput, NotFound, Unauthorized
+from volspike.errors import BadInput, NotFound, Unauthorized, Unavailable
 from volspike.tiers import feed_window
 from webapp import keys
 from webapp.api.models import IngestAlert, IngestAnswer, VolumeAlert, VolumeAlerts
 from webapp.api.spec import API, parse_body, respond
 from webapp.api.viewer import viewer_tier
+
+log = logging.getLogger(__name__)
 
 PUBLISHER = web.AppKey("alert_publisher", AlertPublisher)
 HOUR = timedelta(hours=1)
@@ -78,7 +82,7 @@ def to_alert(body: IngestAlert, asset: str) -> Alert:
     body=IngestAlert,
     response=IngestAnswer,
     auth="api_key",
-    errors=(400, 401, 404),
+    errors=(400, 401, 404, 503),
     tag="ingest",
 )
 async def ingest_alert(request: web.Request) -> web.Response:
@@ -88,7 +92,13 @@ async def ingest_alert(request: web.Request) -> web.Response:
     asset = await request.app[keys.UNIVERSE].require(body.symbol)
     alert = to_alert(body, asset)
     pool = request.app[keys.POOL]
-    alert_id = await db_alerts.insert_alert(pool, alert)
+    try:
+        alert_id = await db_alerts.insert_alert(pool, alert)
+    except PG_UNAVAILABLE as exc:
+        log.warning(
+            "ingest endpoint: postgres unavailable", extra={"symbol": alert.symbol, "error": repr(exc)}
+        )
+        raise Unavailable("the database does not answer; retry later") from None
     if alert_id is None:
         existing = await db_alerts.find_id(pool, alert.symbol, alert.hour, alert.alert_type.value)
         return respond(IngestAnswer(success=True, alertId=str(existing), duplicate=True))
