@@ -5,12 +5,17 @@ saved under .artifacts/browser/."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
+from ingest.candle_feed import CandleFeed
+from ingest.parsers import Kline
+from ingest.publisher import AlertPublisher
 from tests.browser_harness import (
     ARTIFACTS,
     CHROMIUM,
@@ -27,6 +32,8 @@ from tests.browser_harness import (
     utcnow,
 )
 from tests.miniapp_harness import BOT_TOKEN, set_tier
+from volspike.alerts import Alert, AlertType
+from webapp.ws import LIVE_HUB
 
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
@@ -39,8 +46,7 @@ USER = 1001
 @dataclass
 class Site:
     base: str
-    ws_served: bool
-    now: object = None
+    app: web.Application
 
     def tg(self, path: str, *, theme: dict[str, str] = LIGHT_THEME, start_param: str | None = None) -> str:
         init = signed_init_data(BOT_TOKEN, USER, utcnow(), start_param=start_param)
@@ -52,16 +58,10 @@ class Console:
     """Errors the page reported: console.error lines and uncaught exceptions."""
 
     errors: list[str] = field(default_factory=list)
-    ws_served: bool = True
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        # Until /ws is served by this build (it comes with the API's live socket), the pages'
-        # live connection is refused with a 404; every other console error counts.
-        if not self.ws_served and "/ws" in message.text and "WebSocket" in message.text:
-            return
-        self.errors.append(message.text)
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def on_error(self, error: Exception) -> None:
         self.errors.append(f"uncaught: {error}")
@@ -84,17 +84,15 @@ async def site(settings, db, redis, names) -> AsyncIterator[Site]:
         update={"bot_token": SecretStr(BOT_TOKEN), "telegram_app_link": "https://t.me/VolSpikeBot/app"}
     )
     async with serve(app_settings, db, redis) as (base, app):
-        ws_served = any(
-            route.resource is not None and route.resource.canonical == "/ws" for route in app.router.routes()
-        )
-        yield Site(base, ws_served)
+        await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
+        yield Site(base, app)
 
 
 @pytest.fixture
 async def page(browser: Browser, site: Site) -> AsyncIterator[tuple[Page, Console]]:
     context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
     tab = await context.new_page()
-    console = Console(ws_served=site.ws_served)
+    console = Console()
     tab.on("console", console.on_console)
     tab.on("pageerror", console.on_error)
     yield tab, console
@@ -268,4 +266,79 @@ async def test_public_view_without_init_data_shows_the_delayed_feed_markets_and_
         == "https://t.me/VolSpikeBot/app?startapp=BTCUSDT"
     )
     await screenshot(tab, "public-chart-light")
+    assert console.errors == []
+
+
+async def until(predicate, timeout: float = 15.0) -> None:
+    """Poll a server-side condition (the browser's socket reaching the hub), bounded."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def live_kline(symbol: str, close: float) -> Kline:
+    open_ms = int(utcnow().timestamp() // 60 * 60_000)
+    return Kline(
+        symbol=symbol,
+        interval="1m",
+        open_time_ms=open_ms,
+        close_time_ms=open_ms + 59_999,
+        open=close - 100,
+        high=close,
+        low=close - 150,
+        close=close,
+        volume=50.0,
+        quote_volume=5_000_000.0,
+        trades=500,
+        taker_buy_volume=25.0,
+        taker_buy_quote=2_500_000.0,
+        closed=False,
+        event_time_ms=open_ms + 1000,
+    )
+
+
+async def test_the_forming_candle_and_the_price_update_live_over_the_socket(
+    page, site: Site, redis, names
+) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/chart/BTCUSDT?interval=15m"))
+    await first_candles(tab)
+    hub = site.app[LIVE_HUB]
+    await until(lambda: any("BTCUSDT" in c.symbols for c in hub.clients))
+    before = await tab.locator("#hour-volume").inner_text()
+    feed = CandleFeed(redis, names)
+    feed.update(live_kline("BTCUSDT", 123_456.0))
+    assert await feed.flush() == 1
+    await expect(tab.locator("#last-price")).to_have_text("$123,456.00")
+    assert await tab.locator("#hour-volume").inner_text() != before  # the live minute is in this hour
+    assert console.errors == []
+
+
+async def test_an_elite_user_sees_a_new_alert_slide_into_the_feed(page, site: Site, db, redis, names) -> None:
+    await set_tier(db, USER, "elite")
+    tab, console = page
+    await tab.goto(site.tg("/"))
+    await tab.locator(".alert-card").first.wait_for()
+    assert await tab.locator("#live-dot").is_visible()
+    hub = site.app[LIVE_HUB]
+    await until(lambda: any(c.alerts for c in hub.clients))
+    now = utcnow()
+    alert = Alert(
+        symbol="XRPUSDT",
+        asset="XRP",
+        alert_type=AlertType.SPIKE,
+        hour=now.replace(minute=0, second=0, microsecond=0),
+        detected_at=now,
+        current_volume=9e6,
+        previous_volume=2e6,
+        ratio=4.5,
+        price=0.62,
+        funding_rate=0.0001,
+    )
+    assert await AlertPublisher(db, redis, names).emit(alert) is not None
+    fresh = tab.locator(".alert-card.fresh")
+    await fresh.wait_for()
+    assert await fresh.get_attribute("href") == "/chart/XRPUSDT"
+    assert await tab.locator(".alert-card").first.get_attribute("href") == "/chart/XRPUSDT"
     assert console.errors == []
