@@ -41,6 +41,7 @@ if not browser_available():
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 USER = 1001
+BRIDGE = "[Telegram.WebView] > postEvent "
 
 
 @dataclass
@@ -58,10 +59,16 @@ class Console:
     """Errors the page reported: console.error lines and uncaught exceptions."""
 
     errors: list[str] = field(default_factory=list)
+    bridge: list[str] = field(default_factory=list)  # what the page asked Telegram's client to do
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(message.text)
+        elif message.text.startswith(BRIDGE):  # Telegram's script logs every event it posts
+            self.bridge.append(message.text.removeprefix(BRIDGE))
+
+    def posted(self, event: str, detail: str = "") -> bool:
+        return any(line.startswith(event) and detail in line for line in self.bridge)
 
     def on_error(self, error: Exception) -> None:
         self.errors.append(f"uncaught: {error}")
@@ -151,6 +158,7 @@ async def test_feed_lists_the_users_alerts_and_each_opens_its_chart(page, site: 
     symbols = [await card.get_attribute("href") for card in await cards.all()]
     assert symbols == ["/chart/ETHUSDT", "/chart/BTCUSDT", "/chart/BTCUSDT"]
     assert "5" in await tab.locator("#delay-note").inner_text()
+    assert console.posted("web_app_setup_back_button", "is_visible: false")  # a top-level page
     await screenshot(tab, "feed-light")
     await cards.first.click()
     await tab.wait_for_url("**/chart/ETHUSDT**")
@@ -170,6 +178,7 @@ async def test_a_star_in_markets_is_in_the_watchlist_after_a_reload(page, site: 
         await star.click()
     assert (await added.value).status == 200
     assert await star.get_attribute("aria-pressed") == "true"
+    assert console.posted("web_app_trigger_haptic_feedback", "selection_change")
     await screenshot(tab, "markets-light")
     await tab.goto(site.tg("/watchlist"))
     await tab.reload()
@@ -206,6 +215,8 @@ async def test_settings_are_saved_with_telegrams_main_button(page, site: Site, d
     tab, console = page
     await tab.goto(site.tg("/settings"))
     await expect(tab.locator("#timezone")).to_have_value("UTC")
+    assert console.posted("web_app_setup_main_button", "is_visible: true")
+    assert await tab.locator("#save-settings").is_hidden()  # Telegram's MainButton, not an in-page one
     await tab.locator("label[for='paused']").click()
     await tab.select_option("#spikeMultiple", "5.0")
     async with tab.expect_response(
