@@ -7,6 +7,9 @@ PY="$VENV/bin/python"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# shellcheck source=scripts/frontend.sh
+source "$ROOT/scripts/frontend.sh"
+
 port_open() {  # host port
   python3 - "$1" "$2" <<'PY'
 import socket, sys
@@ -52,6 +55,7 @@ setup_venv() {  # .venv with exactly requirements/dev.lock, plus volspike itself
     uv pip install --quiet --compile-bytecode --python "$PY" --no-deps --reinstall-package volspike -e "$ROOT"
     touch "$stamp"
   fi
+  build_assets
 }
 
 # Paths that are build output and never belong in git.

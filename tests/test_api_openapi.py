@@ -19,7 +19,7 @@ async def test_every_registered_route_is_in_the_openapi_document(settings, pool,
         served = set()
         for resource in app.router.resources():
             info = resource.get_info()
-            path = info.get("path") or info.get("formatter")
+            path = info.get("path") or info.get("formatter") or info.get("prefix")  # static folders too
             for route in resource:
                 if route.method not in ("HEAD", "*"):
                     served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method.lower()))

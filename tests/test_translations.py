@@ -25,7 +25,15 @@ _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
 def extracted_msgids() -> set[str]:
-    found = extract_from_dir(ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS)
+    found = [
+        *extract_from_dir(ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS),
+        *extract_from_dir(
+            ROOT / "webapp" / "templates",
+            method_map=[("**.html", "jinja2")],
+            options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+            keywords=KEYWORDS,
+        ),
+    ]
     return {message if isinstance(message, str) else message[0] for _, _, message, _, _ in found}
 
 
@@ -41,8 +49,10 @@ def msgids() -> set[str]:
     return ids
 
 
-def test_babel_config_covers_the_bot_package():
-    assert "[python: bot/**.py]" in (ROOT / "babel.cfg").read_text()
+def test_babel_config_covers_the_bot_package_and_the_page_templates():
+    config = (ROOT / "babel.cfg").read_text()
+    assert "[python: bot/**.py]" in config
+    assert "[jinja2: webapp/templates/**.html]" in config
 
 
 def test_template_is_not_stale(msgids: set[str]):

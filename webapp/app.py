@@ -22,6 +22,7 @@ from webapp.auth import auth_middleware
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics
+from webapp.pages import setup_pages
 from webapp.security import add_security_headers, ip_rate_limit, user_rate_limit
 from webapp.telegram_webhook import setup_telegram_webhook
 from webapp.ws import live_hub_ctx, live_socket
@@ -75,6 +76,7 @@ def create_app(
     setup_api(app)
     app.cleanup_ctx.append(live_hub_ctx)
     app.router.add_get("/ws", live_socket)
+    setup_pages(app)
     return app
 
 

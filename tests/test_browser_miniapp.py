@@ -1,0 +1,355 @@
+"""The Mini App in a real Chromium (Debian's, driven by Playwright) against the real webapp on
+real PostgreSQL and Redis: pages opened as Telegram opens them (signed initData and theme in
+the URL fragment), the public view without initData. Screenshots in light and dark theme are
+saved under .artifacts/browser/."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from ingest.candle_feed import CandleFeed
+from ingest.parsers import Kline
+from ingest.publisher import AlertPublisher
+from tests.browser_harness import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DARK_THEME,
+    LIGHT_THEME,
+    PHONE,
+    browser_available,
+    ensure_assets,
+    seed,
+    serve,
+    signed_init_data,
+    telegram_url,
+    utcnow,
+)
+from tests.miniapp_harness import BOT_TOKEN, set_tier
+from volspike.alerts import Alert, AlertType
+from webapp.ws import LIVE_HUB
+
+if not browser_available():
+    pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
+
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+
+USER = 1001
+BRIDGE = "[Telegram.WebView] > postEvent "
+
+
+@dataclass
+class Site:
+    base: str
+    app: web.Application
+
+    def tg(self, path: str, *, theme: dict[str, str] = LIGHT_THEME, start_param: str | None = None) -> str:
+        init = signed_init_data(BOT_TOKEN, USER, utcnow(), start_param=start_param)
+        return telegram_url(self.base, path, init, theme)
+
+
+@dataclass
+class Console:
+    """Errors the page reported: console.error lines and uncaught exceptions."""
+
+    errors: list[str] = field(default_factory=list)
+    bridge: list[str] = field(default_factory=list)  # what the page asked Telegram's client to do
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+        elif message.text.startswith(BRIDGE):  # Telegram's script logs every event it posts
+            self.bridge.append(message.text.removeprefix(BRIDGE))
+
+    def posted(self, event: str, detail: str = "") -> bool:
+        return any(line.startswith(event) and detail in line for line in self.bridge)
+
+    def on_error(self, error: Exception) -> None:
+        self.errors.append(f"uncaught: {error}")
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    ensure_assets()
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def site(settings, db, redis, names) -> AsyncIterator[Site]:
+    await seed(db, redis, names, utcnow())
+    await set_tier(db, USER, "pro")
+    app_settings = settings.model_copy(
+        update={"bot_token": SecretStr(BOT_TOKEN), "telegram_app_link": "https://t.me/VolSpikeBot/app"}
+    )
+    async with serve(app_settings, db, redis) as (base, app):
+        await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
+        yield Site(base, app)
+
+
+@pytest.fixture
+async def page(browser: Browser, site: Site) -> AsyncIterator[tuple[Page, Console]]:
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
+    tab = await context.new_page()
+    console = Console()
+    tab.on("console", console.on_console)
+    tab.on("pageerror", console.on_error)
+    yield tab, console
+    await context.close()
+
+
+async def screenshot(tab: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+async def first_candles(tab: Page) -> None:
+    """The chart page marks its box not busy once the first candles are drawn."""
+    await tab.locator("#chart[aria-busy='false']").wait_for(timeout=20_000)
+
+
+async def test_chart_opened_from_telegram_draws_candles_markers_and_the_hour_ratio(page, site: Site) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/chart/BTCUSDT"))
+    await first_candles(tab)
+    assert await tab.locator("#chart canvas").count() >= 2  # price and volume panes
+    canvas = await tab.locator("#chart canvas").first.bounding_box()
+    assert canvas is not None and canvas["width"] > 250 and canvas["height"] > 150
+    assert (await tab.locator("#hour-ratio").inner_text()).endswith("×")
+    assert (await tab.locator("#last-price").inner_text()).startswith("$")
+    assert await tab.evaluate("document.documentElement.classList.contains('in-telegram')")
+    assert await tab.locator("#tier-chip").text_content() == "Pro"
+    assert await tab.locator(".public-banner").is_hidden()
+    assert (
+        await tab.locator("a[href='https://www.tradingview.com/']").count() >= 1
+    )  # the license's attribution
+    await screenshot(tab, "chart-light")
+    assert console.errors == []
+
+
+async def test_chart_follows_telegrams_dark_theme(page, site: Site) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/chart/BTCUSDT", theme=DARK_THEME))
+    await first_candles(tab)
+    assert await tab.evaluate("document.documentElement.dataset.scheme") == "dark"
+    background = await tab.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 15, 15)"  # the theme's secondary_bg_color
+    await screenshot(tab, "chart-dark")
+    await tab.goto(site.tg("/", theme=DARK_THEME))
+    await tab.locator(".alert-card").first.wait_for()
+    await screenshot(tab, "feed-dark")
+    assert console.errors == []
+
+
+async def test_feed_lists_the_users_alerts_and_each_opens_its_chart(page, site: Site) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/"))
+    cards = tab.locator(".alert-card")
+    await cards.first.wait_for()
+    # pro: 5 minutes late, spikes only (the SOL spike 3 minutes ago and the half-update are not shown)
+    symbols = [await card.get_attribute("href") for card in await cards.all()]
+    assert symbols == ["/chart/ETHUSDT", "/chart/BTCUSDT", "/chart/BTCUSDT"]
+    assert "5" in await tab.locator("#delay-note").inner_text()
+    assert console.posted("web_app_setup_back_button", "is_visible: false")  # a top-level page
+    await screenshot(tab, "feed-light")
+    await cards.first.click()
+    await tab.wait_for_url("**/chart/ETHUSDT**")
+    await first_candles(tab)
+    assert console.errors == []
+
+
+async def test_a_star_in_markets_is_in_the_watchlist_after_a_reload(page, site: Site, db) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/markets"))
+    star = tab.locator(".m-row[data-symbol='ETHUSDT'] .star")
+    await star.wait_for()
+    assert await star.get_attribute("aria-pressed") == "false"
+    async with tab.expect_response(
+        lambda r: r.url.endswith("/api/watchlist") and r.request.method == "POST"
+    ) as added:
+        await star.click()
+    assert (await added.value).status == 200
+    assert await star.get_attribute("aria-pressed") == "true"
+    assert console.posted("web_app_trigger_haptic_feedback", "selection_change")
+    await screenshot(tab, "markets-light")
+    await tab.goto(site.tg("/watchlist"))
+    await tab.reload()
+    row = tab.locator(".w-row[data-symbol='ETHUSDT']")
+    await row.wait_for()
+    assert await tab.locator(".w-row").count() == 1
+    assert "1" in await tab.locator("#watch-count").inner_text()
+    await tab.goto(site.tg("/markets"))
+    await star.wait_for()
+    assert await star.get_attribute("aria-pressed") == "true"
+    assert (
+        await db.fetchval("SELECT count(*) FROM watchlists WHERE user_id = $1 AND symbol = 'ETHUSDT'", USER)
+        == 1
+    )
+    assert console.errors == []
+
+
+async def test_markets_sort_by_a_column_and_search(page, site: Site) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/markets"))
+    await tab.locator(".m-row").first.wait_for()
+    assert await tab.locator(".m-row").count() == 40
+    await tab.locator("[data-sort='price']").click()  # highest price first
+    assert await tab.locator(".m-row").first.get_attribute("data-symbol") == "BTCUSDT"
+    await tab.locator("[data-sort='price']").click()  # then lowest first
+    assert await tab.locator(".m-row").first.get_attribute("data-symbol") != "BTCUSDT"
+    await tab.locator("#market-search").fill("eth")
+    await expect(tab.locator(".m-row")).to_have_count(1)
+    assert await tab.locator(".m-row").first.get_attribute("data-symbol") == "ETHUSDT"
+    assert console.errors == []
+
+
+async def test_settings_are_saved_with_telegrams_main_button(page, site: Site, db) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/settings"))
+    await expect(tab.locator("#timezone")).to_have_value("UTC")
+    assert console.posted("web_app_setup_main_button", "is_visible: true")
+    assert await tab.locator("#save-settings").is_hidden()  # Telegram's MainButton, not an in-page one
+    await tab.locator("label[for='paused']").click()
+    await tab.select_option("#spikeMultiple", "5.0")
+    async with tab.expect_response(
+        lambda r: r.url.endswith("/api/settings") and r.request.method == "PUT"
+    ) as saved:
+        # what Telegram's client sends when the user taps the MainButton
+        await tab.evaluate("window.Telegram.WebView.receiveEvent('main_button_pressed')")
+    assert (await saved.value).status == 200
+    row = await db.fetchrow("SELECT paused, spike_multiple FROM user_settings WHERE user_id = $1", USER)
+    assert row["paused"] is True and row["spike_multiple"] == 5.0
+    await screenshot(tab, "settings-light")
+    assert console.errors == []
+
+
+async def test_a_startapp_parameter_opens_that_chart(page, site: Site) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/", start_param="ETHUSDT"))
+    await tab.wait_for_url("**/chart/ETHUSDT**")
+    await first_candles(tab)
+    assert await tab.locator("#chart-page").get_attribute("data-symbol") == "ETHUSDT"
+    assert console.errors == []
+
+
+async def test_scrolling_back_loads_older_candles(page, site: Site) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/chart/BTCUSDT?interval=1m"))
+    await first_candles(tab)
+    box = await tab.locator("#chart").bounding_box()
+    assert box is not None
+    await tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 3)
+    async with tab.expect_request(lambda r: "/api/candles" in r.url and "to=" in r.url, timeout=20_000):
+        for _ in range(10):  # a horizontal wheel towards the past: older candles come into view
+            await tab.mouse.wheel(-400, 0)
+    assert console.errors == []
+
+
+async def test_public_view_without_init_data_shows_the_delayed_feed_markets_and_charts(
+    page, site: Site
+) -> None:
+    tab, console = page
+    await tab.goto(f"{site.base}/")
+    cards = tab.locator(".alert-card")
+    await cards.first.wait_for()
+    assert await tab.locator(".public-banner").is_visible()
+    link = tab.locator(".public-banner a")
+    assert await link.get_attribute("href") == "https://t.me/VolSpikeBot/app"
+    # free: 15 minutes late, spikes only: the 25- and 40-minute-old ones and the 3-hour-old one
+    assert await cards.count() == 3
+    assert await tab.locator("#tier-chip").is_hidden()
+    await screenshot(tab, "public-feed-light")
+    await tab.goto(f"{site.base}/markets")
+    await tab.locator(".m-row").first.wait_for()
+    assert await tab.locator(".m-row .star").count() == 0  # watching needs Telegram
+    await tab.goto(f"{site.base}/chart/BTCUSDT")
+    await first_candles(tab)
+    assert (
+        await tab.locator(".public-banner a").get_attribute("href")
+        == "https://t.me/VolSpikeBot/app?startapp=BTCUSDT"
+    )
+    await screenshot(tab, "public-chart-light")
+    assert console.errors == []
+
+
+async def until(predicate, timeout: float = 15.0) -> None:
+    """Poll a server-side condition (the browser's socket reaching the hub), bounded."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def live_kline(symbol: str, close: float) -> Kline:
+    open_ms = int(utcnow().timestamp() // 60 * 60_000)
+    return Kline(
+        symbol=symbol,
+        interval="1m",
+        open_time_ms=open_ms,
+        close_time_ms=open_ms + 59_999,
+        open=close - 100,
+        high=close,
+        low=close - 150,
+        close=close,
+        volume=50.0,
+        quote_volume=5_000_000.0,
+        trades=500,
+        taker_buy_volume=25.0,
+        taker_buy_quote=2_500_000.0,
+        closed=False,
+        event_time_ms=open_ms + 1000,
+    )
+
+
+async def test_the_forming_candle_and_the_price_update_live_over_the_socket(
+    page, site: Site, redis, names
+) -> None:
+    tab, console = page
+    await tab.goto(site.tg("/chart/BTCUSDT?interval=15m"))
+    await first_candles(tab)
+    hub = site.app[LIVE_HUB]
+    await until(lambda: any("BTCUSDT" in c.symbols for c in hub.clients))
+    before = await tab.locator("#hour-volume").inner_text()
+    feed = CandleFeed(redis, names)
+    feed.update(live_kline("BTCUSDT", 123_456.0))
+    assert await feed.flush() == 1
+    await expect(tab.locator("#last-price")).to_have_text("$123,456.00")
+    assert await tab.locator("#hour-volume").inner_text() != before  # the live minute is in this hour
+    assert console.errors == []
+
+
+async def test_an_elite_user_sees_a_new_alert_slide_into_the_feed(page, site: Site, db, redis, names) -> None:
+    await set_tier(db, USER, "elite")
+    tab, console = page
+    await tab.goto(site.tg("/"))
+    await tab.locator(".alert-card").first.wait_for()
+    assert await tab.locator("#live-dot").is_visible()
+    hub = site.app[LIVE_HUB]
+    await until(lambda: any(c.alerts for c in hub.clients))
+    now = utcnow()
+    alert = Alert(
+        symbol="XRPUSDT",
+        asset="XRP",
+        alert_type=AlertType.SPIKE,
+        hour=now.replace(minute=0, second=0, microsecond=0),
+        detected_at=now,
+        current_volume=9e6,
+        previous_volume=2e6,
+        ratio=4.5,
+        price=0.62,
+        funding_rate=0.0001,
+    )
+    assert await AlertPublisher(db, redis, names).emit(alert) is not None
+    fresh = tab.locator(".alert-card.fresh")
+    await fresh.wait_for()
+    assert await fresh.get_attribute("href") == "/chart/XRPUSDT"
+    assert await tab.locator(".alert-card").first.get_attribute("href") == "/chart/XRPUSDT"
+    assert console.errors == []

@@ -1,0 +1,56 @@
+// The JSON API client: every call carries `Authorization: tma <initData>` inside Telegram
+// (the public view sends none and gets the free tier's answers).
+import { initData } from "./telegram.js";
+
+export class ApiError extends Error {
+  constructor(status, error, detail) {
+    super(`${status} ${error}`);
+    this.status = status;
+    this.error = error;
+    this.detail = detail;
+  }
+}
+
+function headers(extra) {
+  const all = { Accept: "application/json", ...extra };
+  if (initData) all.Authorization = `tma ${initData}`;
+  return all;
+}
+
+export async function api(path, { method = "GET", body } = {}) {
+  const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const response = await fetch(path, init);
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, (data && data.error) || "http_error", data && data.detail);
+  }
+  return data;
+}
+
+/**
+ * A public GET without the user's credentials (candles are the same for everyone), so the
+ * browser can answer it from the page's `<link rel="preload">`.
+ */
+export async function publicGet(path) {
+  const response = await fetch(path);
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || "http_error", data && data.detail);
+  return data;
+}
+
+/** The signed-in user (`GET /api/me`), or null in the public view or when the API refuses. */
+export async function me() {
+  if (!initData) return null;
+  try {
+    return await api("/api/me");
+  } catch (error) {
+    if (error instanceof ApiError) return null;
+    throw error;
+  }
+}

@@ -1,0 +1,299 @@
+// `/chart/{symbol}`: TradingView Lightweight Charts 5 with candles, a volume pane and alert
+// markers; timeframes 1m…1d from /api/candles, older candles loaded when scrolled back, the
+// forming candle (and the hour's volume ratio) updated live from the 1m candles on /ws.
+import { CandlestickSeries, createChart, createSeriesMarkers, HistogramSeries } from "lightweight-charts";
+import { api, ApiError, publicGet } from "../lib/api.js";
+import { boot } from "../lib/boot.js";
+import { $, status } from "../lib/dom.js";
+import { price, ratio, usd } from "../lib/format.js";
+import { connectLive } from "../lib/live.js";
+import { haptic, holdVerticalSwipes, inTelegram, onScheme } from "../lib/telegram.js";
+import { t } from "../lib/texts.js";
+import { setWatched } from "../lib/watch.js";
+
+const SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
+const PAGE = 300;
+const MARKER = { SPIKE: ["S", "#f5a623"], HALF_UPDATE: ["½", "#7b61ff"], FULL_UPDATE: ["U", "#2e86de"] };
+
+const root = $("#chart-page");
+const symbol = root.dataset.symbol;
+let interval = root.dataset.interval || "1h";
+let candles = []; // ascending by t
+let markers = [];
+let exhausted = false;
+let loadingOlder = false;
+let generation = 0;
+
+/**
+ * One bucket being formed from live 1m candles: the candle the API returned for it (closed
+ * minutes up to `lastMinute`) plus every live minute after that.
+ */
+class FormingBucket {
+  constructor(seconds) {
+    this.seconds = seconds;
+    this.base = null;
+    this.lastMinute = -1;
+    this.minutes = new Map();
+  }
+
+  reset(base, lastMinute) {
+    this.base = base;
+    this.lastMinute = lastMinute;
+    this.minutes.clear();
+  }
+
+  /** Fold a live minute in; returns the bucket's candle, or null for a minute already counted. */
+  add(minute) {
+    if (minute.t <= this.lastMinute) return null;
+    const start = Math.floor(minute.t / this.seconds) * this.seconds;
+    if (!this.base || start > this.base.t) {
+      this.base = { t: start, o: minute.o, h: minute.h, l: minute.l, c: minute.c, v: 0 };
+      this.minutes.clear();
+    } else if (start < this.base.t) {
+      return null;
+    }
+    this.minutes.set(minute.t, minute);
+    let { o, h, l } = this.base;
+    let v = this.base.v;
+    let c = this.base.c;
+    let latest = -1;
+    for (const m of this.minutes.values()) {
+      h = Math.max(h, m.h);
+      l = Math.min(l, m.l);
+      v += m.v;
+      if (m.t > latest) {
+        latest = m.t;
+        c = m.c;
+      }
+    }
+    return { t: start, o, h, l, c, v };
+  }
+}
+
+const forming = new FormingBucket(SECONDS[interval]);
+const hour = new FormingBucket(3600);
+let previousHourVolume = null;
+let hourStart = null;
+let hourVolume = 0;
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+// The chart is made when the first candles are here: its first frame already has them (one
+// paint of the whole chart instead of an empty one and then a full one).
+let chart = null;
+let candleSeries = null;
+let volumeSeries = null;
+let markerPlugin = null;
+
+function makeChart() {
+  chart = createChart($("#chart"), {
+    autoSize: true,
+    layout: { attributionLogo: true, panes: { separatorColor: "transparent" } },
+    rightPriceScale: { borderVisible: false },
+    timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
+    crosshair: { mode: 0 },
+    handleScroll: { vertTouchDrag: false },
+  });
+  candleSeries = chart.addSeries(CandlestickSeries, {
+    upColor: "#26a69a",
+    downColor: "#ef5350",
+    borderVisible: false,
+    wickUpColor: "#26a69a",
+    wickDownColor: "#ef5350",
+    priceFormat: { type: "custom", formatter: (p) => price(p).slice(1), minMove: 1e-8 },
+  });
+  volumeSeries = chart.addSeries(
+    HistogramSeries,
+    { priceFormat: { type: "custom", formatter: (v) => usd(v) }, priceLineVisible: false, lastValueVisible: false },
+    1,
+  );
+  chart.panes()[1].setStretchFactor(0.25);
+  markerPlugin = createSeriesMarkers(candleSeries, []);
+  onScheme(paint);
+  chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+    if (range && range.from < 20) loadOlder();
+  });
+}
+
+function paint(scheme) {
+  const text = css("--text") || (scheme === "dark" ? "#e6e6e6" : "#222");
+  const grid = scheme === "dark" ? "rgba(255,255,255,0.06)" : "rgba(0,0,0,0.06)";
+  chart.applyOptions({
+    layout: { background: { color: css("--bg") || (scheme === "dark" ? "#17212b" : "#ffffff") }, textColor: text },
+    grid: { vertLines: { color: grid }, horzLines: { color: grid } },
+  });
+}
+
+const volumeBar = (c) => ({ time: c.t, value: c.v, color: c.c >= c.o ? "rgba(38,166,154,0.5)" : "rgba(239,83,80,0.5)" });
+const candleBar = (c) => ({ time: c.t, open: c.o, high: c.h, low: c.l, close: c.c });
+
+function drawMarkers() {
+  const seconds = SECONDS[interval];
+  const byTime = new Map();
+  for (const m of markers) {
+    const time = Math.floor(m.t / seconds) * seconds;
+    const [text, color] = MARKER[m.type] || MARKER.SPIKE;
+    if (!byTime.has(time) || m.type === "SPIKE") byTime.set(time, { time, position: "aboveBar", shape: "arrowDown", color, text });
+  }
+  markerPlugin.setMarkers([...byTime.values()].sort((a, b) => a.time - b.time));
+}
+
+function mergeMarkers(fresh) {
+  const key = (m) => `${m.t}:${m.type}`;
+  const known = new Set(markers.map(key));
+  for (const m of fresh) if (!known.has(key(m))) markers.push(m);
+}
+
+const ascending = (list) => [...list].sort((a, b) => a.t - b.t);
+
+/** The URL of a candles page; the first one is the template's preload, to the byte. */
+function candlesUrl(params) {
+  return `/api/candles?${new URLSearchParams({ symbol, ...params })}`;
+}
+
+async function loadLatest() {
+  const mine = ++generation;
+  exhausted = false;
+  const [page, lastMinute, hours] = await Promise.all([
+    publicGet(candlesUrl({ interval, limit: PAGE })),
+    interval === "1m" ? null : publicGet(candlesUrl({ interval: "1m", limit: 3 })), // the newest closed minute
+    publicGet(candlesUrl({ interval: "1h", limit: 2 })),
+  ]);
+  if (mine !== generation) return;
+  if (!chart) makeChart();
+  candles = ascending(page.candles);
+  markers = page.markers || [];
+  candleSeries.setData(candles.map(candleBar));
+  volumeSeries.setData(candles.map(volumeBar));
+  drawMarkers();
+  chart.timeScale().scrollToRealTime();
+  const last = candles[candles.length - 1] || null;
+  const minute = interval === "1m" ? (last ? last.t : -1) : lastMinute.candles.length ? Math.max(...lastMinute.candles.map((c) => c.t)) : -1;
+  forming.seconds = SECONDS[interval];
+  forming.reset(last, minute);
+  const hourly = ascending(hours.candles);
+  let [prev, current] = hourly.length === 2 ? hourly : [null, hourly[0] || null];
+  const thisHour = Math.floor(Date.now() / 3600000) * 3600;
+  if (current && current.t < thisHour) [prev, current] = [current.t === thisHour - 3600 ? current : null, null];
+  previousHourVolume = prev ? prev.v : null;
+  hour.reset(current, minute);
+  hourStart = current ? current.t : null;
+  hourVolume = current ? current.v : 0;
+  showRatio(current);
+  // The chart paints in its animation frame, queued by setData; this one runs right after it.
+  window.requestAnimationFrame(() => {
+    if (!performance.getEntriesByName("volspike:first-candles").length) performance.mark("volspike:first-candles");
+    $("#chart").setAttribute("aria-busy", "false");
+  });
+}
+
+function showRatio(current) {
+  const volume = current ? current.v : 0;
+  const value = previousHourVolume ? volume / previousHourVolume : 0;
+  $("#hour-volume").textContent = usd(volume);
+  const node = $("#hour-ratio");
+  node.textContent = ratio(value);
+  node.classList.toggle("hot", value >= 3);
+  const last = candles[candles.length - 1];
+  if (last) $("#last-price").textContent = price(last.c);
+}
+
+async function loadOlder() {
+  if (loadingOlder || exhausted || !candles.length) return;
+  loadingOlder = true;
+  const mine = generation;
+  const oldest = candles[0].t;
+  try {
+    const page = await publicGet(candlesUrl({ interval, to: oldest, limit: PAGE }));
+    if (mine !== generation) return;
+    const older = ascending(page.candles).filter((c) => c.t < oldest);
+    if (!older.length) {
+      exhausted = true;
+      return;
+    }
+    candles = [...older, ...candles];
+    mergeMarkers(page.markers || []);
+    const range = chart.timeScale().getVisibleLogicalRange();
+    candleSeries.setData(candles.map(candleBar));
+    volumeSeries.setData(candles.map(volumeBar));
+    drawMarkers();
+    if (range) chart.timeScale().setVisibleLogicalRange({ from: range.from + older.length, to: range.to + older.length });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    status(t("error"), "error");
+  } finally {
+    loadingOlder = false;
+  }
+}
+
+function onLive(message) {
+  if (message.type !== "candle" || message.symbol !== symbol || !chart) return;
+  const bar = forming.add(message.candle);
+  if (bar) {
+    candleSeries.update(candleBar(bar));
+    volumeSeries.update(volumeBar(bar));
+    const last = candles[candles.length - 1];
+    if (!last || bar.t > last.t) candles.push(bar);
+    else candles[candles.length - 1] = bar;
+  }
+  const hourBar = hour.add(message.candle);
+  if (hourBar) {
+    if (hourStart !== null && hourBar.t > hourStart) previousHourVolume = hourVolume; // a new hour began
+    hourStart = hourBar.t;
+    hourVolume = hourBar.v;
+    showRatio(hourBar);
+  }
+}
+
+function wireTimeframes() {
+  for (const button of document.querySelectorAll("[data-interval]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.interval === interval));
+    button.addEventListener("click", async () => {
+      if (button.dataset.interval === interval) return;
+      interval = button.dataset.interval;
+      haptic();
+      for (const other of document.querySelectorAll("[data-interval]")) other.setAttribute("aria-pressed", String(other === button));
+      const url = new URL(window.location.href);
+      url.searchParams.set("interval", interval);
+      window.history.replaceState(null, "", url);
+      await loadLatest().catch(reportError);
+    });
+  }
+}
+
+function wireStar(user) {
+  const star = $("#chart-star");
+  if (!inTelegram || !user) return;
+  star.hidden = false;
+  api("/api/watchlist")
+    .then((list) => star.setAttribute("aria-pressed", String(list.symbols.includes(symbol))))
+    .catch(reportError);
+  star.addEventListener("click", async () => {
+    const watched = star.getAttribute("aria-pressed") !== "true";
+    star.setAttribute("aria-pressed", String(watched));
+    haptic();
+    try {
+      await setWatched(symbol, watched);
+    } catch (error) {
+      star.setAttribute("aria-pressed", String(!watched));
+      reportError(error);
+    }
+  });
+}
+
+function reportError(error) {
+  if (!(error instanceof ApiError)) throw error;
+  status(error.error === "watchlist_full" ? t("watchlistFull") : t("error"), "error");
+}
+
+async function main() {
+  holdVerticalSwipes();
+  const first = loadLatest().catch(reportError);
+  const user = await boot({ inner: true });
+  wireTimeframes();
+  wireStar(user);
+  await first;
+  connectLive([{ channel: "candles", symbol }], onLive);
+}
+
+main();

@@ -1,0 +1,114 @@
+// `/`: the alert feed with the tier's delay and history; elite users get new alerts live.
+import { api, ApiError } from "../lib/api.js";
+import { boot } from "../lib/boot.js";
+import { $, el, lang, status } from "../lib/dom.js";
+import { funding, price, ratio, usd, when } from "../lib/format.js";
+import { connectLive } from "../lib/live.js";
+import { startSymbol } from "../lib/telegram.js";
+import { t } from "../lib/texts.js";
+
+const TYPE_LABEL = { SPIKE: "typeSpike", HALF_UPDATE: "typeHalf", FULL_UPDATE: "typeFull" };
+const list = $("#alerts");
+const filters = { type: "", symbol: "" };
+let shown = new Set();
+let historyLimit = 10;
+
+export function alertCard(alert, fresh = false) {
+  return el(
+    "a",
+    { class: `alert-card${fresh ? " fresh" : ""}`, href: `/chart/${alert.symbol}`, dataset: { id: alert.id, type: alert.type } },
+    el(
+      "div",
+      { class: "alert-head" },
+      el("span", { class: "asset", text: alert.asset }),
+      el("span", { class: `badge badge-${alert.type.toLowerCase()}`, text: t(TYPE_LABEL[alert.type]) }),
+      el("time", { class: "when", datetime: alert.detectedAt, text: when(alert.detectedAt, lang()) }),
+    ),
+    el(
+      "div",
+      { class: "alert-figures" },
+      el("span", { class: "figure" }, el("small", { text: t("hourVolume") }), usd(alert.currentVolume)),
+      el("span", { class: "figure ratio" }, el("small", { text: t("ratio") }), ratio(alert.ratio)),
+      el("span", { class: "figure" }, el("small", { text: t("price") }), price(alert.price)),
+      el("span", { class: "figure" }, el("small", { text: t("funding") }), funding(alert.fundingRate)),
+    ),
+  );
+}
+
+function render(alerts) {
+  shown = new Set(alerts.map((a) => a.id));
+  list.replaceChildren(...alerts.map((a) => alertCard(a)));
+  $("#empty").hidden = alerts.length > 0;
+}
+
+async function load() {
+  const params = new URLSearchParams();
+  if (filters.type) params.set("type", filters.type);
+  if (filters.symbol) params.set("symbol", filters.symbol);
+  list.setAttribute("aria-busy", "true");
+  try {
+    const page = await api(`/api/alerts${params.size ? `?${params}` : ""}`);
+    historyLimit = page.historyLimit || historyLimit;
+    const note = $("#delay-note");
+    note.hidden = !page.delayMinutes;
+    note.textContent = page.delayMinutes ? t("delayNote", { minutes: page.delayMinutes }) : "";
+    $("#live-dot").hidden = !page.live;
+    render(page.alerts);
+    status("");
+    return page;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    status(t("error"), "error");
+    return null;
+  } finally {
+    list.removeAttribute("aria-busy");
+  }
+}
+
+function matches(alert) {
+  return (!filters.type || alert.type === filters.type) && (!filters.symbol || alert.symbol.startsWith(filters.symbol));
+}
+
+function slideIn(alert) {
+  if (shown.has(alert.id) || !matches(alert)) return;
+  shown.add(alert.id);
+  list.prepend(alertCard(alert, true));
+  while (list.children.length > historyLimit) list.lastElementChild.remove();
+  $("#empty").hidden = true;
+}
+
+function wireFilters() {
+  for (const chip of document.querySelectorAll("[data-filter-type]")) {
+    chip.addEventListener("click", () => {
+      filters.type = chip.dataset.filterType;
+      for (const other of document.querySelectorAll("[data-filter-type]")) other.setAttribute("aria-pressed", String(other === chip));
+      load();
+    });
+  }
+  let timer = null;
+  $("#symbol-filter").addEventListener("input", (event) => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => {
+      filters.symbol = event.target.value.trim().toUpperCase().replace(/[^A-Z0-9]/g, "");
+      load();
+    }, 250);
+  });
+}
+
+async function main() {
+  const symbol = startSymbol();
+  if (symbol) {
+    window.location.replace(`/chart/${symbol}`);
+    return;
+  }
+  await boot();
+  wireFilters();
+  const page = await load();
+  if (page && page.live) {
+    connectLive([{ channel: "alerts" }], (message) => {
+      if (message.type === "alert") slideIn(message.alert);
+    });
+  }
+}
+
+main();

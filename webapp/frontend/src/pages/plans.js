@@ -1,0 +1,63 @@
+// `/plans`: the tier table (rendered by the server from volspike/tiers.py), the user's tier
+// and expiry, and a Stars button per paid tier.
+// Inside Telegram only Stars are offered (never a card link); the invoice comes from
+// POST /api/plans/{tier}/invoice and opens in Telegram's own sheet.
+import { api, ApiError } from "../lib/api.js";
+import { boot } from "../lib/boot.js";
+import { $, lang, status } from "../lib/dom.js";
+import { haptic, inTelegram, openInvoice } from "../lib/telegram.js";
+import { t } from "../lib/texts.js";
+
+function showCurrent(current) {
+  const node = $("#current-plan");
+  const name = node.dataset[`tier${current.tier[0].toUpperCase()}${current.tier.slice(1)}`] || current.tier;
+  let text = t("yourPlan", { tier: name });
+  if (current.tierExpiresAt) {
+    const date = new Date(current.tierExpiresAt).toLocaleDateString(lang(), { day: "numeric", month: "long", year: "numeric" });
+    text += ` · ${t("validUntil", { date })}`;
+  }
+  node.textContent = text;
+  node.hidden = false;
+  for (const column of document.querySelectorAll("[data-column]")) column.classList.toggle("current", column.dataset.column === current.tier);
+}
+
+async function buy(button) {
+  const tier = button.dataset.buy;
+  haptic("light");
+  button.disabled = true;
+  try {
+    const invoice = await api(`/api/plans/${tier}/invoice`, { method: "POST" });
+    const url = invoice.url || invoice.invoiceLink || invoice.link;
+    openInvoice(url, (state) => {
+      if (state === "paid") window.location.reload();
+    });
+    button.disabled = false;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    if (error.status === 404 || error.status === 501) {
+      button.textContent = t("starsSoon");
+      button.classList.add("unavailable");
+    } else {
+      button.disabled = false;
+      status(t("error"), "error");
+    }
+  }
+}
+
+async function main() {
+  await boot({ inner: true });
+  for (const button of document.querySelectorAll("[data-buy]")) {
+    button.hidden = !inTelegram;
+    button.addEventListener("click", () => buy(button));
+  }
+  $("#plans-public").hidden = inTelegram;
+  try {
+    const page = await api("/api/plans");
+    if (inTelegram && page.current) showCurrent(page.current);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    status(t("error"), "error");
+  }
+}
+
+main();

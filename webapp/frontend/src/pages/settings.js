@@ -1,0 +1,93 @@
+// `/settings`: the same settings as the bot's /settings, saved with PUT /api/settings (the
+// API validates with the bot's rule). Locked items say which plan unlocks them.
+import { api, ApiError } from "../lib/api.js";
+import { boot } from "../lib/boot.js";
+import { $, status } from "../lib/dom.js";
+import { haptic, inTelegram, mainAction } from "../lib/telegram.js";
+import { t } from "../lib/texts.js";
+
+const form = $("#settings-form");
+let action = null;
+
+const hhmm = (value) => (value ? String(value).slice(0, 5) : "");
+
+function fill(settings) {
+  form.spikeMultiple.value = settings.spikeMultiple === null ? "" : String(settings.spikeMultiple);
+  form.minQuoteVolume.value = settings.minQuoteVolume === null ? "" : String(settings.minQuoteVolume);
+  for (const box of form.querySelectorAll("[name=alertTypes]")) box.checked = settings.alertTypes.includes(box.value);
+  form.watchlistOnly.checked = settings.watchlistOnly;
+  form.quietStart.value = hhmm(settings.quietStart);
+  form.quietEnd.value = hhmm(settings.quietEnd);
+  form.timezone.value = settings.timezone;
+  form.paused.checked = settings.paused;
+}
+
+function read() {
+  const number = (value) => (value === "" ? null : Number(value));
+  return {
+    spikeMultiple: number(form.spikeMultiple.value),
+    minQuoteVolume: number(form.minQuoteVolume.value),
+    alertTypes: [...form.querySelectorAll("[name=alertTypes]:checked")].map((box) => box.value),
+    watchlistOnly: form.watchlistOnly.checked,
+    quietStart: form.quietStart.value || null,
+    quietEnd: form.quietEnd.value || null,
+    timezone: form.timezone.value.trim(),
+    paused: form.paused.checked,
+  };
+}
+
+function lock(user) {
+  const paid = user && user.tier !== "free";
+  $(".lock-note").hidden = Boolean(paid);
+  for (const field of form.querySelectorAll("[data-paid]")) {
+    field.disabled = !paid;
+    field.closest(".field, .check").classList.toggle("locked", !paid);
+  }
+  const elite = user && user.tier === "elite";
+  for (const box of form.querySelectorAll("[data-elite]")) {
+    box.disabled = !elite;
+    box.closest(".check").classList.toggle("locked", !elite);
+  }
+}
+
+async function save() {
+  action.progress(true);
+  try {
+    fill(await api("/api/settings", { method: "PUT", body: read() }));
+    haptic("success");
+    status(t("saved"), "ok");
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    haptic("error");
+    const text = error.error === "tier_required" ? t("tierRequired") : typeof error.detail === "string" ? error.detail : t("invalid");
+    status(text, "error");
+  } finally {
+    action.progress(false);
+  }
+}
+
+async function main() {
+  const user = await boot({ inner: true });
+  if (!inTelegram) {
+    $("#settings-public").hidden = false;
+    form.hidden = true;
+    return;
+  }
+  form.addEventListener("change", (event) => {
+    if (event.target.type === "checkbox") haptic();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    save();
+  });
+  action = mainAction($("#save-settings"), save);
+  try {
+    fill(await api("/api/settings"));
+    lock(user);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    status(t("error"), "error");
+  }
+}
+
+main();
