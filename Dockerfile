@@ -1,6 +1,14 @@
 # One image for every VolSpike service; the command picks the service (see docker-compose.yml).
-# Stage 1 builds the wheel (its build hook compiles the translation catalogs); stage 2 installs
-# only the locked runtime requirements and that wheel, and runs as an unprivileged user.
+# Stage 1 bundles the Mini App's browser modules from npm (package-lock.json); stage 2 builds the
+# wheel with them (its build hook compiles the translation catalogs); stage 3 installs only the
+# locked runtime requirements and that wheel, and runs as an unprivileged user.
+
+FROM node:20-slim AS assets
+WORKDIR /src/webapp/frontend
+COPY webapp/frontend/package.json webapp/frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY webapp/frontend/ ./
+RUN npm run build
 
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -12,6 +20,7 @@ COPY ingest ./ingest
 COPY bot ./bot
 COPY webapp ./webapp
 COPY locales ./locales
+COPY --from=assets /src/webapp/static/dist ./webapp/static/dist
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 FROM python:3.11-slim AS runtime

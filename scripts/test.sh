@@ -7,6 +7,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
   check_no_build_output
 fi
 setup_venv
+ensure_chromium || say "the browser tests will be skipped"
 ensure_postgres
 ensure_redis
 

@@ -158,10 +158,14 @@ def _stages() -> list[tuple[str, list[str]]]:
 
 def test_dockerfile_builds_the_wheel_then_installs_only_it_as_a_non_root_user() -> None:
     stages = _stages()
-    (builder_from, builder), (runtime_from, runtime) = stages[-2], stages[-1]
+    (assets_from, assets), (builder_from, builder), (runtime_from, runtime) = stages
+    assert assets_from.startswith("FROM node:") and assets_from.endswith("AS assets")
+    assert "COPY webapp/frontend/package.json webapp/frontend/package-lock.json ./" in assets
+    assert "RUN npm ci --no-audit --no-fund" in assets and "RUN npm run build" in assets
+    assert "COPY --from=assets /src/webapp/static/dist ./webapp/static/dist" in builder
     assert builder_from.endswith("AS builder")
     assert any(i.startswith("RUN pip wheel --no-deps") for i in builder)
-    for instruction in builder:
+    for instruction in assets + builder:
         if instruction.startswith("COPY ") and "--from" not in instruction:
             for source in instruction.split()[1:-1]:
                 assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from babel.messages.pofile import read_po
@@ -78,7 +80,12 @@ def test_wheel_carries_migrations_and_compiled_catalogs(installed: Path) -> None
     for locale in SUPPORTED_LOCALES:
         assert f"locales/{locale}/LC_MESSAGES/messages.mo" in names
         assert f"locales/{locale}/LC_MESSAGES/messages.po" in names
-    assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
+    assert {
+        "webapp/templates/base.html",
+        "webapp/templates/chart.html",
+        "webapp/static/dist/chart.js",
+    } <= names
+    assert not [n for n in names if n.startswith(("tests/", "webapp/frontend/")) or "__pycache__" in n]
 
 
 def test_installed_package_is_imported_from_the_virtualenv_not_the_checkout(installed: Path) -> None:
@@ -104,6 +111,20 @@ def _welcome(locale: str) -> str:
     text = message.string or message.id
     assert isinstance(text, str)
     return text.format(name="Trader")
+
+
+async def _mini_app_is_served(base: str) -> None:
+    """The installed wheel serves the chart page and its bundled script (templates + static)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/chart/BTCUSDT") as page:
+            html = await page.text()
+            assert page.status in (200, 404), html[:300]  # 404: the page for a symbol not listed
+            assert page.content_type == "text/html"
+        scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
+        assert scripts, html[:500]
+        async with http.get(base + scripts[0]) as script:
+            assert script.status == 200
+            assert len(await script.read()) > 1000
 
 
 @pytest.fixture
@@ -187,6 +208,7 @@ async def test_installed_wheel_migrates_runs_and_answers_start_in_five_languages
             replies.result()
             for locale, user_id in users.items():
                 assert telegram.calls_to("sendMessage", user_id)[0].text == _welcome(locale), locale
+            await _mini_app_is_served(f"http://127.0.0.1:{web_port}")
             assert len({telegram.calls_to("sendMessage", uid)[0].text for uid in users.values()}) == 5
         finally:
             for proc in (run, sim):

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -21,10 +20,11 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 
 from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n, pick_locale
+from volspike.resources import package_dir
 
 log = logging.getLogger(__name__)
 
-WEBAPP_DIR = Path(__file__).resolve().parent.parent
+WEBAPP_DIR = package_dir("webapp")
 TEMPLATES_DIR = WEBAPP_DIR / "templates"
 STATIC_DIR = WEBAPP_DIR / "static"
 DIST_DIR = STATIC_DIR / "dist"
