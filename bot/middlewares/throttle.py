@@ -2,7 +2,8 @@
 
 Within the budget every update passes. The first update over it gets one localized "slow down"
 reply (answer to a message, or a callback-query toast); further excess is dropped silently until
-the bucket has a token again. Redis' own clock keeps the bucket right across bot processes.
+the bucket has a token again. Payment updates are never throttled. Redis' own clock keeps the
+bucket right across bot processes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 from redis.asyncio import Redis
 
 from bot.models import BotUser
+from bot.payments.updates import is_payment_update
 from volspike.redis_names import RedisNames
 
 BURST = 5
@@ -60,7 +62,7 @@ class ThrottleMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: BotUser | None = data.get("user")
-        if user is None:
+        if user is None or is_payment_update(event):
             return await handler(event, data)
         redis: Redis = data["redis"]
         names: RedisNames = data["names"]
