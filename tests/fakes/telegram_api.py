@@ -86,6 +86,9 @@ class FakeTelegram:
         self._new_call = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._webhook: dict[str, Any] | None = None
+        # Methods a plug-in (e.g. tests/fakes/telegram_payments.py) adds; a handler may return a
+        # ready web.Response (an error) instead of a result.
+        self.methods: dict[str, Callable[[dict[str, Any]], object]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -305,6 +308,9 @@ class FakeTelegram:
             return _error(failure.status, failure.description, failure.retry_after)
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
+        if method in self.methods:
+            result = self.methods[method](params)
+            return result if isinstance(result, web.Response) else _ok(result)
         handler = _RESULTS.get(method)
         if handler is None:
             return _ok(True)
