@@ -46,7 +46,7 @@ class ExclusiveJob:
         self.runs = 0
         self.skips = 0
 
-    async def __call__(self) -> bool:
+    async def run(self) -> bool:
         async with self.pool.acquire() as conn:
             if not await job_locks.try_lock(conn, self.key):
                 self.skips += 1
@@ -81,8 +81,10 @@ def build_jobs(
 
 def build_scheduler(lifecycle: ExclusiveJob, reconciliation: ExclusiveJob) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
+    # Bound coroutine methods: apscheduler's asyncio executor awaits those (a callable object it
+    # would run in a thread).
     scheduler.add_job(
-        lifecycle,
+        lifecycle.run,
         IntervalTrigger(seconds=LIFECYCLE_EVERY.total_seconds()),
         id=lifecycle.name,
         next_run_time=datetime.now(UTC),
@@ -90,7 +92,11 @@ def build_scheduler(lifecycle: ExclusiveJob, reconciliation: ExclusiveJob) -> As
         coalesce=True,
     )
     scheduler.add_job(
-        reconciliation, CronTrigger(**RECONCILE_AT), id=reconciliation.name, max_instances=1, coalesce=True
+        reconciliation.run,
+        CronTrigger(**RECONCILE_AT),
+        id=reconciliation.name,
+        max_instances=1,
+        coalesce=True,
     )
     return scheduler
 
