@@ -16,6 +16,7 @@ from volspike.redis_client import create_redis
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from webapp import keys
+from webapp.api import invoice
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health
 from webapp.metrics import metrics
@@ -64,6 +65,7 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/webhooks/telegram", telegram_webhook)
+    invoice.setup(app)
     return app
 
 
