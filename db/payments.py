@@ -45,7 +45,7 @@ WITH u AS (
 INSERT INTO user_settings (user_id) SELECT id FROM u ON CONFLICT (user_id) DO NOTHING
 """
 
-GET_CURSOR = "SELECT next_offset FROM star_reconciliation FOR UPDATE"
+GET_CURSOR = "SELECT next_offset FROM star_reconciliation"
 SET_CURSOR = "UPDATE star_reconciliation SET next_offset = $1, updated_at = now()"
 
 
@@ -146,10 +146,12 @@ async def ensure_user(
     await conn.execute(ENSURE_USER, user_id, username, first_name, language)
 
 
-async def lock_cursor(conn: Conn) -> int:
+async def get_cursor(conn: Conn) -> int:
+    """How many of the bot's Star transactions the last reconciliation read."""
     value: int = await conn.fetchval(GET_CURSOR)
     return value
 
 
 async def set_cursor(conn: Conn, offset: int) -> None:
+    """Only the reconciliation job writes it, under its advisory lock."""
     await conn.execute(SET_CURSOR, offset)

@@ -313,3 +313,15 @@ async def test_paysupport_and_terms_answer(sb: StarsBot):
     assert "Payment support" in support.text and "Telegram support cannot help" in support.text
     [terms] = await sb.app.send(USER, "/terms")
     assert "Terms" in terms.text and "30-day pass" in terms.text
+
+
+async def test_a_payment_is_recorded_even_when_the_user_is_over_the_flood_limit(sb: StarsBot):
+    bucket = sb.app.names.throttle(USER)
+    redis_now = (await sb.app.redis.time())[0]
+    await sb.app.redis.hset(bucket, mapping={"tokens": 0, "at": redis_now, "told": 1})
+    await sb.app.redis.expire(bucket, 60)
+    charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    assert len(await sb.payments(USER)) == 1
+    await sb.feed(sb.stars.pre_checkout_update(USER, sb.payload(USER), PRO_PRICE))
+    assert len(answers(sb)) == 1

@@ -46,7 +46,7 @@ async def reconcile(
 ) -> ReconcileReport:
     report = ReconcileReport()
     async with pool.acquire() as conn:
-        cursor = await payments_db.lock_cursor(conn)
+        cursor = await payments_db.get_cursor(conn)
     offset = max(0, cursor - OVERLAP)
     for _page in range(MAX_PAGES):
         batch = (await bot.get_star_transactions(offset=offset, limit=PAGE)).transactions

@@ -33,7 +33,7 @@ class StarsCharge:
     charge_id: str  # telegram_payment_charge_id (= StarTransaction.id)
     amount: int
     payload: str
-    is_recurring: bool
+    is_recurring: bool  # a renewal: Telegram's is_recurring without is_first_recurring
     subscription_expires_at: datetime | None
     source: str  # 'update' or 'reconciliation'
 
@@ -124,9 +124,7 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
                 conn,
                 charge.user_id,
                 provider=PROVIDER,
-                external_id=charge.charge_id
-                if not charge.is_recurring
-                else await _subscription_id(conn, charge),
+                external_id=await _subscription_id(conn, charge),
                 tier=payload.tier.value,
                 period_end=after.expires_at,
             )
@@ -146,7 +144,10 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
 
 
 async def _subscription_id(conn: payments_db.Conn, charge: StarsCharge) -> str:
-    """A renewal keeps the subscription's first charge id, the one editUserStarSubscription knows."""
+    """A renewal keeps the subscription's first charge id, the one editUserStarSubscription knows;
+    a first payment starts a subscription under its own charge id."""
+    if not charge.is_recurring:
+        return charge.charge_id
     current = await subscriptions_db.get(conn, charge.user_id)
     if current is not None and current.provider == PROVIDER:
         return current.external_id
