@@ -45,8 +45,19 @@ class ExclusiveJob:
         self.job = job
         self.runs = 0
         self.skips = 0
+        self.active: set[asyncio.Task[object]] = set()  # runs in flight, awaited on shutdown
 
     async def run(self) -> bool:
+        task = asyncio.current_task()
+        if task is not None:
+            self.active.add(task)
+        try:
+            return await self._run_locked()
+        finally:
+            if task is not None:
+                self.active.discard(task)
+
+    async def _run_locked(self) -> bool:
         async with self.pool.acquire() as conn:
             if not await job_locks.try_lock(conn, self.key):
                 self.skips += 1
@@ -102,10 +113,16 @@ def build_scheduler(lifecycle: ExclusiveJob, reconciliation: ExclusiveJob) -> As
 
 
 async def run_scheduler(pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock) -> None:
-    """Run the lifecycle scheduler until cancelled; running jobs are cancelled on the way out."""
-    scheduler = build_scheduler(*build_jobs(pool, bot, settings, i18n, clock))
+    """Run the lifecycle scheduler until cancelled; a job still running is cancelled and awaited
+    on the way out, so its lock and connection are given back before the pool closes."""
+    jobs = build_jobs(pool, bot, settings, i18n, clock)
+    scheduler = build_scheduler(*jobs)
     scheduler.start()
     try:
         await asyncio.Event().wait()
     finally:
         scheduler.shutdown(wait=False)
+        running = [task for job in jobs for task in job.active]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
