@@ -35,8 +35,9 @@ WHERE user_id = $1 ORDER BY period_end DESC LIMIT 1
 PLAN = """
 SELECT u.id, u.language, u.tier, u.tier_expires_at,
        s.provider AS sub_provider, s.renews AS sub_renews, s.tier AS sub_tier,
-       (SELECT p.provider FROM payments p WHERE p.user_id = u.id AND p.status = 'paid'
-        ORDER BY p.created_at DESC LIMIT 1) AS last_provider
+       (SELECT h.cause FROM tier_history h
+        WHERE h.user_id = u.id AND h.cause IN ('stars_payment', 'stripe_payment', 'admin_grant')
+        ORDER BY h.id DESC LIMIT 1) AS last_cause
 FROM users u
 LEFT JOIN LATERAL (
     SELECT provider, renews, tier FROM subscriptions WHERE user_id = u.id
@@ -76,6 +77,9 @@ SELECT $1, $2, unnest($3::integer[])
 ON CONFLICT DO NOTHING
 RETURNING days_before
 """
+
+
+_CAUSE_PROVIDER = {"stars_payment": "stars", "stripe_payment": "stripe", "admin_grant": "admin"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +139,7 @@ async def me_fields(conn: Conn | asyncpg.Pool, user_id: int, now: datetime) -> d
     elif renews:
         provider = row["sub_provider"]
     else:
-        provider = row["last_provider"] or "admin"
+        provider = _CAUSE_PROVIDER.get(row["last_cause"], "admin")
     return {
         "id": row["id"],
         "tier": tier,

@@ -325,3 +325,11 @@ async def test_a_payment_is_recorded_even_when_the_user_is_over_the_flood_limit(
     assert len(await sb.payments(USER)) == 1
     await sb.feed(sb.stars.pre_checkout_update(USER, sb.payload(USER), PRO_PRICE))
     assert len(answers(sb)) == 1
+
+
+async def test_a_paid_invoice_this_bot_did_not_make_is_reported_to_the_admins(sb: StarsBot):
+    charge = sb.stars.charge(USER, "someone-elses-payload", 99)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    assert await sb.payments(USER) == []
+    [notice] = sb.app.tg.sent_texts(ADMIN_ID)
+    assert notice == f"A Stars payment could not be recorded: user {USER}, 99 ⭐, charge {charge.charge_id}."

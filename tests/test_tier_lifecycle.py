@@ -203,6 +203,7 @@ async def test_me_fields_say_tier_expiry_renewal_and_provider(sb: StarsBot):
     await sb.app.send(ADMIN_ID, f"/grant {USER} elite")
     fields = await subscriptions_db.me_fields(pool, USER, NOW)
     assert fields is not None and fields["tier"] == "elite" and fields["renews"] is False
+    assert fields["provider"] == "admin"
     assert fields["tierExpiresAt"] is None
     assert (await subscriptions_db.me_fields(pool, USER, NOW + 2 * PERIOD) or {})["tier"] == "elite"
     assert await subscriptions_db.me_fields(pool, 1, NOW) is None

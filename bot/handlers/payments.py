@@ -22,6 +22,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
 from bot.payments.invoices import invoice_link, send_pass_invoice
+from bot.payments.notify import tell_admins
 from bot.payments.plans import PAID_TIERS, Kind, check_checkout, price, subscription_allowed
 from bot.payments.recording import PROVIDER, StarsCharge, record_payment, record_refund
 from bot.payments.texts import date_text, paid_text, refunded_text, refusal_text, tier_benefits
@@ -146,7 +147,7 @@ def build_router(settings: Settings) -> Router:
         await query.answer(ok=False, error_message=refusal_text(refusal))
 
     @router.message(F.successful_payment)
-    async def successful_payment(message: Message, pool: asyncpg.Pool, clock: Clock) -> None:
+    async def successful_payment(message: Message, pool: asyncpg.Pool, clock: Clock, bot: Bot) -> None:
         payment = message.successful_payment
         assert payment is not None and message.from_user is not None
         expires = payment.subscription_expiration_date
@@ -165,6 +166,19 @@ def build_router(settings: Settings) -> Router:
         )
         if recorded is not None:
             await message.answer(paid_text(recorded.after.tier, recorded.after.expires_at, recorded.kind))
+        elif await payments_db.get_by_charge(pool, PROVIDER, payment.telegram_payment_charge_id) is None:
+            # Paid but not ours to record (a payload this bot did not make): a person must look.
+            await tell_admins(
+                bot,
+                settings.admin_ids,
+                _(
+                    "A Stars payment could not be recorded: user {user_id}, {amount} ⭐, charge {charge_id}."
+                ).format(
+                    user_id=message.from_user.id,
+                    amount=payment.total_amount,
+                    charge_id=escape(payment.telegram_payment_charge_id),
+                ),
+            )
 
     @router.message(F.refunded_payment)
     async def refunded_payment(message: Message, pool: asyncpg.Pool, clock: Clock) -> None:
