@@ -333,3 +333,31 @@ async def test_a_paid_invoice_this_bot_did_not_make_is_reported_to_the_admins(sb
     assert await sb.payments(USER) == []
     [notice] = sb.app.tg.sent_texts(ADMIN_ID)
     assert notice == f"A Stars payment could not be recorded: user {USER}, 99 ⭐, charge {charge.charge_id}."
+
+
+async def test_subscription_shows_free_and_pass_plans_without_a_renewal_button(sb: StarsBot):
+    [free] = await sb.app.send(USER, "/subscription")
+    assert "Your plan: Free" in free.text and "Upgrade with /subscribe." in free.text
+    assert "reply_markup" not in free.params
+    charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    [paid] = await sb.app.send(USER, "/subscription")
+    assert f"Ends on {NOW + PERIOD:%Y-%m-%d %H:%M} UTC; it does not renew." in paid.text
+    assert "Extend it with /subscribe." in paid.text and "reply_markup" not in paid.params
+
+
+async def test_a_refunded_subscription_payment_stops_the_renewal(sb: StarsBot):
+    payload = sb.payload(USER, kind=Kind.SUBSCRIPTION)
+    first = sb.stars.charge(USER, payload, PRO_PRICE, subscription_period=2592000)
+    end = NOW + PERIOD
+    await sb.feed(
+        sb.stars.successful_payment_update(
+            first,
+            subscription_expiration_date=int(end.timestamp()),
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    await sb.feed(sb.stars.refunded_payment_update(first))
+    assert (await sb.user(USER))["tier"] == "free"
+    assert not await sb.app.pool.fetchval("SELECT renews FROM subscriptions WHERE user_id = $1", USER)
