@@ -20,6 +20,7 @@ from bot.heartbeat import run_heartbeat
 from bot.i18n import create_i18n
 from bot.menu import setup_menu
 from bot.middlewares import setup_middlewares
+from bot.payments.scheduler import run_scheduler
 from bot.polling import poll_until_cancelled
 from bot.storage import SharedRedisStorage
 from bot.webhook import webhook_secret
@@ -65,7 +66,8 @@ async def run_bot(
     settings: Settings, pool: asyncpg.Pool, redis: Redis, *, clock: Clock | None = None
 ) -> None:
     """Run until cancelled: long polling (or, with TELEGRAM_WEBHOOK_URL, the webhook registration;
-    updates then arrive at the webapp's `/webhooks/telegram`), the delivery worker and a heartbeat."""
+    updates then arrive at the webapp's `/webhooks/telegram`), the delivery worker, the tier
+    lifecycle scheduler and a heartbeat."""
     clock = clock or SystemClock()
     names = RedisNames(settings.redis_prefix)
     i18n = create_i18n()
@@ -92,6 +94,7 @@ async def run_bot(
             tasks.create_task(
                 run_delivery(bot, settings, pool, redis, i18n, clock=clock, state=state), name="bot-delivery"
             )
+            tasks.create_task(run_scheduler(pool, bot, settings, i18n, clock), name="bot-lifecycle")
             tasks.create_task(
                 run_heartbeat(
                     redis,

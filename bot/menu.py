@@ -23,6 +23,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("watchlist", N_("Show your watchlist")),
     ("settings", N_("Thresholds, alert types, quiet hours")),
     ("status", N_("Your plan and what is on")),
+    ("subscribe", N_("Plans and prices")),
+    ("subscription", N_("Your plan and its renewal")),
     ("language", N_("Change the language")),
     ("stop", N_("Pause all alerts")),
     ("help", N_("How to use the bot")),

@@ -10,9 +10,10 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from db.tier_history import Cause, change_tier
+
 Conn = asyncpg.Connection | PoolConnectionProxy
 
-SET_TIER = "UPDATE users SET tier = $2, tier_expires_at = $3 WHERE id = $1 RETURNING id"
 SET_BANNED = "UPDATE users SET banned = $2 WHERE id = $1 RETURNING id"
 AUDIT = "INSERT INTO admin_audit (admin_id, action, target, details) VALUES ($1, $2, $3, $4)"
 
@@ -42,9 +43,12 @@ async def set_tier(
     *,
     action: str,
 ) -> bool:
-    """Grant (or revoke to free); False when the user is unknown. Audited either way."""
+    """Grant (or revoke to free) through the one tier-change function; False when the user is
+    unknown. Audited either way."""
+    cause = Cause.ADMIN_REVOKE if action == "revoke" else Cause.ADMIN_GRANT
     async with conn.transaction():
-        found = await conn.fetchval(SET_TIER, user_id, tier, expires_at) is not None
+        before = await change_tier(conn, user_id, tier, expires_at, cause=cause, admin_id=admin_id)
+        found = before is not None
         details = {"tier": tier, "expires_at": expires_at.isoformat() if expires_at else None, "ok": found}
         await audit(conn, admin_id, action, str(user_id), details)
     return found

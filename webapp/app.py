@@ -17,6 +17,7 @@ from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from webapp import keys
 from webapp.access_log import access_log
+from webapp.api import invoice
 from webapp.api.routes import setup_api
 from webapp.auth import auth_middleware
 from webapp.errors import MAX_BODY, error_middleware
@@ -77,6 +78,7 @@ def create_app(
     app.cleanup_ctx.append(live_hub_ctx)
     app.router.add_get("/ws", live_socket)
     setup_pages(app)
+    invoice.setup(app)
     return app
 
 

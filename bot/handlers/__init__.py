@@ -12,10 +12,12 @@ from bot.handlers import (
     errors,
     language,
     mute,
+    payments,
     settings,
     start,
     status,
     stop,
+    subscription,
     watchlist,
 )
 from volspike.settings import Settings
@@ -24,6 +26,8 @@ from volspike.settings import Settings
 def get_routers(config: Settings) -> list[Router]:
     return [
         errors.build_router(config),  # the error handler only; sees errors of every router
+        payments.build_router(config),  # payment updates first: nothing else may take them
+        subscription.build_router(),
         start.build_router(config),
         alerts.build_router(config),
         watchlist.build_router(config),
@@ -32,6 +36,7 @@ def get_routers(config: Settings) -> list[Router]:
         language.build_router(config),
         stop.build_router(config),
         admin.build_router(config),
+        payments.build_admin_router(config),
         broadcast.build_router(config),
         mute.build_router(config),
         connect.build_router(config),

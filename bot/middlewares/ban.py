@@ -1,7 +1,8 @@
 """Banned users: every message or button press gets one short localized notice, nothing else runs.
 
 (Throttling runs before this, so a banned user who floods gets at most a few notices.)
-Other update kinds from a banned user are dropped silently.
+Other update kinds from a banned user are dropped silently, except payment updates
+(`bot.payments.updates`), which their handlers answer or record.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
+from bot.payments.updates import is_payment_update
 
 
 class BanMiddleware(BaseMiddleware):
@@ -24,7 +26,7 @@ class BanMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: BotUser | None = data.get("user")
-        if user is None or not user.banned:
+        if user is None or not user.banned or is_payment_update(event):
             return await handler(event, data)
         notice = _("Your access to VolSpike has been suspended.")
         if isinstance(event, Update):

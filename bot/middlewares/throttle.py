@@ -5,7 +5,8 @@ database write (the user upsert runs after it). Within the budget every update p
 first update over it gets one "slow down" reply (answer to a message, or a callback-query toast)
 in the sender's Telegram language, since their saved one is not loaded yet; further excess is
 dropped silently until the bucket has a token again. Redis' own clock keeps the bucket right
-across bot processes.
+across bot processes. Payment updates are never throttled (a paid invoice must always be
+recorded).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
 from bot.i18n import N_, pick_locale
+from bot.payments.updates import is_payment_update
 from volspike.redis_names import RedisNames
 
 SLOW_DOWN = N_("Slow down, please: too many requests. Try again in a few seconds.")
@@ -66,7 +68,7 @@ class ThrottleMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         sender: User | None = data.get("event_from_user")
-        if sender is None or sender.is_bot:
+        if sender is None or sender.is_bot or is_payment_update(event):
             return await handler(event, data)
         redis: Redis = data["redis"]
         names: RedisNames = data["names"]

@@ -108,6 +108,9 @@ class FakeTelegram:
         self._unstall = asyncio.Event()
         self._answers = asyncio.Event()
         self._answers.set()
+        # Methods a plug-in (e.g. tests/fakes/telegram_payments.py) adds; a handler may return a
+        # ready web.Response (an error) instead of a result.
+        self.methods: dict[str, Callable[[dict[str, Any]], object]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -408,6 +411,9 @@ class FakeTelegram:
             await self._answers.wait()
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
+        if method in self.methods:
+            result = self.methods[method](params)
+            return result if isinstance(result, web.Response) else _ok(result)
         handler = _RESULTS.get(method)
         if handler is None:
             return _ok(True)

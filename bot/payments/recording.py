@@ -1,0 +1,194 @@
+"""Recording a Stars payment or refund exactly once, together with the tier change it causes.
+
+One transaction holds the payment row (unique on the charge id: a second copy of the same update,
+concurrent or late, inserts nothing and changes nothing), the user's row lock, the new tier, the
+tier-history row and, for a subscription, the renewing-subscription row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from bot.payments.plans import PERIOD, BadPayload, Kind, parse_payload
+from bot.payments.rules import TierState, after_payment, after_refund
+from db import payments as payments_db
+from db import subscriptions as subscriptions_db
+from db.tier_history import Cause, StoredTier, change_tier, lock_user
+from volspike.tiers import Tier
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "stars"
+
+
+@dataclass(frozen=True, slots=True)
+class StarsCharge:
+    """A successful Stars payment, from a `successful_payment` message or a Star transaction."""
+
+    user_id: int
+    charge_id: str  # telegram_payment_charge_id (= StarTransaction.id)
+    amount: int
+    payload: str
+    is_recurring: bool  # a renewal: Telegram's is_recurring without is_first_recurring
+    subscription_expires_at: datetime | None
+    source: str  # 'update' or 'reconciliation'
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    payment_id: int
+    user_id: int
+    charge_id: str
+    kind: Kind
+    before: TierState
+    after: TierState
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    payment_id: int
+    user_id: int
+    charge_id: str
+    before: TierState
+    after: TierState
+
+
+def _state(stored: StoredTier) -> TierState:
+    return TierState(Tier(stored.tier), stored.expires_at)
+
+
+async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime) -> Recorded | None:
+    """Record the charge and extend the tier; None when it was recorded before (or is not ours)."""
+    try:
+        payload = parse_payload(charge.payload)
+    except BadPayload:
+        log.error(
+            "stars payment with a payload this bot did not make: not recorded",
+            extra={"user_id": charge.user_id, "charge_id": charge.charge_id, "payload": charge.payload[:128]},
+        )
+        return None
+    kind = Kind.SUBSCRIPTION if charge.subscription_expires_at is not None else payload.kind
+    async with pool.acquire() as conn, conn.transaction():
+        payment_id = await payments_db.insert(
+            conn,
+            payments_db.NewPayment(
+                user_id=charge.user_id,
+                provider=PROVIDER,
+                charge_id=charge.charge_id,
+                amount=charge.amount,
+                currency="XTR",
+                tier=payload.tier.value,
+                period_days=PERIOD.days,
+                kind=kind.value,
+                invoice_payload=charge.payload,
+                is_recurring=charge.is_recurring,
+                source=charge.source,
+            ),
+        )
+        if payment_id is None:
+            log.info("stars payment already recorded", extra={"charge_id": charge.charge_id})
+            return None
+        stored = await lock_user(conn, charge.user_id)
+        assert stored is not None  # the payments row references the user
+        before = _state(stored)
+        after = after_payment(
+            before,
+            tier=payload.tier,
+            kind=kind,
+            now=now,
+            subscription_expires_at=charge.subscription_expires_at,
+        )
+        await change_tier(
+            conn,
+            charge.user_id,
+            after.tier.value,
+            after.expires_at,
+            cause=Cause.STARS_PAYMENT,
+            payment_id=payment_id,
+            before=stored,
+        )
+        await payments_db.set_effect(
+            conn,
+            payment_id,
+            tier_before=before.tier.value,
+            expires_before=before.expires_at,
+            tier_after=after.tier.value,
+            expires_after=after.expires_at,
+        )
+        if kind is Kind.SUBSCRIPTION and after.expires_at is not None:
+            await subscriptions_db.upsert(
+                conn,
+                charge.user_id,
+                provider=PROVIDER,
+                external_id=await _subscription_id(conn, charge),
+                tier=payload.tier.value,
+                period_end=after.expires_at,
+            )
+    log.info(
+        "stars payment recorded",
+        extra={
+            "user_id": charge.user_id,
+            "charge_id": charge.charge_id,
+            "kind": kind.value,
+            "tier": after.tier.value,
+            "expires_at": after.expires_at.isoformat() if after.expires_at else None,
+            "recurring": charge.is_recurring,
+            "source": charge.source,
+        },
+    )
+    return Recorded(payment_id, charge.user_id, charge.charge_id, kind, before, after)
+
+
+async def _subscription_id(conn: payments_db.Conn, charge: StarsCharge) -> str:
+    """A renewal keeps the subscription's first charge id, the one editUserStarSubscription knows;
+    a first payment starts a subscription under its own charge id."""
+    if not charge.is_recurring:
+        return charge.charge_id
+    current = await subscriptions_db.get(conn, charge.user_id)
+    if current is not None and current.provider == PROVIDER:
+        return current.external_id
+    return charge.charge_id
+
+
+async def record_refund(pool: asyncpg.Pool, charge_id: str, now: datetime) -> Refunded | None:
+    """Mark the payment refunded and undo its tier change; None when unknown or refunded before."""
+    async with pool.acquire() as conn, conn.transaction():
+        payment = await payments_db.lock_by_charge(conn, PROVIDER, charge_id)
+        if payment is None:
+            log.warning("refund for a payment we never recorded", extra={"charge_id": charge_id})
+            return None
+        if payment.status == "refunded":
+            log.info("refund already recorded", extra={"charge_id": charge_id})
+            return None
+        await payments_db.mark_refunded(conn, payment.id, now)
+        stored = await lock_user(conn, payment.user_id)
+        assert stored is not None
+        current = _state(stored)
+        if payment.tier_before is None or payment.tier_after is None:
+            restored = current
+        else:
+            restored = after_refund(
+                current,
+                before=TierState(Tier(payment.tier_before), payment.expires_before),
+                after=TierState(Tier(payment.tier_after), payment.expires_after),
+            )
+        await change_tier(
+            conn,
+            payment.user_id,
+            restored.tier.value,
+            restored.expires_at,
+            cause=Cause.REFUND,
+            payment_id=payment.id,
+            before=stored,
+        )
+        if payment.kind == Kind.SUBSCRIPTION.value:
+            await subscriptions_db.set_renews(conn, payment.user_id, PROVIDER, False)
+    log.info(
+        "stars refund recorded",
+        extra={"user_id": payment.user_id, "charge_id": charge_id, "tier": restored.tier.value},
+    )
+    return Refunded(payment.id, payment.user_id, charge_id, current, restored)

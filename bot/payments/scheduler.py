@@ -1,0 +1,128 @@
+"""The lifecycle scheduler of the bot service: apscheduler's AsyncIOScheduler runs the tier jobs
+every few minutes and the Stars reconciliation once a day.
+
+Several bot processes may run; each job takes a PostgreSQL advisory lock first and is skipped when
+another process holds it, so one process at a time runs it. The lock is a session lock on one
+pooled connection, released when the job ends (or when that connection dies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.payments.lifecycle import run_lifecycle
+from bot.payments.reconcile import reconcile
+from db import job_locks
+from volspike.clock import Clock
+from volspike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LIFECYCLE_LOCK = 0x56_53_4C_49_46_45  # "VSLIFE"
+RECONCILE_LOCK = 0x56_53_52_45_43_4F  # "VSRECO"
+LIFECYCLE_EVERY = timedelta(minutes=5)
+RECONCILE_AT = {"hour": 3, "minute": 17}  # UTC, daily
+
+
+class ExclusiveJob:
+    """A job that runs only while it holds its advisory lock; `runs` counts the times it ran."""
+
+    def __init__(self, pool: asyncpg.Pool, key: int, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        self.pool = pool
+        self.key = key
+        self.name = name
+        self.job = job
+        self.runs = 0
+        self.skips = 0
+        self.active: set[asyncio.Task[object]] = set()  # runs in flight, awaited on shutdown
+
+    async def run(self) -> bool:
+        task = asyncio.current_task()
+        if task is not None:
+            self.active.add(task)
+        try:
+            return await self._run_locked()
+        finally:
+            if task is not None:
+                self.active.discard(task)
+
+    async def _run_locked(self) -> bool:
+        async with self.pool.acquire() as conn:
+            if not await job_locks.try_lock(conn, self.key):
+                self.skips += 1
+                log.debug("job skipped: another process runs it", extra={"job": self.name})
+                return False
+            try:
+                self.runs += 1
+                await self.job()
+            except (TelegramAPIError, asyncpg.PostgresError, OSError) as exc:
+                log.error("job failed", extra={"job": self.name, "error": repr(exc)})
+            finally:
+                await job_locks.unlock(conn, self.key)
+        return True
+
+
+def build_jobs(
+    pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock
+) -> tuple[ExclusiveJob, ExclusiveJob]:
+    async def lifecycle() -> None:
+        report = await run_lifecycle(pool, bot, i18n, clock.now())
+        if report.downgraded or report.reminded:
+            log.info("lifecycle job", extra={"downgraded": report.downgraded, "reminded": report.reminded})
+
+    async def reconciliation() -> None:
+        await reconcile(pool, bot, settings, i18n, clock.now())
+
+    return (
+        ExclusiveJob(pool, LIFECYCLE_LOCK, "tier-lifecycle", lifecycle),
+        ExclusiveJob(pool, RECONCILE_LOCK, "stars-reconciliation", reconciliation),
+    )
+
+
+def build_scheduler(lifecycle: ExclusiveJob, reconciliation: ExclusiveJob) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    # Bound coroutine methods: apscheduler's asyncio executor awaits those (a callable object it
+    # would run in a thread).
+    scheduler.add_job(
+        lifecycle.run,
+        IntervalTrigger(seconds=LIFECYCLE_EVERY.total_seconds()),
+        id=lifecycle.name,
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        reconciliation.run,
+        CronTrigger(**RECONCILE_AT),
+        id=reconciliation.name,
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler
+
+
+async def run_scheduler(pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock) -> None:
+    """Run the lifecycle scheduler until cancelled; a job still running is cancelled and awaited
+    on the way out, so its lock and connection are given back before the pool closes."""
+    jobs = build_jobs(pool, bot, settings, i18n, clock)
+    scheduler = build_scheduler(*jobs)
+    scheduler.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        running = [task for job in jobs for task in job.active]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
