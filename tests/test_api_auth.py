@@ -114,3 +114,13 @@ async def test_without_bot_token_sign_in_is_refused(settings, db, redis) -> None
     app = create_app(settings, pool=db, redis=redis, clock=ManualClock(NOW))
     async with TestClient(TestServer(app)) as client:
         assert (await client.get("/api/me", headers=tma(init_data(1001)))).status == 401
+
+
+async def test_me_names_who_gave_a_paid_tier(client: TestClient, db) -> None:
+    from db.tier_history import Cause, change_tier
+
+    await client.get("/api/me", headers=tma(init_data(1001)))
+    async with db.acquire() as conn:
+        await change_tier(conn, 1001, "pro", NOW + timedelta(days=7), cause=Cause.ADMIN_GRANT)
+    body = await (await client.get("/api/me", headers=tma(init_data(1001)))).json()
+    assert body["tier"] == "pro" and body["provider"] == "admin" and body["renews"] is False

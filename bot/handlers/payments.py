@@ -213,18 +213,14 @@ def build_admin_router(settings: Settings) -> Router:
         charge_id = parts[0]
         stored = await payments_db.get_by_charge(pool, PROVIDER, charge_id)
         if stored is None:
-            raise BadInput(
-                _("No Stars payment with charge id {charge_id}.").format(charge_id=charge_id)
-            )
+            raise BadInput(_("No Stars payment with charge id {charge_id}.").format(charge_id=charge_id))
         if stored["status"] == "refunded":
             raise BadInput(_("That payment is already refunded."))
         try:
             await bot.refund_star_payment(user_id=stored["user_id"], telegram_payment_charge_id=charge_id)
         except TelegramBadRequest as exc:
             log.warning("refund refused by Telegram", extra={"charge_id": charge_id, "error": exc.message})
-            raise BadInput(
-                _("Telegram refused the refund: {error}").format(error=exc.message)
-            ) from None
+            raise BadInput(_("Telegram refused the refund: {error}").format(error=exc.message)) from None
         refunded = await record_refund(pool, charge_id, clock.now())
         after = refunded.after if refunded is not None else None
         await message.answer(

@@ -2,49 +2,33 @@
 
 Body (optional JSON): `{"kind": "subscription" | "pass"}`, default "subscription". Answer:
 `{"invoiceLink": "https://t.me/$..."}`. The caller is the Telegram user of the Mini App's initData
-(`Authorization: tma <initData>`), checked with aiogram's own validator; the invoice's payload
+(`Authorization: tma <initData>`, validated by `webapp.auth` like every /api call); the invoice's payload
 names that user, so the pre-checkout check and the payment recording are the bot's.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import orjson
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
-from aiogram.utils.web_app import safe_parse_webapp_init_data
 from aiohttp import web
 
-from bot.i18n import create_i18n, pick_locale
+from bot.i18n import create_i18n
 from bot.payments.invoices import invoice_link
 from bot.payments.plans import PAID_TIERS, Kind
-from volspike.errors import BadInput, NotFound, Unauthorized
-from volspike.settings import Settings
+from volspike.errors import BadInput, NotFound
 from volspike.tiers import Tier
 from webapp import keys
+from webapp.auth import require_user
 
 log = logging.getLogger(__name__)
 
 INVOICE_BOT = web.AppKey("invoice_bot", Bot)
 INVOICE_I18N = web.AppKey("invoice_i18n", I18n)
-INITDATA_MAX_AGE = 24 * 3600
-
-
-def _payer(settings: Settings, header: str | None, now: float) -> tuple[int, str]:
-    """(Telegram user id, locale) from `Authorization: tma <initData>`; Unauthorized otherwise."""
-    if settings.bot_token is None or not header or not header.startswith("tma "):
-        raise Unauthorized("Authorization: tma <initData> is required")
-    try:
-        data = safe_parse_webapp_init_data(settings.bot_token.get_secret_value(), header[4:])
-    except ValueError:
-        raise Unauthorized("initData signature is not valid") from None
-    if data.user is None or now - data.auth_date.timestamp() > INITDATA_MAX_AGE:
-        raise Unauthorized("initData is too old or has no user")
-    return data.user.id, pick_locale(data.user.language_code)
 
 
 async def plan_invoice(request: web.Request) -> web.Response:
@@ -52,7 +36,8 @@ async def plan_invoice(request: web.Request) -> web.Response:
     bot = request.app.get(INVOICE_BOT)
     if bot is None:
         raise NotFound("payments are off (BOT_TOKEN is not set)")
-    user_id, locale = _payer(settings, request.headers.get("Authorization"), time.time())
+    user = require_user(request)
+    user_id, locale = user.id, user.language
     try:
         tier = Tier(request.match_info["tier"])
     except ValueError:

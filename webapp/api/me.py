@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from db.subscriptions import me_fields
+from volspike.errors import NotFound
+from webapp import keys
 from webapp.api.models import Me
 from webapp.api.spec import API, respond
 from webapp.api.viewer import limits_model
@@ -12,15 +15,20 @@ from webapp.auth import require_user
 
 @API.route("GET", "/api/me", response=Me, auth="required", tag="account")
 async def me(request: web.Request) -> web.Response:
-    """The signed-in user."""
+    """The signed-in user: their plan (tier, expiry, renewal, who provided it) and its limits."""
     user = require_user(request)
+    plan = await me_fields(request.app[keys.POOL], user.id, request.app[keys.CLOCK].now())
+    if plan is None:
+        raise NotFound("unknown user")
     return respond(
         Me(
             id=user.id,
             first_name=user.first_name,
-            tier=user.tier.value,
-            tier_expires_at=user.tier_expires_at if user.tier.rank else None,
+            tier=plan["tier"],
+            tier_expires_at=plan["tierExpiresAt"],
             language=user.language,
+            renews=plan["renews"],
+            provider=plan["provider"],
             limits=limits_model(user.tier),
         )
     )
