@@ -65,3 +65,15 @@ def test_environment_overrides_dotenv(tmp_path, monkeypatch: pytest.MonkeyPatch)
     env.write_text("SPIKE_MULTIPLE=4.5\n")
     monkeypatch.setenv("SPIKE_MULTIPLE", "5")
     assert load_settings(_env_file=str(env)).spike_multiple == 5.0
+
+
+def test_env_example_documents_every_setting_and_loads() -> None:
+    import re
+    from pathlib import Path
+
+    from volspike.settings import Settings
+
+    text = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+    assert {name.upper() for name in Settings.model_fields} <= documented
+    load_settings(_env_file=Path(__file__).resolve().parent.parent / ".env.example")
