@@ -8,13 +8,15 @@ import asyncpg
 # name and `last_seen_at` but never the language the user chose.
 UPSERT_SEEN = """
 WITH u AS (
-    INSERT INTO users AS u (id, username, first_name, language)
-    VALUES ($1, $2, $3, $4)
+    INSERT INTO users AS u (id, username, first_name, language, bot_started_at)
+    VALUES ($1, $2, $3, $4, CASE WHEN $5::boolean THEN now() END)
     ON CONFLICT (id) DO UPDATE SET
         username = EXCLUDED.username,
         first_name = EXCLUDED.first_name,
-        last_seen_at = now()
-    RETURNING u.id, u.language, u.tier, u.tier_expires_at, u.banned, u.blocked, u.created_at
+        last_seen_at = now(),
+        bot_started_at = COALESCE(u.bot_started_at, EXCLUDED.bot_started_at)
+    RETURNING u.id, u.language, u.tier, u.tier_expires_at, u.banned, u.blocked, u.created_at,
+        u.bot_started_at IS NOT NULL AS can_write
 ), s AS (
     INSERT INTO user_settings (user_id) SELECT id FROM u
     ON CONFLICT (user_id) DO NOTHING
@@ -35,8 +37,13 @@ async def upsert_seen(
     username: str | None,
     first_name: str | None,
     language: str,
+    in_private: bool = False,
 ) -> asyncpg.Record:
-    record: asyncpg.Record | None = await conn.fetchrow(UPSERT_SEEN, user_id, username, first_name, language)
+    """Create or refresh the user. `in_private`: they wrote to the bot in private, so it may message
+    them from now on (`can_write` in the returned row)."""
+    record: asyncpg.Record | None = await conn.fetchrow(
+        UPSERT_SEEN, user_id, username, first_name, language, in_private
+    )
     assert record is not None
     return record
 

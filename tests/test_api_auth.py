@@ -124,3 +124,17 @@ async def test_me_names_who_gave_a_paid_tier(client: TestClient, db) -> None:
         await change_tier(conn, 1001, "pro", NOW + timedelta(days=7), cause=Cause.ADMIN_GRANT)
     body = await (await client.get("/api/me", headers=tma(init_data(1001)))).json()
     assert body["tier"] == "pro" and body["provider"] == "admin" and body["renews"] is False
+
+
+async def test_me_says_whether_the_bot_may_write_to_the_user(client: TestClient, db) -> None:
+    """A user who only opened the Mini App has not started the bot: `canWrite` is false, so the app
+    asks for write access; once they write to the bot in private it is true."""
+    from db import users as users_db
+
+    body = await (await client.get("/api/me", headers=tma(init_data(1001)))).json()
+    assert body["canWrite"] is False
+    await users_db.upsert_seen(db, 1001, username=None, first_name="Ada", language="en", in_private=True)
+    body = await (await client.get("/api/me", headers=tma(init_data(1001)))).json()
+    assert body["canWrite"] is True
+    await users_db.upsert_seen(db, 1001, username=None, first_name="Ada", language="en", in_private=False)
+    assert (await (await client.get("/api/me", headers=tma(init_data(1001)))).json())["canWrite"] is True

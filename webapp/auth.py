@@ -41,6 +41,7 @@ class WebUser:
     language: str
     tier: Tier  # expiry-adjusted with volspike.tiers.effective_tier
     tier_expires_at: datetime | None
+    can_write: bool = False  # has written to the bot in private: it may message them
 
 
 USER = web.RequestKey("user", WebUser)  # absent: the public view
@@ -103,6 +104,7 @@ async def authenticate(app: web.Application, raw: str) -> WebUser:
         language=record["language"],
         tier=effective_tier(Tier(record["tier"]), record["tier_expires_at"], now),
         tier_expires_at=record["tier_expires_at"],
+        can_write=record["can_write"],
     )
 
 

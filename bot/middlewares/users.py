@@ -29,15 +29,16 @@ class UserMiddleware(BaseMiddleware):
         if sender is not None and not sender.is_bot:
             pool: asyncpg.Pool = data["pool"]
             clock: Clock = data["clock"]
+            chat: Chat | None = data.get("event_chat")
             record = await users_db.upsert_seen(
                 pool,
                 sender.id,
                 username=sender.username,
                 first_name=sender.first_name,
                 language=pick_locale(sender.language_code),
+                in_private=chat is not None and chat.type == "private",
             )
             blocked: bool = record["blocked"]
-            chat: Chat | None = data.get("event_chat")
             if blocked and chat is not None and chat.type == "private":
                 # Writing to the bot in private again means they unblocked it: alerts resume.
                 await users_db.clear_blocked(pool, sender.id)

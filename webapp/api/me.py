@@ -29,6 +29,7 @@ async def me(request: web.Request) -> web.Response:
             language=user.language,
             renews=plan["renews"],
             provider=plan["provider"],
+            can_write=user.can_write,
             limits=limits_model(user.tier),
         )
     )

@@ -51,6 +51,7 @@ class Me(ApiModel):
     language: str
     renews: bool = False
     provider: str | None = None
+    can_write: bool  # false: the user never started the bot, so the Mini App asks for write access
     limits: Limits
 
 
