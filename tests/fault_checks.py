@@ -153,18 +153,24 @@ async def figure_problems(db_url: str, sim: SimControl, multiple: float, min_vol
     return problems
 
 
-async def missing_candles(db_url: str, first_ms: int, last_ms: int) -> dict[str, int]:
-    """Followed symbol -> how many of the minutes [first_ms, last_ms] (opens) `candles_1m` lacks."""
-    expected = (last_ms - first_ms) // MINUTE_MS + 1
+async def missing_candles(db_url: str, first_ms: int, last_ms: int) -> dict[str, list[str]]:
+    """Followed symbol -> the minutes in [first_ms, last_ms] (opens, UTC) that `candles_1m` lacks."""
     conn = await asyncpg.connect(db_url)
     try:
-        rows = await conn.fetch(
-            "SELECT s.symbol, count(c.open_time) AS n FROM symbols s "
-            "LEFT JOIN candles_1m c ON c.symbol = s.symbol AND c.open_time BETWEEN $1 AND $2 "
-            "WHERE s.active GROUP BY s.symbol",
-            utc_from_ms(first_ms),
-            utc_from_ms(last_ms),
-        )
+        rows = await conn.fetch(MISSING_MINUTES, utc_from_ms(first_ms), utc_from_ms(last_ms))
     finally:
         await conn.close()
-    return {r["symbol"]: expected - r["n"] for r in rows if r["n"] != expected}
+    missing: dict[str, list[str]] = {}
+    for r in rows:
+        missing.setdefault(r["symbol"], []).append(r["minute"].strftime("%H:%M"))
+    return missing
+
+
+MISSING_MINUTES = """
+SELECT s.symbol, m.minute
+FROM symbols s
+CROSS JOIN generate_series($1::timestamptz, $2::timestamptz, interval '1 minute') AS m(minute)
+WHERE s.active
+  AND NOT EXISTS (SELECT 1 FROM candles_1m c WHERE c.symbol = s.symbol AND c.open_time = m.minute)
+ORDER BY s.symbol, m.minute
+"""

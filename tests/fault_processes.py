@@ -20,6 +20,7 @@ import aiohttp
 VOLSPIKE = Path(sys.executable).with_name("volspike")
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+LATE_CLOSE_MAX_DELAY = 1.0  # SimConfig.late_close_max_delay, which `volspike sim` keeps
 
 
 class ServiceProcess:
@@ -145,14 +146,22 @@ class SimControl:
     async def advance(self, seconds: float) -> int:
         return int((await self._call("POST", "/sim/advance", {"seconds": seconds}))["serverTime"])
 
-    async def step_to(self, target_ms: int, *, step: float = 30.0, pause: float = 0.1) -> int:
-        """Move sim time to `target_ms` in steps of at most `step` seconds, so that the streams
-        carry the closing frame of every minute (as the exchange does) instead of skipping some."""
+    async def step_to(self, target_ms: int, *, step: float = 60.0, pause: float = 0.1) -> int:
+        """Move sim time to `target_ms` in steps of at most `step` seconds (one minute: each step
+        crosses at most one minute boundary), so that the streams carry the closing frame of every
+        minute, as the exchange does, instead of skipping some."""
         now = await self.now_ms()
         while now < target_ms:
             now = await self.advance(min(step, (target_ms - now) / 1000.0))
             await asyncio.sleep(pause)
         return now
+
+    async def settle(self) -> None:
+        """Let closing frames the sim holds back (a late close comes up to 1 s after the next
+        minute's first frame) leave before a fault: after `step_to` squeezed minutes into tenths
+        of a second, a late close in flight would otherwise be older than the minute ingest saw
+        close last, a hole the real exchange, whose minutes last 60 s, cannot make."""
+        await asyncio.sleep(LATE_CLOSE_MAX_DELAY + 0.2)
 
     async def spike(self, symbol: str, multiple: float, min_quote_volume: float) -> dict[str, Any]:
         body = {"symbol": symbol, "multiple": multiple, "min_quote_volume": min_quote_volume}
@@ -169,8 +178,10 @@ class SimControl:
     async def malformed(self, count: int) -> int:
         return int((await self._call("POST", "/sim/malformed", {"count": count}))["connections"])
 
-    async def requests(self, path: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._call("GET", f"/sim/requests?path={path}")
+    async def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The sim's log of REST requests (path, params, time, status, weight), oldest first."""
+        query = "" if path is None else f"?path={path}"
+        result: list[dict[str, Any]] = await self._call("GET", f"/sim/requests{query}")
         return result
 
     async def hour_quote_volume(self, symbol: str, hour_ms: int) -> float:
