@@ -150,6 +150,10 @@ class FaultWorld:
             "SPIKE_MULTIPLE": str(SPIKE_MULTIPLE),
             "SPIKE_MIN_QUOTE_VOLUME": str(SPIKE_MIN_QUOTE_VOLUME),
             "LOG_LEVEL": "INFO",
+            # Sim time runs up to ~100 minutes behind the wall clock the bot measures alert age
+            # with (`sim_start_ms`): a wider limit than the 30-minute default keeps those alerts
+            # deliverable. ISO 8601, which a timedelta setting reads.
+            "ALERT_MAX_AGE": "PT3H",
         }
 
     async def start(self, name: str, *args: str) -> ServiceProcess:
@@ -204,7 +208,9 @@ class FaultWorld:
             if snap is None or not snap.get("ok") or not snap.get("armed"):
                 return False
             written = snap.get("ts")
-            return written is not None and _epoch(written) >= int(since)
+            # `ts` has whole seconds: only a later second proves a process started after `since`
+            # wrote it (the killed one's last snapshot stays in Redis until its TTL).
+            return written is not None and _epoch(written) > since
 
         return await poll(healthy, timeout, "ingest healthy and armed", self.state)
 
@@ -215,7 +221,7 @@ class FaultWorld:
         async def ready() -> bool:
             try:
                 beat = await self.redis.get(f"{self.prefix}health:bot")
-                if beat is None or _epoch(orjson.loads(beat)["at"]) < int(since):
+                if beat is None or _epoch(orjson.loads(beat)["at"]) < since:
                     return False
                 consumers = await self.redis.xinfo_consumers(f"{self.prefix}alerts", "delivery")
             except (OSError, RedisError):
