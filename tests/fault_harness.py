@@ -156,8 +156,9 @@ class FaultWorld:
             "ALERT_MAX_AGE": "PT3H",
         }
 
-    async def start(self, name: str, *args: str) -> ServiceProcess:
-        proc = ServiceProcess(name, list(args), self.env(), self.workdir)
+    async def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        """Start `volspike <args>` as service `name`; `env` adds to or overrides `env()`."""
+        proc = ServiceProcess(name, list(args), {**self.env(), **(env or {})}, self.workdir)
         self.services[name] = proc
         await proc.start()
         return proc
