@@ -131,8 +131,10 @@ class FaultWorld:
     # -- processes -----------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
-        """The services' whole environment: every URL on loopback, nothing inherited but PATH."""
+        """The services' whole environment: every URL on loopback, nothing inherited but PATH
+        (and PYTHONPATH, to run the suite against another checkout of the code)."""
         return {
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.workdir),
             "LANG": "C.UTF-8",
@@ -325,7 +327,13 @@ async def open_world(
             "--start-time",
             str(start_ms),
         ],
-        {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir), "LANG": "C.UTF-8", "LOG_LEVEL": "INFO"},
+        {
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(workdir),
+            "LANG": "C.UTF-8",
+            "LOG_LEVEL": "INFO",
+        },
         workdir,
     )
     telegram = FakeTelegram(latency=telegram_latency)
