@@ -339,6 +339,8 @@ async def open_world(
     telegram = FakeTelegram(latency=telegram_latency)
     chats = [ELITE_FIRST_ID + i for i in range(elite)]
     async with contextlib.AsyncExitStack() as stack:
+        # the failure messages carry the log tails; the directory goes in every case
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         await telegram.start()
         stack.push_async_callback(telegram.stop)
         await sim_process.start()
@@ -367,7 +369,6 @@ async def open_world(
         await migrate(world.db_url)  # what `volspike migrate` runs, without another process start
         await _add_elite_users(world.db_url, chats)
         yield world
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _add_elite_users(db_url: str, chats: list[int]) -> None:
