@@ -79,6 +79,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         f"(default: {defaults.update_phases}; 1 sends every stream in one burst)",
     )
     parser.add_argument(
+        "--start-time",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="sim time at start, in ms since the epoch (default: now); the clock runs on from there",
+    )
+    parser.add_argument(
         "--spike",
         type=_spike,
         action="append",
@@ -107,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         symbols=args.symbols,
         seed=args.seed,
         speed=args.speed,
+        start_time=args.start_time,
         update_interval=args.interval,
         update_phases=max(1, args.phases),
         spikes=list(args.spike),
