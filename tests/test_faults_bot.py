@@ -23,10 +23,6 @@ LATENCY = 1.0  # seconds the look-alike takes to answer each call
 PACED = {"TELEGRAM_GLOBAL_RATE": "10"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sender #9.3: a row a crashed bot left `sending` is marked `lost`; the issue's state is `unknown`",
-)
 async def test_bot_killed_with_sends_in_flight_sends_nothing_twice_and_delivers_the_rest(
     request: pytest.FixtureRequest,
 ) -> None:

@@ -19,11 +19,6 @@ from tests.fault_processes import HOUR_MS, MINUTE_MS
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detector #9.1: the FULL_UPDATE fires at close + grace with the minutes the dropped "
-    "connection missed not yet backfilled, so it reports an understated total",
-)
 async def test_exchange_drops_refuses_and_garbles_across_an_hour_close_loses_nothing(
     request: pytest.FixtureRequest,
 ) -> None:

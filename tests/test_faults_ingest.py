@@ -49,11 +49,6 @@ async def test_ingest_killed_mid_hour_resumes_with_true_half_update_and_no_gap(
         await world.final_checks()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detector #9.1: an update due after a restart fires before that hour's data is loaded "
-    "(zero-figure updates after restart: previous volume 0.0)",
-)
 async def test_ingest_killed_in_the_last_minute_of_an_hour_sends_the_true_full_update(
     request: pytest.FixtureRequest,
 ) -> None:

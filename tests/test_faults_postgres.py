@@ -20,11 +20,6 @@ from tests.fault_processes import MINUTE_MS
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fanout #9.5: services dying on a PostgreSQL restart (the delivery worker's task group "
-    "breaks on ConnectionRefusedError and `volspike run` exits 1, taking ingest and webapp down)",
-)
 async def test_postgres_restart_while_candles_and_alerts_flow_loses_nothing(
     request: pytest.FixtureRequest,
 ) -> None:

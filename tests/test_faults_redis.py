@@ -21,10 +21,6 @@ from tests.fault_harness import open_world, poll, sim_start_ms
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fanout #9.4: fan-out lost when Redis is flushed (only the stream offers an alert to the bot)",
-)
 async def test_redis_flushed_and_restarted_loses_no_alert(request: pytest.FixtureRequest) -> None:
     async with open_world(request, start_ms=sim_start_ms(minute=10, span_minutes=5), seed=15) as world:
         started = time.time()
