@@ -541,6 +541,27 @@ class Market:
                 out.append(c)
         return out
 
+    def rolling_24h(self, symbol: str, now_ms: int) -> Candle | None:
+        """The last 24 hours as one candle: the 1,440 one-minute klines whose open time lies in
+        (now - 24 h, now], the last one in progress, exactly as ``klines(1m, limit=1440)`` shows
+        them. Whole hours come from the cached hourly aggregates, the ragged first hour minute
+        by minute, so a ticker costs ~80 lookups once the hours are cached. None: no trading."""
+        self.apply_due(now_ms)
+        state = self._state(symbol)
+        t = min(now_ms, state.info.delivery_ms - 1)
+        current = t // MINUTE_MS * MINUTE_MS
+        first = current - (24 * 60 - 1) * MINUTE_MS
+        first_full_hour = -(-first // HOUR_MS) * HOUR_MS
+        agg = self._sum_minutes(state, first, min(first_full_hour, current + MINUTE_MS), t, None)
+        for hour_open in range(first_full_hour, current + 1, HOUR_MS):
+            part = self._aggregate(state, 60, hour_open, t)
+            if part is not None:
+                agg = part if agg is None else agg.merge(part)
+        if agg is None:
+            return None
+        opened = max(first, -(-state.info.onboard_ms // MINUTE_MS) * MINUTE_MS)
+        return _rebox(agg, opened, t)
+
     def last_price(self, symbol: str, t_ms: int) -> float:
         state = self._state(symbol)
         info = state.info

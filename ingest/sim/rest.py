@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_urldispatcher import MatchInfoError
 from multidict import MultiMapping
 
 from .clock import SimClock
@@ -131,6 +132,14 @@ def _too_many(status: int, limit: int, retry_after: int) -> web.Response:
     )
 
 
+def unknown_path(request: web.Request) -> web.Response:
+    """What Binance answers for a path (or a method on it) it does not serve: 404 with code -5000,
+    e.g. ``{"code": -5000, "msg": "Path /fapi/v1/positionRisk, Method GET is invalid"}``."""
+    return json_response(
+        {"code": -5000, "msg": f"Path {request.path}, Method {request.method} is invalid"}, status=404
+    )
+
+
 class RestApi:
     def __init__(
         self,
@@ -160,6 +169,8 @@ class RestApi:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/fapi/"):
+            if isinstance(request.match_info, MatchInfoError):
+                return unknown_path(request)
             return await handler(request)
         weight = request_weight(request.path, request.query)
         forced = self.faults.take_rest_error()
@@ -174,7 +185,10 @@ class RestApi:
                 response = _too_many(admission.status, self.limiter.limit, admission.retry_after)
             else:
                 try:
-                    response = await handler(request)
+                    if isinstance(request.match_info, MatchInfoError):
+                        response = unknown_path(request)
+                    else:
+                        response = await handler(request)
                 except BinanceError as e:
                     response = json_response({"code": e.code, "msg": e.msg}, status=e.status)
                 except web.HTTPException as e:
