@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
@@ -155,6 +156,7 @@ class RestApi:
         self.faults = faults
         self.limiter = limiter
         self.log: deque[dict[str, Any]] = deque(maxlen=log_size)
+        self._warming = asyncio.Lock()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -266,15 +268,21 @@ class RestApi:
         return json_response([kline_row(info, c) for c in candles])
 
     async def ticker_24h(self, request: web.Request) -> web.Response:
+        """The aggregate of the last 1,440 1m klines. Their closed part is computed in a worker
+        thread (seconds for hundreds of symbols the first time), so streams keep flowing."""
         symbol = self._symbol(request.query, required=False)
         now = self.clock.now_ms()
+        self.market.apply_due(now)
         if symbol is not None:
             info = self.market.get(symbol)
             assert info is not None
-            return json_response(ticker_24h(self.market, info, now))
-        return json_response(
-            [ticker_24h(self.market, i, now) for i in self.market.symbols() if i.trades_at(now - 1)]
-        )
+            infos = [info]
+        else:
+            infos = [i for i in self.market.symbols() if i.trades_at(now - 1)]
+        async with self._warming:  # one warm-up at a time: a retried request waits for it
+            await asyncio.to_thread(self.market.warm_day, [i.symbol for i in infos], now)
+        tickers = [ticker_24h(self.market, i, now) for i in infos]
+        return json_response(tickers[0] if symbol is not None else tickers)
 
     async def premium_index(self, request: web.Request) -> web.Response:
         symbol = self._symbol(request.query, required=False)
