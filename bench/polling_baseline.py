@@ -342,10 +342,11 @@ async def main() -> int:
         print(f"{label:<34} {show(left):>20} {show(right):>20}")
     sweep = max(poller.sweeps, default=0.0)
     print(
-        f"\nVolSpike start-up backfill: {startup:,} weight once. Polling costs 3 weight per symbol per "
-        f"poll, 36 per symbol per hour ({36 * 600:,}/h for 600 symbols); VolSpike's steady REST is "
-        f"the 24h ticker (40 weight a minute) whatever the symbol count. Longest polling sweep: "
-        f"{sweep:.1f} exchange s."
+        f"\nVolSpike's start-up backfill: {startup:,} weight, once. Polling spends 3 weight per symbol "
+        f"per poll, 36 per symbol per hour ({36 * 600:,}/h for 600 symbols); VolSpike's steady REST "
+        f"is the all-symbol 24h ticker once a minute (40) and exchangeInfo every 10 minutes, about "
+        f"2,400/h whatever the symbol count, so polling costs more from 67 symbols on. Longest "
+        f"polling sweep: {sweep:.1f} exchange s (sequential requests to the local simulator)."
     )
     return 0
 
