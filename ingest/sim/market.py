@@ -601,22 +601,12 @@ class Market:
         p0, p1 = plan.prices[k], plan.prices[k + 1]
         return round(p0 + (p1 - p0) * (pos - k), info.price_precision)
 
-    def boundary_price(self, info: SymbolInfo, t_ms: int) -> float:
-        """A cheap price near ``t_ms`` (the minute's opening price), for 24h statistics."""
-        minute = t_ms // MINUTE_MS
-        return round(info.ref_price * math.exp(_log_price_offset(info.key, minute) * info.volatility), 8)
-
     def funding_rate(self, info: SymbolInfo, t_ms: int) -> float:
         period = t_ms // (8 * HOUR_MS)
         return round(-0.0001 + 0.0004 * _unit(info.key, 201, period) ** 2, 8)
 
     def basis(self, info: SymbolInfo, t_ms: int) -> float:
         return (_unit(info.key, 202, t_ms // MINUTE_MS) - 0.5) * 0.0006
-
-    def expected_hour_quote(self, info: SymbolInfo, hour: int) -> float:
-        h = _hour_info(info.key, hour, self.natural_spike_rate)
-        burst = (h.burst_mult - 1.0) * h.burst_len / 60.0 if h.burst_start >= 0 else 0.0
-        return info.hourly_quote * h.factor * _diurnal(hour) * (1.0 + burst)
 
     # ----------------------------------------------------------------- spikes
     def trigger_spike(
