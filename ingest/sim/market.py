@@ -541,6 +541,55 @@ class Market:
                 out.append(c)
         return out
 
+    def warm_day(self, symbols: Iterable[str], now_ms: int) -> None:
+        """Compute and cache the closed minutes and closed hours of each symbol's last 24 hours,
+        the costly part of ``rolling_24h`` (~1,400 minutes a symbol the first time).
+
+        Safe to run in a worker thread while the event loop serves streams: it only fills the
+        caches of minutes closed at ``now_ms``, which no spike can change any more (a spike lands
+        in the current or the next minute), every value it writes is the one the loop would
+        compute, and where it reads a cache that the loop may clear (the closed hours) it uses
+        ``dict.get``; the caches it may clear itself (minutes, plans) are read with ``get`` too."""
+        for symbol in symbols:
+            state = self._states.get(symbol)
+            if state is None:
+                continue
+            t = min(now_ms, state.info.delivery_ms - 1)
+            current = t // MINUTE_MS * MINUTE_MS
+            first = current - (24 * 60 - 1) * MINUTE_MS
+            this_hour = current // HOUR_MS * HOUR_MS
+            first_full_hour = -(-first // HOUR_MS) * HOUR_MS
+            self._sum_minutes(state, first, min(first_full_hour, current), t, None)
+            for hour_open in range(first_full_hour, this_hour, HOUR_MS):
+                key = (60, hour_open)
+                if state.closed_agg.get(key) is not None:  # .get: the loop may clear the dict
+                    continue
+                agg = self._sum_minutes(state, hour_open, hour_open + HOUR_MS, t, None)
+                if agg is not None and len(state.closed_agg) < 20_000:
+                    state.closed_agg[key] = _rebox(agg, hour_open, hour_open + HOUR_MS - 1)
+            self._sum_minutes(state, max(this_hour, first), current, t, None)
+
+    def rolling_24h(self, symbol: str, now_ms: int) -> Candle | None:
+        """The last 24 hours as one candle: the 1,440 one-minute klines whose open time lies in
+        (now - 24 h, now], the last one in progress, exactly as ``klines(1m, limit=1440)`` shows
+        them. Whole hours come from the cached hourly aggregates, the ragged first hour minute
+        by minute, so a ticker costs ~80 lookups once the hours are cached. None: no trading."""
+        self.apply_due(now_ms)
+        state = self._state(symbol)
+        t = min(now_ms, state.info.delivery_ms - 1)
+        current = t // MINUTE_MS * MINUTE_MS
+        first = current - (24 * 60 - 1) * MINUTE_MS
+        first_full_hour = -(-first // HOUR_MS) * HOUR_MS
+        agg = self._sum_minutes(state, first, min(first_full_hour, current + MINUTE_MS), t, None)
+        for hour_open in range(first_full_hour, current + 1, HOUR_MS):
+            part = self._aggregate(state, 60, hour_open, t)
+            if part is not None:
+                agg = part if agg is None else agg.merge(part)
+        if agg is None:
+            return None
+        opened = max(first, -(-state.info.onboard_ms // MINUTE_MS) * MINUTE_MS)
+        return _rebox(agg, opened, t)
+
     def last_price(self, symbol: str, t_ms: int) -> float:
         state = self._state(symbol)
         info = state.info
@@ -552,22 +601,12 @@ class Market:
         p0, p1 = plan.prices[k], plan.prices[k + 1]
         return round(p0 + (p1 - p0) * (pos - k), info.price_precision)
 
-    def boundary_price(self, info: SymbolInfo, t_ms: int) -> float:
-        """A cheap price near ``t_ms`` (the minute's opening price), for 24h statistics."""
-        minute = t_ms // MINUTE_MS
-        return round(info.ref_price * math.exp(_log_price_offset(info.key, minute) * info.volatility), 8)
-
     def funding_rate(self, info: SymbolInfo, t_ms: int) -> float:
         period = t_ms // (8 * HOUR_MS)
         return round(-0.0001 + 0.0004 * _unit(info.key, 201, period) ** 2, 8)
 
     def basis(self, info: SymbolInfo, t_ms: int) -> float:
         return (_unit(info.key, 202, t_ms // MINUTE_MS) - 0.5) * 0.0006
-
-    def expected_hour_quote(self, info: SymbolInfo, hour: int) -> float:
-        h = _hour_info(info.key, hour, self.natural_spike_rate)
-        burst = (h.burst_mult - 1.0) * h.burst_len / 60.0 if h.burst_start >= 0 else 0.0
-        return info.hourly_quote * h.factor * _diurnal(hour) * (1.0 + burst)
 
     # ----------------------------------------------------------------- spikes
     def trigger_spike(

@@ -127,45 +127,34 @@ def premium_index(market: Market, info: SymbolInfo, t_ms: int) -> JSON:
 
 
 def ticker_24h(market: Market, info: SymbolInfo, now_ms: int) -> JSON:
-    """24h rolling statistics. Volumes are the model's expectation per hour (cheap), not the exact
-    sum of 1440 minutes; prices come from the same price path as the klines."""
+    """24h rolling statistics, the aggregate of the sim's own 1m klines over the last 24 hours
+    (``Market.rolling_24h``): open, high, low, last, volume, quote volume, trades and trade ids
+    agree with what ``/fapi/v1/klines`` returns for the same minutes."""
     pp = info.price_precision
     qp = info.quantity_precision
     end = min(now_ms, info.delivery_ms - 1)
-    start = end - 24 * HOUR_MS
-    last = market.last_price(info.symbol, end)
-    open_price = market.boundary_price(info, start)
-    samples = [market.boundary_price(info, start + k * 1_800_000) for k in range(48)] + [last, open_price]
-    quote = 0.0
-    base = 0.0
-    first_hour = start // HOUR_MS
-    for k in range(24):
-        hour = first_hour + k + 1
-        if hour * HOUR_MS < info.onboard_ms:
-            continue
-        q = market.expected_hour_quote(info, hour)
-        quote += q
-        base += q / market.boundary_price(info, hour * HOUR_MS)
-    count = max(1, round(quote / info.avg_trade_quote))
-    last_id = (end // 60_000) * 10_000_000
-    change = last - open_price
+    day = market.rolling_24h(info.symbol, now_ms)
+    if day is None:  # not trading in the window: Binance shows zeros
+        last = market.last_price(info.symbol, end)
+        day = Candle(end - 24 * HOUR_MS, end, last, last, last, last, 0.0, 0.0, 0, 0.0, 0.0, 0, -1)
+    change = day.c - day.o
     return {
         "symbol": info.symbol,
         "priceChange": fmt(change, pp),
-        "priceChangePercent": fmt(change / open_price * 100.0 if open_price else 0.0, 3),
-        "weightedAvgPrice": fmt(quote / base if base else last, pp),
-        "lastPrice": fmt(last, pp),
-        "lastQty": fmt(max(info.avg_trade_quote / last, 10.0**-qp), qp),
-        "openPrice": fmt(open_price, pp),
-        "highPrice": fmt(max(samples), pp),
-        "lowPrice": fmt(min(samples), pp),
-        "volume": fmt(base, qp),
-        "quoteVolume": fmt(quote, pp + qp if pp + qp <= 8 else 8),
-        "openTime": start,
+        "priceChangePercent": fmt(change / day.o * 100.0 if day.o else 0.0, 3),
+        "weightedAvgPrice": fmt(day.q / day.v if day.v else day.c, pp),
+        "lastPrice": fmt(day.c, pp),
+        "lastQty": fmt(max(info.avg_trade_quote / day.c, 10.0**-qp), qp),
+        "openPrice": fmt(day.o, pp),
+        "highPrice": fmt(day.h, pp),
+        "lowPrice": fmt(day.l, pp),
+        "volume": fmt(day.v, qp),
+        "quoteVolume": fmt(day.q, pp + qp),
+        "openTime": day.open_ms,
         "closeTime": end,
-        "firstId": max(0, last_id - count),
-        "lastId": last_id,
-        "count": count,
+        "firstId": day.first_id,
+        "lastId": day.last_id,
+        "count": day.n,
     }
 
 

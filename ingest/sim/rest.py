@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
@@ -11,6 +12,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_urldispatcher import MatchInfoError
 from multidict import MultiMapping
 
 from .clock import SimClock
@@ -131,6 +133,14 @@ def _too_many(status: int, limit: int, retry_after: int) -> web.Response:
     )
 
 
+def unknown_path(request: web.Request) -> web.Response:
+    """What Binance answers for a path (or a method on it) it does not serve: 404 with code -5000,
+    e.g. ``{"code": -5000, "msg": "Path /fapi/v1/positionRisk, Method GET is invalid"}``."""
+    return json_response(
+        {"code": -5000, "msg": f"Path {request.path}, Method {request.method} is invalid"}, status=404
+    )
+
+
 class RestApi:
     def __init__(
         self,
@@ -146,6 +156,7 @@ class RestApi:
         self.faults = faults
         self.limiter = limiter
         self.log: deque[dict[str, Any]] = deque(maxlen=log_size)
+        self._warming = asyncio.Lock()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -160,6 +171,8 @@ class RestApi:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/fapi/"):
+            if isinstance(request.match_info, MatchInfoError):
+                return unknown_path(request)
             return await handler(request)
         weight = request_weight(request.path, request.query)
         forced = self.faults.take_rest_error()
@@ -174,7 +187,10 @@ class RestApi:
                 response = _too_many(admission.status, self.limiter.limit, admission.retry_after)
             else:
                 try:
-                    response = await handler(request)
+                    if isinstance(request.match_info, MatchInfoError):
+                        response = unknown_path(request)
+                    else:
+                        response = await handler(request)
                 except BinanceError as e:
                     response = json_response({"code": e.code, "msg": e.msg}, status=e.status)
                 except web.HTTPException as e:
@@ -252,15 +268,21 @@ class RestApi:
         return json_response([kline_row(info, c) for c in candles])
 
     async def ticker_24h(self, request: web.Request) -> web.Response:
+        """The aggregate of the last 1,440 1m klines. Their closed part is computed in a worker
+        thread (seconds for hundreds of symbols the first time), so streams keep flowing."""
         symbol = self._symbol(request.query, required=False)
         now = self.clock.now_ms()
+        self.market.apply_due(now)
         if symbol is not None:
             info = self.market.get(symbol)
             assert info is not None
-            return json_response(ticker_24h(self.market, info, now))
-        return json_response(
-            [ticker_24h(self.market, i, now) for i in self.market.symbols() if i.trades_at(now - 1)]
-        )
+            infos = [info]
+        else:
+            infos = [i for i in self.market.symbols() if i.trades_at(now - 1)]
+        async with self._warming:  # one warm-up at a time: a retried request waits for it
+            await asyncio.to_thread(self.market.warm_day, [i.symbol for i in infos], now)
+        tickers = [ticker_24h(self.market, i, now) for i in infos]
+        return json_response(tickers[0] if symbol is not None else tickers)
 
     async def premium_index(self, request: web.Request) -> web.Response:
         symbol = self._symbol(request.query, required=False)

@@ -1,0 +1,205 @@
+"""The simulator's contract: it says no, as Binance does, to what it does not serve, and its
+``/fapi/v1/ticker/24hr`` figures are the aggregate of its own 1m klines.
+
+Over real HTTP and WebSocket on 127.0.0.1. The sim clock is all but frozen (speed 1e-9) and moved
+with ``advance``, so the ticker and the klines it is compared with describe the same instant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import websockets
+
+from ingest.sim import SimConfig, SimServer
+
+# 2026-01-01 00:20:10 UTC
+START = 1_767_225_600_000 + 20 * 60_000 + 10_000
+MINUTE = 60_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    cfg = SimConfig(
+        symbols=4,
+        seed=23,
+        start_time=START,
+        speed=1e-9,
+        natural_spike_rate=0.0,
+        late_close_probability=0.0,
+        update_interval=0.05,
+        special_symbols=False,
+    )
+    async with SimServer(cfg) as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def call(
+    http: aiohttp.ClientSession, sim: SimServer, path: str, method: str = "GET", **params: Any
+) -> tuple[int, str, Any]:
+    url = sim.rest_url + path
+    async with http.request(method, url, params={k: str(v) for k, v in params.items()}) as r:
+        return r.status, r.content_type, await r.read()
+
+
+async def get_json(http: aiohttp.ClientSession, sim: SimServer, path: str, **params: Any) -> Any:
+    status, _, body = await call(http, sim, path, **params)
+    assert status == 200, (path, params, body)
+    return orjson.loads(body)
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def decimals(text: str) -> int:
+    return len(text.partition(".")[2])
+
+
+def agrees_with_sum(total: str, parts: list[str]) -> bool:
+    """``total`` is the sum of ``parts`` up to the rounding of each part to its printed decimals."""
+    slack = len(parts) * 0.5 * 10.0 ** -decimals(parts[0]) + 0.5 * 10.0 ** -decimals(total)
+    return abs(float(total) - sum(float(p) for p in parts)) <= slack * 1.000001
+
+
+async def assert_ticker_matches_klines(http: aiohttp.ClientSession, sim: SimServer, symbol: str) -> Any:
+    ticker = await get_json(http, sim, "/fapi/v1/ticker/24hr", symbol=symbol)
+    rows = await get_json(http, sim, "/fapi/v1/klines", symbol=symbol, interval="1m", limit=1440)
+    assert len(rows) == 1440
+    now = sim.now_ms()
+    assert rows[-1][0] == now // MINUTE * MINUTE  # the last row is the minute in progress
+    assert ticker["openTime"] == rows[0][0] and ticker["closeTime"] == now
+    assert ticker["closeTime"] - ticker["openTime"] < DAY
+    assert ticker["openPrice"] == rows[0][1]
+    assert float(ticker["highPrice"]) == max(float(r[2]) for r in rows)
+    assert float(ticker["lowPrice"]) == min(float(r[3]) for r in rows)
+    assert ticker["lastPrice"] == rows[-1][4]
+    assert agrees_with_sum(ticker["volume"], [r[5] for r in rows])
+    assert agrees_with_sum(ticker["quoteVolume"], [r[7] for r in rows])
+    assert ticker["count"] == sum(r[8] for r in rows)
+    assert ticker["lastId"] - ticker["firstId"] + 1 >= ticker["count"]
+    change = float(ticker["lastPrice"]) - float(ticker["openPrice"])
+    assert close(float(ticker["priceChange"]), change) or abs(float(ticker["priceChange"]) - change) < 1e-6
+    return ticker
+
+
+# ---------------------------------------------------------------- REST: what it does not serve
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/fapi/v1/aggTrades"),
+        ("GET", "/fapi/v2/ticker/price"),
+        ("GET", "/api/v3/klines"),
+        ("GET", "/nothing/here"),
+        ("POST", "/fapi/v1/klines"),
+        ("DELETE", "/fapi/v1/time"),
+    ],
+)
+async def test_unknown_rest_path_or_method_gets_binance_minus_5000_as_json(
+    sim: SimServer, http: aiohttp.ClientSession, method: str, path: str
+) -> None:
+    status, content_type, body = await call(http, sim, path, method=method)
+    assert status == 404 and content_type == "application/json"
+    assert orjson.loads(body) == {"code": -5000, "msg": f"Path {path}, Method {method} is invalid"}
+
+
+async def test_unknown_fapi_path_is_charged_weight_like_any_request(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(sim.rest_url + "/fapi/v1/depth", params={"symbol": "BTCUSDT"}) as r:
+        assert r.status == 404 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/fapi/v1/klines", {"symbol": "NOPEUSDT", "interval": "1h", "limit": 2}),
+        ("/fapi/v1/ticker/24hr", {"symbol": "NOPEUSDT"}),
+        ("/fapi/v1/premiumIndex", {"symbol": "NOPEUSDT"}),
+    ],
+)
+async def test_unknown_symbol_gets_invalid_symbol(
+    sim: SimServer, http: aiohttp.ClientSession, path: str, params: dict[str, Any]
+) -> None:
+    status, content_type, body = await call(http, sim, path, **params)
+    assert status == 400 and content_type == "application/json"
+    assert orjson.loads(body) == {"code": -1121, "msg": "Invalid symbol."}
+
+
+async def test_control_and_websocket_routes_still_answer(sim: SimServer, http: aiohttp.ClientSession) -> None:
+    status, _, _ = await call(http, sim, "/sim/requests")
+    assert status == 200
+    async with websockets.connect(f"{sim.ws_url}/market/stream?streams=btcusdt@kline_1m") as ws:
+        frame = orjson.loads(await ws.recv())
+        assert frame["stream"] == "btcusdt@kline_1m" and frame["data"]["e"] == "kline"
+
+
+async def test_invalid_stream_name_on_subscribe_gets_binance_error(sim: SimServer) -> None:
+    async with websockets.connect(f"{sim.ws_url}/market/ws") as ws:
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@klines"], "id": 9}).decode())
+        reply = orjson.loads(await ws.recv())
+        assert reply == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 9}
+
+
+# ---------------------------------------------------------------- ticker/24hr agrees with klines
+
+
+async def test_ticker_24h_is_the_sum_of_the_last_1440_one_minute_klines(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    for info in sim.market.symbols():
+        await assert_ticker_matches_klines(http, sim, info.symbol)
+
+
+async def test_ticker_24h_follows_the_clock_across_hours(sim: SimServer, http: aiohttp.ClientSession) -> None:
+    before = await assert_ticker_matches_klines(http, sim, "BTCUSDT")
+    sim.advance(97 * 60 + 13.5)  # over an hour boundary, into the middle of a minute
+    after = await assert_ticker_matches_klines(http, sim, "BTCUSDT")
+    assert after["openTime"] == before["openTime"] + 97 * MINUTE
+    assert after["quoteVolume"] != before["quoteVolume"]
+
+
+async def test_ticker_24h_includes_a_spike_as_the_klines_do(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    before = await assert_ticker_matches_klines(http, sim, "ETHUSDT")
+    spike = sim.trigger_spike("ETHUSDT", 4.0)
+    sim.advance(5)  # the spike's volume has arrived
+    after = await assert_ticker_matches_klines(http, sim, "ETHUSDT")
+    grown = float(after["quoteVolume"]) - float(before["quoteVolume"])
+    assert grown >= spike.extra_quote * 0.99
+
+
+async def test_every_symbol_ticker_agrees_with_the_single_symbol_one(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    every = await get_json(http, sim, "/fapi/v1/ticker/24hr")
+    assert {t["symbol"] for t in every} == {i.symbol for i in sim.market.symbols()}
+    for ticker in every:
+        one = await get_json(http, sim, "/fapi/v1/ticker/24hr", symbol=ticker["symbol"])
+        assert one == ticker
+
+
+async def test_a_symbol_listed_an_hour_ago_has_only_that_hour_in_its_ticker(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    sim.list_symbol("NEWUSDT", ref_price=2.5, hourly_quote=6e6, onboard_ms=sim.now_ms() - HOUR)
+    ticker = await get_json(http, sim, "/fapi/v1/ticker/24hr", symbol="NEWUSDT")
+    rows = await get_json(http, sim, "/fapi/v1/klines", symbol="NEWUSDT", interval="1m", limit=1440)
+    assert 60 <= len(rows) <= 61 and ticker["openTime"] == rows[0][0]
+    assert agrees_with_sum(ticker["quoteVolume"], [r[7] for r in rows])
