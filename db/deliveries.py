@@ -121,7 +121,9 @@ UPDATE deliveries SET status = 'skipped', error = 'chat migrated; the new chat h
 WHERE chat_id = $1 AND status IN ('pending', 'sending')
 """
 
-QUEUE_DEPTH = "SELECT count(*) FROM deliveries WHERE status = 'pending' AND due_at <= $1"
+QUEUE_STATE = """
+SELECT count(*) AS depth, min(due_at) AS oldest FROM deliveries WHERE status = 'pending' AND due_at <= $1
+"""
 
 STATUS_COUNTS = """
 SELECT status, count(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY status
@@ -211,10 +213,13 @@ async def migrate_chat(conn: Conn, delivery_id: int, old_chat: int, new_chat: in
         await conn.execute(SKIP_MIGRATED_DUPLICATES, old_chat)
 
 
-async def queue_depth(conn: Conn, now: datetime) -> int:
-    """Pending rows already due (waiting only for the sender)."""
-    value: int = await conn.fetchval(QUEUE_DEPTH, now)
-    return value
+async def queue_state(conn: Conn, now: datetime) -> tuple[int, float]:
+    """Pending rows already due (waiting only for the sender), and how long the oldest of them has
+    been due, in seconds (0 when none is)."""
+    row = await conn.fetchrow(QUEUE_STATE, now)
+    assert row is not None
+    oldest: datetime | None = row["oldest"]
+    return int(row["depth"]), (now - oldest).total_seconds() if oldest is not None else 0.0
 
 
 async def status_counts(conn: Conn, since: datetime) -> dict[str, int]:

@@ -71,6 +71,15 @@ check_no_build_output() {  # fails with one clear line per tracked build-output 
   fi
 }
 
+ensure_promtool() {  # Debian's prometheus package, for `promtool check/test rules` on deploy/prometheus
+  if command -v promtool >/dev/null 2>&1; then return 0; fi
+  say "installing promtool (apt-get install -y prometheus)"
+  if ! apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; then
+    apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1
+  fi
+  command -v promtool >/dev/null 2>&1
+}
+
 ensure_postgres() {
   if port_open 127.0.0.1 5432; then return 0; fi
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then

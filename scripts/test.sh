@@ -8,6 +8,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 setup_venv
 ensure_chromium || say "the browser tests will be skipped"
+ensure_promtool || say "the promtool checks of deploy/prometheus will be skipped"
 ensure_postgres
 ensure_redis
 

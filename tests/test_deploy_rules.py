@@ -27,19 +27,6 @@ CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "volspike.json"
 PACKAGES = ("volspike", "ingest", "bot", "webapp", "db")
 
-# Metrics the rules use that other branches are adding (name -> who adds it). Once a name is
-# registered by our code it must leave this table (test_pending_metrics_are_not_registered_yet),
-# so from then on a rename breaks the test like any other.
-PENDING = {
-    "volspike_sender_stopped": "sender (#9.3): 1 while Telegram rejects the bot token",
-    "volspike_ingest_symbols_without_denominator": "detector (#9.1): previous hour incomplete",
-    "volspike_delivery_oldest_pending_age_seconds": "not written yet: age of the oldest due delivery",
-}
-# Label values the rules select on that other branches are adding.
-PENDING_LABEL_VALUES = {
-    ("volspike_deliveries_total", "outcome", "unknown"),
-    ("volspike_deliveries_total", "outcome", "expired"),
-}
 # Names that are not ours: Prometheus' own `up`, the blackbox exporter's `probe_success`.
 EXTERNAL = {"up", "probe_success"}
 TARGET_LABELS = {"job", "instance", "le"}
@@ -134,22 +121,18 @@ def test_rules_fire_on_the_series_of_each_failure() -> None:
 def test_every_metric_the_rules_and_dashboard_query_is_registered_by_our_code() -> None:
     ours = registered()
     used = {name for name, _ in selectors(all_exprs())}
-    unknown = sorted(used - set(ours) - set(PENDING) - EXTERNAL)
+    unknown = sorted(used - set(ours) - EXTERNAL)
     assert not unknown, f"not registered by any prometheus_client metric in {PACKAGES}: {unknown}"
 
 
 def test_label_names_and_values_selected_on_exist() -> None:
     ours = registered()
     for name, matchers in selectors(all_exprs()):
-        if name in EXTERNAL or name in PENDING:
+        if name in EXTERNAL:
             continue
         for label, op, value in matchers:
             assert label in ours[name] or label in TARGET_LABELS, f"{name} has no label {label!r}"
-            if (
-                name == "volspike_deliveries_total"
-                and op == "="
-                and (name, label, value) not in PENDING_LABEL_VALUES
-            ):
+            if name == "volspike_deliveries_total" and op == "=":
                 assert value in delivery_outcomes(), f"no delivery outcome {value!r}"
 
 
@@ -159,14 +142,6 @@ def delivery_outcomes() -> set[str]:
     documentation = REGISTRY._names_to_collectors["volspike_deliveries_total"]._documentation
     listed = re.sub(r"\([^)]*\)", "", documentation.partition("outcome:")[2])
     return {word.strip(" .") for word in listed.split(",")}
-
-
-def test_pending_metrics_are_not_registered_yet() -> None:
-    ours = registered()
-    arrived = sorted(name for name in PENDING if name in ours)
-    assert not arrived, f"now registered, remove from PENDING so renames are caught: {arrived}"
-    documented = sorted(value for _, _, value in PENDING_LABEL_VALUES if value in delivery_outcomes())
-    assert not documented, f"now counted, remove from PENDING_LABEL_VALUES: {documented}"
 
 
 def test_a_renamed_metric_would_be_caught() -> None:

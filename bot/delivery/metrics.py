@@ -21,6 +21,9 @@ SENDER_STOPPED = Gauge(
     "1 while the sender is stopped because Telegram rejected the bot token (401/404); rows stay pending.",
 )
 QUEUE_DEPTH = Gauge("volspike_delivery_queue_depth", "Deliveries due and waiting for the sender.")
+OLDEST_PENDING_AGE = Gauge(
+    "volspike_delivery_oldest_pending_age_seconds", "How long the oldest due delivery has waited (0: none)."
+)
 ALERTS_FANNED_OUT = Counter(
     "volspike_alerts_fanned_out_total", "Alert stream entries turned into delivery rows."
 )

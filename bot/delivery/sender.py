@@ -412,8 +412,9 @@ class Sender:
         async with self.pool.acquire() as conn:
             unknown = await deliveries.mark_unknown(conn, older_than=self.lease)
             expired = await deliveries.expire_due(conn, now, self.max_age)
-            depth = await deliveries.queue_depth(conn, now)
+            depth, oldest_age = await deliveries.queue_state(conn, now)
         metrics.QUEUE_DEPTH.set(depth)
+        metrics.OLDEST_PENDING_AGE.set(oldest_age)
         if unknown:
             metrics.DELIVERIES.labels("unknown").inc(unknown)
             log.warning("deliveries stuck in flight marked unknown (never re-sent)", extra={"count": unknown})

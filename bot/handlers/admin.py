@@ -183,7 +183,7 @@ def build_router(settings: Settings) -> Router:
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         async with pool.acquire() as conn:
             figures = await admin_db.stats(conn, now, day_start)
-            due = await deliveries_db.queue_depth(conn, now)
+            due, _oldest = await deliveries_db.queue_state(conn, now)
         group = await _stream_group(redis, names)
         sent = figures.deliveries_today
         lines = [
@@ -220,7 +220,7 @@ def build_router(settings: Settings) -> Router:
         try:
             async with pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-                due = await deliveries_db.queue_depth(conn, clock.now())
+                due, _oldest = await deliveries_db.queue_state(conn, clock.now())
                 pending = (await admin_db.stats(conn, clock.now(), clock.now())).pending_deliveries
             lines.append(
                 _("PostgreSQL: ok ({ms} ms)").format(ms=round((time.perf_counter() - started) * 1000, 1))
