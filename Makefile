@@ -38,4 +38,4 @@ locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_
 	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete -w 110
 
 bench:  ## run every benchmark in bench/ (prints tables)
-	@for f in bench/*.py; do m=$$(basename $$f .py); echo "### $$m"; $(VENV)/python -m bench.$$m || exit 1; done
+	@for f in $$(grep -l '^if __name__ == "__main__":' bench/*.py); do m=$$(basename $$f .py); echo "### $$m"; $(VENV)/python -m bench.$$m || exit 1; done
