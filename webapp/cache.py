@@ -3,9 +3,11 @@ one process (single flight): many traders open the same chart at once, and 500 h
 aggregated from 30,000 minutes cost far more to compute than to copy.
 
 An entry lives a few seconds; a chart's forming bar moves on over /ws meanwhile. A copy is
-also kept in process memory for at most `LOCAL_SECONDS` (bounded to `LOCAL_ENTRIES`), which
-saves the Redis round trip for the hottest answers. When Redis does not answer, the answer is
-computed (and the failure logged), never refused.
+also kept in process memory (bounded to `LOCAL_ENTRIES`): fresh for `LOCAL_SECONDS`, which saves
+the Redis round trip for the hottest answers, and servable for the entry's whole `ttl` while one
+request refreshes it, so the other requests of that moment do not queue behind a rebuild (stale
+by at most `ttl`, like the Redis copy). When Redis does not answer, the answer is computed (and
+the failure logged), never refused.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class AnswerCache:
         self._redis = redis
         self._names = names
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
-        self._local: dict[str, tuple[float, bytes]] = {}
+        self._local: dict[str, tuple[float, float, bytes]] = {}  # fresh until, servable until, body
 
     def clear_local(self) -> None:
         """Forget the in-process copies (tests that change data under a cached key)."""
@@ -42,9 +44,11 @@ class AnswerCache:
         now = time.monotonic()
         local = self._local.get(key)
         if local is not None and local[0] > now:
-            return local[1]
+            return local[2]
         pending = self._inflight.get(key)
         if pending is not None:
+            if local is not None and local[1] > now:
+                return local[2]  # another request is refreshing it
             return await asyncio.shield(pending)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
@@ -57,10 +61,10 @@ class AnswerCache:
         else:
             future.set_result(body)
             if len(self._local) >= LOCAL_ENTRIES:
-                self._local = {k: v for k, v in self._local.items() if v[0] > now}
+                self._local = {k: v for k, v in self._local.items() if v[1] > now}
                 if len(self._local) >= LOCAL_ENTRIES:
                     self._local.clear()
-            self._local[key] = (now + min(LOCAL_SECONDS, ttl), body)
+            self._local[key] = (now + min(LOCAL_SECONDS, ttl), now + ttl, body)
             return body
         finally:
             del self._inflight[key]
