@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_price_pro: str | None = None
     stripe_price_elite: str | None = None
+    stripe_api_base: HttpUrl = "https://api.stripe.com"  # any Stripe-compatible API server
     stars_price_pro: int = Field(250, ge=1)
     stars_price_elite: int = Field(750, ge=1)
 
