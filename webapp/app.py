@@ -20,7 +20,7 @@ from webapp.access_log import access_log
 from webapp.api import invoice
 from webapp.api.routes import setup_api
 from webapp.auth import auth_middleware
-from webapp.billing import setup_billing
+from webapp.billing.routes import setup_billing
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics

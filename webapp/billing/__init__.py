@@ -1,14 +1,1 @@
-"""Stripe billing on VolSpike's own web page: the webhook, Checkout and the customer portal."""
-
-from __future__ import annotations
-
-from aiohttp import web
-
-from webapp.billing import pages, webhook
-from webapp.billing.client import stripe_ctx
-
-
-def setup_billing(app: web.Application) -> None:
-    app.cleanup_ctx.append(stripe_ctx)
-    app.router.add_post(webhook.PATH, webhook.stripe_webhook)
-    pages.setup_pages(app)
+"""Stripe billing on VolSpike's own web page: Log In With Telegram, Checkout, the portal, the webhook."""

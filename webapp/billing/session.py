@@ -19,6 +19,7 @@ from volspike.errors import Forbidden
 from webapp import keys
 
 COOKIE = "volspike_session"
+CSRF_COOKIE = "volspike_csrf"  # readable by the page's scripts, which echo it in X-CSRF-Token
 TTL = 7 * 86_400  # seconds
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -58,10 +59,12 @@ def set_cookie(response: web.StreamResponse, session: WebSession) -> None:
     response.set_cookie(
         COOKIE, session.token, max_age=TTL, path="/", httponly=True, secure=True, samesite="Lax"
     )
+    response.set_cookie(CSRF_COOKIE, session.csrf, max_age=TTL, path="/", secure=True, samesite="Lax")
 
 
 def clear_cookie(response: web.StreamResponse) -> None:
     response.del_cookie(COOKIE, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")
 
 
 async def check_csrf(request: web.Request, session: WebSession) -> None:
