@@ -317,3 +317,18 @@ async def test_an_event_missing_what_it_needs_is_logged_and_answered_200(hook, c
     assert await hook.post(event("invoice.paid", broken)) == 200
     assert "not usable" in caplog.text
     assert await hook.user() == ("free", None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "evt_x", "type": "invoice.paid"}',
+        b'{"id": "evt_x", "type": "invoice.paid", "created": 1, "data": []}',
+        b'{"id": "evt_x", "type": "invoice.paid", "created": "soon", "data": {"object": {}}}',
+        b"[1, 2]",
+    ],
+    ids=["no-data", "data-not-an-object", "created-not-a-timestamp", "not-an-object"],
+)
+async def test_a_signed_body_that_is_not_a_stripe_event_is_400(hook, body):
+    assert await hook.post(body) == 400
+    assert await hook.events() == 0
