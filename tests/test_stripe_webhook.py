@@ -5,13 +5,14 @@ payment is told in the bot)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -332,3 +333,22 @@ async def test_an_event_missing_what_it_needs_is_logged_and_answered_200(hook, c
 async def test_a_signed_body_that_is_not_a_stripe_event_is_400(hook, body):
     assert await hook.post(body) == 400
     assert await hook.events() == 0
+
+
+async def test_the_same_event_twice_at_once_is_applied_once(hook):
+    body = event("invoice.paid", invoice("in_1", START, START + MONTH))
+    assert await asyncio.gather(hook.post(body), hook.post(body)) == [200, 200]
+    assert await hook.pool.fetchval("SELECT count(*) FROM payments") == 1
+    assert len(await history(hook.pool, USER)) == 1
+
+
+async def test_after_a_cancellation_the_lifecycle_job_ends_the_tier_at_expiry_without_grace(hook):
+    await hook.post(event("checkout.session.completed", checkout()))
+    just_after = at(START + MONTH) + timedelta(seconds=1)
+    grace = timedelta(hours=6)
+    assert await subscriptions_db.expired(hook.pool, just_after, grace, 10) == []  # renewing: grace
+    await hook.post(
+        event("customer.subscription.deleted", subscription_obj(status="canceled"), created=START + 60)
+    )
+    [due] = await subscriptions_db.expired(hook.pool, just_after, grace, 10)
+    assert (due.user_id, due.tier) == (USER, "pro")
