@@ -26,6 +26,13 @@ SELECT * FROM u
 
 SET_LANGUAGE = "UPDATE users SET language = $2 WHERE id = $1"
 
+# A user signed in on the web (their session names them); the same fields as UPSERT_SEEN returns.
+GET = """
+SELECT id, first_name, language, tier, tier_expires_at, banned, blocked, created_at,
+       bot_started_at IS NOT NULL AS can_write
+FROM users WHERE id = $1
+"""
+
 # A user who writes to the bot again has unblocked it.
 CLEAR_BLOCKED = "UPDATE users SET blocked = false WHERE id = $1 AND blocked"
 
@@ -45,6 +52,11 @@ async def upsert_seen(
         UPSERT_SEEN, user_id, username, first_name, language, in_private
     )
     assert record is not None
+    return record
+
+
+async def get(conn: asyncpg.Pool | asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await conn.fetchrow(GET, user_id)
     return record
 
 

@@ -65,5 +65,13 @@ class RedisNames:
     def fsm(self) -> str:
         return f"{self.prefix}fsm"
 
+    def web_session(self, token: str) -> str:
+        """A browser's signed-in session on the web (outside Telegram), with a TTL."""
+        return f"{self.prefix}websession:{token}"
+
+    def oidc_login(self, state: str) -> str:
+        """A Log In With Telegram attempt in flight (nonce, PKCE verifier), used once, with a TTL."""
+        return f"{self.prefix}oidc:{state}"
+
 
 ALERTS_STREAM_MAXLEN = 100_000

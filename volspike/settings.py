@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_price_pro: str | None = None
     stripe_price_elite: str | None = None
+    stripe_api_base: HttpUrl = "https://api.stripe.com"  # any Stripe-compatible API server
+    # Log In With Telegram (OpenID Connect); the client id is the bot's id, the secret is BotFather's.
+    telegram_oauth_client_secret: SecretStr | None = None
+    telegram_oauth_issuer: str = "https://oauth.telegram.org"
+    telegram_oauth_authorize_url: HttpUrl = "https://oauth.telegram.org/auth"
+    telegram_oauth_token_url: HttpUrl = "https://oauth.telegram.org/token"
+    telegram_oauth_jwks_url: HttpUrl = "https://oauth.telegram.org/.well-known/jwks.json"
     stars_price_pro: int = Field(250, ge=1)
     stars_price_elite: int = Field(750, ge=1)
 

@@ -20,6 +20,7 @@ from webapp.access_log import access_log
 from webapp.api import invoice
 from webapp.api.routes import setup_api
 from webapp.auth import auth_middleware
+from webapp.billing.routes import setup_billing
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics
@@ -79,6 +80,7 @@ def create_app(
     app.router.add_get("/ws", live_socket)
     setup_pages(app)
     invoice.setup(app)
+    setup_billing(app)
     return app
 
 

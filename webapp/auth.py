@@ -9,6 +9,11 @@ be present. User ids come from validated initData only.
 
 The middleware puts the caller on the request as `USER` (a `WebUser`); without a header
 the key is absent: the public view. A header that does not validate is 401, never the public view.
+
+Outside Telegram (a desktop browser), the web session of Log In With Telegram
+(`webapp.billing.session`) is the second way to a `WebUser`: without an Authorization header,
+the session cookie names the user. A state-changing call made with the cookie must carry the
+session's CSRF token in `X-CSRF-Token` (403 otherwise); an unknown or expired cookie is the public view.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from volspike.errors import Forbidden, Unauthorized
 from volspike.settings import Settings
 from volspike.tiers import Tier, effective_tier
 from webapp import keys
+from webapp.billing import session as web_session
 
 SCHEME = "tma"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUTH_PREFIXES = ("/api/", "/ws")
 
 
@@ -108,6 +115,28 @@ async def authenticate(app: web.Application, raw: str) -> WebUser:
     )
 
 
+async def session_user(request: web.Request) -> WebUser | None:
+    """The user of the request's web session cookie (None without a live session)."""
+    found = await web_session.load(request)
+    if found is None:
+        return None
+    if request.method not in SAFE_METHODS:
+        await web_session.check_csrf(request, found)
+    record = await users_db.get(request.app[keys.POOL], found.user_id)
+    if record is None:
+        return None
+    if record["banned"]:
+        raise Forbidden("this account is banned")
+    return WebUser(
+        id=record["id"],
+        first_name=record["first_name"] or "",
+        language=record["language"],
+        tier=effective_tier(Tier(record["tier"]), record["tier_expires_at"], request.app[keys.CLOCK].now()),
+        tier_expires_at=record["tier_expires_at"],
+        can_write=record["can_write"],
+    )
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Sets `request[USER]` from the Authorization header on /api and /ws (other paths, such
@@ -117,6 +146,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     raw = init_data_from_header(request.headers.get("Authorization"))
     if raw is not None:
         request[USER] = await authenticate(request.app, raw)
+    else:
+        user = await session_user(request)
+        if user is not None:
+            request[USER] = user
     return await handler(request)
 
 
@@ -128,5 +161,7 @@ def current_user(request: web.Request) -> WebUser | None:
 def require_user(request: web.Request) -> WebUser:
     user: WebUser | None = request.get(USER)
     if user is None:
-        raise Unauthorized("this needs the Mini App's initData (Authorization: tma <initData>)")
+        raise Unauthorized(
+            "this needs the Mini App's initData (Authorization: tma <initData>) or a web sign-in"
+        )
     return user

@@ -76,3 +76,13 @@ def refunded_text(tier: Tier, expires_at: datetime | None) -> str:
     return _("Your payment was refunded. Your plan is now {tier} until {date}.").format(
         tier=tier_name(tier), date=date_text(expires_at)
     )
+
+
+def card_payment_failed_text(tier: Tier, expires_at: datetime | None) -> str:
+    """A Stripe renewal payment failed: the tier stays until its expiry."""
+    if tier is Tier.FREE or expires_at is None:
+        return _("Your card payment for VolSpike did not go through. Update your card on the billing page.")
+    return _(
+        "Your card payment for VolSpike did not go through. You keep {tier} until {date}; "
+        "update your card on the billing page to keep it after that."
+    ).format(tier=tier_name(tier), date=date_text(expires_at))

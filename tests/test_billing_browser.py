@@ -1,0 +1,34 @@
+"""/billing in a real Chromium (Debian's, driven by Playwright): Log In With Telegram through
+the OAuth look-alike, choose a plan, arrive at the Stripe look-alike's Checkout page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.billing_harness import billing
+from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, browser_available
+
+if not browser_available():
+    pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
+
+from playwright.async_api import async_playwright, expect
+
+
+async def test_a_browser_signs_in_with_telegram_chooses_a_plan_and_arrives_at_checkout(settings, db, redis):
+    async with billing(settings, db, redis) as site, async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await chromium.new_page()
+            await page.goto(site.url("/billing"))
+            await page.click("#telegram-login")
+            await expect(page.locator('[data-checkout="pro"]')).to_be_visible()
+            assert page.url == site.url("/billing")
+            await expect(page.locator("#current-plan")).to_contain_text("Free")
+            await page.click('[data-checkout="pro"]')
+            await expect(page.locator("#checkout")).to_have_text("Pay cs_test_1")
+            assert page.url == f"{site.stripe.url}/c/pay/cs_test_1"
+            [params] = [p for _, what, p in site.stripe.requests if what == "checkout.sessions.create"]
+            assert params["client_reference_id"] == str(site.oauth.user["id"])
+            assert params["metadata"]["tier"] == "pro"
+        finally:
+            await chromium.close()

@@ -1,0 +1,39 @@
+"""Messages the webapp sends a user in the bot about their Stripe billing.
+
+Sent after the event's transaction commits, with the Bot of `webapp.api.invoice` (present when
+BOT_TOKEN is set). A send that fails is logged: Stripe also emails the customer about a failed
+payment, and the event must not be retried for a message."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram.exceptions import TelegramAPIError
+from aiohttp import web
+
+from bot.payments.texts import card_payment_failed_text
+from db import stripe as stripe_db
+from webapp import keys
+from webapp.api.invoice import INVOICE_BOT, INVOICE_I18N
+from webapp.billing.ledger import PaymentFailed
+
+log = logging.getLogger(__name__)
+
+
+async def tell_payment_failed(app: web.Application, failed: PaymentFailed) -> None:
+    bot = app.get(INVOICE_BOT)
+    if bot is None:
+        log.warning(
+            "payment failed, but the bot is off: the user is not told", extra={"user_id": failed.user_id}
+        )
+        return
+    language = await stripe_db.language_of(app[keys.POOL], failed.user_id)
+    i18n = app[INVOICE_I18N]
+    with i18n.context(), i18n.use_locale(language or "en"):
+        text = card_payment_failed_text(failed.tier, failed.expires_at)
+    try:
+        await bot.send_message(failed.user_id, text)
+    except TelegramAPIError as exc:
+        log.warning(
+            "could not tell a user their payment failed", extra={"user_id": failed.user_id, "error": str(exc)}
+        )

@@ -1,0 +1,187 @@
+"""GET /billing and its forms: Log In With Telegram, then Stripe Checkout and the customer portal.
+
+This is VolSpike's own web page for a normal browser; inside Telegram the plans page sells with
+Stars only and never links here. A visitor without a session sees the sign-in button; a signed-in
+user sees their plan, a checkout button per paid plan with a Stripe price, and the portal link
+once they are a Stripe customer. Every POST needs the session and its CSRF token.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import stripe
+from aiohttp import web
+from stripe.params.checkout import SessionCreateParams
+
+from bot.i18n import pick_locale
+from db import stripe as stripe_db
+from db import subscriptions as subscriptions_db
+from db import users as users_db
+from volspike.errors import Forbidden, NotFound, Unauthorized
+from volspike.settings import Settings
+from volspike.tiers import Tier
+from webapp import keys
+from webapp.billing import oidc
+from webapp.billing import session as web_session
+from webapp.billing.client import STRIPE
+from webapp.pages.templating import render
+from webapp.security import CONTENT_SECURITY_POLICY
+
+log = logging.getLogger(__name__)
+
+STRIPE_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
+
+
+def prices(settings: Settings) -> dict[Tier, str]:
+    configured = {Tier.PRO: settings.stripe_price_pro, Tier.ELITE: settings.stripe_price_elite}
+    return {tier: price for tier, price in configured.items() if price}
+
+
+def _base_url(request: web.Request) -> str:
+    settings = request.app[keys.SETTINGS]
+    return settings.webapp_url.rstrip("/") if settings.webapp_url else f"{request.scheme}://{request.host}"
+
+
+def _content_security_policy(settings: Settings) -> str:
+    """The house policy, with Stripe's pages allowed as form targets (a form POST answered with a
+    redirect to Checkout is checked against `form-action`)."""
+    origins = list(STRIPE_ORIGINS)
+    api = urlsplit(settings.stripe_api_base)
+    if api.hostname != "api.stripe.com":  # a Stripe look-alike serves its own checkout pages
+        origins.append(f"{api.scheme}://{api.netloc}")
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {' '.join(origins)}")
+
+
+def _require_stripe(settings: Settings) -> None:
+    if not settings.stripe_enabled:
+        raise NotFound("card payments are off (STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET are not set)")
+
+
+async def _signed_in(request: web.Request) -> web_session.WebSession:
+    found = await web_session.load(request)
+    if found is None:
+        raise Unauthorized("sign in with Telegram on /billing first")
+    await web_session.check_csrf(request, found)
+    return found
+
+
+async def billing_page(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    _require_stripe(settings)
+    found = await web_session.load(request)
+    context: dict[str, object] = {"page": "billing", "signed_in": False, "plans": [], "portal": False}
+    if found is not None:
+        pool = request.app[keys.POOL]
+        plan = await subscriptions_db.me_fields(pool, found.user_id, request.app[keys.CLOCK].now())
+        if plan is not None:
+            context.update(
+                signed_in=True,
+                csrf=found.csrf,
+                tier=plan["tier"],
+                expires=(plan["tierExpiresAt"] or "")[:10],
+                plans=[tier.value for tier in prices(settings)],
+                portal=await stripe_db.customer_of_user(pool, found.user_id) is not None,
+            )
+    response = render(request, "billing.html", context)
+    response.headers["Content-Security-Policy"] = _content_security_policy(settings)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    _require_stripe(request.app[keys.SETTINGS])
+    raise web.HTTPFound(await oidc.start(request))
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    if "error" in request.query:
+        raise Unauthorized(f"Telegram sign-in was not completed: {request.query['error']}")
+    code, state = request.query.get("code"), request.query.get("state")
+    if not code or not state:
+        raise Unauthorized("the sign-in callback needs code and state")
+    identity = await oidc.finish(request, code, state)
+    record = await users_db.upsert_seen(
+        request.app[keys.POOL],
+        identity.user_id,
+        username=identity.username,
+        first_name=identity.first_name,
+        language=pick_locale(None),
+    )
+    if record["banned"]:
+        raise Forbidden("this account is banned")
+    created = await web_session.create(request.app, identity.user_id)
+    log.info("signed in on the web", extra={"user_id": identity.user_id})
+    response = web.HTTPSeeOther("/billing")
+    web_session.set_cookie(response, created)
+    raise response
+
+
+async def checkout(request: web.Request) -> web.StreamResponse:
+    settings = request.app[keys.SETTINGS]
+    _require_stripe(settings)
+    signed = await _signed_in(request)
+    form = await request.post()
+    try:
+        tier = Tier(str(form.get("tier", "")))
+    except ValueError:
+        tier = Tier.FREE
+    price = prices(settings).get(tier)
+    if price is None:
+        raise NotFound(f"no card plan {form.get('tier')!r}")
+    metadata = {"telegram_user_id": str(signed.user_id), "tier": tier.value}
+    base = _base_url(request)
+    params: SessionCreateParams = {
+        "mode": "subscription",
+        "line_items": [{"price": price, "quantity": 1}],
+        "client_reference_id": str(signed.user_id),
+        "metadata": metadata,
+        "subscription_data": {"metadata": metadata},
+        "success_url": f"{base}/billing?paid=1",
+        "cancel_url": f"{base}/billing",
+    }
+    customer = await stripe_db.customer_of_user(request.app[keys.POOL], signed.user_id)
+    if customer is not None:
+        params["customer"] = customer
+    try:
+        made = await request.app[STRIPE].v1.checkout.sessions.create_async(params)
+    except stripe.StripeError as exc:
+        log.warning("checkout session not made", extra={"user_id": signed.user_id, "error": str(exc)})
+        raise web.HTTPBadGateway(reason="Stripe did not make the checkout") from None
+    if not made.url:
+        raise web.HTTPBadGateway(reason="Stripe gave no checkout URL")
+    raise web.HTTPSeeOther(made.url)
+
+
+async def portal(request: web.Request) -> web.StreamResponse:
+    _require_stripe(request.app[keys.SETTINGS])
+    signed = await _signed_in(request)
+    customer = await stripe_db.customer_of_user(request.app[keys.POOL], signed.user_id)
+    if customer is None:
+        raise NotFound("no card subscription yet")
+    try:
+        made = await request.app[STRIPE].v1.billing_portal.sessions.create_async(
+            {"customer": customer, "return_url": f"{_base_url(request)}/billing"}
+        )
+    except stripe.StripeError as exc:
+        log.warning("portal session not made", extra={"user_id": signed.user_id, "error": str(exc)})
+        raise web.HTTPBadGateway(reason="Stripe did not open the portal") from None
+    raise web.HTTPSeeOther(made.url)
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    signed = await _signed_in(request)
+    await web_session.end(request, signed)
+    response = web.HTTPSeeOther("/billing")
+    web_session.clear_cookie(response)
+    raise response
+
+
+def setup_pages(app: web.Application) -> None:
+    app.router.add_get("/billing", billing_page, name="billing")
+    app.router.add_get("/billing/login", login)
+    app.router.add_get("/billing/callback", callback)
+    app.router.add_post("/billing/checkout", checkout)
+    app.router.add_post("/billing/portal", portal)
+    app.router.add_post("/billing/logout", logout)

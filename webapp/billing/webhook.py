@@ -1,0 +1,119 @@
+"""POST /webhooks/stripe: Stripe's events, verified and applied exactly once.
+
+The `Stripe-Signature` header is checked by the stripe library on the raw body with
+STRIPE_WEBHOOK_SECRET (a missing, bad or stale signature, or a body that is not JSON: 400 and
+nothing changes). The event id is stored in the transaction that applies the event, so a
+redelivered event answers 200 and changes nothing. A checkout fetches its subscription from
+Stripe first, for the period it paid. Unknown event types and events VolSpike cannot use (an
+unknown Telegram user, a missing field) are logged and answered 200: Stripe retrying them
+cannot help. A failed renewal payment is told to the user in the bot after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import stripe
+from aiohttp import web
+
+from db import stripe as stripe_db
+from volspike.errors import BadInput, NotFound
+from webapp import keys
+from webapp.billing import events, ledger
+from webapp.billing.client import STRIPE
+from webapp.billing.notices import tell_payment_failed
+
+log = logging.getLogger(__name__)
+
+PATH = "/webhooks/stripe"
+TOLERANCE = 300  # seconds: Stripe's default; an older signed timestamp is refused
+HANDLED = (
+    "checkout.session.completed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+)
+
+
+def verified_event(body: bytes, header: str | None, secret: str) -> dict[str, Any]:
+    """The event as plain JSON once its signature holds; BadInput otherwise."""
+    if not header:
+        raise BadInput("missing Stripe-Signature header")
+    try:
+        # The library's check (HMAC-SHA256 of `t.body`, constant-time, 300 s tolerance); the body is
+        # parsed here, as the library's own parser fails on JSON that is not an object.
+        stripe.WebhookSignature.verify_header(body.decode(), header, secret, TOLERANCE)
+        event = orjson.loads(body)
+    except stripe.SignatureVerificationError as exc:
+        raise BadInput(f"Stripe-Signature does not verify: {exc.user_message or exc}") from None
+    except (ValueError, UnicodeDecodeError):  # the library and orjson both refuse non-JSON this way
+        raise BadInput("body is not a JSON event") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
+        raise BadInput("body is not a Stripe event")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise BadInput("event without data.object")
+    if not isinstance(event.get("created"), int):
+        raise BadInput("event without a created timestamp")
+    return event
+
+
+async def _fetched_subscription(request: web.Request, subscription_id: str) -> events.SubscriptionState:
+    client = request.app.get(STRIPE)
+    if client is None:
+        raise NotFound("Stripe is off (STRIPE_SECRET_KEY is not set)")
+    try:
+        fetched = await client.v1.subscriptions.retrieve_async(subscription_id)
+    except stripe.StripeError as exc:
+        log.warning(
+            "could not fetch a subscription", extra={"subscription": subscription_id, "error": str(exc)}
+        )
+        raise web.HTTPBadGateway(reason="Stripe did not answer; it retries the event") from None
+    return events.subscription(fetched.to_dict())
+
+
+async def stripe_webhook(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    if settings.stripe_webhook_secret is None:
+        raise NotFound("Stripe is off (STRIPE_WEBHOOK_SECRET is not set)")
+    body = await request.read()
+    event = verified_event(
+        body, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret.get_secret_value()
+    )
+    event_id, kind = event["id"], str(event["type"])
+    if kind not in HANDLED:
+        log.info("stripe event type not handled", extra={"event_id": event_id, "type": kind})
+        return web.json_response({"received": True, "handled": False})
+    obj: dict[str, Any] = event["data"]["object"]
+    event_at = datetime.fromtimestamp(event["created"], UTC)
+    now = request.app[keys.CLOCK].now()
+    failed: ledger.PaymentFailed | None = None
+    try:
+        fetched = None
+        if kind == "checkout.session.completed":
+            checkout = events.checkout_completed(obj)
+            fetched = await _fetched_subscription(request, checkout.subscription_id)
+        async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+            if not await stripe_db.record_event(conn, event_id, kind):
+                log.info("stripe event already applied", extra={"event_id": event_id, "type": kind})
+                return web.json_response({"received": True, "handled": True})
+            if kind == "checkout.session.completed":
+                assert fetched is not None
+                await ledger.checkout_completed(conn, checkout, fetched, now=now, event_at=event_at)
+            elif kind == "invoice.paid":
+                await ledger.invoice_paid(conn, events.invoice(obj), now)
+            elif kind == "invoice.payment_failed":
+                failed = await ledger.invoice_failed(conn, events.invoice(obj))
+            else:
+                deleted = kind == "customer.subscription.deleted"
+                await ledger.subscription_changed(conn, events.subscription(obj, deleted=deleted), event_at)
+    except events.BadEvent as exc:
+        log.warning("stripe event not usable", extra={"event_id": event_id, "type": kind, "error": str(exc)})
+        return web.json_response({"received": True, "handled": False})
+    if failed is not None:
+        await tell_payment_failed(request.app, failed)
+    return web.json_response({"received": True, "handled": True})
