@@ -32,3 +32,33 @@ async def test_a_browser_signs_in_with_telegram_chooses_a_plan_and_arrives_at_ch
             assert params["metadata"]["tier"] == "pro"
         finally:
             await chromium.close()
+
+
+async def test_signed_in_on_the_web_the_mini_app_pages_work_on_a_desktop_browser(settings, db, redis):
+    """The web session stands in for initData: settings are saved (with the CSRF header), the
+    watchlist is the user's, not the public view."""
+    async with billing(settings, db, redis) as site, async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await chromium.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(site.url("/billing"))
+            await page.click("#telegram-login")
+            await expect(page.locator('[data-checkout="pro"]')).to_be_visible()
+            user_id = site.oauth.user["id"]
+
+            await page.goto(site.url("/settings"))
+            await expect(page.locator("#save-settings")).to_be_visible()
+            assert await page.locator("#settings-public").is_hidden()
+            await page.check("#paused")
+            await page.click("#save-settings")
+            await expect(page.locator("#status[data-kind=ok]")).to_be_visible()
+            assert await db.fetchval("SELECT paused FROM user_settings WHERE user_id = $1", user_id) is True
+
+            await page.goto(site.url("/watchlist"))
+            assert await page.locator("#watch-public").is_hidden()
+            assert errors == []
+        finally:
+            await chromium.close()

@@ -1,5 +1,7 @@
-// The JSON API client: every call carries `Authorization: tma <initData>` inside Telegram
-// (the public view sends none and gets the free tier's answers).
+// The JSON API client: every call carries `Authorization: tma <initData>` inside Telegram. On a
+// desktop browser signed in on /billing the session cookie goes along instead, and every call that
+// changes something echoes the readable CSRF cookie in `X-CSRF-Token`. The public view sends
+// neither and gets the free tier's answers.
 import { initData } from "./telegram.js";
 
 export class ApiError extends Error {
@@ -11,14 +13,25 @@ export class ApiError extends Error {
   }
 }
 
-function headers(extra) {
+const CSRF_COOKIE = "volspike_csrf";
+
+function csrfToken() {
+  const found = document.cookie.split("; ").find((part) => part.startsWith(`${CSRF_COOKIE}=`));
+  return found ? decodeURIComponent(found.slice(CSRF_COOKIE.length + 1)) : "";
+}
+
+/** Signed in on the web (/billing): the session cookie is sent with every same-origin call. */
+export const webSession = !initData && csrfToken() !== "";
+
+function headers(method, extra) {
   const all = { Accept: "application/json", ...extra };
   if (initData) all.Authorization = `tma ${initData}`;
+  else if (webSession && method !== "GET") all["X-CSRF-Token"] = csrfToken();
   return all;
 }
 
 export async function api(path, { method = "GET", body } = {}) {
-  const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
+  const init = { method, headers: headers(method, body === undefined ? {} : { "Content-Type": "application/json" }) };
   if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(path, init);
   let data = null;
@@ -44,9 +57,10 @@ export async function publicGet(path) {
   return data;
 }
 
-/** The signed-in user (`GET /api/me`), or null in the public view or when the API refuses. */
+/** The signed-in user (`GET /api/me`: initData or the web session), or null in the public view
+ * or when the API refuses. */
 export async function me() {
-  if (!initData) return null;
+  if (!initData && !webSession) return null;
   try {
     return await api("/api/me");
   } catch (error) {

@@ -1,5 +1,5 @@
 // What every page does first: Telegram set-up, the signed-in user, the page language.
-import { me } from "./api.js";
+import { me, webSession } from "./api.js";
 import { askWriteAccess, inTelegram, start } from "./telegram.js";
 
 const LANG_COOKIE = "volspike_lang";
@@ -28,10 +28,11 @@ function showUser(user) {
   chip.hidden = false;
 }
 
-/** Set the page up; resolves to the user from /api/me (null in the public view). */
+/** Set the page up; resolves to the user from /api/me: signed in through Telegram's initData, or
+ * through the web session on a desktop browser; null in the public view. */
 export async function boot({ inner = false } = {}) {
   start({ inner });
-  if (!inTelegram) return null;
+  if (!inTelegram && !webSession) return null;
   const user = await me();
   if (followLanguage(user)) return new Promise(() => {}); // the page reloads
   showUser(user);

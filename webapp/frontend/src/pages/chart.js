@@ -7,7 +7,7 @@ import { boot } from "../lib/boot.js";
 import { $, status } from "../lib/dom.js";
 import { price, ratio, usd } from "../lib/format.js";
 import { connectLive } from "../lib/live.js";
-import { haptic, holdVerticalSwipes, inTelegram, onScheme } from "../lib/telegram.js";
+import { haptic, holdVerticalSwipes, onScheme } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
 import { setWatched } from "../lib/watch.js";
 
@@ -263,7 +263,7 @@ function wireTimeframes() {
 
 function wireStar(user) {
   const star = $("#chart-star");
-  if (!inTelegram || !user) return;
+  if (!user) return;
   star.hidden = false;
   api("/api/watchlist")
     .then((list) => star.setAttribute("aria-pressed", String(list.symbols.includes(symbol))))

@@ -5,7 +5,7 @@ import { api, ApiError } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, el, status } from "../lib/dom.js";
 import { change, funding, price, ratio, usd } from "../lib/format.js";
-import { haptic, inTelegram } from "../lib/telegram.js";
+import { haptic } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
 import { setWatched } from "../lib/watch.js";
 
@@ -26,8 +26,10 @@ function cells(market) {
   ];
 }
 
+let signedIn = false; // stars need a user: Telegram's initData or the web session
+
 function starButton(market) {
-  if (!inTelegram) return el("span", { class: "star-space" });
+  if (!signedIn) return el("span", { class: "star-space" });
   return el("button", {
     class: "star",
     type: "button",
@@ -145,7 +147,7 @@ function wire() {
 }
 
 async function main() {
-  await boot();
+  signedIn = (await boot()) !== null;
   wire();
   await refresh();
 }

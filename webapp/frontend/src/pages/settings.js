@@ -3,7 +3,7 @@
 import { api, ApiError } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, status } from "../lib/dom.js";
-import { haptic, inTelegram, mainAction } from "../lib/telegram.js";
+import { haptic, mainAction } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
 
 const form = $("#settings-form");
@@ -68,7 +68,7 @@ async function save() {
 
 async function main() {
   const user = await boot({ inner: true });
-  if (!inTelegram) {
+  if (!user) {
     $("#settings-public").hidden = false;
     form.hidden = true;
     return;

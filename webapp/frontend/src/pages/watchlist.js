@@ -4,7 +4,7 @@ import { api, ApiError } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, el, status } from "../lib/dom.js";
 import { change, price, ratio } from "../lib/format.js";
-import { haptic, inTelegram, mainAction } from "../lib/telegram.js";
+import { haptic, mainAction } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
 import { setWatched } from "../lib/watch.js";
 
@@ -42,8 +42,8 @@ async function load() {
 }
 
 async function main() {
-  await boot();
-  if (!inTelegram) {
+  const user = await boot();
+  if (!user) {
     $("#watch-public").hidden = false;
     return;
   }
