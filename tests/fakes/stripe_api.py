@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.serving import serve
+
 SECRET_KEY = "sk_test_volspike_look_alike"
 WEBHOOK_SECRET = "whsec_volspike_look_alike"
 
@@ -55,13 +57,7 @@ class FakeStripe:
         app.router.add_post("/v1/billing_portal/sessions", self._portal)
         app.router.add_get("/v1/subscriptions/{id}", self._subscription)
         app.router.add_get("/c/pay/{id}", self._pay_page)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app, self.host, self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -32,6 +32,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.serving import serve
+
 BOT_ID = 7000000001
 BOT_USERNAME = "volspike_test_bot"
 TOKEN = "7000000001:TEST-token-for-the-local-look-alike"
@@ -117,14 +119,8 @@ class FakeTelegram:
     async def start(self) -> FakeTelegram:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        self._runner, self.port = await serve(app, self.host, self.port, shutdown_timeout=0.5)
         self._unstall = asyncio.Event()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
     async def stop(self) -> None:

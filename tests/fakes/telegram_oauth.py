@@ -22,6 +22,8 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.fakes.serving import serve
+
 CLIENT_SECRET = "telegram-oauth-secret-for-the-look-alike"
 
 
@@ -49,13 +51,7 @@ class FakeTelegramOAuth:
         app.router.add_get("/auth", self._authorize)
         app.router.add_post("/token", self._token)
         app.router.add_get("/.well-known/jwks.json", self._jwks)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app, self.host, self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
