@@ -27,6 +27,7 @@ from ingest.detector import CLOSE_GRACE_MS, FULL_WAIT_MS
 from ingest.service import IngestService, IngestTimings
 from ingest.sim.config import SimConfig
 from ingest.sim.server import SimServer
+from tests.stopping import stop_within
 from volspike.clock import utc_from_ms
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
@@ -111,9 +112,7 @@ async def running(
             task.result()  # start-up failed: show why
         yield service
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+        await stop_within(task, 10, "ingest")
 
 
 async def poll(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0, what: str = "") -> None:

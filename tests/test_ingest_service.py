@@ -20,6 +20,7 @@ from db import candles as db_candles
 from ingest.service import run_ingest
 from ingest.sim.config import SimConfig
 from ingest.sim.server import SimServer
+from tests.stopping import stop_within
 from volspike.clock import utc_from_ms
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
@@ -97,11 +98,7 @@ async def ingest(settings: Settings, pool: asyncpg.Pool, redis: Redis, **timings
     try:
         yield
     finally:
-        task.cancel()
-        started = time.monotonic()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        assert time.monotonic() - started < 10, "ingest must stop well within 10 s"
+        await stop_within(task, 10, "ingest")
 
 
 async def armed(redis: Redis, names: RedisNames) -> None:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from ingest.service import IngestService, IngestTimings
 from ingest.sim.config import SimConfig
 from ingest.sim.server import SimServer
+from tests.stopping import stop_within
 from tests.test_ingest_service import FAST, HOUR_MS, _market_has, poll, sim_start_ms, spikes
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
@@ -46,9 +47,7 @@ async def running(service: IngestService) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+        await stop_within(task, 10, "ingest")
 
 
 @pytest.mark.parametrize("moment", ["reconnect", "rotation"])
