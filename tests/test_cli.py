@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -245,3 +247,29 @@ def test_run_starts_ingest_and_webapp_without_a_bot_and_stops_on_sigterm(
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+async def test_a_service_that_swallows_its_cancellation_is_cancelled_again_after_the_grace(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Python 3.11's wait_for inside asyncpg/redis-py can swallow a cancellation: SIGTERM must
+    still end the process, by cancelling what is left once the grace period is over."""
+    from volspike import cli
+
+    monkeypatch.setattr(cli, "SHUTDOWN_GRACE", 0.2)
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # lost, as inside a library's wait_for
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # only a second cancellation ends this
+
+    async def service() -> int:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(stubborn(), name="stubborn-loop")
+        return 1
+
+    asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(cli._main_task(service()), 10) == 0
+    assert "shutdown overdue" in caplog.text
+    overdue = [r for r in caplog.records if r.getMessage().startswith("shutdown overdue")]
+    assert overdue and "stubborn-loop" in overdue[0].tasks  # type: ignore[attr-defined]

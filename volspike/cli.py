@@ -148,6 +148,21 @@ async def _main_task(coro: Coroutine[Any, Any, int]) -> int:
             log.info("shutting down", extra={"signal": signame})
             stopping.set()
             task.cancel()
+            loop.call_later(SHUTDOWN_GRACE, _overdue)
+
+    def _overdue() -> None:
+        """A task asked to stop that is still running after the grace period swallowed its
+        cancellation (or is stuck in a cleanup): say which, and cancel each of them again."""
+        if task.done():
+            return
+        stuck = [t for t in asyncio.all_tasks(loop) if t.cancelling() and not t.done() and t is not task]
+        log.error(
+            "shutdown overdue: cancelling the tasks still running again",
+            extra={"grace_s": SHUTDOWN_GRACE, "tasks": sorted(t.get_name() for t in stuck)},
+        )
+        for t in stuck:
+            t.cancel()
+        task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop, sig.name)
