@@ -29,6 +29,7 @@ from bot.delivery import metrics
 from bot.delivery.limiter import RateLimiter
 from db import broadcasts
 from db.broadcasts import Progress
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class BroadcastRunner:
     async def run(self) -> None:
         await self.recover()
         while True:
+            raise_if_cancelling()
             async with self.pool.acquire() as conn:
                 ids = await broadcasts.running(conn)
             for broadcast_id in ids:
@@ -108,6 +110,7 @@ class BroadcastRunner:
         next_report = loop.time() + self.progress_every
         log.info("broadcast running", extra={"broadcast": broadcast_id})
         while True:
+            raise_if_cancelling()
             async with self.pool.acquire() as conn:
                 if await broadcasts.status(conn, broadcast_id) != "running":
                     break
@@ -157,6 +160,7 @@ class BroadcastRunner:
         """One recipient: `sent`, `blocked` or `failed`."""
         retry_after = network = 0
         while True:
+            raise_if_cancelling()
             await self.limiter.acquire(user_id, low_priority=True)
             try:
                 if row["text"] is not None:

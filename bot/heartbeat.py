@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from volspike.alerts import iso_utc
 from volspike.clock import Clock
 from volspike.redis_names import RedisNames
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ async def run_heartbeat(
     changed = changed or asyncio.Event()
     try:
         while True:
+            raise_if_cancelling()
             changed.clear()
             try:
                 await redis.set(names.bot_health, snapshot(mode, username, clock, problem()), ex=TTL_SECONDS)

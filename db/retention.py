@@ -13,6 +13,8 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from volspike.tasks import raise_if_cancelling
+
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 DEFAULT_BATCH = 5000
@@ -35,6 +37,7 @@ async def _in_batches(
 ) -> int:
     total = 0
     while True:
+        raise_if_cancelling()
         status: str = await conn.execute(sql, cutoff, batch)
         deleted = int(status.rsplit(" ", 1)[-1])
         total += deleted

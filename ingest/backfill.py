@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ingest import metrics
 from ingest.binance_rest import MAX_KLINES_LIMIT, BinanceApiError, BinanceError, BinanceRest
 from ingest.parsers import Kline, ParseError, kline_from_rest
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Backfiller:
         start = start_ms - start_ms % MINUTE_MS
         out: list[Kline] = []
         while True:
+            raise_if_cancelling()
             now = self._clock.now_ms()
             last = now - now % MINUTE_MS if end_ms is None else end_ms - end_ms % MINUTE_MS
             if start > last and end_ms is not None:

@@ -25,6 +25,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from volspike.tasks import raise_if_cancelling
+
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHT_LIMIT = 2400
@@ -150,6 +152,7 @@ class WeightBudget:
         """Wait until `weight` may be spent; then count it as in flight."""
         paced = False
         while True:
+            raise_if_cancelling()
             pause = self._paused_until - self._monotonic()
             if pause > 0:
                 await asyncio.sleep(min(pause, 1.0))

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from ingest.parsers import Kline
 from volspike.redis_names import RedisNames
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class CandleFeed:
     async def run(self) -> None:
         """Flush every `min_interval` seconds until cancelled."""
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.min_interval)
             try:
                 await self.flush()

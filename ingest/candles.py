@@ -28,6 +28,7 @@ from prometheus_client import Counter, Histogram
 from db.candles import PG_ERRORS, PG_UNAVAILABLE, Candle, stored_minutes, upsert_candles
 from db.partitions import ensure_partitions
 from ingest.parsers import Kline
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ class CandleWriter:
         backoff = 0.5
         try:
             while True:
+                raise_if_cancelling()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), timeout=self.max_delay)
                 try:

@@ -23,6 +23,7 @@ from ingest.backfill import CLOSE_MARGIN_MS, HOUR_MS, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
 from ingest.detector import SpikeDetector
 from ingest.parsers import ParseError, kline_from_rest
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class HourTotals:
     async def run(self, interval: float) -> None:
         """Fetch what is due every `interval` seconds, until cancelled."""
         while True:
+            raise_if_cancelling()
             await self.fetch_due()
             await asyncio.sleep(interval)
 

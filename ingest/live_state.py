@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from ingest.detector import SymbolSnapshot
 from volspike.redis_names import RedisNames
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class LiveState:
     async def run(self) -> None:
         """Flush every `min_interval` seconds until cancelled; Redis errors are logged and retried."""
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.min_interval)
             try:
                 await self.flush()

@@ -22,6 +22,7 @@ from db import marks as db_marks
 from db.pool import PG_UNAVAILABLE
 from ingest.parsers import MarkPrice
 from volspike.clock import utc_from_ms
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class MarkRecorder:
     async def run(self) -> None:
         backoff = 0.5
         while True:
+            raise_if_cancelling()
             await self._ready.wait()
             self._ready.clear()
             try:

@@ -36,6 +36,7 @@ from db.candles import PG_ERRORS
 from db.pool import PG_UNAVAILABLE
 from volspike.alerts import Alert
 from volspike.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
+from volspike.tasks import raise_if_cancelling
 from volspike.unavailable import REDIS_UNAVAILABLE as REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class AlertPublisher:
             if alert_id is not None:
                 ALERTS_EMITTED.labels(alert.alert_type.value).inc()
         while True:
+            raise_if_cancelling()
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await db_alerts.lock_unpublished(conn, batch)
                 sent = await self._publish_locked(conn, rows) if rows else 0
@@ -231,6 +233,7 @@ class AlertPublisher:
     async def run(self, interval: float = 2.0) -> None:
         """Republish every `interval` seconds until cancelled (errors are logged, not fatal)."""
         while True:
+            raise_if_cancelling()
             try:
                 count = await self.republish_pending()
             except PG_UNAVAILABLE as exc:

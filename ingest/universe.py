@@ -21,6 +21,7 @@ import asyncpg
 from db import symbols as symbols_db
 from db.pool import PG_UNAVAILABLE
 from ingest.binance_rest import BinanceError, BinanceRest
+from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class UniverseRefresher:
     async def run(self, on_change: OnChange) -> None:
         """Refresh every `interval` seconds until cancelled; a failed refresh is retried next time."""
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self._interval)
             try:
                 change = await self.refresh()

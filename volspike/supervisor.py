@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from volspike.errors import ConfigError
+from volspike.tasks import raise_if_cancelling
 from volspike.unavailable import Backoff
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ async def _keep_running(name: str, factory: ServiceFactory, backoff: Backoff, st
     loop = asyncio.get_running_loop()
     restarts = 0
     while True:
+        raise_if_cancelling()
         started = loop.time()
         try:
             await factory()

@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from volspike.alerts import Alert
 from volspike.errors import AppError
 from volspike.redis_names import RedisNames
+from volspike.tasks import raise_if_cancelling
 from volspike.tiers import limits
 from webapp import keys
 from webapp.api.alerts import alert_item
@@ -182,6 +183,7 @@ class LiveHub:
         loop = asyncio.get_running_loop()
         next_ping = loop.time() + self.heartbeat
         while True:
+            raise_if_cancelling()
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is not None and message["type"] == "message":
                 channel = message["channel"]
@@ -194,6 +196,7 @@ class LiveHub:
         """Stay subscribed until cancelled; after a Redis failure resubscribe with backoff."""
         delay = 0.1
         while True:
+            raise_if_cancelling()
             pubsub = self._redis.pubsub()
             try:
                 await self._listen(pubsub)
@@ -208,6 +211,7 @@ class LiveHub:
 
     async def ping_loop(self) -> None:
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.heartbeat)
             self._fan_out(self.clients, PING)
 

@@ -34,6 +34,7 @@ from bot.delivery import metrics
 from bot.delivery.recipients import Conn, fan_out
 from db import alerts as db_alerts
 from volspike.clock import Clock
+from volspike.tasks import raise_if_cancelling
 from volspike.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Fanout:
             done = 0
             after = 0
             while True:
+                raise_if_cancelling()
                 ids = await db_alerts.fanout_due(self.pool, after_id=after, limit=self.batch)
                 for alert_id in ids:
                     done += await self._fan_out_one(alert_id)

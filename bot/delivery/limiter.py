@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from volspike.tasks import raise_if_cancelling
+
 PRIVATE_INTERVAL = 1.0  # seconds between two messages to one private chat
 GROUP_INTERVAL = 3.0  # 20 messages per minute in a group or channel
 CATCH_UP = 0.05  # seconds of unused budget a late waiter may reclaim
@@ -124,6 +126,7 @@ class RateLimiter:
 
     async def _wait_global(self) -> None:
         while True:
+            raise_if_cancelling()
             now = self._time()
             slot = max(self._next_global, now - CATCH_UP, self._paused_until)
             self._next_global = slot + self._spacing

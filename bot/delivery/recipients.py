@@ -35,6 +35,7 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from volspike.tasks import raise_if_cancelling
 from volspike.tiers import TIERS
 
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -158,6 +159,7 @@ async def fan_out(
     after = 0
     first = True
     while True:
+        raise_if_cancelling()
         size = min(first_chunk, chunk) if first else chunk
         async with pool.acquire() as conn, conn.transaction():
             upto: int | None = await conn.fetchval(CHUNK_END, after, size - 1)

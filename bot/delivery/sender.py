@@ -49,6 +49,7 @@ from db import deliveries
 from db.deliveries import Outcome
 from volspike.alerts import Alert, AlertType
 from volspike.clock import Clock
+from volspike.tasks import raise_if_cancelling
 from volspike.tiers import TIERS, Tier
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class OutcomeWriter:
         """Write outcomes as they come; a database outage is retried with backoff (30 s at most)."""
         delay = 0.5
         while True:
+            raise_if_cancelling()
             await self._ready.wait()
             try:
                 await self.flush()
@@ -358,6 +360,7 @@ class Sender:
         retry = 0.5
         claim_size = MIN_CLAIM
         while True:
+            raise_if_cancelling()
             if self.state.stopped is not None:
                 await asyncio.Event().wait()  # stopped for good: wait for the process to stop
             if loop.time() >= next_sweep:

@@ -155,6 +155,7 @@ class StreamWorker:
         handled = 0
         cursor: bytes | str = "0-0"
         while True:
+            raise_if_cancelling()
             reply = await self.redis.xautoclaim(
                 self.stream, self.group, self.consumer, self.min_idle_ms, start_id=cursor, count=self.batch
             )
@@ -184,6 +185,7 @@ class StreamWorker:
     async def _own_pending(self) -> None:
         """Entries this consumer name read before a restart but never acknowledged."""
         while True:
+            raise_if_cancelling()
             reply = await self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: "0"}, count=self.batch
             )
