@@ -19,6 +19,9 @@ PG_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,  # refused, reset, unreachable (TimeoutError is an OSError too)
     asyncio.TimeoutError,
     asyncpg.InterfaceError,  # "connection is closed", the pool closing under a call
+    # "cannot switch to state …; another operation is in progress": a pooled connection left
+    # mid-operation when its backend was killed under it; the pool replaces it on release
+    pg.InternalClientError,
     asyncpg.PostgresConnectionError,  # 08xxx, e.g. ConnectionDoesNotExistError mid-query
     pg.AdminShutdownError,  # 57P01: the server is shutting down, or pg_terminate_backend
     pg.CrashShutdownError,  # 57P02
