@@ -75,8 +75,8 @@ async def measure(sizes: tuple[int, ...] = SIZES, modes: tuple[str, ...] = MODES
         for mode in modes:
             config = settings.model_copy(update={"telegram_paid_broadcast": mode == "paid"})
             async with _service(bot, config, pool, redis):
-                for size in sizes:
-                    rows += await _one(pool, redis, fake, config, ids, mode, size)
+                for index, size in enumerate(sizes):
+                    rows += await _one(pool, redis, fake, config, ids, mode, size, f"E{mode[0]}{index}")
     finally:
         await bot.session.close()
         await redis.delete(*[k async for k in redis.scan_iter(match=f"{settings.redis_prefix}*")] or ["-"])
@@ -99,12 +99,13 @@ async def _one(
     ids: list[int],
     mode: str,
     size: int,
+    asset: str,
 ) -> list[dict[str, Any]]:
     audience = ids[:size]
     await asyncio.sleep(1.1)  # the look-alike's one-second window empty: each run starts fresh
     await pool.execute("UPDATE user_settings SET paused = NOT (user_id = ANY($1::bigint[]))", audience)
     refused_before, billed_before, _peak = fake.limits()
-    alert = await _alert(pool, f"E{mode[0].upper()}{size}USDT")
+    alert = await _alert(pool, f"{asset.upper()}USDT")
     xadd_at = time.monotonic()
     await redis.xadd(RedisNames(settings.redis_prefix).alerts_stream, {"alert": alert.to_json()})
     rate = settings.telegram_global_rate if mode == "free" else 900.0
