@@ -71,21 +71,26 @@ RETURNING id
 # -- the look-alike in a child process -----------------------------------------------------
 
 
-def _fake_process(conn: Connection) -> None:
-    asyncio.run(_serve_fake(conn))
+def _fake_process(conn: Connection, limits: bool = False) -> None:
+    asyncio.run(_serve_fake(conn, limits))
 
 
-async def _serve_fake(conn: Connection) -> None:
+async def _serve_fake(conn: Connection, limits: bool = False) -> None:
     from tests.fakes.telegram_api import FakeTelegram
 
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     async with FakeTelegram() as tg:
+        if limits:  # Telegram's broadcast limits, enforced (tests/fakes/telegram_limits.py)
+            tg.enforce_limits()
 
         def on_command() -> None:
             command = conn.recv()
             if command == "calls":
                 conn.send([(c.chat_id, c.at, c.text[:40]) for c in tg.calls if c.method == "sendMessage"])
+            elif command == "limits":
+                found = tg.limits
+                conn.send((found.refused, found.billed, found.peak) if found else (0, 0, 0))
             elif command == "stop":
                 done.set()
 
@@ -96,10 +101,10 @@ async def _serve_fake(conn: Connection) -> None:
 
 
 class RemoteFake:
-    def __init__(self) -> None:
+    def __init__(self, *, limits: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_fake_process, args=(child,), daemon=True)
+        self._process = ctx.Process(target=_fake_process, args=(child, limits), daemon=True)
 
     def start(self) -> str:
         self._process.start()
@@ -110,6 +115,12 @@ class RemoteFake:
         self._conn.send("calls")
         calls: list[tuple[int, float, str]] = self._conn.recv()
         return calls
+
+    def limits(self) -> tuple[int, int, int]:
+        """The look-alike's 429s answered, paid messages billed, most messages in one second."""
+        self._conn.send("limits")
+        found: tuple[int, int, int] = self._conn.recv()
+        return found
 
     def stop(self) -> None:
         self._conn.send("stop")

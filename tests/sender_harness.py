@@ -13,7 +13,7 @@ from aiogram import Bot
 from prometheus_client import REGISTRY
 
 from bot.app import build_bot
-from bot.delivery.limiter import RateLimiter
+from bot.delivery.limiter import PAID_BROADCAST_RATE, RateLimiter
 from bot.delivery.recipients import insert_deliveries
 from bot.delivery.sender import Sender
 from bot.i18n import create_i18n
@@ -46,12 +46,13 @@ async def running_sender(
     compile_catalogs()
     config = bot_settings(settings, tg)
     own_bot = bot is None
+    paid = bool(options.get("paid_broadcast"))
     bot = bot or build_bot(config)
     sender = RunningSender(
         bot,
         pool,
         create_i18n(),
-        RateLimiter(config.telegram_global_rate),
+        RateLimiter(config.telegram_global_rate, paid_rate=PAID_BROADCAST_RATE if paid else 0.0),
         clock=clock,
         webapp_url=config.webapp_url,
         poll_interval=0.05,

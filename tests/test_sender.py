@@ -271,3 +271,18 @@ async def test_a_pause_holds_every_caller_until_it_ends():
     started = loop.time()
     await asyncio.gather(limiter.acquire(1), limiter.acquire(2, low_priority=True))
     assert loop.time() - started >= 0.29
+
+
+async def test_paid_messages_take_their_slots_from_the_paid_budget_and_obey_pauses():
+    limiter = RateLimiter(5, paid_rate=1000)
+    await asyncio.gather(*(limiter.acquire(chat, paid=True) for chat in range(50)))
+    assert limiter.backlog == 0  # 50 paid messages left the free budget (5/s) untouched
+    free = [asyncio.create_task(limiter.acquire(chat)) for chat in range(100, 103)]
+    await asyncio.sleep(0)  # the three have taken their free slots, 200 ms apart
+    assert limiter.backlog > 0.3
+    await asyncio.gather(*free)
+    loop = asyncio.get_running_loop()
+    limiter.pause(0.3)
+    started = loop.time()
+    await limiter.acquire(200, paid=True)
+    assert loop.time() - started >= 0.29

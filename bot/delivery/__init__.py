@@ -19,7 +19,7 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
 from bot.delivery.fanout import Fanout
-from bot.delivery.limiter import RateLimiter
+from bot.delivery.limiter import PAID_BROADCAST_RATE, RateLimiter
 from bot.delivery.sender import DEFAULT_LEASE, SEND_TIMEOUT, SHUTDOWN_GRACE, Sender, SenderState
 from bot.delivery.worker import StreamWorker
 from volspike.clock import Clock
@@ -70,7 +70,8 @@ async def run_delivery(
     from bot.broadcast import BroadcastRunner
 
     opts = options or DeliveryOptions()
-    limiter = RateLimiter(settings.telegram_global_rate)
+    paid_rate = PAID_BROADCAST_RATE if settings.telegram_paid_broadcast else 0.0
+    limiter = RateLimiter(settings.telegram_global_rate, paid_rate=paid_rate)
     sender = Sender(
         bot,
         pool,

@@ -6,7 +6,11 @@
 - `rate_limited(chat_id, seconds)` (a `TelegramRetryAfter`) pauses that chat for `seconds`; when
   several different chats get one within a short window, Telegram is limiting the bot as a whole
   and `pause(seconds)` stops ALL sending until it has passed;
-- low-priority callers (broadcasts) only take a slot while no high-priority caller (alerts) waits.
+- low-priority callers (broadcasts) only take a slot while no high-priority caller (alerts) waits;
+- with a `paid_rate`, messages sent with `allow_paid_broadcast` (`acquire(..., paid=True)`) take
+  their slots from a budget of their own, `paid_rate` per second beside the free `rate`: Telegram
+  lets them go out at up to 1000 per second (each one over the free 30 per second costs 0.1 Stars).
+  Per-chat limits and RetryAfter pauses apply to them as to every message.
 
 Time is the event loop's monotonic clock: these are real-time limits of the Telegram API,
 unlike the due times of deliveries, which follow the injected product clock.
@@ -25,6 +29,9 @@ CATCH_UP = 0.05  # seconds of unused budget a late waiter may reclaim
 _CHAT_MEMORY = 120.0  # forget per-chat state this long after its last message
 GLOBAL_429_CHATS = 3  # this many different chats answered 429 ...
 GLOBAL_429_WINDOW = 10.0  # ... within this many seconds: the bot as a whole is being limited
+# Messages per second sent with allow_paid_broadcast: under Telegram's 1000 per second for all of
+# a bot's messages, with room for the free budget and the catch-up allowance.
+PAID_BROADCAST_RATE = 900.0
 
 
 class RateLimiter:
@@ -32,18 +39,22 @@ class RateLimiter:
         self,
         rate: float,
         *,
+        paid_rate: float = 0.0,
         private_interval: float = PRIVATE_INTERVAL,
         group_interval: float = GROUP_INTERVAL,
         time: Callable[[], float] | None = None,
     ) -> None:
-        if rate <= 0:
+        if rate <= 0 or paid_rate < 0:
             raise ValueError("rate must be positive")
         self.rate = rate
+        self.paid_rate = paid_rate
         self._spacing = 1.0 / rate
+        self._paid_spacing = 1.0 / paid_rate if paid_rate else self._spacing
         self._private_interval = private_interval
         self._group_interval = group_interval
         self._time = time or asyncio.get_running_loop().time
         self._next_global = 0.0
+        self._next_paid = 0.0
         self._paused_until = 0.0
         self._next_chat: dict[int, float] = {}
         self._chat_paused_until: dict[int, float] = {}
@@ -54,6 +65,11 @@ class RateLimiter:
         self._last_sweep = 0.0
 
     # -- state -------------------------------------------------------------------------
+
+    @property
+    def total_rate(self) -> float:
+        """Messages per second when both budgets are in use."""
+        return self.rate + self.paid_rate
 
     @property
     def paused_for(self) -> float:
@@ -94,13 +110,16 @@ class RateLimiter:
         until = self._time() + seconds
         if until > self._paused_until:
             self._paused_until = until
-        if self._next_global < self._paused_until:
-            self._next_global = self._paused_until
+        self._next_global = max(self._next_global, self._paused_until)
+        self._next_paid = max(self._next_paid, self._paused_until)
 
     # -- acquiring ---------------------------------------------------------------------
 
-    async def acquire(self, chat_id: int, *, group: bool = False, low_priority: bool = False) -> None:
-        """Wait until a message to `chat_id` may be sent now."""
+    async def acquire(
+        self, chat_id: int, *, group: bool = False, low_priority: bool = False, paid: bool = False
+    ) -> None:
+        """Wait until a message to `chat_id` may be sent now; `paid`: it carries
+        `allow_paid_broadcast` and takes its slot from the paid budget (when there is one)."""
         if low_priority:
             while self._high_waiting:
                 await self._high_idle.wait()
@@ -109,7 +128,7 @@ class RateLimiter:
             self._high_idle.clear()
         try:
             await self._wait_chat(chat_id, group)
-            await self._wait_global()
+            await self._wait_budget(paid and self.paid_rate > 0)
         finally:
             if not low_priority:
                 self._high_waiting -= 1
@@ -124,12 +143,16 @@ class RateLimiter:
         if ready > now:
             await asyncio.sleep(ready - now)
 
-    async def _wait_global(self) -> None:
+    async def _wait_budget(self, paid: bool) -> None:
+        spacing = self._paid_spacing if paid else self._spacing
         while True:
             raise_if_cancelling()
             now = self._time()
-            slot = max(self._next_global, now - CATCH_UP, self._paused_until)
-            self._next_global = slot + self._spacing
+            slot = max(self._next_paid if paid else self._next_global, now - CATCH_UP, self._paused_until)
+            if paid:
+                self._next_paid = slot + spacing
+            else:
+                self._next_global = slot + spacing
             if slot > now:
                 await asyncio.sleep(slot - now)
             if self._time() >= self._paused_until:

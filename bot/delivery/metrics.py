@@ -30,3 +30,12 @@ ALERTS_FANNED_OUT = Counter(
 BROADCAST_MESSAGES = Counter(
     "volspike_broadcast_messages_total", "Broadcast messages by outcome.", ["outcome"]
 )
+PAID_BROADCAST_MESSAGES = Counter(
+    "volspike_paid_broadcast_messages_total",
+    "Messages sent with allow_paid_broadcast that Telegram billed (over its free broadcast limit),"
+    " as its Star ledger reports them.",
+)
+PAID_BROADCAST_STARS = Counter(
+    "volspike_paid_broadcast_stars_total",
+    "Telegram Stars Telegram charged for paid broadcasts (0.1 per billed message), from its Star ledger.",
+)

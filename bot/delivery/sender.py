@@ -292,8 +292,8 @@ class Sender:
         self.limiter = limiter
         self.clock = clock
         self.webapp_url = webapp_url
-        self.concurrency = concurrency or default_concurrency(limiter.rate)
-        self.max_claim = max(MIN_CLAIM, int(limiter.rate * MAX_CLAIM_SECONDS))
+        self.concurrency = concurrency or default_concurrency(limiter.total_rate)
+        self.max_claim = max(MIN_CLAIM, int(limiter.total_rate * MAX_CLAIM_SECONDS))
         self.max_attempts = max_attempts
         self.lease = lease
         self.poll_interval = poll_interval
@@ -309,7 +309,7 @@ class Sender:
         # Claimed rows without an outcome yet → whether their request has been started.
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
-        self.requests = RequestGate(limiter.rate)
+        self.requests = RequestGate(limiter.total_rate)
         self._renders: dict[tuple[int | None, str, Tier, bool], RenderedAlert] = {}
 
     def wake(self) -> None:
@@ -445,7 +445,7 @@ class Sender:
             async with contextlib.AsyncExitStack() as stack:
                 try:
                     async with asyncio.timeout(MAX_LIMITER_WAIT):
-                        await self.limiter.acquire(row.chat_id, group=row.group)
+                        await self.limiter.acquire(row.chat_id, group=row.group, paid=self._paid(row))
                     await stack.enter_async_context(self.requests.slot())
                 except asyncio.CancelledError:
                     self._give_back(row)  # stopped before the request: nothing was sent
@@ -500,13 +500,12 @@ class Sender:
         rendered = self._render(row)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        paid = True if self.paid_broadcast and row.tier is Tier.ELITE else None
         try:
             message = await self.bot.send_message(
                 row.chat_id,
                 rendered.text,
                 reply_markup=rendered.keyboard,
-                allow_paid_broadcast=paid,
+                allow_paid_broadcast=True if self._paid(row) else None,
                 request_timeout=self.send_timeout,
             )
         except (TelegramAPIError, ClientDecodeError) as exc:
@@ -516,6 +515,10 @@ class Sender:
             metrics.SEND_SECONDS.observe(elapsed)
             self.requests.observe(elapsed)
         return Sent(message.message_id)
+
+    def _paid(self, row: Claimed) -> bool:
+        """Elite alerts go out as paid broadcasts when TELEGRAM_PAID_BROADCAST is on."""
+        return self.paid_broadcast and row.tier is Tier.ELITE
 
     async def _settle(self, row: Claimed, result: Sent | SendFailure) -> None:
         """Turn an answer (or its absence) into the row's outcome and its side effects."""

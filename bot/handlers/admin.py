@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from bot.ids import parse_positive
 from db import admin as admin_db
+from db import broadcast_fees as fees_db
 from db import deliveries as deliveries_db
 from volspike.clock import Clock
 from volspike.errors import BadInput
@@ -184,6 +185,8 @@ def build_router(settings: Settings) -> Router:
         async with pool.acquire() as conn:
             figures = await admin_db.stats(conn, now, day_start)
             due, _oldest = await deliveries_db.queue_state(conn, now)
+            fees_today = await fees_db.totals_since(conn, day_start)
+            fees_all = await fees_db.totals_since(conn)
         group = await _stream_group(redis, names)
         sent = figures.deliveries_today
         lines = [
@@ -206,6 +209,15 @@ def build_router(settings: Settings) -> Router:
                 due=due,
                 pending=figures.pending_deliveries,
                 stream=group["lag"] if group and group.get("lag") is not None else "n/a",
+            ),
+            _(
+                "Paid broadcasts: {messages} messages billed, {stars} Stars today; "
+                "{all_messages} messages, {all_stars} Stars in all"
+            ).format(
+                messages=fees_today.messages,
+                stars=f"{fees_today.stars:.1f}",
+                all_messages=fees_all.messages,
+                all_stars=f"{fees_all.stars:.1f}",
             ),
             _ingest_line(await _ingest_snapshot(redis, names)),
         ]

@@ -1,5 +1,6 @@
 """The lifecycle scheduler of the bot service: apscheduler's AsyncIOScheduler runs the tier jobs
-every few minutes and the Stars reconciliation once a day.
+every few minutes, the Stars reconciliation once a day and, with `TELEGRAM_PAID_BROADCAST`, the
+paid broadcast fees every minute.
 
 Several bot processes may run; each job takes a PostgreSQL advisory lock first and is skipped when
 another process holds it, so one process at a time runs it. The lock is a session lock on one
@@ -21,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.payments.broadcast_fees import collect_fees
 from bot.payments.lifecycle import run_lifecycle
 from bot.payments.reconcile import reconcile
 from db import job_locks
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 LIFECYCLE_LOCK = 0x56_53_4C_49_46_45  # "VSLIFE"
 RECONCILE_LOCK = 0x56_53_52_45_43_4F  # "VSRECO"
+FEES_LOCK = 0x56_53_46_45_45_53  # "VSFEES"
+FEES_EVERY = timedelta(minutes=1)
 LIFECYCLE_EVERY = timedelta(minutes=5)
 RECONCILE_AT = {"hour": 3, "minute": 17}  # UTC, daily
 
@@ -75,7 +79,7 @@ class ExclusiveJob:
 
 def build_jobs(
     pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock
-) -> tuple[ExclusiveJob, ExclusiveJob]:
+) -> tuple[ExclusiveJob, ExclusiveJob, ExclusiveJob | None]:
     async def lifecycle() -> None:
         report = await run_lifecycle(pool, bot, i18n, clock.now())
         if report.downgraded or report.reminded:
@@ -84,13 +88,21 @@ def build_jobs(
     async def reconciliation() -> None:
         await reconcile(pool, bot, settings, i18n, clock.now())
 
+    async def fees() -> None:
+        await collect_fees(pool, bot)
+
     return (
         ExclusiveJob(pool, LIFECYCLE_LOCK, "tier-lifecycle", lifecycle),
         ExclusiveJob(pool, RECONCILE_LOCK, "stars-reconciliation", reconciliation),
+        ExclusiveJob(pool, FEES_LOCK, "paid-broadcast-fees", fees)
+        if settings.telegram_paid_broadcast
+        else None,
     )
 
 
-def build_scheduler(lifecycle: ExclusiveJob, reconciliation: ExclusiveJob) -> AsyncIOScheduler:
+def build_scheduler(
+    lifecycle: ExclusiveJob, reconciliation: ExclusiveJob, fees: ExclusiveJob | None = None
+) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     # Bound coroutine methods: apscheduler's asyncio executor awaits those (a callable object it
     # would run in a thread).
@@ -109,6 +121,15 @@ def build_scheduler(lifecycle: ExclusiveJob, reconciliation: ExclusiveJob) -> As
         max_instances=1,
         coalesce=True,
     )
+    if fees is not None:
+        scheduler.add_job(
+            fees.run,
+            IntervalTrigger(seconds=FEES_EVERY.total_seconds()),
+            id=fees.name,
+            next_run_time=datetime.now(UTC),  # at start too: what the last run left unread
+            max_instances=1,
+            coalesce=True,
+        )
     return scheduler
 
 
@@ -122,7 +143,7 @@ async def run_scheduler(pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: 
         await asyncio.Event().wait()
     finally:
         scheduler.shutdown(wait=False)
-        running = [task for job in jobs for task in job.active]
+        running = [task for job in jobs if job is not None for task in job.active]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)

@@ -15,6 +15,10 @@ from a queue the test fills, and can be told to fail the way Telegram does:
 - 400 "Bad Request: group chat was upgraded to a supergroup chat" with
   `parameters.migrate_to_chat_id` for a group that became a supergroup.
 
+With `enforce_limits()` it also holds the bot to Telegram's broadcast limits (about 30 messages per
+second, up to 1000 with `allow_paid_broadcast`) and bills paid broadcasts in Stars, as
+`tests/fakes/telegram_limits.py` describes; off by default, so tests that send fast need not comply.
+
 `delivered` lists the messages a user would see (sendMessage/copyMessage calls Telegram carried
 out, including those whose answer then failed), so a test can check that none came twice.
 """
@@ -33,6 +37,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.serving import serve
+from tests.fakes.telegram_limits import BroadcastLimits
 
 BOT_ID = 7000000001
 BOT_USERNAME = "volspike_test_bot"
@@ -98,6 +103,8 @@ class FakeTelegram:
     delivered: list[Call] = field(default_factory=list)
     migrated_chats: dict[int, int] = field(default_factory=dict)  # group id → supergroup id
     token_revoked: bool = False
+    limits: BroadcastLimits | None = None  # None: no broadcast limit enforced
+    rate_limited: list[Call] = field(default_factory=list)  # calls refused by `limits` (429)
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -199,6 +206,11 @@ class FakeTelegram:
 
     def release_answers(self) -> None:
         self._answers.set()
+
+    def enforce_limits(self, **limits: int) -> BroadcastLimits:
+        """From now on refuse sends over Telegram's broadcast limits and bill paid broadcasts."""
+        self.limits = BroadcastLimits(**limits)
+        return self.limits
 
     def revoke_token(self) -> None:
         """From now on every call is answered 401 Unauthorized (the token was revoked)."""
@@ -385,10 +397,18 @@ class FakeTelegram:
             self._new_call.set()
         if self.latency:
             await asyncio.sleep(self.latency)
+        paid = method in _DELIVERING and str(params.get("allow_paid_broadcast")).lower() == "true"
+        if self.limits is not None and method in _DELIVERING:
+            retry_after = self.limits.refuse(paid)
+            if retry_after is not None:
+                self.rate_limited.append(call)
+                return _error(
+                    429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+                )
         failure = self._take_failure(method, params)
         if failure is not None:
             if failure.delivered:
-                self.delivered.append(call)
+                self._deliver(call, paid)
             if failure.stall:
                 await self._unstall.wait()
                 failure.reset = True
@@ -403,7 +423,7 @@ class FakeTelegram:
                 parameters["migrate_to_chat_id"] = failure.migrate_to_chat_id
             return _error(failure.status, failure.description, parameters)
         if method in _DELIVERING:
-            self.delivered.append(call)
+            self._deliver(call, paid)
             await self._answers.wait()
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
@@ -414,6 +434,11 @@ class FakeTelegram:
         if handler is None:
             return _ok(True)
         return _ok(handler(self, params))
+
+    def _deliver(self, call: Call, paid: bool) -> None:
+        self.delivered.append(call)
+        if self.limits is not None:
+            self.limits.delivered(paid)
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)

@@ -5,7 +5,8 @@ Methods: `createInvoiceLink`, `sendInvoice` (XTR, empty provider token, exactly 
 subscription must have `subscription_period` 2592000 and at most 10000 Stars), `answerPreCheckoutQuery`,
 `refundStarPayment` (refuses an unknown or already refunded charge the way Telegram does),
 `editUserStarSubscription`, `getStarTransactions` (the bot's ledger in chronological order, paged by
-`offset`/`limit`). Builders make the updates Telegram sends: `pre_checkout_query`, a message with
+`offset`/`limit`; paid broadcasts billed by `tg.limits` since the last read enter it as one
+`telegram_api` transaction). Builders make the updates Telegram sends: `pre_checkout_query`, a message with
 `successful_payment`, a message with `refunded_payment`. Every successful payment enters the
 ledger, as it does at Telegram, whether or not its update is pushed.
 """
@@ -20,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.telegram_api import BOT_ID, FakeTelegram, _error
+from tests.fakes.telegram_limits import NANOSTARS_PER_MESSAGE
 
 SUBSCRIPTION_PERIOD = 2_592_000
 MAX_SUBSCRIPTION_STARS = 10_000
@@ -118,6 +120,7 @@ class FakeStars:
     def _transactions(self, params: dict[str, Any]) -> object:
         offset = int(params.get("offset") or 0)
         limit = min(int(params.get("limit") or 100), 100)
+        self._ledger_paid_broadcasts()
         return {"transactions": self.ledger[offset : offset + limit]}
 
     # -- the ledger ---------------------------------------------------------------------
@@ -152,6 +155,23 @@ class FakeStars:
             source["subscription_period"] = subscription_period
         self.ledger.append({"id": charge.charge_id, "amount": amount, "date": charge.date, "source": source})
         return charge
+
+    def _ledger_paid_broadcasts(self) -> None:
+        """Messages billed since the last read, as Telegram reports them: an outgoing transaction
+        to the Bot API (TransactionPartnerTelegramApi) for 0.1 Stars per billed request."""
+        count = self.tg.limits.take_unledgered() if self.tg.limits is not None else 0
+        if not count:
+            return
+        stars, nanostars = divmod(count * NANOSTARS_PER_MESSAGE, 1_000_000_000)
+        self.ledger.append(
+            {
+                "id": f"stxPAIDBROADCAST{next(self._ids)}",
+                "amount": stars,
+                "nanostar_amount": nanostars,
+                "date": int(time.time()),
+                "receiver": {"type": "telegram_api", "request_count": count},
+            }
+        )
 
     def _ledger_refund(self, charge: StarCharge) -> None:
         charge.refunded = True
