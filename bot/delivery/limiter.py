@@ -129,6 +129,10 @@ class RateLimiter:
         try:
             await self._wait_chat(chat_id, group)
             await self._wait_budget(paid and self.paid_rate > 0)
+            # The chat's next message counts from now, when this one may go out, not from when it
+            # passed the chat's gate: a wait for the global budget must not shorten the spacing.
+            interval = self._group_interval if group else self._private_interval
+            self._next_chat[chat_id] = max(self._next_chat.get(chat_id, 0.0), self._time() + interval)
         finally:
             if not low_priority:
                 self._high_waiting -= 1
