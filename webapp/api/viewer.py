@@ -8,7 +8,7 @@ from bot.i18n import pick_locale
 from volspike.tiers import Tier, TierLimits, limits
 from webapp.api.models import Limits
 from webapp.auth import current_user
-from webapp.pages.templating import page_locale
+from webapp.locale import page_locale
 
 
 def viewer_tier(request: web.Request) -> Tier:
