@@ -14,7 +14,7 @@ Debian Chromium on a 390×844 phone viewport, each run in a fresh browser contex
   times through CDP `Emulation.setCPUThrottlingRate`; target < 1.5 s. Beside it, where that
   time goes (p50 of each): the document's arrival, the chart module's arrival, and the main
   thread's script / layout time from CDP `Performance.getMetrics`.
-- markets scroll: `/markets` with its 600 rows, the CPU throttled as above, scrolled by a touch
+- markets scroll: `/markets` with its 600 rows, the CPU throttled as above, scrolled by a wheel
   fling of `--scroll-px` pixels (CDP `Input.synthesizeScrollGesture`); the table gives the
   intervals between the page's animation frames meanwhile (p50, p95, max) and the share of
   frames on time (within 20 ms, one 60 Hz frame plus slack); target: p95 under 33 ms (no
@@ -133,7 +133,7 @@ RECORD_FRAMES = """() => {
 
 
 async def scroll_frames(browser, url: str, throttle: float, distance: int) -> tuple[list[float], float, int]:
-    """Frame intervals (ms) while a touch fling scrolls /markets; how far it got; its rows."""
+    """Frame intervals (ms) while a fling scrolls /markets; how far it got; its rows."""
     context = await browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True, is_mobile=True)
     page = await context.new_page()
     cdp = await context.new_cdp_session(page)
