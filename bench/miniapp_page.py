@@ -1,6 +1,6 @@
 """Mini App chart page benchmark: first-load transfer size and time to first candles.
 
-    .venv/bin/python -m bench.miniapp_page [--runs 10] [--throttle 4] [--scroll-px 24000]
+    .venv/bin/python -m bench.miniapp_page [--runs 10] [--throttle 4] [--scroll-px 24000] [--profile]
 
 Serves the real webapp (throw-away PostgreSQL database and Redis prefix, seeded with 26 h of
 1m candles, alerts and the market state of 600 symbols) on a free loopback port and opens
@@ -13,7 +13,8 @@ Debian Chromium on a 390×844 phone viewport, each run in a fresh browser contex
   (the page's `volspike:first-candles` performance mark), with the CPU slowed `--throttle`
   times through CDP `Emulation.setCPUThrottlingRate`; target < 1.5 s. Beside it, where that
   time goes (p50 of each): the document's arrival, the chart module's arrival, and the main
-  thread's script / layout time from CDP `Performance.getMetrics`.
+  thread's script / layout time from CDP `Performance.getMetrics`; with `--profile`, one more
+  load under the CDP sampling profiler, its main-thread time by script file.
 - markets scroll: `/markets` with its 600 rows, the CPU throttled as above, scrolled by a wheel
   fling of `--scroll-px` pixels (CDP `Input.synthesizeScrollGesture`); the table gives the
   intervals between the page's animation frames meanwhile (p50, p95, max) and the share of
@@ -115,6 +116,32 @@ async def one_load(browser, url: str, throttle: float) -> tuple[dict[str, int], 
     return dict(sizes), timings
 
 
+async def profile_load(browser, url: str, throttle: float) -> list[tuple[str, float]]:
+    """One cold load under the CDP sampling profiler: main-thread self time (ms) until the first
+    candles, by script file (or V8's own entries: GC, program, idle), largest first."""
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+    await cdp.send("Profiler.enable")
+    await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+    await cdp.send("Profiler.start")
+    await page.goto(url)
+    await page.locator("#chart[aria-busy='false']").wait_for(timeout=30_000)
+    profile = (await cdp.send("Profiler.stop"))["profile"]
+    await context.close()
+    nodes = {node["id"]: node["callFrame"] for node in profile["nodes"]}
+    spent: dict[str, float] = defaultdict(float)
+    for sample, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        frame = nodes[sample]
+        function = frame["functionName"] or "(anonymous)"
+        name = frame["url"].rsplit("/", 1)[-1].split("?", 1)[0] or (
+            function if function.startswith("(") else f"{function}() (no script URL)"
+        )
+        spent[name] += delta / 1000
+    return sorted(spent.items(), key=lambda item: -item[1])
+
+
 FRAME_ON_TIME_MS = 20.0
 # A wheel fling: in this headless Chromium a synthesized touch gesture does not scroll the page.
 SCROLL_SOURCE = os.environ.get("VOLSPIKE_BENCH_SCROLL_SOURCE", "mouse")
@@ -160,7 +187,9 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000) -> list[dict[str, object]]:
+async def measure(
+    runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000, profile: bool = False
+) -> list[dict[str, object]]:
     """Rows (name, figure, target) for `volspike bench`: transfer, first candles, markets scroll."""
     if not browser_available():
         raise RuntimeError("Debian's /usr/bin/chromium is absent and could not be installed")
@@ -191,6 +220,7 @@ async def measure(runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000
             url = telegram_url(base, "/chart/BTCUSDT", signed, LIGHT_THEME)
             await one_load(browser, url, throttle)  # warm the server (template and query caches)
             results = [await one_load(browser, url, throttle) for _ in range(runs)]
+            spent = await profile_load(browser, url, throttle) if profile else []
             frames, scrolled, rows = await scroll_frames(
                 browser, telegram_url(base, "/markets", signed, LIGHT_THEME), throttle, scroll_px
             )
@@ -238,6 +268,10 @@ async def measure(runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000
         {"name": "chart:   chart module arrived (p50)", "figure": f"{p50('module'):.0f} ms", "target": ""},
         {"name": "chart:   main-thread script time (p50)", "figure": f"{p50('script'):.0f} ms", "target": ""},
         {"name": "chart:   style + layout time (p50)", "figure": f"{p50('layout'):.0f} ms", "target": ""},
+        *(
+            {"name": f"chart:   profile, self time in {name}", "figure": f"{ms:.0f} ms", "target": ""}
+            for name, ms in spent[:8]
+        ),
         {
             "name": f"markets: {rows} rows, frame interval p50 / p95 / max (CPU {throttle:g}x)",
             "figure": f"{quantile(frames, 0.5):.1f} / {quantile(frames, 0.95):.1f} / "
@@ -262,9 +296,9 @@ def print_table(rows: list[dict[str, object]]) -> None:
         print(f"| {row['name']!s:<{width}} | {row['figure']!s:<{figure}} | {row['target']}")
 
 
-async def main(runs: int, throttle: float, scroll_px: int) -> int:
+async def main(runs: int, throttle: float, scroll_px: int, profile: bool) -> int:
     try:
-        rows = await measure(runs, throttle, scroll_px)
+        rows = await measure(runs, throttle, scroll_px, profile)
     except RuntimeError as exc:
         print(exc)
         return 1
@@ -280,5 +314,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--throttle", type=float, default=4.0)
     parser.add_argument("--scroll-px", type=int, default=24_000)
+    parser.add_argument("--profile", action="store_true", help="one more load under the CPU profiler")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.runs, args.throttle, args.scroll_px)))
+    raise SystemExit(asyncio.run(main(args.runs, args.throttle, args.scroll_px, args.profile)))
