@@ -130,6 +130,11 @@ async def profile_load(browser, url: str, throttle: float) -> list[tuple[str, fl
     await page.locator("#chart[aria-busy='false']").wait_for(timeout=30_000)
     profile = (await cdp.send("Profiler.stop"))["profile"]
     await context.close()
+    return self_time(profile)
+
+
+def self_time(profile: dict) -> list[tuple[str, float]]:
+    """A CDP profile's sampled self time (ms) by script file or V8 entry, largest first."""
     nodes = {node["id"]: node["callFrame"] for node in profile["nodes"]}
     spent: dict[str, float] = defaultdict(float)
     for sample, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
@@ -159,7 +164,9 @@ RECORD_FRAMES = """() => {
 }"""
 
 
-async def scroll_frames(browser, url: str, throttle: float, distance: int) -> tuple[list[float], float, int]:
+async def scroll_frames(
+    browser, url: str, throttle: float, distance: int, profile: bool = False
+) -> tuple[list[float], float, int, list[tuple[str, float]]]:
     """Frame intervals (ms) while a fling scrolls /markets; how far it got; its rows."""
     context = await browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True, is_mobile=True)
     page = await context.new_page()
@@ -169,17 +176,22 @@ async def scroll_frames(browser, url: str, throttle: float, distance: int) -> tu
     rows = await page.locator("#market-rows .m-row").count()
     await cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
     await page.evaluate(RECORD_FRAMES)
+    if profile:
+        await cdp.send("Profiler.enable")
+        await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+        await cdp.send("Profiler.start")
     await cdp.send(
         "Input.synthesizeScrollGesture",
         {"x": 195, "y": 500, "yDistance": -distance, "speed": 2500, "gestureSourceType": SCROLL_SOURCE},
     )
+    spent = self_time((await cdp.send("Profiler.stop"))["profile"]) if profile else []
     frames = await page.evaluate("() => { window.__recording = false; return window.__frames.slice(1); }")
     scrolled = await page.evaluate(  # the page or whichever box of it scrolls
         "() => Math.max(window.scrollY,"
         " ...[...document.querySelectorAll('main, body, html')].map((e) => e.scrollTop))"
     )
     await context.close()
-    return [float(f) for f in frames], float(scrolled), rows
+    return [float(f) for f in frames], float(scrolled), rows, spent
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -221,8 +233,8 @@ async def measure(
             await one_load(browser, url, throttle)  # warm the server (template and query caches)
             results = [await one_load(browser, url, throttle) for _ in range(runs)]
             spent = await profile_load(browser, url, throttle) if profile else []
-            frames, scrolled, rows = await scroll_frames(
-                browser, telegram_url(base, "/markets", signed, LIGHT_THEME), throttle, scroll_px
+            frames, scrolled, rows, scroll_spent = await scroll_frames(
+                browser, telegram_url(base, "/markets", signed, LIGHT_THEME), throttle, scroll_px, profile
             )
             await browser.close()
     finally:
@@ -283,6 +295,14 @@ async def measure(
             "figure": f"{on_time:.0%} of {len(frames)}, scrolled {scrolled:.0f} px",
             "target": "",
         },
+        *(
+            {
+                "name": f"markets:   profile while scrolling, self time in {name}",
+                "figure": f"{ms:.0f} ms",
+                "target": "",
+            }
+            for name, ms in scroll_spent[:6]
+        ),
     ]
     return out
 
