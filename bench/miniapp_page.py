@@ -1,6 +1,6 @@
 """Mini App chart page benchmark: first-load transfer size and time to first candles.
 
-    .venv/bin/python -m bench.miniapp_page [--runs 10] [--throttle 4]
+    .venv/bin/python -m bench.miniapp_page [--runs 10] [--throttle 4] [--scroll-px 24000] [--profile]
 
 Serves the real webapp (throw-away PostgreSQL database and Redis prefix, seeded with 26 h of
 1m candles, alerts and the market state of 600 symbols) on a free loopback port and opens
@@ -11,7 +11,15 @@ Debian Chromium on a 390×844 phone viewport, each run in a fresh browser contex
   document, CSS, JS and API calls, as Chromium's network layer counts them); target < 300 KB.
 - first candles: from navigation start until the chart's first frame with candles is painted
   (the page's `volspike:first-candles` performance mark), with the CPU slowed `--throttle`
-  times through CDP `Emulation.setCPUThrottlingRate`; target < 1.5 s.
+  times through CDP `Emulation.setCPUThrottlingRate`; target < 1.5 s. Beside it, where that
+  time goes (p50 of each): the document's arrival, the chart module's arrival, and the main
+  thread's script / layout time from CDP `Performance.getMetrics`; with `--profile`, one more
+  load under the CDP sampling profiler, its main-thread time by script file.
+- markets scroll: `/markets` with its 600 rows, the CPU throttled as above, scrolled by a wheel
+  fling of `--scroll-px` pixels (CDP `Input.synthesizeScrollGesture`); the table gives the
+  intervals between the page's animation frames meanwhile (p50, p95, max) and the share of
+  frames on time (within 20 ms, one 60 Hz frame plus slack); target: p95 under 33 ms (no
+  frame skipped two in a row) and most frames on time.
 Environment: VOLSPIKE_BENCH_PG (admin URL, default postgresql://postgres@127.0.0.1:5432/postgres),
 VOLSPIKE_BENCH_REDIS (default redis://127.0.0.1:6379/0).
 """
@@ -67,11 +75,13 @@ def kind(url: str) -> str:
     return "document"
 
 
-async def one_load(browser, url: str, throttle: float) -> tuple[dict[str, int], float]:
+async def one_load(browser, url: str, throttle: float) -> tuple[dict[str, int], dict[str, float]]:
+    """A cold load of the chart page: bytes per kind, and its timings in ms."""
     context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
     page = await context.new_page()
     cdp = await context.new_cdp_session(page)
     await cdp.send("Network.enable")
+    await cdp.send("Performance.enable")
     await cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
     sizes: dict[str, int] = defaultdict(int)
     urls: dict[str, str] = {}
@@ -87,16 +97,114 @@ async def one_load(browser, url: str, throttle: float) -> tuple[dict[str, int], 
     cdp.on("Network.loadingFinished", on_finished)
     await page.goto(url)
     await page.locator("#chart[aria-busy='false']").wait_for(timeout=30_000)
-    first = await page.evaluate("performance.getEntriesByName('volspike:first-candles')[0].startTime")
+    timings = await page.evaluate(
+        """() => {
+          const nav = performance.getEntriesByType('navigation')[0];
+          const chart = performance.getEntriesByType('resource').find((r) => /\\/chart\\.js/.test(r.name));
+          return {
+            first: performance.getEntriesByName('volspike:first-candles')[0].startTime,
+            document: nav.responseEnd,
+            module: chart ? chart.responseEnd : 0,
+          };
+        }"""
+    )
+    metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+    timings["script"] = metrics.get("ScriptDuration", 0.0) * 1000
+    timings["layout"] = (metrics.get("LayoutDuration", 0.0) + metrics.get("RecalcStyleDuration", 0.0)) * 1000
     await page.wait_for_load_state("networkidle")
     await context.close()
-    return dict(sizes), float(first)
+    return dict(sizes), timings
 
 
-async def main(runs: int, throttle: float) -> None:
+async def profile_load(browser, url: str, throttle: float) -> list[tuple[str, float]]:
+    """One cold load under the CDP sampling profiler: main-thread self time (ms) until the first
+    candles, by script file (or V8's own entries: GC, program, idle), largest first."""
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+    await cdp.send("Profiler.enable")
+    await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+    await cdp.send("Profiler.start")
+    await page.goto(url)
+    await page.locator("#chart[aria-busy='false']").wait_for(timeout=30_000)
+    profile = (await cdp.send("Profiler.stop"))["profile"]
+    await context.close()
+    return self_time(profile)
+
+
+def self_time(profile: dict) -> list[tuple[str, float]]:
+    """A CDP profile's sampled self time (ms) by script file or V8 entry, largest first."""
+    nodes = {node["id"]: node["callFrame"] for node in profile["nodes"]}
+    spent: dict[str, float] = defaultdict(float)
+    for sample, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        frame = nodes[sample]
+        function = frame["functionName"] or "(anonymous)"
+        name = frame["url"].rsplit("/", 1)[-1].split("?", 1)[0] or (
+            function if function.startswith("(") else f"{function}() (no script URL)"
+        )
+        spent[name] += delta / 1000
+    return sorted(spent.items(), key=lambda item: -item[1])
+
+
+FRAME_ON_TIME_MS = 20.0
+# A wheel fling: in this headless Chromium a synthesized touch gesture does not scroll the page.
+SCROLL_SOURCE = os.environ.get("VOLSPIKE_BENCH_SCROLL_SOURCE", "mouse")
+
+RECORD_FRAMES = """() => {
+  window.__frames = [];
+  window.__recording = true;
+  let last = performance.now();
+  const tick = (now) => {
+    window.__frames.push(now - last);
+    last = now;
+    if (window.__recording) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+async def scroll_frames(
+    browser, url: str, throttle: float, distance: int, profile: bool = False
+) -> tuple[list[float], float, int, list[tuple[str, float]]]:
+    """Frame intervals (ms) while a fling scrolls /markets; how far it got; its rows."""
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True, is_mobile=True)
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    await page.goto(url)
+    await page.locator("#market-rows .m-row").nth(599).wait_for(state="attached", timeout=60_000)
+    rows = await page.locator("#market-rows .m-row").count()
+    await cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+    await page.evaluate(RECORD_FRAMES)
+    if profile:
+        await cdp.send("Profiler.enable")
+        await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+        await cdp.send("Profiler.start")
+    await cdp.send(
+        "Input.synthesizeScrollGesture",
+        {"x": 195, "y": 500, "yDistance": -distance, "speed": 2500, "gestureSourceType": SCROLL_SOURCE},
+    )
+    spent = self_time((await cdp.send("Profiler.stop"))["profile"]) if profile else []
+    frames = await page.evaluate("() => { window.__recording = false; return window.__frames.slice(1); }")
+    scrolled = await page.evaluate(  # the page or whichever box of it scrolls
+        "() => Math.max(window.scrollY,"
+        " ...[...document.querySelectorAll('main, body, html')].map((e) => e.scrollTop))"
+    )
+    await context.close()
+    return [float(f) for f in frames], float(scrolled), rows, spent
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(
+    runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000, profile: bool = False
+) -> list[dict[str, object]]:
+    """Rows (name, figure, target) for `volspike bench`: transfer, first candles, markets scroll."""
     if not browser_available():
-        print("Debian's /usr/bin/chromium is absent and could not be installed")
-        return
+        raise RuntimeError("Debian's /usr/bin/chromium is absent and could not be installed")
     ensure_assets()
     from playwright.async_api import async_playwright
 
@@ -120,11 +228,14 @@ async def main(runs: int, throttle: float) -> None:
         )
         async with serve(settings, pool, redis) as (base, _app), async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            url = telegram_url(
-                base, "/chart/BTCUSDT", signed_init_data(BOT_TOKEN, USER, utcnow()), LIGHT_THEME
-            )
+            signed = signed_init_data(BOT_TOKEN, USER, utcnow())
+            url = telegram_url(base, "/chart/BTCUSDT", signed, LIGHT_THEME)
             await one_load(browser, url, throttle)  # warm the server (template and query caches)
             results = [await one_load(browser, url, throttle) for _ in range(runs)]
+            spent = await profile_load(browser, url, throttle) if profile else []
+            frames, scrolled, rows, scroll_spent = await scroll_frames(
+                browser, telegram_url(base, "/markets", signed, LIGHT_THEME), throttle, scroll_px, profile
+            )
             await browser.close()
     finally:
         keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
@@ -142,18 +253,78 @@ async def main(runs: int, throttle: float) -> None:
             await admin.close()
 
     sizes = results[0][0]
-    total = sum(sizes.values())
-    times = sorted(first for _, first in results)
-    print(f"chart page /chart/BTCUSDT, {runs} cold loads, CPU throttled {throttle:g}×, 390×844, loopback\n")
-    print(f"| {'figure':<44} | {'target':<9} | {'value':<22} |")
-    print(f"|{'-' * 46}|{'-' * 11}|{'-' * 24}|")
-    label = "transfer on first load (all responses)"
-    print(f"| {label:<44} | {'< 300 KB':<9} | {total / 1000:>8.1f} KB{'':<11} |")
-    for part in ("document", "static", "api"):
-        print(f"| {'  of which ' + part:<44} | {'':<9} | {sizes.get(part, 0) / 1000:>8.1f} KB{'':<11} |")
-    p50 = statistics.median(times)
-    line = f"p50 {p50 / 1000:.2f} s, max {times[-1] / 1000:.2f} s"
-    print(f"| {'time to first candles drawn':<44} | {'< 1.5 s':<9} | {line:<22} |")
+
+    def p50(key: str) -> float:
+        return statistics.median(timing[key] for _, timing in results)
+
+    firsts = sorted(timing["first"] for _, timing in results)
+    on_time = sum(f <= FRAME_ON_TIME_MS for f in frames) / len(frames) if frames else 0.0
+    out: list[dict[str, object]] = [
+        {
+            "name": "chart: transfer on first load",
+            "figure": f"{sum(sizes.values()) / 1000:.1f} KB",
+            "target": "< 300 KB",
+        }
+    ]
+    out += [
+        {"name": f"chart:   of which {part}", "figure": f"{sizes.get(part, 0) / 1000:.1f} KB", "target": ""}
+        for part in ("document", "static", "api")
+    ]
+    out += [
+        {
+            "name": f"chart: first candles drawn ({runs} cold loads, CPU {throttle:g}x)",
+            "figure": f"p50 {p50('first') / 1000:.2f} s, max {firsts[-1] / 1000:.2f} s",
+            "target": "< 1.5 s",
+        },
+        {"name": "chart:   document arrived (p50)", "figure": f"{p50('document'):.0f} ms", "target": ""},
+        {"name": "chart:   chart module arrived (p50)", "figure": f"{p50('module'):.0f} ms", "target": ""},
+        {"name": "chart:   main-thread script time (p50)", "figure": f"{p50('script'):.0f} ms", "target": ""},
+        {"name": "chart:   style + layout time (p50)", "figure": f"{p50('layout'):.0f} ms", "target": ""},
+        *(
+            {"name": f"chart:   profile, self time in {name}", "figure": f"{ms:.0f} ms", "target": ""}
+            for name, ms in spent[:8]
+        ),
+        {
+            "name": f"markets: {rows} rows, frame interval p50 / p95 / max (CPU {throttle:g}x)",
+            "figure": f"{quantile(frames, 0.5):.1f} / {quantile(frames, 0.95):.1f} / "
+            f"{max(frames, default=0):.0f} ms",
+            "target": "p95 < 33 ms",
+        },
+        {
+            "name": "markets: frames on time (<= 20 ms)",
+            "figure": f"{on_time:.0%} of {len(frames)}, scrolled {scrolled:.0f} px",
+            "target": "",
+        },
+        *(
+            {
+                "name": f"markets:   profile while scrolling, self time in {name}",
+                "figure": f"{ms:.0f} ms",
+                "target": "",
+            }
+            for name, ms in scroll_spent[:6]
+        ),
+    ]
+    return out
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    width = max(len(str(row["name"])) for row in rows)
+    figure = max(len(str(row["figure"])) for row in rows)
+    print(f"| {'figure':<{width}} | {'value':<{figure}} | target")
+    print(f"|{'-' * (width + 2)}|{'-' * (figure + 2)}|{'-' * 12}")
+    for row in rows:
+        print(f"| {row['name']!s:<{width}} | {row['figure']!s:<{figure}} | {row['target']}")
+
+
+async def main(runs: int, throttle: float, scroll_px: int, profile: bool) -> int:
+    try:
+        rows = await measure(runs, throttle, scroll_px, profile)
+    except RuntimeError as exc:
+        print(exc)
+        return 1
+    print(f"Mini App pages on loopback, 390x844 phone viewport, CPU throttled {throttle:g}x\n")
+    print_table(rows)
+    return 0
 
 
 if __name__ == "__main__":
@@ -162,5 +333,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--throttle", type=float, default=4.0)
+    parser.add_argument("--scroll-px", type=int, default=24_000)
+    parser.add_argument("--profile", action="store_true", help="one more load under the CPU profiler")
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.throttle))
+    raise SystemExit(asyncio.run(main(args.runs, args.throttle, args.scroll_px, args.profile)))

@@ -49,20 +49,8 @@ def render_alert(
     def t(msgid: str) -> str:
         return i18n.gettext(msgid, locale=locale)
 
-    headline = t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
-        asset=html_text(alert.asset), volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
-    )
-    if alert.alert_type is AlertType.HALF_UPDATE:
-        headline = t("HALF-UPDATE: {headline}").format(headline=headline)
-    elif alert.alert_type is AlertType.FULL_UPDATE:
-        headline = t("UPDATE: {headline}").format(headline=headline)
-    headline = simulated_prefix(alert.simulated) + headline
-    funding = format_funding(alert.funding_rate) if alert.funding_rate is not None else t("n/a")
-    lines = [
-        f"<b>{headline}</b>",
-        t("Price: {price}").format(price=format_price(alert.price)),
-        t("Funding: {funding}").format(funding=funding),
-    ]
+    headline, price, funding = (html_text(line) for line in alert_lines(alert, t))
+    lines = [f"<b>{headline}</b>", price, funding]
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
@@ -70,6 +58,30 @@ def render_alert(
         lines.append("")
         lines.append(f"<i>{late}</i>")
     return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))
+
+
+def alert_lines(alert: Alert, t: Callable[[str], str]) -> tuple[str, str, str]:
+    """The alert's three lines in `t`'s language, plain text: the headline (update prefix and
+    simulated marker included), the price and the funding. The bot's message and the Mini App
+    API's `text` are both made of these."""
+    headline = t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
+        asset=alert.asset, volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
+    )
+    if alert.alert_type is AlertType.HALF_UPDATE:
+        headline = t("HALF-UPDATE: {headline}").format(headline=headline)
+    elif alert.alert_type is AlertType.FULL_UPDATE:
+        headline = t("UPDATE: {headline}").format(headline=headline)
+    funding = format_funding(alert.funding_rate) if alert.funding_rate is not None else t("n/a")
+    return (
+        simulated_prefix(alert.simulated) + headline,
+        t("Price: {price}").format(price=format_price(alert.price)),
+        t("Funding: {funding}").format(funding=funding),
+    )
+
+
+def alert_text(alert: Alert, *, i18n: I18n, locale: str) -> str:
+    """The alert as plain text in `locale` (the Mini App API's and /ws's `text`)."""
+    return "\n".join(alert_lines(alert, lambda msgid: i18n.gettext(msgid, locale=locale)))
 
 
 def chart_url(webapp_url: str, symbol: str) -> str:

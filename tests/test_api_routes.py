@@ -11,6 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from bot.alert_message import render_alert
+from db import alert_feed
 from ingest.live_state import LiveState
 from tests.miniapp_harness import (
     BOT_TOKEN,
@@ -24,8 +26,10 @@ from tests.miniapp_harness import (
 )
 from volspike.alerts import AlertType
 from volspike.clock import ManualClock
+from volspike.tiers import Tier
 from webapp.app import create_app
 from webapp.keys import ANSWERS
+from webapp.pages.templating import I18N
 
 
 @pytest.fixture
@@ -64,6 +68,30 @@ async def test_public_alert_feed_applies_the_free_delay_and_spikes_only(client: 
     assert item["symbol"] == "BTCUSDT" and item["asset"] == "BTC" and item["type"] == "SPIKE"
     assert item["detectedAt"] == "2026-03-02T11:40:00Z" and item["hour"] == "2026-03-02T11:00:00Z"
     assert item["text"].startswith("BTC hourly volume $5.00M (3.50× prev) — VOLUME SPIKE!")
+
+
+@pytest.mark.parametrize(
+    ("language", "headline", "price"),
+    [
+        ("ru", "BTC: часовой объём $5.00M (3.50× к пред.) — ВСПЛЕСК ОБЪЁМА!", "Цена: "),
+        ("es", "BTC: volumen horario $5.00M (3.50× ant.) — ¡PICO DE VOLUMEN!", "Precio: "),
+        ("en", "BTC hourly volume $5.00M (3.50× prev) — VOLUME SPIKE!", "Price: "),
+    ],
+)
+async def test_alert_text_is_in_the_users_language_as_the_bot_sends_it(
+    client: TestClient, db, language: str, headline: str, price: str
+) -> None:
+    await add_alert(db, "BTCUSDT", NOW - timedelta(minutes=20))
+    signed = tma(init_data(1200, language=language))
+    item = (await (await client.get("/api/alerts", headers=signed)).json())["alerts"][0]
+    lines = item["text"].split("\n")
+    assert lines[0] == headline and lines[1].startswith(price)
+    i18n = client.server.app[I18N]
+    alert = (await alert_feed.feed(db, visible_until=NOW, limit=1, types=list(AlertType), symbol=None))[0]
+    sent = render_alert(alert, i18n=i18n, locale=language, tier=Tier.FREE, private=True, webapp_url=None)
+    assert sent.text.replace("<b>", "").replace("</b>", "").split("\n")[:3] == lines  # the bot's words
+    public = await (await client.get("/api/alerts", headers={"Accept-Language": language})).json()
+    assert public["alerts"][0]["text"] == item["text"]  # the public view follows the browser
 
 
 async def test_elite_feed_is_live_with_updates_and_filters(client: TestClient, db) -> None:

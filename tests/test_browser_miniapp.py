@@ -6,13 +6,17 @@ saved under .artifacts/browser/."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import orjson
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.alert_message import render_alert
+from bot.i18n import create_i18n
+from db import alert_feed
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
 from ingest.publisher import AlertPublisher
@@ -33,6 +37,8 @@ from tests.browser_harness import (
 )
 from tests.miniapp_harness import BOT_TOKEN, set_tier
 from volspike.alerts import Alert, AlertType
+from volspike.number_format import format_change, format_funding, format_price, format_ratio, format_usd
+from volspike.tiers import Tier
 from webapp.ws import LIVE_HUB
 
 if not browser_available():
@@ -193,6 +199,65 @@ async def test_a_star_in_markets_is_in_the_watchlist_after_a_reload(page, site: 
         await db.fetchval("SELECT count(*) FROM watchlists WHERE user_id = $1 AND symbol = 'ETHUSDT'", USER)
         == 1
     )
+    assert console.errors == []
+
+
+CARD_FIGURES = """() => [...document.querySelectorAll('.alert-card')].map((card) => ({
+  id: Number(card.dataset.id),
+  figures: [...card.querySelectorAll('.figure')].map((figure) => figure.lastChild.textContent),
+}))"""
+ROW_FIGURES = """() => [...document.querySelectorAll('#market-rows .m-row')].map((row) => ({
+  symbol: row.dataset.symbol,
+  figures: [...row.querySelectorAll('.c-num')].map((cell) => cell.textContent),
+}))"""
+
+
+async def test_the_pages_write_every_figure_as_the_bot_does(page, site: Site, db, redis, names) -> None:
+    tab, console = page
+    entry = orjson.loads(await redis.hget(names.market, "SOLUSDT"))
+    await redis.hset(
+        names.market, "SOLUSDT", orjson.dumps({**entry, "price": 0.00001234})
+    )  # a PEPE-sized price
+    await tab.goto(site.tg("/"))
+    await expect(tab.locator(".alert-card").first).to_be_visible()
+    cards = await tab.evaluate(CARD_FIGURES)
+    alerts = {
+        a.id: a for a in await alert_feed.feed(db, visible_until=utcnow(), limit=100, types=list(AlertType))
+    }
+    i18n = create_i18n()
+    assert cards
+    for card in cards:
+        alert = alerts[card["id"]]
+        sent = render_alert(alert, i18n=i18n, locale="en", tier=Tier.PRO, private=True, webapp_url=None).text
+        expected = [
+            format_usd(alert.current_volume),
+            format_ratio(alert.ratio),
+            format_price(alert.price),
+            format_funding(alert.funding_rate),
+        ]
+        assert card["figures"] == expected and all(figure in sent for figure in expected)
+
+    await tab.goto(site.tg("/markets"))
+    await expect(tab.locator("#market-rows .m-row").first).to_be_visible()
+    rows = await tab.evaluate(ROW_FIGURES)
+    markets = {
+        m["symbol"]: m for m in (await tab.evaluate("fetch('/api/markets').then((r) => r.json())"))["markets"]
+    }
+
+    def written(value: float | None, rule: Callable[[float], str]) -> str:
+        return "–" if value is None else rule(value)
+
+    assert len(rows) == len(markets) and {m["price"] >= 1000 for m in markets.values()} == {True, False}
+    assert any(m["price"] < 1 for m in markets.values())  # all three price forms are compared
+    for row in rows:
+        m = markets[row["symbol"]]
+        assert row["figures"] == [
+            written(m["price"], format_price),
+            written(m["change24h"], format_change),
+            written(m["hourQuoteVolume"], format_usd),
+            written(m["ratio"], format_ratio),
+            format_funding(m["fundingRate"]),
+        ], row["symbol"]
     assert console.errors == []
 
 

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import timedelta
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
@@ -73,18 +74,20 @@ async def test_a_chart_symbol_is_resolved_like_the_bot_resolves_it(client: TestC
     assert "Unknown symbol NOPECOIN." in await unknown.text()
 
 
-async def test_the_chart_preloads_exactly_the_candle_pages_it_asks_for(client: TestClient, db) -> None:
+async def test_the_chart_page_carries_its_first_candle_answers_inline(client: TestClient, db) -> None:
     await add_minutes(db, "BTCUSDT", utcnow() - timedelta(hours=2), 120)
     html = await (await client.get("/chart/BTCUSDT?interval=15m")).text()
-    preloads = re.findall(r'<link rel="preload" href="([^"]+)" as="fetch" crossorigin="anonymous">', html)
-    assert [p.replace("&amp;", "&") for p in preloads] == [
+    inline = re.search(r'<script type="application/json" id="first-candles">(.*?)</script>', html, re.S)
+    assert inline is not None
+    answers = orjson.loads(inline.group(1))
+    assert list(answers) == [  # the URLs chart.js asks for first, in its parameter order
         "/api/candles?symbol=BTCUSDT&interval=15m&limit=300",
         "/api/candles?symbol=BTCUSDT&interval=1m&limit=3",
         "/api/candles?symbol=BTCUSDT&interval=1h&limit=2",
     ]
-    for url in preloads:
-        answer = await client.get(url.replace("&amp;", "&"))
-        assert answer.status == 200 and (await answer.json())["candles"]
+    for url, answer in answers.items():
+        assert answer["candles"] and answer == await (await client.get(url)).json()  # the API's answer
+    assert '<link rel="preload" href="/api/candles' not in html  # nothing left to fetch first
 
 
 async def test_bundles_are_served_precompressed_and_versioned(client: TestClient) -> None:

@@ -124,6 +124,26 @@ async def test_elite_socket_receives_an_alert_published_by_ingests_publisher(
         assert alert["text"].startswith("BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!")
 
 
+async def test_each_socket_gets_the_alert_text_in_its_users_language(settings, db, redis, names) -> None:
+    await set_tier(db, 1011, "elite")
+    await set_tier(db, 1012, "elite")
+    await db.execute("UPDATE users SET language = 'ru' WHERE id = 1011")  # chosen in the bot
+    async with (
+        live_app(settings, db, redis) as client,
+        client.ws_connect("/ws") as russian,
+        client.ws_connect("/ws") as english,
+    ):
+        for ws, user_id, language in ((russian, 1011, "ru"), (english, 1012, "en")):
+            await send(ws, op="auth", initData=init_data(user_id, language=language))
+            await send(ws, op="subscribe", channel="alerts")
+        await until(lambda: sum(c.alerts for c in hub_of(client).clients) == 2)
+        await AlertPublisher(db, redis, names).emit(spike())
+        ru, en = (await receive(russian))["alert"], (await receive(english))["alert"]
+        assert ru["text"].startswith("BTC: часовой объём $5.00B (3.33× к пред.) — ВСПЛЕСК ОБЪЁМА!\nЦена: ")
+        assert en["text"].startswith("BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!\nPrice: ")
+        assert {k: v for k, v in ru.items() if k != "text"} == {k: v for k, v in en.items() if k != "text"}
+
+
 async def test_alerts_need_elite_and_bad_commands_get_errors(settings, db, redis) -> None:
     await set_tier(db, 1002, "pro")
     async with live_app(settings, db, redis) as client, client.ws_connect("/ws") as ws:
@@ -227,7 +247,7 @@ def _raw_socket_that_never_reads(port: int) -> socket.socket:
 async def test_a_slow_client_is_dropped_and_the_others_still_get_every_message(
     settings, db, redis, names
 ) -> None:
-    async with live_app(settings, db, redis, LiveOptions(queue_size=8)) as client:
+    async with live_app(settings, db, redis, LiveOptions(send_buffer=512 * 1024)) as client:
         hub = hub_of(client)
         slow = await asyncio.to_thread(_raw_socket_that_never_reads, client.server.port)
         try:

@@ -17,6 +17,13 @@ from typing import Any
 
 import orjson
 
+# The figures' formats (one rule each, in volspike/number_formats.json), re-exported for the
+# alert text's users.
+from volspike.number_format import format_funding as format_funding
+from volspike.number_format import format_price as format_price
+from volspike.number_format import format_ratio as format_ratio
+from volspike.number_format import format_usd as format_usd
+
 
 class AlertType(StrEnum):
     SPIKE = "SPIKE"
@@ -96,40 +103,6 @@ def iso_utc(when: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-# --- number formatting (shared by every language) ---------------------------------
-
-
-def format_usd(value: float) -> str:
-    """$5.00B, $350.12M, $3.00M, $950.00K, $12.34"""
-    magnitude = abs(value)
-    for bound, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if magnitude >= bound:
-            return f"${value / bound:.2f}{suffix}"
-    return f"${value:.2f}"
-
-
-def format_ratio(ratio: float) -> str:
-    return f"{ratio:.2f}×"
-
-
-def format_price(price: float) -> str:
-    """Enough significant digits for both BTC (97,123.4) and PEPE (0.00001234)."""
-    if price >= 1000:
-        return f"${price:,.2f}"
-    if price >= 1:
-        return f"${price:.4f}".rstrip("0").rstrip(".")
-    if price == 0:
-        return "$0"
-    text = f"{price:.8f}".rstrip("0").rstrip(".")
-    return f"${text}"
-
-
-def format_funding(rate: float | None) -> str:
-    if rate is None:
-        return "n/a"
-    return f"{rate * 100:+.4f}%"
 
 
 HEADLINE_PREFIX = {

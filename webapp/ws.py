@@ -1,10 +1,12 @@
 """GET /ws: live alerts (elite) and candle updates over a WebSocket.
 
 One Redis pub/sub subscription per process (the `LiveHub`) receives the live alert channel
-and the candle channel and fans each message out to the sockets that asked for it. The
-message is encoded once for all sockets. Each socket has a bounded send queue drained by its
-own writer: a client whose queue is full is dropped (closed with 1008) and never slows the
-others. The hub resubscribes after a Redis failure with a capped backoff, and sends
+and the candle channel and fans each message out to the sockets that asked for it. A message is
+encoded into its WebSocket frame once per audience (alerts: once per language of their `text`)
+and the same bytes are written to every socket's transport without awaiting any of them. A
+socket's send queue is its transport's write buffer, bounded by `send_buffer` bytes: a client
+whose buffer is over the bound is dropped (closed with 1008) and never slows the others.
+The hub resubscribes after a Redis failure with a capped backoff, and sends
 `{"type": "ping"}` to every socket every `heartbeat` seconds (WebSocket pings also detect
 dead peers).
 
@@ -24,11 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from aiogram.utils.i18n import I18n
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from bot.alert_message import alert_text
+from bot.i18n import DEFAULT_LOCALE, pick_locale
 from volspike.alerts import Alert
 from volspike.errors import AppError
 from volspike.redis_names import RedisNames
@@ -37,10 +42,12 @@ from volspike.tiers import limits
 from webapp import keys
 from webapp.api.alerts import alert_item
 from webapp.auth import WebUser, authenticate, current_user
+from webapp.pages.templating import I18N
+from webapp.ws_frames import text_frame
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 256  # messages a socket may have waiting before it counts as too slow
+SEND_BUFFER = 1 << 20  # bytes a socket may have waiting unsent before it counts as too slow
 HEARTBEAT = 20.0
 MAX_SYMBOLS = 20  # candle subscriptions per socket
 MAX_AUTH_ATTEMPTS = 3  # `auth` commands per socket (each one checks initData and loads the user)
@@ -48,41 +55,40 @@ MAX_MESSAGE = 64 * 1024
 BACKOFF_CAP = 5.0
 CLOSE_TIMEOUT = 2.0
 
-PING = orjson.dumps({"type": "ping"}).decode()
+PING = text_frame(orjson.dumps({"type": "ping"}))
 
 
-def _error(code: str) -> str:
-    return orjson.dumps({"type": "error", "error": code}).decode()
+def _error(code: str) -> bytes:
+    return text_frame(orjson.dumps({"type": "error", "error": code}))
 
 
 @dataclass(eq=False)
 class LiveClient:
-    """One socket: what it subscribed to, and its bounded queue of encoded messages."""
+    """One socket: what it subscribed to, and where its frames go."""
 
     ws: web.WebSocketResponse
-    queue: asyncio.Queue[str]
+    transport: asyncio.Transport
+    send_buffer: int
     user: WebUser | None = None
     alerts: bool = False
     symbols: set[str] = field(default_factory=set)
     auth_attempts: int = 0
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, text: str) -> bool:
-        """Queue a message; False (and the client is marked dropped) when the queue is full."""
-        if self.dropped.is_set():
+    @property
+    def locale(self) -> str:
+        return DEFAULT_LOCALE if self.user is None else pick_locale(self.user.language)
+
+    def offer(self, frame: bytes) -> bool:
+        """Write an encoded frame; False (and the client is marked dropped) when the socket
+        already has more than `send_buffer` bytes waiting, or is gone."""
+        if self.dropped.is_set() or self.ws.closed:
             return False
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if self.transport.is_closing() or self.transport.get_write_buffer_size() > self.send_buffer:
             self.dropped.set()
             return False
+        self.transport.write(frame)
         return True
-
-    async def write_loop(self) -> None:
-        """Send queued messages in order until the socket closes or the client is dropped."""
-        while not self.ws.closed:
-            text = await self.queue.get()
-            await self.ws.send_str(text)
 
 
 class LiveHub:
@@ -92,14 +98,16 @@ class LiveHub:
         self,
         redis: Redis,
         names: RedisNames,
+        i18n: I18n,
         *,
-        queue_size: int = QUEUE_SIZE,
+        send_buffer: int = SEND_BUFFER,
         heartbeat: float = HEARTBEAT,
         backoff_cap: float = BACKOFF_CAP,
     ) -> None:
         self._redis = redis
         self._names = names
-        self.queue_size = queue_size
+        self._i18n = i18n
+        self.send_buffer = send_buffer
         self.heartbeat = heartbeat
         self._backoff_cap = backoff_cap
         self.clients: set[LiveClient] = set()
@@ -110,8 +118,10 @@ class LiveHub:
 
     # --- sockets ------------------------------------------------------------------------
 
-    def new_client(self, ws: web.WebSocketResponse, user: WebUser | None) -> LiveClient:
-        client = LiveClient(ws, asyncio.Queue(self.queue_size), user)
+    def new_client(
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport, user: WebUser | None
+    ) -> LiveClient:
+        client = LiveClient(ws, transport, self.send_buffer, user)
         self.clients.add(client)
         return client
 
@@ -145,10 +155,10 @@ class LiveHub:
                 if not watchers:
                     del self._by_symbol[symbol]
 
-    def _fan_out(self, clients: set[LiveClient], text: str) -> int:
+    def _fan_out(self, clients: set[LiveClient], frame: bytes) -> int:
         sent = 0
         for client in list(clients):
-            if client.offer(text):
+            if client.offer(frame):
                 sent += 1
             else:
                 self.dropped += 1
@@ -163,18 +173,27 @@ class LiveHub:
             if channel == self._names.alerts_channel:
                 if not self._alert_clients:
                     return 0
-                alert = Alert.from_json(data)
-                item = alert_item(alert).model_dump(mode="json", by_alias=True)
-                return self._fan_out(
-                    self._alert_clients, orjson.dumps({"type": "alert", "alert": item}).decode()
-                )
+                return self._fan_out_alert(Alert.from_json(data))
             if channel == self._names.candles_channel:
                 message: dict[str, Any] = orjson.loads(data)
                 watchers = self._by_symbol.get(message.get("symbol", ""))
-                return self._fan_out(watchers, data.decode()) if watchers else 0
+                return self._fan_out(watchers, text_frame(data)) if watchers else 0
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("malformed live message skipped", extra={"channel": channel, "error": repr(exc)})
         return 0
+
+    def _fan_out_alert(self, alert: Alert) -> int:
+        """The alert to every alert socket, its text in each socket's language (one frame per
+        language)."""
+        audiences: dict[str, set[LiveClient]] = {}
+        for client in self._alert_clients:
+            audiences.setdefault(client.locale, set()).add(client)
+        sent = 0
+        for locale, clients in audiences.items():
+            item = alert_item(alert, alert_text(alert, i18n=self._i18n, locale=locale))
+            body = {"type": "alert", "alert": item.model_dump(mode="json", by_alias=True)}
+            sent += self._fan_out(clients, text_frame(orjson.dumps(body)))
+        return sent
 
     async def _listen(self, pubsub: PubSub) -> None:
         await pubsub.subscribe(self._names.alerts_channel, self._names.candles_channel)
@@ -220,7 +239,7 @@ class LiveHub:
 class LiveOptions:
     """The hub's tunables; tests and benchmarks set `app[LIVE_OPTIONS]` before start-up."""
 
-    queue_size: int = QUEUE_SIZE
+    send_buffer: int = SEND_BUFFER
     heartbeat: float = HEARTBEAT
     backoff_cap: float = BACKOFF_CAP
 
@@ -235,7 +254,8 @@ async def live_hub_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = LiveHub(
         app[keys.REDIS],
         app[keys.NAMES],
-        queue_size=options.queue_size,
+        app[I18N],
+        send_buffer=options.send_buffer,
         heartbeat=options.heartbeat,
         backoff_cap=options.backoff_cap,
     )
@@ -315,12 +335,15 @@ async def _read_loop(request: web.Request, hub: LiveHub, client: LiveClient) -> 
 async def live_socket(request: web.Request) -> web.WebSocketResponse:
     """The live WebSocket: alerts (elite) and candle updates."""
     hub = request.app[LIVE_HUB]
-    ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_MESSAGE)
+    # Uncompressed: the hub writes each message's one encoded frame to every socket.
+    ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_MESSAGE, compress=False)
     await ws.prepare(request)
-    client = hub.new_client(ws, current_user(request))
+    transport = request.transport
+    if transport is None:  # the peer left during the handshake
+        return ws
+    client = hub.new_client(ws, transport, current_user(request))
     tasks = {
         asyncio.create_task(_read_loop(request, hub, client)),
-        asyncio.create_task(client.write_loop()),
         asyncio.create_task(client.dropped.wait()),
     }
     try:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.alert_message import alert_text
 from db import alert_feed
-from volspike.alerts import Alert, format_message
+from volspike.alerts import Alert
 from volspike.tiers import feed_window, limits
 from webapp import keys
 from webapp.api.models import AlertItem, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond
-from webapp.api.viewer import delay_minutes, viewer_tier
+from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
+from webapp.pages.templating import I18N
 
 
-def alert_item(alert: Alert) -> AlertItem:
-    """The API's (and /ws's) form of an alert."""
+def alert_item(alert: Alert, text: str) -> AlertItem:
+    """The API's (and /ws's) form of an alert, with its `text` in the reader's language."""
     assert alert.id is not None
     return AlertItem(
         id=alert.id,
@@ -28,7 +30,7 @@ def alert_item(alert: Alert) -> AlertItem:
         funding_rate=alert.funding_rate,
         hour=alert.hour,
         detected_at=alert.detected_at,
-        text=format_message(alert),
+        text=text,
     )
 
 
@@ -54,9 +56,10 @@ async def alerts(request: web.Request) -> web.Response:
         else []
     )
     tier_limits = limits(tier)
+    i18n, locale = request.app[I18N], viewer_locale(request)
     return respond(
         AlertsPage(
-            alerts=[alert_item(a) for a in rows],
+            alerts=[alert_item(a, alert_text(a, i18n=i18n, locale=locale)) for a in rows],
             delay_minutes=delay_minutes(tier_limits),
             history_limit=tier_limits.history,
             live=tier_limits.updates,

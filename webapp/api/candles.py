@@ -77,9 +77,15 @@ async def candles(request: web.Request) -> web.Response:
     if query.from_ is not None and query.to is not None and query.from_ >= query.to:
         raise BadInput("`from` must be before `to`")
 
+    return web.Response(body=await page_json(request, query, tier), content_type="application/json")
+
+
+async def page_json(request: web.Request, query: CandlesQuery, tier: Tier) -> bytes:
+    """The JSON answer to a (validated) candles query, shared for a few seconds between callers
+    of the same tier: the API route's body, and the chart page's first candles inline."""
+
     async def build() -> bytes:
         return (await _page(request, query, tier)).model_dump_json(by_alias=True).encode()
 
     key = f"candles:{tier.value}:{query.symbol}:{query.interval}:{query.from_}:{query.to}:{query.limit}"
-    body = await request.app[keys.ANSWERS].get(key, CACHE_SECONDS, build)
-    return web.Response(body=body, content_type="application/json")
+    return await request.app[keys.ANSWERS].get(key, CACHE_SECONDS, build)

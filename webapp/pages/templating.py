@@ -2,8 +2,7 @@
 
 Translations come from the same compiled catalogs as the bot (`bot.i18n.create_i18n`): the
 templates call `_()` / `gettext()`, resolved per request with the page's `locale`. A page's
-language is the `lang` query parameter, else the `volspike_lang` cookie (the Mini App sets it
-from the user's bot language), else the browser's Accept-Language, else English.
+language is `webapp.locale.page_locale`.
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ import jinja2
 from aiogram.utils.i18n import I18n
 from aiohttp import web
 
-from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n, pick_locale
+from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n
 from volspike.resources import package_dir
+from webapp.locale import page_locale
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +28,8 @@ WEBAPP_DIR = package_dir("webapp")
 TEMPLATES_DIR = WEBAPP_DIR / "templates"
 STATIC_DIR = WEBAPP_DIR / "static"
 DIST_DIR = STATIC_DIR / "dist"
-LANG_COOKIE = "volspike_lang"
 
 I18N = web.AppKey("pages_i18n", I18n)
-
-
-def page_locale(request: web.Request) -> str:
-    for candidate in (request.query.get("lang"), request.cookies.get(LANG_COOKIE)):
-        if candidate and pick_locale(candidate) == candidate.lower():
-            return candidate.lower()
-    accept = request.headers.get("Accept-Language", "")
-    for part in accept.split(","):
-        code = part.split(";", 1)[0].strip()
-        if code and pick_locale(code) != DEFAULT_LOCALE:
-            return pick_locale(code)
-    return DEFAULT_LOCALE
 
 
 @cache

@@ -3,10 +3,12 @@ runs (the symbol, the tier table, the settings presets); the figures come from t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup
 
 from bot.keyboards.settings import format_multiple, multiple_presets, volume_presets
 from bot.symbols import resolve_one
@@ -14,6 +16,9 @@ from db import symbols as db_symbols
 from volspike.alerts import format_usd
 from volspike.tiers import TIERS, Tier
 from webapp import keys
+from webapp.api.candles import page_json
+from webapp.api.models import CandlesQuery
+from webapp.api.viewer import viewer_tier
 from webapp.pages.templating import render
 
 INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
@@ -21,11 +26,30 @@ DEFAULT_INTERVAL = "1h"
 FIRST_PAGE = 300  # candles the chart asks for first (chart.js PAGE)
 
 
-def candle_preloads(symbol: str, interval: str) -> list[str]:
-    """The chart's first /api/candles requests, byte for byte as chart.js builds them
-    (URLSearchParams order), so the browser fetches them while the scripts load."""
+def first_candle_queries(symbol: str, interval: str) -> list[tuple[str, CandlesQuery]]:
+    """The chart's first /api/candles requests, each with its URL byte for byte as chart.js
+    builds it (URLSearchParams order)."""
     wanted = [(interval, FIRST_PAGE), *([] if interval == "1m" else [("1m", 3)]), ("1h", 2)]
-    return [f"/api/candles?{urlencode({'symbol': symbol, 'interval': i, 'limit': n})}" for i, n in wanted]
+    return [
+        (
+            f"/api/candles?{urlencode({'symbol': symbol, 'interval': i, 'limit': n})}",
+            CandlesQuery.model_validate({"symbol": symbol, "interval": i, "limit": n}),
+        )
+        for i, n in wanted
+    ]
+
+
+async def first_candles(request: web.Request, symbol: str, interval: str) -> Markup:
+    """The answers to the chart's first candle requests, inline in the page as one JSON object
+    keyed by their URLs (`<script type="application/json">`, not executed): the first candles
+    are drawn as soon as the chart module runs, with no request after it. The same bytes as
+    the API answers them (public view: the page request carries no initData)."""
+    tier = viewer_tier(request)
+    parts = [
+        f"{json.dumps(url)}:{(await page_json(request, query, tier)).decode()}"
+        for url, query in first_candle_queries(symbol, interval)
+    ]
+    return Markup("{" + ",".join(parts).replace("<", "\\u003c") + "}")  # nothing can close the tag
 
 
 def _common(request: web.Request, page: str) -> dict[str, Any]:
@@ -60,7 +84,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
         "asset": universe[symbol],
         "interval": interval,
         "intervals": INTERVALS,
-        "candle_preloads": candle_preloads(symbol, interval),
+        "first_candles": await first_candles(request, symbol, interval),
     }
     return render(request, "chart.html", context)
 

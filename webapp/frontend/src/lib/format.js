@@ -1,41 +1,60 @@
-// Number formats of the alert text (volspike/alerts.py), for figures the browser renders.
+// The figures' formats, read from the one spec the bot and the API format with
+// (volspike/number_formats.json, used by volspike/number_format.py): a figure the browser
+// computes (a live candle, the hour's ratio) reads exactly as the bot writes it.
+import spec from "../../../../volspike/number_formats.json";
+
+const missing = (value) => value === null || value === undefined || Number.isNaN(value);
+const signed = (text) => (text.startsWith("-") ? text : `+${text}`);
+
+/**
+ * `x.toFixed(digits)` rounded as Python's format() rounds: both round the exact binary value,
+ * but on an exact tie (1.625 to 2 places) toFixed goes away from zero and Python to even.
+ */
+export function fixed(x, digits) {
+  const text = x.toFixed(digits);
+  const exact = Math.abs(x).toFixed(Math.min(100, digits + 40)); // every digit of the double
+  const point = exact.indexOf(".");
+  if (!/^50*$/.test(exact.slice(point + 1 + digits))) return text; // not a tie
+  const truncated = exact.slice(0, digits ? point + 1 + digits : point);
+  if (Number(truncated[truncated.length - 1]) % 2) return text; // the tie's even side is up
+  return x < 0 ? `-${truncated}` : truncated;
+}
+
+const grouped = (text) => text.replace(/^(\d+)/, (whole) => whole.replace(/\B(?=(\d{3})+$)/g, ","));
 
 export function usd(value) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "–";
-  const magnitude = Math.abs(value);
-  for (const [bound, suffix] of [
-    [1e12, "T"],
-    [1e9, "B"],
-    [1e6, "M"],
-    [1e3, "K"],
-  ]) {
-    if (magnitude >= bound) return `$${(value / bound).toFixed(2)}${suffix}`;
+  if (missing(value)) return "–";
+  const rule = spec.usd;
+  for (const [bound, suffix] of rule.steps) {
+    if (Math.abs(value) >= bound) return `${rule.prefix}${fixed(value / bound, rule.decimals)}${suffix}`;
   }
-  return `$${value.toFixed(2)}`;
+  return `${rule.prefix}${fixed(value, rule.decimals)}`;
 }
 
 export function price(value) {
-  if (value === null || value === undefined) return "–";
-  if (value >= 1000) return `$${value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-  if (value >= 1) return `$${value.toFixed(4).replace(/0+$/, "").replace(/\.$/, "")}`;
-  if (value === 0) return "$0";
-  return `$${value.toFixed(8).replace(/0+$/, "").replace(/\.$/, "")}`;
+  if (missing(value)) return "–";
+  const rule = spec.price;
+  if (value >= rule.grouped_from) {
+    return `${rule.prefix}${grouped(fixed(value, rule.grouped_decimals))}`;
+  }
+  const decimals = value >= rule.plain_from ? rule.plain_decimals : rule.small_decimals;
+  return `${rule.prefix}${fixed(value, decimals).replace(/0+$/, "").replace(/\.$/, "") || "0"}`;
 }
 
 export function ratio(value) {
-  if (value === null || value === undefined) return "–";
-  return `${value.toFixed(2)}×`;
+  if (missing(value)) return "–";
+  return `${fixed(value, spec.ratio.decimals)}${spec.ratio.suffix}`;
 }
 
 export function funding(rate) {
-  if (rate === null || rate === undefined) return "n/a";
-  const pct = rate * 100;
-  return `${pct >= 0 ? "+" : ""}${pct.toFixed(4)}%`;
+  const rule = spec.funding;
+  if (missing(rate)) return rule.missing;
+  return `${signed(fixed(rate * rule.scale, rule.decimals))}${rule.suffix}`;
 }
 
 export function change(pct) {
-  if (pct === null || pct === undefined) return "–";
-  return `${pct >= 0 ? "+" : ""}${pct.toFixed(2)}%`;
+  if (missing(pct)) return "–";
+  return `${signed(fixed(pct, spec.change.decimals))}${spec.change.suffix}`;
 }
 
 /** 14:05 today, or 1 Dec 14:05, in the device's time zone. */

@@ -146,7 +146,7 @@ function mergeMarkers(fresh) {
 
 const ascending = (list) => [...list].sort((a, b) => a.t - b.t);
 
-/** The URL of a candles page; the first one is the template's preload, to the byte. */
+/** The URL of a candles page; the first ones are inline in the page, keyed by this URL to the byte. */
 function candlesUrl(params) {
   return `/api/candles?${new URLSearchParams({ symbol, ...params })}`;
 }
