@@ -655,6 +655,8 @@ class IngestService:
                 orjson.dumps(snapshot),
                 ex=max(1, int(self.t.health_ttl if not stopped else self.t.health_interval * 2)),
             )
+            if self.shard.count > 1:
+                await self.redis.sadd(self.names.ingest_shards, str(self.shard))
         except REDIS_ERRORS as exc:
             log.warning("health snapshot not written", extra={"error": repr(exc)})
 

@@ -56,6 +56,11 @@ class RedisNames:
         """The snapshot of one shard's leader: `ingest_health` itself when there is one shard."""
         return self.ingest_health if shard.count == 1 else f"{self.ingest_health}:{shard}"
 
+    @property
+    def ingest_shards(self) -> str:
+        """Set of the shards (`i/n`) whose leaders have written a snapshot, for `/health`."""
+        return f"{self.ingest_health}:shards"
+
     def ingest_standby_health(self, shard: Shard) -> str:
         """Written by a process standing by for the shard's lock."""
         return f"{self.ingest_shard_health(shard)}:standby"

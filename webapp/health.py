@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from volspike.shard import Shard
 from webapp.keys import NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0
@@ -46,6 +47,23 @@ async def _service(request: web.Request, key: str) -> dict[str, object] | None:
     return data
 
 
+async def _ingest_shards(request: web.Request) -> dict[str, object] | None:
+    """A sharded ingest (`INGEST_SHARD=i/n`): each shard leader's snapshot, ok when all are."""
+    names = request.app[NAMES]
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            members = await request.app[REDIS].smembers(names.ingest_shards)
+    except (OSError, TimeoutError, Exception):  # noqa: BLE001 - reported through the redis check
+        return None
+    shards: dict[str, object] = {}
+    for member in sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members):
+        state = await _service(request, names.ingest_shard_health(Shard.parse(member)))
+        shards[member] = state if state is not None else {"ok": False, "state": "not running"}
+    if not shards:
+        return None
+    return {"ok": all(bool(s.get("ok")) for s in shards.values() if isinstance(s, dict)), "shards": shards}
+
+
 async def health(request: web.Request) -> web.Response:
     names = request.app[NAMES]
     postgres, redis = await asyncio.gather(_postgres(request), _redis(request))
@@ -53,6 +71,8 @@ async def health(request: web.Request) -> web.Response:
     services: dict[str, object] = {"webapp": {"ok": True}}
     for name, key in (("ingest", names.ingest_health), ("bot", names.bot_health)):
         state = await _service(request, key) if redis["ok"] else None
+        if state is None and name == "ingest" and redis["ok"]:
+            state = await _ingest_shards(request)
         services[name] = state if state is not None else {"ok": False, "state": "not running"}
     body = {"status": "ok" if ok else "degraded", "postgres": postgres, "redis": redis, "services": services}
     return web.json_response(body, status=200 if ok else 503)
