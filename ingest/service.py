@@ -245,6 +245,7 @@ class IngestService:
         self._apply_universe(change)
         previous_hour = self._hour_start() - HOUR_MS
         fired = await db_alerts.fired_since(self.pool, utc_from_ms(previous_hour))
+        fired = [row for row in fired if self.shard.owns(row[0])]  # other shards restore theirs
         self.detector.restore(fired)
         await self.publisher.republish_pending()
         await self.publisher.open()
