@@ -14,6 +14,10 @@ an alert is inserted and published inline (`AlertPublisher.emit`) before the nex
 while closed candles only go into the writer's buffer (`CandleWriter.add`, flushed in
 batches by its own task). Market logic runs on exchange time (event times, server time).
 
+With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`volspike.shard`); shard 0
+also keeps the `symbols` table and runs the retention job. Which process of a shard runs the
+service is decided outside it (`ingest.leadership`).
+
 Cancellation stops everything: the task group cancels its tasks, the candle writer flushes
 what it holds (bounded), websockets and the HTTP session close, the scheduler shuts down.
 """

@@ -10,11 +10,15 @@ as in the fault suite (`tests/fault_harness.py`):
   look-alike (a send the killed bot had open is `unknown`: at most once), and only one bot
   long-polls at a time;
 - one shard started twice: the second stands by, and takes over within 30 s when the leader is
-  killed, without a second SPIKE for the hour the old leader already alerted.
+  killed, without a second SPIKE for the hour the old leader already alerted;
+- one shard started twice and PostgreSQL restarted under both: the leader stops leading when its
+  lock's session is gone, and the terms of the two processes (from their logs) never overlap.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
 from collections import Counter
 
@@ -199,3 +203,61 @@ async def test_standby_takes_over_within_30_s_without_a_second_spike_for_the_hou
             alert_messages(world.telegram, c)[(spiked.removesuffix("USDT"), "SPIKE")] for c in world.chats
         )
         assert counts == Counter({1: len(world.chats)}), counts
+
+
+def leading_spans(world: FaultWorld, names: list[str]) -> list[tuple[float, float, str]]:
+    """(from, to, process) of every term a process led, from its log ("leader" until "leadership
+    ended"; still leading: until now)."""
+    spans: list[tuple[float, float, str]] = []
+    for name in names:
+        began: float | None = None
+        for line in world.services[name].log_path.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            entry = orjson.loads(line)
+            if entry.get("logger") != "volspike.leadership" or not str(entry.get("role", "")).startswith(
+                "ingest"
+            ):
+                continue
+            if entry["msg"] == "leader":
+                began = _epoch(entry["ts"])
+            elif str(entry["msg"]).startswith("leadership ended") and began is not None:
+                spans.append((began, _epoch(entry["ts"]), name))
+                began = None
+        if began is not None:
+            spans.append((began, time.time(), name))
+    return sorted(spans)
+
+
+async def test_postgres_restart_under_leader_and_standby_never_makes_two_leaders(
+    request: pytest.FixtureRequest,
+) -> None:
+    start = sim_start_ms(minute=12, span_minutes=10)
+    async with open_world(request, start_ms=start, seed=14) as world:
+        shard = Shard(0, 1)
+        started = time.time()
+        await world.start("ingest-a", "ingest")
+        await world.start("bot", "bot")
+        await wait_shard_leading(world, shard, started)
+        await world.wait_bot_ready(started)
+        await world.start("ingest-b", "ingest")
+        await asyncio.sleep(6.0)  # the second one has tried the lock at least once: standing by
+        first, probe = sorted(await world.followed())[:2]
+        await world.spike(first)
+        await world.wait_alert(first, "SPIKE")
+
+        await asyncio.to_thread(world.pg.stop, "fast")  # every session ends, the lock with it
+        await asyncio.sleep(3.0)
+        await asyncio.to_thread(world.pg.start)
+        back = time.time()
+        await wait_shard_leading(world, shard, back)
+        await world.spike(probe)
+        await world.wait_alert(probe, "SPIKE", timeout=60)
+        await world.final_checks()
+
+        spans = leading_spans(world, ["ingest-a", "ingest-b"])
+        assert len(spans) >= 2, f"the leader did not stop across the restart: {spans}\n{world.logs()}"
+        for (_, ended, who), (began, _, next_one) in itertools.pairwise(spans):
+            assert ended <= began, (
+                f"{who} led until {ended}, {next_one} from {began}: two leaders\n{world.logs()}"
+            )
