@@ -5,7 +5,9 @@ from __future__ import annotations
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.handlers.admin import find_lag_ms
 from volspike.healthcheck import healthcheck
+from volspike.ingest_health import shards_snapshot
 from volspike.shard import Shard
 from webapp.app import create_app
 
@@ -41,3 +43,13 @@ async def test_healthcheck_of_a_shard_takes_its_leader_or_else_its_standby(setti
     assert await healthcheck(sharded, "ingest") == 1  # the leader's own word wins
     await redis.set(names.ingest_health, orjson.dumps({"ok": True}), ex=30)
     assert await healthcheck(sharded, "ingest") == 1  # another shard count's key is not this shard's
+
+
+async def test_shards_snapshot_is_none_unsharded_and_ignores_a_malformed_member(redis, names) -> None:
+    await redis.delete(names.ingest_shards)
+    assert await shards_snapshot(redis, names) is None
+    await redis.sadd(names.ingest_shards, "0/3", "not-a-shard")
+    lag = {"ok": True, "connections": [{"lag_ms": 1500.0}]}
+    await redis.set(names.ingest_shard_health(Shard(0, 3)), orjson.dumps(lag), ex=30)
+    assert await shards_snapshot(redis, names) == {"ok": True, "shards": {"0/3": lag}}
+    assert find_lag_ms(await shards_snapshot(redis, names)) == 1500.0  # the admin /health reads it

@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from volspike.shard import Shard
+from volspike.ingest_health import shards_snapshot
 from webapp.keys import NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0
@@ -48,20 +48,11 @@ async def _service(request: web.Request, key: str) -> dict[str, object] | None:
 
 
 async def _ingest_shards(request: web.Request) -> dict[str, object] | None:
-    """A sharded ingest (`INGEST_SHARD=i/n`): each shard leader's snapshot, ok when all are."""
-    names = request.app[NAMES]
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            members = await request.app[REDIS].smembers(names.ingest_shards)
+            return await shards_snapshot(request.app[REDIS], request.app[NAMES])
     except (OSError, TimeoutError, Exception):  # noqa: BLE001 - reported through the redis check
         return None
-    shards: dict[str, object] = {}
-    for member in sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members):
-        state = await _service(request, names.ingest_shard_health(Shard.parse(member)))
-        shards[member] = state if state is not None else {"ok": False, "state": "not running"}
-    if not shards:
-        return None
-    return {"ok": all(bool(s.get("ok")) for s in shards.values() if isinstance(s, dict)), "shards": shards}
 
 
 async def health(request: web.Request) -> web.Response:
