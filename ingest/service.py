@@ -661,7 +661,8 @@ class IngestService:
                 ex=max(1, int(self.t.health_ttl if not stopped else self.t.health_interval * 2)),
             )
             if self.shard.count > 1:
-                await self.redis.sadd(self.names.ingest_shards, str(self.shard))
+                written = int(time.time() * 1000)
+                await self.redis.hset(self.names.ingest_shards, str(self.shard), str(written))
         except REDIS_ERRORS as exc:
             log.warning("health snapshot not written", extra={"error": repr(exc)})
 

@@ -111,7 +111,7 @@ async def test_two_shards_split_the_symbols_and_together_cover_all(
         await asyncio.sleep(1.0)  # more frames of the same spikes arrive meanwhile
         for symbol in picked:
             assert len(await spikes(db, symbol)) == 1, symbol
-        assert sorted(m.decode() for m in await redis.smembers(names.ingest_shards)) == ["0/2", "1/2"]
+        assert sorted(m.decode() for m in await redis.hkeys(names.ingest_shards)) == ["0/2", "1/2"]
 
 
 async def test_only_shard_zero_keeps_the_symbols_table(

@@ -17,7 +17,7 @@ async def test_health_shows_every_shard_and_is_not_ok_while_one_is_missing(
 ) -> None:
     one, two = Shard(0, 2), Shard(1, 2)
     await redis.delete(names.ingest_health)
-    await redis.sadd(names.ingest_shards, str(one), str(two))
+    await redis.hset(names.ingest_shards, mapping={str(one): 1000, str(two): 2000})
     await redis.set(names.ingest_shard_health(one), orjson.dumps({"ok": True, "shard": "0/2"}), ex=30)
     app = create_app(settings, pool=pool, redis=redis)
     async with TestClient(TestServer(app)) as client:
@@ -45,11 +45,12 @@ async def test_healthcheck_of_a_shard_takes_its_leader_or_else_its_standby(setti
     assert await healthcheck(sharded, "ingest") == 1  # another shard count's key is not this shard's
 
 
-async def test_shards_snapshot_is_none_unsharded_and_ignores_a_malformed_member(redis, names) -> None:
+async def test_shards_snapshot_shows_the_latest_count_and_ignores_a_malformed_member(redis, names) -> None:
     await redis.delete(names.ingest_shards)
     assert await shards_snapshot(redis, names) is None
-    await redis.sadd(names.ingest_shards, "0/3", "not-a-shard")
+    await redis.hset(names.ingest_shards, mapping={"0/3": 1000, "not-a-shard": 3000, "1/2": 500})
     lag = {"ok": True, "connections": [{"lag_ms": 1500.0}]}
     await redis.set(names.ingest_shard_health(Shard(0, 3)), orjson.dumps(lag), ex=30)
+    # 1/2 was written before the latest 0/3: a shard of the old count, not shown
     assert await shards_snapshot(redis, names) == {"ok": True, "shards": {"0/3": lag}}
     assert find_lag_ms(await shards_snapshot(redis, names)) == 1500.0  # the admin /health reads it

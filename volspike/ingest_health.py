@@ -1,7 +1,9 @@
 """The health of a sharded ingest (`INGEST_SHARD=i/n`), as `/health` and the admin `/health` show it.
 
-Each shard's leader writes its own snapshot (`RedisNames.ingest_shard_health`) and adds its shard
-to the set `RedisNames.ingest_shards`; together they are ok when every shard in the set is.
+Each shard's leader writes its own snapshot (`RedisNames.ingest_shard_health`) and the time of it
+in the hash `RedisNames.ingest_shards` (shard → epoch ms). The shards shown are those with the
+`n` of the latest write, so after a change of `n` the old shards drop out by themselves; together
+they are ok when every one of them is.
 """
 
 from __future__ import annotations
@@ -30,14 +32,19 @@ def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
 async def shards_snapshot(redis: Redis, names: RedisNames) -> dict[str, Any] | None:
     """`{"ok": every shard ok, "shards": {"i/n": snapshot}}`, or None when no shard ever reported.
     Redis errors are the caller's."""
-    shards: dict[str, Any] = {}
-    for member in sorted(await redis.smembers(names.ingest_shards)):
-        text = member.decode() if isinstance(member, bytes) else str(member)
+    written: dict[Shard, int] = {}
+    for field, value in (await redis.hgetall(names.ingest_shards)).items():
         try:
-            shard = Shard.parse(text)
+            text = field.decode() if isinstance(field, bytes) else str(field)
+            written[Shard.parse(text)] = int(value)
         except ValueError:
             continue
-        shards[text] = _loads(await redis.get(names.ingest_shard_health(shard))) or dict(NOT_RUNNING)
+    if not written:
+        return None
+    count = max(written, key=written.__getitem__).count
+    shards: dict[str, Any] = {}
+    for shard in sorted((s for s in written if s.count == count), key=lambda s: s.index):
+        shards[str(shard)] = _loads(await redis.get(names.ingest_shard_health(shard))) or dict(NOT_RUNNING)
     if not shards:
         return None
     return {"ok": all(bool(s.get("ok")) for s in shards.values()), "shards": shards}

@@ -58,7 +58,7 @@ class RedisNames:
 
     @property
     def ingest_shards(self) -> str:
-        """Set of the shards (`i/n`) whose leaders have written a snapshot, for `/health`."""
+        """Hash shard (`i/n`) → epoch ms of its leader's latest snapshot, for `/health`."""
         return f"{self.ingest_health}:shards"
 
     def ingest_standby_health(self, shard: Shard) -> str:
