@@ -21,7 +21,7 @@ from bot.i18n import create_i18n
 from bot.menu import setup_menu
 from bot.middlewares import setup_middlewares
 from bot.payments.scheduler import run_scheduler
-from bot.polling import poll_until_cancelled
+from bot.polling import poll_as_leader
 from bot.storage import SharedRedisStorage
 from bot.webhook import webhook_secret
 from volspike.clock import Clock, SystemClock
@@ -90,7 +90,8 @@ async def run_bot(
         state = SenderState()
         async with asyncio.TaskGroup() as tasks:
             if not webhook:
-                tasks.create_task(poll_until_cancelled(dp, bot, allowed_updates=allowed), name="bot-polling")
+                polling = poll_as_leader(settings.database_url, dp, bot, allowed_updates=allowed)
+                tasks.create_task(polling, name="bot-polling")
             tasks.create_task(
                 run_delivery(bot, settings, pool, redis, i18n, clock=clock, state=state), name="bot-delivery"
             )

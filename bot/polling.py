@@ -2,6 +2,11 @@
 
 Cancelling `Dispatcher.start_polling` directly would leave aiogram's inner polling task running;
 here cancellation asks the Dispatcher to stop (`stop_polling`) and waits for it.
+
+Telegram serves one `getUpdates` at a time per bot (a second one gets 409 "Conflict: terminated
+by other getUpdates request"), so with several `volspike bot` processes only the holder of the
+polling lock polls (`poll_as_leader`, `volspike.leadership`); every process runs the delivery
+worker.
 """
 
 from __future__ import annotations
@@ -11,8 +16,18 @@ import contextlib
 
 from aiogram import Bot, Dispatcher
 
+from volspike.leadership import Leadership
+
 POLLING_TIMEOUT = 10  # seconds Telegram holds a getUpdates open
 MAX_CONCURRENT_UPDATES = 64
+POLLING_LOCK = 0x56_53_50_4F_4C_4C  # "VSPOLL": held by the one bot process that long-polls
+
+
+async def poll_as_leader(database_url: str, dp: Dispatcher, bot: Bot, *, allowed_updates: list[str]) -> None:
+    """Long polling in whichever bot process holds the polling lock; the others stand by."""
+    # No grace: two pollers for a moment after a PostgreSQL restart only cost one 409, retried.
+    leadership = Leadership(database_url, POLLING_LOCK, "bot polling", grace=0.0)
+    await leadership.run(lambda: poll_until_cancelled(dp, bot, allowed_updates=allowed_updates))
 
 
 async def poll_until_cancelled(

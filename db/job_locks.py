@@ -18,3 +18,18 @@ async def try_lock(conn: Conn, key: int) -> bool:
 
 async def unlock(conn: Conn, key: int) -> None:
     await conn.execute(UNLOCK, key)
+
+
+# A bigint key shows in pg_locks as classid = its high 32 bits, objid = its low 32, objsubid = 1.
+HOLDS = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+      AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1
+)
+"""
+
+
+async def holds(conn: Conn, key: int) -> bool:
+    """Whether this session holds the session-level lock `key` (asked of the server itself)."""
+    return bool(await conn.fetchval(HOLDS, key))

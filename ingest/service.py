@@ -14,6 +14,10 @@ an alert is inserted and published inline (`AlertPublisher.emit`) before the nex
 while closed candles only go into the writer's buffer (`CandleWriter.add`, flushed in
 batches by its own task). Market logic runs on exchange time (event times, server time).
 
+With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`volspike.shard`); shard 0
+also keeps the `symbols` table and runs the retention job. Which process of a shard runs the
+service is decided outside it (`ingest.leadership`).
+
 Cancellation stops everything: the task group cancels its tasks, the candle writer flushes
 what it holds (bounded), websockets and the HTTP session close, the scheduler shuts down.
 """
@@ -126,6 +130,7 @@ class IngestService:
         self.pool = pool
         self.redis = redis
         self.names = RedisNames(settings.redis_prefix)
+        self.shard = settings.shard
         self.clock = clock or SystemClock()
         self.t = timings or IngestTimings()
         self.exchange_clock = ExchangeClock()
@@ -189,6 +194,7 @@ class IngestService:
             self.pool,
             include_tradfi=self.settings.include_tradfi,
             interval=self.t.universe_refresh,
+            store=self.shard.runs_global_jobs,
             delist_horizon_ms=int(self.t.delist_horizon * 1000),
         )
         try:
@@ -196,10 +202,12 @@ class IngestService:
                 metrics_runner = await metrics.start_metrics_server(
                     "0.0.0.0", self.settings.ingest_metrics_port
                 )
-            await self.retention.run_once()
+            if self.shard.runs_global_jobs:
+                await self.retention.run_once()
             await self._start_up(rest, self._refresher)
             scheduler.start()
-            self.retention.schedule(scheduler, interval=timedelta(seconds=self.t.retention_interval))
+            if self.shard.runs_global_jobs:
+                self.retention.schedule(scheduler, interval=timedelta(seconds=self.t.retention_interval))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.streams.run(), name="ingest-streams")
                 group.create_task(self._emit_loop(), name="ingest-alerts")
@@ -241,6 +249,7 @@ class IngestService:
         self._apply_universe(change)
         previous_hour = self._hour_start() - HOUR_MS
         fired = await db_alerts.fired_since(self.pool, utc_from_ms(previous_hour))
+        fired = [row for row in fired if self.shard.owns(row[0])]  # other shards restore theirs
         self.detector.restore(fired)
         await self.publisher.republish_pending()
         await self.publisher.open()
@@ -248,6 +257,7 @@ class IngestService:
             "ingest starting",
             extra={
                 "symbols": len(self.universe),
+                "shard": str(self.shard),
                 "restored_alerts": len(fired),
                 "ws": self.settings.binance_ws_url,
             },
@@ -257,7 +267,19 @@ class IngestService:
         now = self.exchange_clock.now_ms()
         return now - now % HOUR_MS
 
+    def _own(self, change: UniverseChange) -> UniverseChange:
+        """The part of a universe change that belongs to this shard."""
+        if self.shard.count == 1:
+            return change
+        owns = self.shard.owns
+        return UniverseChange(
+            added=tuple(s for s in change.added if owns(s)),
+            removed=tuple(s for s in change.removed if owns(s)),
+            current={s: info for s, info in change.current.items() if owns(s)},
+        )
+
     def _apply_universe(self, change: UniverseChange) -> None:
+        change = self._own(change)
         for symbol in change.removed:
             self.detector.forget(symbol)
             self.marks.forget(symbol)
@@ -273,7 +295,7 @@ class IngestService:
     async def _on_universe_change(self, change: UniverseChange) -> None:
         self._apply_universe(change)
         start = self._hour_start() - HOUR_MS
-        for symbol in change.added:  # arm new listings: previous and current hour
+        for symbol in self._own(change).added:  # arm new listings: previous and current hour
             self._want_gap(symbol, start)
 
     # --- frames -------------------------------------------------------------------------
@@ -601,6 +623,7 @@ class IngestService:
             "ok": bool(self.universe) and all_open and fresh and self.armed.is_set(),
             "ts": self.clock.now().astimezone(UTC).isoformat(timespec="seconds"),
             "armed": self.armed.is_set(),
+            "shard": str(self.shard),
             "symbols": len(self.universe),
             "connections": conns,
             "lag_ms": round(max(lags), 1) if lags else None,
@@ -633,10 +656,13 @@ class IngestService:
         )
         try:
             await self.redis.set(
-                self.names.ingest_health,
+                self.names.ingest_shard_health(self.shard),
                 orjson.dumps(snapshot),
                 ex=max(1, int(self.t.health_ttl if not stopped else self.t.health_interval * 2)),
             )
+            if self.shard.count > 1:
+                written = int(time.time() * 1000)
+                await self.redis.hset(self.names.ingest_shards, str(self.shard), str(written))
         except REDIS_ERRORS as exc:
             log.warning("health snapshot not written", extra={"error": repr(exc)})
 

@@ -157,8 +157,10 @@ class UniverseRefresher:
         include_tradfi: bool,
         interval: float = DEFAULT_REFRESH_SECONDS,
         delist_horizon_ms: int = DEFAULT_DELIST_HORIZON_MS,
+        store: bool = True,
     ) -> None:
         self._rest = rest
+        self._store = store  # keep the `symbols` table in step (one ingest shard does)
         self._pool = pool
         self._include_tradfi = include_tradfi
         self._interval = interval
@@ -172,9 +174,10 @@ class UniverseRefresher:
         self.server_time_ms = _int_or_none(info.get("serverTime"))
         selected = select_universe(info, self._include_tradfi, delist_horizon_ms=self._delist_horizon_ms)
         change = diff_universe(self.current, selected)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await symbols_db.upsert(conn, list(all_symbols(info).values()), active=set(selected))
-            await symbols_db.deactivate_missing(conn, set(selected))
+        if self._store:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await symbols_db.upsert(conn, list(all_symbols(info).values()), active=set(selected))
+                await symbols_db.deactivate_missing(conn, set(selected))
         self.current = selected
         if change.changed:
             log.info(

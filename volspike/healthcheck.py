@@ -2,7 +2,8 @@
 
 `webapp` and `run` ask the local webapp's `GET /health` (200 only when PostgreSQL and Redis
 answer); `ingest` and `bot` have no port, so their health is the snapshot each writes to Redis
-with a short TTL (the same one `/health` shows): present and `ok` means healthy.
+with a short TTL (the same one `/health` shows): present and `ok` means healthy. For `ingest`
+that is the snapshot of the leader of its `INGEST_SHARD`, or else of a standby for it.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ async def _webapp(settings: Settings) -> str | None:
 
 async def _snapshot(settings: Settings, service: str) -> str | None:
     names = RedisNames(settings.redis_prefix)
-    key = names.ingest_health if service == "ingest" else names.bot_health
+    key = names.ingest_shard_health(settings.shard) if service == "ingest" else names.bot_health
     client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
     try:
         raw = await client.get(key)
+        if raw is None and service == "ingest":  # no leader's snapshot: a standby's will do
+            raw = await client.get(names.ingest_standby_health(settings.shard))
     except (RedisError, OSError) as exc:
         return f"Redis does not answer ({type(exc).__name__})"
     finally:

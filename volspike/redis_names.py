@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from volspike.shard import Shard
+
 
 @dataclass(frozen=True, slots=True)
 class RedisNames:
@@ -49,6 +51,19 @@ class RedisNames:
     def ingest_health(self) -> str:
         """JSON snapshot of ingest's state, refreshed every few seconds with a TTL."""
         return f"{self.prefix}health:ingest"
+
+    def ingest_shard_health(self, shard: Shard) -> str:
+        """The snapshot of one shard's leader: `ingest_health` itself when there is one shard."""
+        return self.ingest_health if shard.count == 1 else f"{self.ingest_health}:{shard}"
+
+    @property
+    def ingest_shards(self) -> str:
+        """Hash shard (`i/n`) → epoch ms of its leader's latest snapshot, for `/health`."""
+        return f"{self.ingest_health}:shards"
+
+    def ingest_standby_health(self, shard: Shard) -> str:
+        """Written by a process standing by for the shard's lock."""
+        return f"{self.ingest_shard_health(shard)}:standby"
 
     @property
     def bot_health(self) -> str:

@@ -28,9 +28,18 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
     jobs: dict[str, ServiceFactory] = {}
     try:
         if ingest:
+            from ingest.leadership import lead_shard
             from ingest.service import run_ingest
+            from volspike.redis_names import RedisNames
 
-            jobs["ingest"] = lambda: run_ingest(settings, pool, redis, freeze_gc=True)
+            names = RedisNames(settings.redis_prefix)
+            jobs["ingest"] = lambda: lead_shard(  # only the holder of the shard's lock runs ingest
+                settings.database_url,
+                settings.shard,
+                redis,
+                names,
+                lambda: run_ingest(settings, pool, redis, freeze_gc=True),
+            )
         if bot:
             from bot.app import run_bot
 

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from volspike.errors import ConfigError
+from volspike.shard import Shard, check_shard
 
 
 def _url(*schemes: str) -> AfterValidator:
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     candle_retention_days: int = Field(90, ge=1)
     delivery_retention_days: int = Field(30, ge=1)
     ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
+    ingest_shard: Annotated[str, AfterValidator(check_shard)] = "0/1"  # i/n: this process's symbols
 
     webapp_host: str = "0.0.0.0"
     webapp_port: int = Field(8080, ge=0, le=65535)
@@ -134,6 +136,10 @@ class Settings(BaseSettings):
     @property
     def database_name(self) -> str:
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+    @property
+    def shard(self) -> Shard:
+        return Shard.parse(self.ingest_shard)
 
     @property
     def stripe_enabled(self) -> bool:

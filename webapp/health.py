@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from volspike.ingest_health import shards_snapshot
 from webapp.keys import NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0
@@ -46,6 +47,14 @@ async def _service(request: web.Request, key: str) -> dict[str, object] | None:
     return data
 
 
+async def _ingest_shards(request: web.Request) -> dict[str, object] | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await shards_snapshot(request.app[REDIS], request.app[NAMES])
+    except (OSError, TimeoutError, Exception):  # noqa: BLE001 - reported through the redis check
+        return None
+
+
 async def health(request: web.Request) -> web.Response:
     names = request.app[NAMES]
     postgres, redis = await asyncio.gather(_postgres(request), _redis(request))
@@ -53,6 +62,8 @@ async def health(request: web.Request) -> web.Response:
     services: dict[str, object] = {"webapp": {"ok": True}}
     for name, key in (("ingest", names.ingest_health), ("bot", names.bot_health)):
         state = await _service(request, key) if redis["ok"] else None
+        if state is None and name == "ingest" and redis["ok"]:
+            state = await _ingest_shards(request)
         services[name] = state if state is not None else {"ok": False, "state": "not running"}
     body = {"status": "ok" if ok else "degraded", "postgres": postgres, "redis": redis, "services": services}
     return web.json_response(body, status=200 if ok else 503)

@@ -26,6 +26,7 @@ from db import broadcast_fees as fees_db
 from db import deliveries as deliveries_db
 from volspike.clock import Clock
 from volspike.errors import BadInput
+from volspike.ingest_health import shards_snapshot
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from volspike.tiers import Tier
@@ -85,7 +86,7 @@ def find_lag_ms(snapshot: Any) -> float | None:
 async def _ingest_snapshot(redis: Redis, names: RedisNames) -> dict[str, Any] | None:
     raw = await redis.get(names.ingest_health)
     if raw is None:
-        return None
+        return await shards_snapshot(redis, names)  # a sharded ingest: every shard's leader
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:

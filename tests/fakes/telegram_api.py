@@ -13,7 +13,9 @@ from a queue the test fills, and can be told to fail the way Telegram does:
 - a connection reset after the request was received: delivered, then the socket is aborted;
 - 401 "Unauthorized" for every call once the token is revoked;
 - 400 "Bad Request: group chat was upgraded to a supergroup chat" with
-  `parameters.migrate_to_chat_id` for a group that became a supergroup.
+  `parameters.migrate_to_chat_id` for a group that became a supergroup;
+- 409 "Conflict: terminated by other getUpdates request" for a `getUpdates` while another is
+  open (a second poller of the same bot), counted in `polling_conflicts`.
 
 With `enforce_limits()` it also holds the bot to Telegram's broadcast limits (about 30 messages per
 second, up to 1000 with `allow_paid_broadcast`) and bills paid broadcasts in Stars, as
@@ -105,6 +107,8 @@ class FakeTelegram:
     token_revoked: bool = False
     limits: BroadcastLimits | None = None  # None: no broadcast limit enforced
     rate_limited: list[Call] = field(default_factory=list)  # calls refused by `limits` (429)
+    # getUpdates calls refused because another was open (Telegram's 409 for a second poller)
+    polling_conflicts: int = 0
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -117,6 +121,7 @@ class FakeTelegram:
         self._unstall = asyncio.Event()
         self._answers = asyncio.Event()
         self._answers.set()
+        self._polling = 0  # getUpdates calls open right now
         # Methods a plug-in (e.g. tests/fakes/telegram_payments.py) adds; a handler may return a
         # ready web.Response (an error) instead of a result.
         self.methods: dict[str, Callable[[dict[str, Any]], object]] = {}
@@ -426,7 +431,18 @@ class FakeTelegram:
             self._deliver(call, paid)
             await self._answers.wait()
         if method == "getUpdates":
-            return _ok(await self._get_updates(params))
+            if self._polling:
+                self.polling_conflicts += 1
+                return _error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; "
+                    "make sure that only one bot instance is running",
+                )
+            self._polling += 1
+            try:
+                return _ok(await self._get_updates(params))
+            finally:
+                self._polling -= 1
         if method in self.methods:
             result = self.methods[method](params)
             return result if isinstance(result, web.Response) else _ok(result)
