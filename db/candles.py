@@ -1,5 +1,5 @@
 """Candle queries: the 1m upsert used by ingest, the stored minutes it seeds the detector with,
-higher timeframes derived in SQL, gap helpers."""
+higher timeframes derived in SQL (`candle_bins`, migration 016), gap helpers."""
 
 from __future__ import annotations
 
@@ -87,25 +87,22 @@ ORDER BY open_time DESC
 LIMIT $4
 """
 
-FETCH_BINNED = f"""
-SELECT date_bin($2::interval, open_time, {ORIGIN}) AS bucket,
-       (array_agg(open ORDER BY open_time))[1] AS open,
-       max(high) AS high,
-       min(low) AS low,
-       (array_agg(close ORDER BY open_time DESC))[1] AS close,
-       sum(volume) AS volume,
-       sum(quote_volume) AS quote_volume,
-       sum(trades)::bigint AS trades,
-       sum(taker_buy_volume) AS taker_buy_volume,
-       sum(taker_buy_quote) AS taker_buy_quote
-FROM candles_1m
-WHERE symbol = $1
-  AND open_time >= date_bin($2::interval, $3::timestamptz, {ORIGIN})
-  AND open_time < $4
-GROUP BY bucket
+# 5m/15m from minutes, 1h/4h/1d from the hourly roll-ups (whole hours divide 4h and 1d from
+# midnight UTC); both through `candle_bins`, the one aggregation rule (migration 016).
+
+
+def _binned(source: str) -> str:
+    return f"""
+SELECT bucket, open, high, low, close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote
+FROM candle_bins('{source}', $2::interval, ARRAY[$1::text],
+                 ARRAY[date_bin($2::interval, $3::timestamptz, {ORIGIN})], ARRAY[$4::timestamptz])
 ORDER BY bucket DESC
 LIMIT $5
 """
+
+
+FETCH_FROM_MINUTES = _binned("candles_1m")
+FETCH_FROM_HOURS = _binned("candles_1h")
 
 # Every stored minute of every symbol in a range: what ingest seeds the detector with at start.
 FETCH_1M_ALL = """
@@ -217,9 +214,11 @@ async def fetch_candles(
 
     Buckets start at or after the bucket containing `start` and before `end`; when more than
     `limit` exist, the newest `limit` are returned (a chart asks for the bars ending at `end`).
-    Higher timeframes are aggregated from closed 1m candles: open = first, close = last,
-    high = max, low = min, volumes and trades summed. A bucket still in progress covers the
-    minutes stored so far. Unknown timeframe: ValueError.
+    Higher timeframes are aggregated from closed 1m candles by `candle_bins` (open = first,
+    close = last, high = max, low = min, volumes and trades summed): 5m and 15m from the
+    minutes, 1h and up from the hourly roll-ups `candles_1h`, which a trigger keeps equal to
+    their minutes. A bucket still in progress covers the minutes stored so far. Unknown
+    timeframe: ValueError.
     """
     step = TIMEFRAMES.get(timeframe)
     if step is None:
@@ -229,7 +228,8 @@ async def fetch_candles(
     if timeframe == "1m":
         rows = await conn.fetch(FETCH_1M, symbol, start, end, limit)
     else:
-        rows = await conn.fetch(FETCH_BINNED, symbol, step, start, end, limit)
+        sql = FETCH_FROM_HOURS if step >= timedelta(hours=1) else FETCH_FROM_MINUTES
+        rows = await conn.fetch(sql, symbol, step, start, end, limit)
     return [_candle(row) for row in reversed(rows)]
 
 
