@@ -4,6 +4,7 @@ higher timeframes derived in SQL (`candle_bins`, migration 016), gap helpers."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,7 +88,17 @@ ORDER BY open_time DESC
 LIMIT $4
 """
 
-# 5m/15m from minutes, 1h/4h/1d from the hourly roll-ups (whole hours divide 4h and 1d from
+# The hourly roll-ups as they are (1h bars).
+FETCH_1H = f"""
+SELECT open_time AS bucket, open, high, low, close, volume, quote_volume, trades, taker_buy_volume,
+       taker_buy_quote
+FROM candles_1h
+WHERE symbol = $1 AND open_time >= date_bin(interval '1 hour', $2::timestamptz, {ORIGIN}) AND open_time < $3
+ORDER BY open_time DESC
+LIMIT $4
+"""
+
+# 5m/15m from minutes, 4h/1d from the hourly roll-ups (whole hours divide 4h and 1d from
 # midnight UTC); both through `candle_bins`, the one aggregation rule (migration 016).
 
 
@@ -106,8 +117,8 @@ FETCH_FROM_HOURS = _binned("candles_1h")
 
 # Every stored minute of every symbol in a range: what ingest seeds the detector with at start.
 FETCH_1M_ALL = """
-SELECT symbol, open_time AS bucket, open, high, low, close, volume, quote_volume,
-       trades::bigint AS trades, taker_buy_volume, taker_buy_quote
+SELECT open_time AS bucket, open, high, low, close, volume, quote_volume,
+       trades::bigint AS trades, taker_buy_volume, taker_buy_quote, symbol
 FROM candles_1m
 WHERE open_time >= $1 AND open_time < $2
 ORDER BY symbol, open_time
@@ -138,18 +149,8 @@ class Candle:
 
 
 def _candle(row: asyncpg.Record) -> Candle:
-    return Candle(
-        row["bucket"],
-        row["open"],
-        row["high"],
-        row["low"],
-        row["close"],
-        row["volume"],
-        row["quote_volume"],
-        row["trades"],
-        row["taker_buy_volume"],
-        row["taker_buy_quote"],
-    )
+    """From a row whose first columns are Candle's fields in order (bucket first)."""
+    return Candle(*row[:10])
 
 
 # Does any row of the batch's symbols exist in the batch's time range? Index probes on the key.
@@ -207,6 +208,20 @@ async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> N
         await conn.execute(UPSERT_FROM_STAGING)
 
 
+def _query(
+    symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
+) -> tuple[str, tuple[object, ...]]:
+    step = TIMEFRAMES.get(timeframe)
+    if step is None:
+        raise ValueError(f"unknown timeframe {timeframe!r}; one of {', '.join(TIMEFRAMES)}")
+    if timeframe == "1m":
+        return FETCH_1M, (symbol, start, end, limit)
+    if timeframe == "1h":
+        return FETCH_1H, (symbol, start, end, limit)
+    sql = FETCH_FROM_HOURS if step >= timedelta(hours=1) else FETCH_FROM_MINUTES
+    return sql, (symbol, step, start, end, limit)
+
+
 async def fetch_candles(
     conn: Executor, symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
 ) -> list[Candle]:
@@ -220,17 +235,53 @@ async def fetch_candles(
     their minutes. A bucket still in progress covers the minutes stored so far. Unknown
     timeframe: ValueError.
     """
-    step = TIMEFRAMES.get(timeframe)
-    if step is None:
-        raise ValueError(f"unknown timeframe {timeframe!r}; one of {', '.join(TIMEFRAMES)}")
+    sql, args = _query(symbol, timeframe, start, end, limit)
     if limit <= 0:
         return []
-    if timeframe == "1m":
-        rows = await conn.fetch(FETCH_1M, symbol, start, end, limit)
-    else:
-        sql = FETCH_FROM_HOURS if step >= timedelta(hours=1) else FETCH_FROM_MINUTES
-        rows = await conn.fetch(sql, symbol, step, start, end, limit)
-    return [_candle(row) for row in reversed(rows)]
+    return [_candle(row) for row in reversed(await conn.fetch(sql, *args))]
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """What a chart draws, as columns, oldest first: open times (unix seconds), open, high,
+    low, close, quote volume."""
+
+    t: list[int]
+    o: list[float]
+    h: list[float]
+    l: list[float]  # noqa: E741 - the charts' name for low
+    c: list[float]
+    v: list[float]
+
+    def since(self, first: int) -> Bars:
+        """The bars opening at or after `first` (unix seconds)."""
+        cut = bisect.bisect_left(self.t, first)
+        return Bars(self.t[cut:], self.o[cut:], self.h[cut:], self.l[cut:], self.c[cut:], self.v[cut:])
+
+
+def _as_columns(rows: str) -> str:
+    """`rows` (one of the candle queries above) as six arrays, oldest first: PostgreSQL builds
+    them, so 500 bars cost no Python object each."""
+    columns = ", ".join(
+        f"coalesce(array_agg({expr} ORDER BY bucket), '{{}}')"
+        for expr in ("extract(epoch FROM bucket)::bigint", "open", "high", "low", "close", "quote_volume")
+    )
+    return f"SELECT {columns} FROM ({rows}) AS bars"
+
+
+COLUMNS_OF = {sql: _as_columns(sql) for sql in (FETCH_1M, FETCH_1H, FETCH_FROM_MINUTES, FETCH_FROM_HOURS)}
+
+
+async def fetch_bars(
+    conn: Executor, symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
+) -> Bars:
+    """The bars of `fetch_candles(...)` (same range, limit and rule) as columns."""
+    sql, args = _query(symbol, timeframe, start, end, limit)
+    if limit <= 0:
+        return Bars([], [], [], [], [], [])
+    row = await conn.fetchrow(COLUMNS_OF[sql], *args)
+    assert row is not None  # an aggregate without GROUP BY always answers one row
+    return Bars(*row)
 
 
 async def stored_minutes(conn: Executor, start: datetime, end: datetime) -> dict[str, list[Candle]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 from aiohttp import web
@@ -85,9 +85,16 @@ def create_app(
     return app
 
 
-async def run_webapp(settings: Settings, pool: asyncpg.Pool, redis: Redis, *, primary: bool = True) -> None:
+async def run_webapp(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: Redis,
+    *,
+    primary: bool = True,
+    listening: Callable[[], None] | None = None,
+) -> None:
     """Serve until cancelled; the primary process also runs the other `WEBAPP_WORKERS - 1`
-    (`webapp.workers`) for as long as it serves."""
+    (`webapp.workers`) for as long as it serves. `listening` is called once the port is bound."""
     app = create_app(settings, pool=pool, redis=redis)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -97,6 +104,8 @@ async def run_webapp(settings: Settings, pool: asyncpg.Pool, redis: Redis, *, pr
         )
         await site.start()
         log.info("webapp listening", extra={"host": settings.webapp_host, "port": settings.webapp_port})
+        if listening is not None:
+            listening()
         if not primary:
             await asyncio.Event().wait()
         async with extra_workers(settings):

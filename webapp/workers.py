@@ -20,6 +20,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as EventType
 
 from volspike.settings import Settings
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PARENT_CHECK = 1.0  # seconds between two looks at whether the parent is still there
 STOP_TIMEOUT = 15.0  # a worker's graceful stop, then SIGKILL
+START_TIMEOUT = 60.0  # from spawn until a worker has bound the port
 
 
 def reuse_port(settings: Settings) -> bool | None:
@@ -37,19 +39,24 @@ def reuse_port(settings: Settings) -> bool | None:
 
 @contextlib.asynccontextmanager
 async def extra_workers(settings: Settings) -> AsyncIterator[list[SpawnProcess]]:
-    """Start the `webapp_workers - 1` other processes; on exit SIGTERM them and wait."""
+    """Start the `webapp_workers - 1` other processes and wait (up to START_TIMEOUT) until
+    each has bound the port; on exit SIGTERM them and wait."""
     context = multiprocessing.get_context("spawn")
+    ready = [context.Event() for _ in range(1, settings.webapp_workers)]
     processes = [
         context.Process(
-            target=worker_main, args=(settings, os.getpid()), name=f"webapp-worker-{n}", daemon=True
+            target=worker_main, args=(settings, os.getpid(), event), name=f"webapp-{n}", daemon=True
         )
-        for n in range(1, settings.webapp_workers)
+        for n, event in enumerate(ready, start=1)
     ]
     for process in processes:
         process.start()
-    if processes:
-        log.info("webapp workers started", extra={"pids": [p.pid for p in processes]})
     try:
+        for event in ready:
+            if not await asyncio.to_thread(event.wait, START_TIMEOUT):
+                log.error("a webapp worker is not listening", extra={"timeout": START_TIMEOUT})
+        if processes:
+            log.info("webapp workers listening", extra={"pids": [p.pid for p in processes]})
         yield processes
     finally:
         for process in processes:
@@ -61,15 +68,15 @@ async def extra_workers(settings: Settings) -> AsyncIterator[list[SpawnProcess]]
                 await asyncio.to_thread(process.join)
 
 
-def worker_main(settings: Settings, parent: int) -> None:
+def worker_main(settings: Settings, parent: int, ready: EventType) -> None:
     """A worker process: the webapp alone until SIGTERM/SIGINT or until its parent is gone."""
     from volspike.logs import setup_logging
 
     setup_logging(settings.log_level)
-    asyncio.run(_serve(settings, parent))
+    asyncio.run(_serve(settings, parent, ready))
 
 
-async def _serve(settings: Settings, parent: int) -> None:
+async def _serve(settings: Settings, parent: int, ready: EventType) -> None:
     from db.pool import create_pool
     from volspike.redis_client import create_redis
     from volspike.supervisor import supervise
@@ -83,9 +90,8 @@ async def _serve(settings: Settings, parent: int) -> None:
     try:
         redis = await create_redis(settings.redis_url)
         try:
-            served = asyncio.create_task(
-                supervise({"webapp": lambda: run_webapp(settings, pool, redis, primary=False)})
-            )
+            webapp = {"webapp": lambda: run_webapp(settings, pool, redis, primary=False, listening=ready.set)}
+            served = asyncio.create_task(supervise(webapp))
             while not stop.is_set() and os.getppid() == parent and not served.done():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), PARENT_CHECK)
