@@ -3,7 +3,7 @@
 
 The process that runs `volspike webapp` (or `run`) serves too and starts the other
 `WEBAPP_WORKERS - 1`, each a fresh interpreter (spawn) serving only the webapp with its own
-PostgreSQL pool and Redis connection, under the same supervisor. Everything a request needs
+PostgreSQL pool and Redis connection, under a supervisor of its own. Everything a request needs
 that two processes share lives in PostgreSQL or Redis (rate limits, the answer cache, web
 sessions), and each process's /ws hub has its own Redis subscription, so a live alert or
 candle reaches the sockets of every process. The workers are stopped with the webapp service,

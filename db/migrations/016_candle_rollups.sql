@@ -8,7 +8,8 @@
 -- close = last, high = max, low = min, volumes and trades summed; buckets of `step` from a
 -- UTC midnight (so 4h and 1d start at 00:00 UTC like Binance's). For each i, the rows of
 -- `source` of symbols[i] with starts[i] <= open_time < stops[i]; a bucket has only the rows
--- stored so far (a gap is no row, a forming bucket covers what has arrived).
+-- stored so far (a gap is no row, a forming bucket covers what has arrived). The first open
+-- and the last close are the least and greatest (open time, price) pairs: no sort per bucket.
 CREATE FUNCTION candle_bins(
     source regclass, step interval, symbols text[], starts timestamptz[], stops timestamptz[]
 ) RETURNS TABLE (
@@ -29,10 +30,10 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         SELECT c.symbol,
                date_bin($1, c.open_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-               (array_agg(c.open ORDER BY c.open_time))[1],
+               (min(ARRAY[extract(epoch FROM c.open_time)::float8, c.open]))[2],
                max(c.high),
                min(c.low),
-               (array_agg(c.close ORDER BY c.open_time DESC))[1],
+               (max(ARRAY[extract(epoch FROM c.open_time)::float8, c.close]))[2],
                sum(c.volume),
                sum(c.quote_volume),
                sum(c.trades)::bigint,
@@ -59,9 +60,9 @@ CREATE TABLE candles_1h (
     PRIMARY KEY (symbol, open_time)
 );
 
--- Recompute the hours (symbol, hour) given from their stored minutes; an hour left without
--- minutes loses its row.
-CREATE FUNCTION roll_up_candle_hours(symbols text[], hours timestamptz[]) RETURNS void
+-- Recompute the hours (symbol, hour) given from their stored minutes; after a delete
+-- (`removed`), an hour left without minutes loses its row.
+CREATE FUNCTION roll_up_candle_hours(symbols text[], hours timestamptz[], removed boolean) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO candles_1h AS h (symbol, open_time, open, high, low, close, volume, quote_volume,
                                  trades, taker_buy_volume, taker_buy_quote)
@@ -81,7 +82,7 @@ LANGUAGE sql AS $$
         taker_buy_quote = EXCLUDED.taker_buy_quote;
     DELETE FROM candles_1h h
     USING unnest(symbols, hours) AS r (symbol, hour)
-    WHERE h.symbol = r.symbol AND h.open_time = r.hour
+    WHERE removed AND h.symbol = r.symbol AND h.open_time = r.hour
       AND NOT EXISTS (
           SELECT 1 FROM candles_1m m
           WHERE m.symbol = r.symbol AND m.open_time >= r.hour AND m.open_time < r.hour + interval '1 hour');
@@ -91,7 +92,7 @@ $$;
 CREATE FUNCTION candles_1m_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM roll_up_candle_hours(array_agg(d.symbol), array_agg(d.hour))
+    PERFORM roll_up_candle_hours(array_agg(d.symbol), array_agg(d.hour), TG_OP = 'DELETE')
     FROM (SELECT DISTINCT c.symbol, date_bin(interval '1 hour', c.open_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour
           FROM changed c) d
     HAVING count(*) > 0;
@@ -139,7 +140,7 @@ BEGIN
 END $$;
 
 -- The minutes stored before this migration.
-SELECT roll_up_candle_hours(array_agg(d.symbol), array_agg(d.hour))
+SELECT roll_up_candle_hours(array_agg(d.symbol), array_agg(d.hour), false)
 FROM (SELECT DISTINCT symbol, date_bin(interval '1 hour', open_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour
       FROM candles_1m) d
 HAVING count(*) > 0;
