@@ -232,8 +232,9 @@ async def fetch_candles(
     Higher timeframes are aggregated from closed 1m candles by `candle_bins` (open = first,
     close = last, high = max, low = min, volumes and trades summed): 5m and 15m from the
     minutes, 1h and up from the hourly roll-ups `candles_1h`, which a trigger keeps equal to
-    their minutes. A bucket still in progress covers the minutes stored so far. Unknown
-    timeframe: ValueError.
+    their minutes. A bucket still in progress covers the minutes stored so far. An `end`
+    inside an hour cuts 5m/15m at the minute but keeps the whole hour in 1h and up (they are
+    made of whole hours). Unknown timeframe: ValueError.
     """
     sql, args = _query(symbol, timeframe, start, end, limit)
     if limit <= 0:
