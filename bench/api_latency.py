@@ -1,13 +1,26 @@
-"""Mini App API latency: `/api/candles` (1h, 500 candles) and `/udf/history` under concurrent clients.
+"""Mini App API latency: `/api/candles` (1h, 500 candles) and `/udf/history` (60, 500 bars).
 
-    .venv/bin/python -m bench.api_latency [--clients 100] [--requests 3000]
+    .venv/bin/python -m bench.api_latency [--clients 100] [--rate 1] [--seconds 20] [--workers 1]
 
-The real webapp serves in a child process against a throw-away database holding 500 hours of
-1m candles of one symbol (30,000 rows, aggregated to 1h in SQL on every /api/candles call).
-`--clients` concurrent keep-alive clients send `--requests` requests per case; the table gives
-p50/p99 latency seen by the clients (target p99 < 30 ms) and the throughput. `/udf/history` is
-measured twice: the same query (answered from the Redis cache after the first) and a query
-that changes every request (always computed).
+The real webapp serves in a child process (plus `--workers - 1` more on the same port, as
+`WEBAPP_WORKERS` does) against a throw-away database holding 500 hours of 1m candles of one
+symbol (30,000 minutes, rolled up into 500 hourly rows). The load generator runs in this
+process. Two kinds of row:
+
+- **latency** (the target, p99 < 30 ms): `--clients` traders' charts, each asking on its own
+  schedule with Poisson arrivals at `--rate` requests per second (an open loop: a request is
+  sent at its time whether or not earlier ones have been answered, 100 req/s in all by
+  default), for `--seconds`. Latency runs from the moment a request was due to the end of its
+  answer, so time spent waiting for a connection or behind a slow answer counts
+  (no coordinated omission). "uncached" makes every request distinct (another `to` second, or
+  an extra UDF parameter), so each one is computed from PostgreSQL: the worst case, a crowd
+  of traders each on their own chart. "cached" repeats one request: many traders on the same
+  chart, answered from the shared answer cache (Redis, 5 s) and its in-process copy.
+- **saturation** (no target, throughput only): `--clients` connections sending uncached
+  requests back to back with no think time (a closed loop), `--requests` in all. It measures
+  how many requests per second the server completes; its latencies are queueing (p99 is
+  about clients / throughput), not what a trader sees, and are printed only for that reason.
+
 Environment: VOLSPIKE_BENCH_PG, VOLSPIKE_BENCH_REDIS (see bench/webapp_server.py).
 """
 
@@ -15,9 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
+import os
+import random
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -28,6 +46,10 @@ from db.partitions import ensure_partitions
 
 HOURS = 500
 SYMBOL = "BTCUSDT"
+TARGET_MS = 30.0
+REQUEST_TIMEOUT = 30.0  # an answer later than this counts as failed
+
+Paths = Callable[[int], str]  # request number -> path
 
 
 async def seed(database_url: str) -> int:
@@ -66,74 +88,184 @@ async def seed(database_url: str) -> int:
     return int(end.timestamp())
 
 
-async def load(
-    base: str, paths: list[str] | itertools.cycle[str], clients: int, requests: int
-) -> tuple[list[float], float]:
+def distinct_to(to: int, n: int) -> int:
+    """Request n's `to`: 1 to 3599 s after the newest bar's hour, then the same in each later
+    year (the same 500 bars, another cache key for 34 million requests)."""
+    return to + 1 + n % 3599 + n // 3599 * 365 * 86400
+
+
+def cases(to: int) -> dict[str, tuple[Paths, bool]]:
+    """name -> (path of request n, whether it is uncached)."""
+    frm = to - HOURS * 3600
+    candles = f"/api/candles?symbol={SYMBOL}&interval=1h&limit=500&from={frm}"
+    history = f"/udf/history?symbol={SYMBOL}&resolution=60&from={frm}&to={to}&countback=500"
+    return {
+        "/api/candles 1h x500 uncached": (lambda n: f"{candles}&to={distinct_to(to, n)}", True),
+        "/api/candles 1h x500 cached": (lambda n: f"{candles}&to={to}", False),
+        "/udf/history 60 x500 uncached": (lambda n: f"{history}&n={n}", True),
+        "/udf/history 60 x500 cached": (lambda n: history, False),
+    }
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> None:
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status} for {url}")
+
+
+async def _connected(base: str, path: Paths, numbers: Iterator[int], clients: int) -> aiohttp.ClientSession:
+    """A session with `clients` keep-alive connections already open (the steady state of
+    `clients` charts, not their TCP handshakes)."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients))
+    await asyncio.gather(*(_get(session, base + path(next(numbers))) for _ in range(clients)))
+    return session
+
+
+async def open_loop(
+    base: str, path: Paths, numbers: Iterator[int], clients: int, rate: float, seconds: float, seed: int = 1
+) -> tuple[list[float], int]:
+    """Each client sends at Poisson arrivals of `rate`/s for `seconds`; latencies (s) measured
+    from each request's due time, and the number of failed requests."""
+    rng = random.Random(seed)
     latencies: list[float] = []
-    source = iter(paths) if isinstance(paths, list) else paths
-    remaining = requests
-    connector = aiohttp.TCPConnector(limit=clients)
+    failed = 0
+    session = await _connected(base, path, numbers, clients)
+    loop = asyncio.get_running_loop()
 
-    async def client(session: aiohttp.ClientSession) -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            path = next(source)
+    async def one(due: float, url: str) -> None:
+        nonlocal failed
+        try:
+            await _get(session, url)
+        except (aiohttp.ClientError, TimeoutError, RuntimeError):
+            failed += 1
+        else:
+            latencies.append(loop.time() - due)
+
+    async def client(first: float) -> None:
+        due, stop = first, loop.time() + seconds
+        requests: list[asyncio.Task[None]] = []
+        while due < stop:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            requests.append(asyncio.create_task(one(due, base + path(next(numbers)))))
+            due += rng.expovariate(rate)
+        await asyncio.gather(*requests)
+
+    try:
+        start = loop.time()
+        await asyncio.gather(*(client(start + rng.expovariate(rate)) for _ in range(clients)))
+    finally:
+        await session.close()
+    return latencies, failed
+
+
+async def closed_loop(
+    base: str, path: Paths, numbers: Iterator[int], clients: int, requests: int
+) -> tuple[list[float], float]:
+    """`clients` connections sending back to back until `requests` are sent; latencies (s) of
+    those answered, and the elapsed time."""
+    latencies: list[float] = []
+    counter = itertools.islice(numbers, requests)
+    session = await _connected(base, path, numbers, clients)
+
+    async def client() -> None:
+        for n in counter:
             started = time.perf_counter()
-            async with session.get(base + path) as response:
-                await response.read()
-                assert response.status == 200, (response.status, path)
-            latencies.append(time.perf_counter() - started)
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, RuntimeError):  # not counted
+                await _get(session, base + path(n))
+                latencies.append(time.perf_counter() - started)
 
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(3):  # warm up each connection path once
-            async with session.get(base + next(source)) as response:
-                await response.read()
-
-        async def warm() -> None:
-            async with session.get(base + next(source)) as response:
-                await response.read()
-
-        # Open all `clients` keep-alive connections before measuring: the figure is the steady
-        # state of 100 clients, not 100 TCP handshakes landing in the first milliseconds.
-        await asyncio.gather(*(warm() for _ in range(clients)))
+    try:
         began = time.perf_counter()
-        await asyncio.gather(*(client(session) for _ in range(clients)))
+        await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - began
+    finally:
+        await session.close()
     return latencies, elapsed
 
 
-async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=3000)
-    args = parser.parse_args()
+def _ms(values: list[float], q: float) -> float:
+    return percentile(values, q) * 1000
+
+
+async def measure(
+    clients: int = 100,
+    rate: float = 1.0,
+    seconds: float = 20.0,
+    requests: int = 3000,
+    workers: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows with `name`, `figure`, `target` (and the numbers: `p50_ms`, `p99_ms`, `rps`, `ok`)."""
+    rows: list[dict[str, Any]] = []
     async with bench_database() as database_url:
         to = await seed(database_url)
-        frm = to - HOURS * 3600
-        async with bench_webapp(database_url) as app:
-            cases = {
-                "/api/candles 1h x500": itertools.cycle(
-                    [f"/api/candles?symbol={SYMBOL}&interval=1h&from={frm}&to={to}&limit=500"]
-                ),
-                "/udf/history 60 x500 (cached)": itertools.cycle(
-                    [f"/udf/history?symbol={SYMBOL}&resolution=60&from={frm}&to={to}"]
-                ),
-                "/udf/history 60 x500 (uncached)": (
-                    f"/udf/history?symbol={SYMBOL}&resolution=60&from={frm}&to={to}&countback=500&n={n}"
-                    for n in itertools.count()
-                ),
-            }
-            print(
-                f"{args.clients} concurrent clients, {args.requests} requests per case, webapp pid {app.pid}"
-            )
-            print(f"{'case':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8}  target p99 < 30 ms")
-            for name, paths in cases.items():
-                latencies, elapsed = await load(app.url, paths, args.clients, args.requests)  # type: ignore[arg-type]
-                p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
-                worst, rate = max(latencies) * 1000, len(latencies) / elapsed
-                verdict = "ok" if p99 < 30 else "MISSED"
-                print(f"{name:34} {p50:8.1f} {p99:8.1f} {worst:8.1f} {rate:8.0f}  {verdict}")
+        async with bench_webapp(database_url, webapp_workers=workers) as app:
+            if log:
+                log(
+                    f"webapp pid {app.pid}, {workers} process(es); {clients} clients; "
+                    f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs before the run"
+                )
+            for name, (path, uncached) in cases(to).items():
+                numbers = (
+                    itertools.count()
+                )  # request numbers never repeat within a case: uncached stays uncached
+                latencies, failed = await open_loop(app.url, path, numbers, clients, rate, seconds)
+                p50, p99 = _ms(latencies, 0.5), _ms(latencies, 0.99)
+                worst = max(latencies, default=0.0) * 1000
+                row = {
+                    "name": f"latency: {name}, {clients} clients x {rate:g} req/s (open loop)",
+                    "figure": f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.0f} ms"
+                    + (f", {failed} failed" if failed else ""),
+                    "target": f"p99 < {TARGET_MS:g} ms",
+                    "p50_ms": p50,
+                    "p99_ms": p99,
+                    "rps": len(latencies) / seconds,
+                    "ok": p99 < TARGET_MS and not failed,
+                }
+                rows.append(row)
+                if log:
+                    log(f"{row['name']}: {row['figure']}")
+                if not uncached:
+                    continue
+                latencies, elapsed = await closed_loop(app.url, path, numbers, clients, requests)
+                rps = len(latencies) / elapsed
+                row = {
+                    "name": f"saturation: {name}, {clients} clients, no think time (closed loop)",
+                    "figure": f"{rps:.0f} req/s (queueing: p50 {_ms(latencies, 0.5):.0f} ms, "
+                    f"p99 {_ms(latencies, 0.99):.0f} ms)",
+                    "target": "none (throughput)",
+                    "p50_ms": _ms(latencies, 0.5),
+                    "p99_ms": _ms(latencies, 0.99),
+                    "rps": rps,
+                    "ok": True,
+                }
+                rows.append(row)
+                if log:
+                    log(f"{row['name']}: {row['figure']}")
+    return rows
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--clients", type=int, default=100, help="concurrent clients (charts)")
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="requests per second per client (latency rows)"
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each latency row")
+    parser.add_argument("--requests", type=int, default=3000, help="requests of each saturation row")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="webapp processes on the port (WEBAPP_WORKERS)"
+    )
+    args = parser.parse_args()
+    rows = await measure(args.clients, args.rate, args.seconds, args.requests, args.workers, log=print)
+    print()
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'case':{width}}  {'figure':58}  target")
+    for r in rows:
+        verdict = "" if r["target"].startswith("none") else ("  ok" if r["ok"] else "  MISSED")
+        print(f"{r['name']:{width}}  {r['figure']:58}  {r['target']}{verdict}")
+    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

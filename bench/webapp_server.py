@@ -9,6 +9,7 @@ import contextlib
 import multiprocessing
 import os
 import resource
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,15 +44,24 @@ def _serve(overrides: dict[str, Any], port: int) -> None:
 
 
 async def _serve_async(overrides: dict[str, Any], port: int) -> None:
+    """The app on `port`, with `webapp_workers - 1` more processes on it (`webapp.workers`),
+    until SIGTERM."""
     from aiohttp import web
 
     from webapp.app import create_app
+    from webapp.workers import extra_workers, reuse_port
 
     settings = load_settings(_env_file=None, **overrides)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
-    await asyncio.Event().wait()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port(settings)).start()
+        async with extra_workers(settings):
+            await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 @dataclass
@@ -99,14 +109,19 @@ async def bench_webapp(database_url: str, **overrides: Any) -> AsyncIterator[Ben
         "api_rate_per_user": 10_000_000,
         **overrides,
     }
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(config, port), daemon=True)
+    # a daemonic process may not start the extra workers
+    daemon = config.get("webapp_workers", 1) == 1
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(config, port), daemon=daemon)
     process.start()
     try:
         await wait_http(f"http://127.0.0.1:{port}/health/db", timeout=120)
         yield BenchWebapp(load_settings(_env_file=None, **config), f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
-        process.join(10)
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join()
         redis = Redis.from_url(REDIS_URL)
         try:
             keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]

@@ -1,9 +1,10 @@
 """Candle queries: the 1m upsert used by ingest, the stored minutes it seeds the detector with,
-higher timeframes derived in SQL, gap helpers."""
+higher timeframes derived in SQL (`candle_bins`, migration 016), gap helpers."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,30 +88,37 @@ ORDER BY open_time DESC
 LIMIT $4
 """
 
-FETCH_BINNED = f"""
-SELECT date_bin($2::interval, open_time, {ORIGIN}) AS bucket,
-       (array_agg(open ORDER BY open_time))[1] AS open,
-       max(high) AS high,
-       min(low) AS low,
-       (array_agg(close ORDER BY open_time DESC))[1] AS close,
-       sum(volume) AS volume,
-       sum(quote_volume) AS quote_volume,
-       sum(trades)::bigint AS trades,
-       sum(taker_buy_volume) AS taker_buy_volume,
-       sum(taker_buy_quote) AS taker_buy_quote
-FROM candles_1m
-WHERE symbol = $1
-  AND open_time >= date_bin($2::interval, $3::timestamptz, {ORIGIN})
-  AND open_time < $4
-GROUP BY bucket
+# The hourly roll-ups as they are (1h bars).
+FETCH_1H = f"""
+SELECT open_time AS bucket, open, high, low, close, volume, quote_volume, trades, taker_buy_volume,
+       taker_buy_quote
+FROM candles_1h
+WHERE symbol = $1 AND open_time >= date_bin(interval '1 hour', $2::timestamptz, {ORIGIN}) AND open_time < $3
+ORDER BY open_time DESC
+LIMIT $4
+"""
+
+# 5m/15m from minutes, 4h/1d from the hourly roll-ups (whole hours divide 4h and 1d from
+# midnight UTC); both through `candle_bins`, the one aggregation rule (migration 016).
+
+
+def _binned(source: str) -> str:
+    return f"""
+SELECT bucket, open, high, low, close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote
+FROM candle_bins('{source}', $2::interval, ARRAY[$1::text],
+                 ARRAY[date_bin($2::interval, $3::timestamptz, {ORIGIN})], ARRAY[$4::timestamptz])
 ORDER BY bucket DESC
 LIMIT $5
 """
 
+
+FETCH_FROM_MINUTES = _binned("candles_1m")
+FETCH_FROM_HOURS = _binned("candles_1h")
+
 # Every stored minute of every symbol in a range: what ingest seeds the detector with at start.
 FETCH_1M_ALL = """
-SELECT symbol, open_time AS bucket, open, high, low, close, volume, quote_volume,
-       trades::bigint AS trades, taker_buy_volume, taker_buy_quote
+SELECT open_time AS bucket, open, high, low, close, volume, quote_volume,
+       trades::bigint AS trades, taker_buy_volume, taker_buy_quote, symbol
 FROM candles_1m
 WHERE open_time >= $1 AND open_time < $2
 ORDER BY symbol, open_time
@@ -141,18 +149,8 @@ class Candle:
 
 
 def _candle(row: asyncpg.Record) -> Candle:
-    return Candle(
-        row["bucket"],
-        row["open"],
-        row["high"],
-        row["low"],
-        row["close"],
-        row["volume"],
-        row["quote_volume"],
-        row["trades"],
-        row["taker_buy_volume"],
-        row["taker_buy_quote"],
-    )
+    """From a row whose first columns are Candle's fields in order (bucket first)."""
+    return Candle(*row[:10])
 
 
 # Does any row of the batch's symbols exist in the batch's time range? Index probes on the key.
@@ -210,6 +208,20 @@ async def upsert_candles(conn: Conn, records: Sequence[tuple[object, ...]]) -> N
         await conn.execute(UPSERT_FROM_STAGING)
 
 
+def _query(
+    symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
+) -> tuple[str, tuple[object, ...]]:
+    step = TIMEFRAMES.get(timeframe)
+    if step is None:
+        raise ValueError(f"unknown timeframe {timeframe!r}; one of {', '.join(TIMEFRAMES)}")
+    if timeframe == "1m":
+        return FETCH_1M, (symbol, start, end, limit)
+    if timeframe == "1h":
+        return FETCH_1H, (symbol, start, end, limit)
+    sql = FETCH_FROM_HOURS if step >= timedelta(hours=1) else FETCH_FROM_MINUTES
+    return sql, (symbol, step, start, end, limit)
+
+
 async def fetch_candles(
     conn: Executor, symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
 ) -> list[Candle]:
@@ -217,20 +229,60 @@ async def fetch_candles(
 
     Buckets start at or after the bucket containing `start` and before `end`; when more than
     `limit` exist, the newest `limit` are returned (a chart asks for the bars ending at `end`).
-    Higher timeframes are aggregated from closed 1m candles: open = first, close = last,
-    high = max, low = min, volumes and trades summed. A bucket still in progress covers the
-    minutes stored so far. Unknown timeframe: ValueError.
+    Higher timeframes are aggregated from closed 1m candles by `candle_bins` (open = first,
+    close = last, high = max, low = min, volumes and trades summed): 5m and 15m from the
+    minutes, 1h and up from the hourly roll-ups `candles_1h`, which a trigger keeps equal to
+    their minutes. A bucket still in progress covers the minutes stored so far. An `end`
+    inside an hour cuts 5m/15m at the minute but keeps the whole hour in 1h and up (they are
+    made of whole hours). Unknown timeframe: ValueError.
     """
-    step = TIMEFRAMES.get(timeframe)
-    if step is None:
-        raise ValueError(f"unknown timeframe {timeframe!r}; one of {', '.join(TIMEFRAMES)}")
+    sql, args = _query(symbol, timeframe, start, end, limit)
     if limit <= 0:
         return []
-    if timeframe == "1m":
-        rows = await conn.fetch(FETCH_1M, symbol, start, end, limit)
-    else:
-        rows = await conn.fetch(FETCH_BINNED, symbol, step, start, end, limit)
-    return [_candle(row) for row in reversed(rows)]
+    return [_candle(row) for row in reversed(await conn.fetch(sql, *args))]
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """What a chart draws, as columns, oldest first: open times (unix seconds), open, high,
+    low, close, quote volume."""
+
+    t: list[int]
+    o: list[float]
+    h: list[float]
+    l: list[float]  # noqa: E741 - the charts' name for low
+    c: list[float]
+    v: list[float]
+
+    def since(self, first: int) -> Bars:
+        """The bars opening at or after `first` (unix seconds)."""
+        cut = bisect.bisect_left(self.t, first)
+        return Bars(self.t[cut:], self.o[cut:], self.h[cut:], self.l[cut:], self.c[cut:], self.v[cut:])
+
+
+def _as_columns(rows: str) -> str:
+    """`rows` (one of the candle queries above) as six arrays, oldest first: PostgreSQL builds
+    them, so 500 bars cost no Python object each."""
+    columns = ", ".join(
+        f"coalesce(array_agg({expr} ORDER BY bucket), '{{}}')"
+        for expr in ("extract(epoch FROM bucket)::bigint", "open", "high", "low", "close", "quote_volume")
+    )
+    return f"SELECT {columns} FROM ({rows}) AS bars"
+
+
+COLUMNS_OF = {sql: _as_columns(sql) for sql in (FETCH_1M, FETCH_1H, FETCH_FROM_MINUTES, FETCH_FROM_HOURS)}
+
+
+async def fetch_bars(
+    conn: Executor, symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
+) -> Bars:
+    """The bars of `fetch_candles(...)` (same range, limit and rule) as columns."""
+    sql, args = _query(symbol, timeframe, start, end, limit)
+    if limit <= 0:
+        return Bars([], [], [], [], [], [])
+    row = await conn.fetchrow(COLUMNS_OF[sql], *args)
+    assert row is not None  # an aggregate without GROUP BY always answers one row
+    return Bars(*row)
 
 
 async def stored_minutes(conn: Executor, start: datetime, end: datetime) -> dict[str, list[Candle]]:

@@ -11,7 +11,15 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from db.candles import PG_UNAVAILABLE, Candle, fetch_candles, latest_open_time, missing_minutes
+from db.candles import (
+    PG_UNAVAILABLE,
+    Bars,
+    Candle,
+    fetch_bars,
+    fetch_candles,
+    latest_open_time,
+    missing_minutes,
+)
 from db.partitions import list_partitions
 from db.pool import create_pool
 from ingest.candles import CandleWriter
@@ -334,8 +342,15 @@ async def test_higher_timeframes_match_a_hand_aggregation(
     want = by_hand(minutes, step)
     assert close_enough(await fetch_candles(db, "XRPUSDT", timeframe, start, end, 10_000), want)
     # the newest `limit` buckets, oldest first
-    assert close_enough(await fetch_candles(db, "XRPUSDT", timeframe, start, end, 3), want[-3:])
+    newest = await fetch_candles(db, "XRPUSDT", timeframe, start, end, 3)
+    assert close_enough(newest, want[-3:])
     assert await fetch_candles(db, "BTCUSDT", timeframe, start, end, 10) == []
+    # the charts' columns are the same bars
+    columns = [(int(c.open_time.timestamp()), c.open, c.high, c.low, c.close, c.quote_volume) for c in newest]
+    assert await fetch_bars(db, "XRPUSDT", timeframe, start, end, 3) == Bars(
+        *map(list, zip(*columns, strict=True))
+    )
+    assert await fetch_bars(db, "BTCUSDT", timeframe, start, end, 10) == Bars([], [], [], [], [], [])
 
 
 async def test_unknown_timeframe_is_refused(db: asyncpg.Pool) -> None:

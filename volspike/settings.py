@@ -65,6 +65,7 @@ class Settings(BaseSettings):
 
     webapp_host: str = "0.0.0.0"
     webapp_port: int = Field(8080, ge=0, le=65535)
+    webapp_workers: int = Field(1, ge=1, le=64)  # webapp processes sharing the port (SO_REUSEPORT)
     webapp_url: HttpUrl | None = None
     telegram_app_link: HttpUrl | None = None  # t.me link that opens the Mini App, for the public view
     initdata_max_age: int = Field(86_400, ge=1)  # seconds: older Mini App initData is refused

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 from aiohttp import web
@@ -27,6 +27,7 @@ from webapp.metrics import metrics
 from webapp.pages import setup_pages
 from webapp.security import add_security_headers, ip_rate_limit, user_rate_limit
 from webapp.telegram_webhook import setup_telegram_webhook
+from webapp.workers import extra_workers, reuse_port
 from webapp.ws import live_hub_ctx, live_socket
 
 log = logging.getLogger(__name__)
@@ -84,15 +85,30 @@ def create_app(
     return app
 
 
-async def run_webapp(settings: Settings, pool: asyncpg.Pool, redis: Redis) -> None:
-    """Serve until cancelled."""
+async def run_webapp(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: Redis,
+    *,
+    primary: bool = True,
+    listening: Callable[[], None] | None = None,
+) -> None:
+    """Serve until cancelled; the primary process also runs the other `WEBAPP_WORKERS - 1`
+    (`webapp.workers`) for as long as it serves. `listening` is called once the port is bound."""
     app = create_app(settings, pool=pool, redis=redis)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.webapp_host, settings.webapp_port)
+        site = web.TCPSite(
+            runner, settings.webapp_host, settings.webapp_port, reuse_port=reuse_port(settings)
+        )
         await site.start()
         log.info("webapp listening", extra={"host": settings.webapp_host, "port": settings.webapp_port})
-        await asyncio.Event().wait()
+        if listening is not None:
+            listening()
+        if not primary:
+            await asyncio.Event().wait()
+        async with extra_workers(settings):
+            await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, ValidationError
 
 from db.candle_range import newest_before
-from db.candles import TIMEFRAMES, fetch_candles
+from db.candles import TIMEFRAMES, fetch_bars
 from webapp import keys
 from webapp.api.spec import API
 
@@ -235,24 +235,16 @@ async def _history(request: web.Request, query: UdfHistoryQuery) -> dict[str, An
         start = datetime.fromtimestamp(query.from_, UTC)
         limit = MAX_BARS
     pool = request.app[keys.POOL]
-    bars = await fetch_candles(pool, symbol, timeframe, start, end, limit)
+    bars = await fetch_bars(pool, symbol, timeframe, start, end, limit)
     if query.countback is None:
-        bars = [b for b in bars if b.open_time >= start]  # the bucket holding `from` may start before it
-    if not bars:
+        bars = bars.since(query.from_)  # the bucket holding `from` may start before it
+    if not bars.t:
         older = await newest_before(pool, symbol, start)
         if older is None:
             return {"s": "no_data"}
         seconds = int(step.total_seconds())
         return {"s": "no_data", "nextTime": int(older.timestamp()) // seconds * seconds}
-    return {
-        "s": "ok",
-        "t": [int(b.open_time.timestamp()) for b in bars],
-        "o": [b.open for b in bars],
-        "h": [b.high for b in bars],
-        "l": [b.low for b in bars],
-        "c": [b.close for b in bars],
-        "v": [b.quote_volume for b in bars],
-    }
+    return {"s": "ok", "t": bars.t, "o": bars.o, "h": bars.h, "l": bars.l, "c": bars.c, "v": bars.v}
 
 
 @API.route("GET", "/udf/history", query=UdfHistoryQuery, response=UdfHistory, auth="public", tag="udf")

@@ -8,24 +8,13 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from db import alert_feed
-from db.candles import TIMEFRAMES, Candle, fetch_candles
+from db.candles import TIMEFRAMES, fetch_bars
 from volspike.errors import BadInput
 from volspike.tiers import Tier, feed_window
 from webapp import keys
-from webapp.api.models import CandleBar, CandlesPage, CandlesQuery, Marker
+from webapp.api.models import CandlesPage, CandlesQuery, Marker
 from webapp.api.spec import API, parse_query
 from webapp.api.viewer import viewer_tier
-
-
-def bar(candle: Candle) -> CandleBar:
-    return CandleBar(
-        t=int(candle.open_time.timestamp()),
-        o=candle.open,
-        h=candle.high,
-        l=candle.low,
-        c=candle.close,
-        v=candle.quote_volume,
-    )
 
 
 def candle_range(
@@ -47,21 +36,29 @@ async def _page(request: web.Request, query: CandlesQuery, tier: Tier) -> Candle
     now = request.app[keys.CLOCK].now()
     start, end = candle_range(query.from_, query.to, step, query.limit, now)
     pool = request.app[keys.POOL]
-    rows = await fetch_candles(pool, query.symbol, query.interval, start, end, query.limit)
+    bars = await fetch_bars(pool, query.symbol, query.interval, start, end, query.limit)
     markers: list[Marker] = []
-    if rows:
+    if bars.t:
         window = feed_window(tier, now)
         found = await alert_feed.markers(
             pool,
             query.symbol,
-            rows[0].open_time,
+            datetime.fromtimestamp(bars.t[0], UTC),
             end,
             visible_until=window.visible_until,
             types=window.types,
         )
         markers = [Marker(t=int(r["detected_at"].timestamp()), type=r["alert_type"]) for r in found]
-    return CandlesPage(
-        symbol=query.symbol, interval=query.interval, candles=[bar(c) for c in rows], markers=markers
+    return CandlesPage.model_validate(
+        {
+            "symbol": query.symbol,
+            "interval": query.interval,
+            "candles": [
+                {"t": t, "o": o, "h": h, "l": low, "c": c, "v": v}
+                for t, o, h, low, c, v in zip(bars.t, bars.o, bars.h, bars.l, bars.c, bars.v, strict=True)
+            ],
+            "markers": markers,
+        }
     )
 
 
