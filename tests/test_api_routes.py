@@ -27,6 +27,7 @@ from tests.miniapp_harness import (
 from volspike.alerts import AlertType
 from volspike.clock import ManualClock
 from volspike.tiers import Tier
+from webapp.api.models import CandlesPage
 from webapp.app import create_app
 from webapp.keys import ANSWERS
 from webapp.pages.templating import I18N
@@ -177,6 +178,7 @@ async def test_hourly_candles_are_aggregated_from_minutes_with_markers(client: T
     frm, to = int(start.timestamp()), int(NOW.timestamp())
     response = await client.get(f"/api/candles?symbol=BTCUSDT&interval=1h&from={frm}&to={to}")
     assert response.status == 200
+    CandlesPage.model_validate_json(await response.read(), strict=True)  # the documented schema
     body = await response.json()
     assert body["symbol"] == "BTCUSDT" and body["interval"] == "1h"
     assert [c["t"] for c in body["candles"]] == [frm, frm + 3600, frm + 7200]
