@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     candle_retention_days: int = Field(90, ge=1)
     delivery_retention_days: int = Field(30, ge=1)
     ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
+    bot_metrics_port: int | None = Field(None, ge=1, le=65535)  # the bot's own /metrics (delivery)
 
     webapp_host: str = "0.0.0.0"
     webapp_port: int = Field(8080, ge=0, le=65535)
@@ -125,6 +126,7 @@ class Settings(BaseSettings):
         "stripe_price_pro",
         "stripe_price_elite",
         "ingest_metrics_port",
+        "bot_metrics_port",
         mode="before",
     )
     @classmethod
