@@ -9,8 +9,9 @@ streams"): `{"result": null, "id": 1}` for SUBSCRIBE, UNSUBSCRIBE and SET_PROPER
 streams for LIST_SUBSCRIPTIONS, and `{"error": {"code": 2, "msg": "Invalid request: ..."}, "id": 1}`
 for a bad one (code 0 unknown property, 1 not a boolean, 2 bad request, 3 not JSON; `id` is null
 when the request has no usable id). A SUBSCRIBE naming a stream type Binance has but the
-simulator does not serve (aggTrade, depth, bookTicker, ...) gets the same `invalid stream` error. A connection carries at most 1024 streams and is closed
-(1008) beyond 10 incoming messages per second, pings and pongs included.
+simulator does not serve (aggTrade, depth, bookTicker, ...) gets the same `invalid stream` error.
+A connection carries at most 1024 streams and is closed (1008) beyond 10 incoming messages per
+second, pings and pongs included.
 """
 
 from __future__ import annotations
