@@ -157,7 +157,8 @@ async def test_invalid_stream_name_on_subscribe_gets_binance_error(sim: SimServe
 
 
 @pytest.mark.parametrize(
-    "stream", ["btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker", "!ticker@arr", "btcusdt@ticker"]
+    "stream",
+    ["btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker", "!ticker@arr", "btcusdt@ticker"],
 )
 async def test_subscribe_to_a_stream_type_the_sim_does_not_serve_gets_binance_error(
     sim: SimServer, stream: str
