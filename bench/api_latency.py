@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -135,6 +136,34 @@ async def main() -> int:
                 verdict = "ok" if p99 < 30 else "MISSED"
                 print(f"{name:34} {p50:8.1f} {p99:8.1f} {worst:8.1f} {rate:8.0f}  {verdict}")
     return 0
+
+
+async def rows(clients: int = 100, requests: int = 3000) -> Any:
+    """`volspike bench`'s rows (a bench.rows.Section): each case's p99 under `clients` clients."""
+    from bench.rows import Row, Section
+
+    section = Section()
+    async with bench_database() as database_url:
+        to = await seed(database_url)
+        frm = to - HOURS * 3600
+        async with bench_webapp(database_url) as app:
+            cases = {
+                "/api/candles 1h x500": itertools.cycle(
+                    [f"/api/candles?symbol={SYMBOL}&interval=1h&from={frm}&to={to}&limit=500"]
+                ),
+                "/udf/history 60 x500 (uncached)": (
+                    f"/udf/history?symbol={SYMBOL}&resolution=60&from={frm}&to={to}&countback=500&n={n}"
+                    for n in itertools.count()
+                ),
+            }
+            for name, paths in cases.items():
+                latencies, elapsed = await load(app.url, paths, clients, requests)  # type: ignore[arg-type]
+                ms = [t * 1000 for t in latencies]
+                p99 = percentile(ms, 0.99)
+                also = f"p50 {percentile(ms, 0.5):.1f} ms, {len(ms) / elapsed:,.0f} req/s"
+                section.rows.append(Row(f"{name} p99, {clients} clients", p99, "ms", "< 30", also, p99 < 30))
+                section.samples[name] = ms
+    return section
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/miniapp_page.py` as well as `python -m bench.miniapp_page`
     sys.path.insert(0, str(ROOT))
 
+from bench.rows import Row, Section  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.pool import create_pool  # noqa: E402
 from tests.browser_harness import (  # noqa: E402
@@ -94,9 +95,60 @@ async def one_load(browser, url: str, throttle: float) -> tuple[dict[str, int], 
 
 
 async def main(runs: int, throttle: float) -> None:
-    if not browser_available():
+    results = await measure(runs, throttle)
+    if results is None:
         print("Debian's /usr/bin/chromium is absent and could not be installed")
         return
+    sizes = results[0][0]
+    total = sum(sizes.values())
+    times = sorted(first for _, first in results)
+    print(f"chart page /chart/BTCUSDT, {runs} cold loads, CPU throttled {throttle:g}×, 390×844, loopback\n")
+    print(f"| {'figure':<44} | {'target':<9} | {'value':<22} |")
+    print(f"|{'-' * 46}|{'-' * 11}|{'-' * 24}|")
+    label = "transfer on first load (all responses)"
+    print(f"| {label:<44} | {'< 300 KB':<9} | {total / 1000:>8.1f} KB{'':<11} |")
+    for part in ("document", "static", "api"):
+        print(f"| {'  of which ' + part:<44} | {'':<9} | {sizes.get(part, 0) / 1000:>8.1f} KB{'':<11} |")
+    p50 = statistics.median(times)
+    line = f"p50 {p50 / 1000:.2f} s, max {times[-1] / 1000:.2f} s"
+    print(f"| {'time to first candles drawn':<44} | {'< 1.5 s':<9} | {line:<22} |")
+
+
+async def rows(runs: int = 10, throttle: float = 4.0) -> Section:
+    """`volspike bench`'s rows: the chart page's first-load transfer and time to first candles."""
+    results = await measure(runs, throttle)
+    if results is None:
+        why = "not measured: Debian's /usr/bin/chromium is absent"
+        return Section(
+            [
+                Row("Mini App chart page: transfer on first load", None, "KB", "< 300", why),
+                Row("Mini App chart page: time to first candles p50", None, "s", "< 1.5", why),
+            ]
+        )
+    total = sum(results[0][0].values()) / 1000
+    times = sorted(first / 1000 for _, first in results)
+    p50 = statistics.median(times)
+    how = f"{runs} cold loads, CPU throttled {throttle:g}x"
+    return Section(
+        [
+            Row("Mini App chart page: transfer on first load", total, "KB", "< 300", how, total < 300),
+            Row(
+                "Mini App chart page: time to first candles p50",
+                p50,
+                "s",
+                "< 1.5",
+                f"{how}; max {times[-1]:.2f} s",
+                p50 < 1.5,
+            ),
+        ],
+        {"Mini App: first candles drawn": [t * 1000 for t in times]},
+    )
+
+
+async def measure(runs: int, throttle: float) -> list[tuple[dict[str, int], float]] | None:
+    """[(bytes per kind, ms to first candles)] per cold load; None without Chromium."""
+    if not browser_available():
+        return None
     ensure_assets()
     from playwright.async_api import async_playwright
 
@@ -141,19 +193,7 @@ async def main(runs: int, throttle: float) -> None:
         finally:
             await admin.close()
 
-    sizes = results[0][0]
-    total = sum(sizes.values())
-    times = sorted(first for _, first in results)
-    print(f"chart page /chart/BTCUSDT, {runs} cold loads, CPU throttled {throttle:g}×, 390×844, loopback\n")
-    print(f"| {'figure':<44} | {'target':<9} | {'value':<22} |")
-    print(f"|{'-' * 46}|{'-' * 11}|{'-' * 24}|")
-    label = "transfer on first load (all responses)"
-    print(f"| {label:<44} | {'< 300 KB':<9} | {total / 1000:>8.1f} KB{'':<11} |")
-    for part in ("document", "static", "api"):
-        print(f"| {'  of which ' + part:<44} | {'':<9} | {sizes.get(part, 0) / 1000:>8.1f} KB{'':<11} |")
-    p50 = statistics.median(times)
-    line = f"p50 {p50 / 1000:.2f} s, max {times[-1] / 1000:.2f} s"
-    print(f"| {'time to first candles drawn':<44} | {'< 1.5 s':<9} | {line:<22} |")
+    return results
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import multiprocessing
 import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -173,6 +174,75 @@ async def main() -> int:
             lasts = [last for _, last, _ in rows]
             print(f"last-socket p50 {percentile(lasts, 0.5) * 1000:.1f} ms, max {max(lasts) * 1000:.1f} ms")
     return 0
+
+
+async def rows(sockets: int = 10_000, alerts: int = 5, client_procs: int = 2) -> Any:
+    """`volspike bench`'s rows (a bench.rows.Section): sockets held, PUBLISH → last socket."""
+    from bench.rows import Row, Section
+
+    raise_open_files()
+    async with bench_database() as database_url:
+        conn = await asyncpg.connect(database_url)
+        await conn.execute("INSERT INTO users (id, first_name, tier) VALUES ($1, 'Bench', 'elite')", USER_ID)
+        await conn.close()
+        async with bench_webapp(database_url, bot_token=BOT_TOKEN) as app:
+            context = multiprocessing.get_context("spawn")
+            share = [sockets // client_procs] * client_procs
+            share[0] += sockets - sum(share)
+            pipes, procs = [], []
+            for count in share:
+                ours, theirs = context.Pipe()
+                proc = context.Process(target=_client_process, args=(app.url, count, alerts, theirs))
+                proc.start()
+                pipes.append(ours)
+                procs.append(proc)
+            lasts, reached = [], []
+            try:
+                for pipe in pipes:
+                    assert await asyncio.wait_for(_recv(pipe), 900) == "ready"
+                await asyncio.sleep(2)  # the last subscribe commands reach the hub
+                held = proc_status(app.pid)["VmRSS"] / 1024
+                redis = Redis.from_url(REDIS_URL)
+                try:
+                    for n in range(alerts):
+                        sent = time.perf_counter()
+                        await redis.publish(
+                            RedisNames(app.settings.redis_prefix).alerts_channel, alert(n).to_json()
+                        )
+                        parts = [await _recv(pipe) for pipe in pipes]
+                        lasts.append((max(p[1] for p in parts) - sent) * 1000)  # type: ignore[index]
+                        reached.append(sum(p[2] for p in parts))  # type: ignore[index]
+                        await asyncio.sleep(1)
+                finally:
+                    await redis.aclose()
+            finally:
+                for proc in procs:
+                    proc.join(60)
+                    if proc.is_alive():
+                        proc.terminate()
+    last = max(lasts, default=float("nan"))
+    every = min(reached, default=0)
+    return Section(
+        [
+            Row(
+                "/ws connections held",
+                every,
+                "sockets",
+                f">= {sockets}",
+                f"webapp VmRSS {held:.0f} MiB",
+                every >= sockets,
+            ),
+            Row(
+                f"/ws PUBLISH → last of {sockets} sockets has the alert (max of {alerts})",
+                last,
+                "ms",
+                "< 1000",
+                f"p50 {percentile(lasts, 0.5):.1f} ms",
+                last < 1000,
+            ),
+        ],
+        {"/ws: PUBLISH → last socket": lasts},
+    )
 
 
 if __name__ == "__main__":
