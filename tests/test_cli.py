@@ -13,7 +13,19 @@ from pathlib import Path
 import pytest
 
 VOLSPIKE = [sys.executable, "-m", "volspike.cli"]
-COMMANDS = ("migrate", "ingest", "bot", "webapp", "run", "sim", "replay", "doctor", "healthcheck")
+COMMANDS = (
+    "migrate",
+    "ingest",
+    "bot",
+    "webapp",
+    "run",
+    "sim",
+    "replay",
+    "doctor",
+    "healthcheck",
+    "bench",
+    "soak",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
