@@ -226,7 +226,7 @@ async def soak(
                 procs[name] = await _spawn(name, env, logs / f"{name}.log")
             try:
                 await _armed(redis, names, timeout=300)
-                await wait_http(f"http://127.0.0.1:{web_port}/health/db", timeout=60)
+                await wait_http(f"http://127.0.0.1:{web_port}/health/db", timeout=300)  # a loaded machine
                 started = time.monotonic()
                 followed = sorted(
                     k.decode() if isinstance(k, bytes) else k for k in await redis.hkeys(names.market)

@@ -13,19 +13,7 @@ from pathlib import Path
 import pytest
 
 VOLSPIKE = [sys.executable, "-m", "volspike.cli"]
-COMMANDS = (
-    "migrate",
-    "ingest",
-    "bot",
-    "webapp",
-    "run",
-    "sim",
-    "replay",
-    "doctor",
-    "healthcheck",
-    "bench",
-    "soak",
-)
+COMMANDS = ("migrate", "ingest", "bot", "webapp", "run", "sim", "replay", "doctor", "healthcheck")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
