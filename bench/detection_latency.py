@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
-from bench.ingest_memory import free_port, wait_http
+from bench.ingest_memory import free_port, stop, wait_http
 from bench.rows import Row, Section
 from db.migrate import migrate
 from db.pool import create_pool
@@ -168,8 +168,7 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
             await redis.delete(*keys)
         await redis.aclose()
         await pool.close()
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
+        await stop(sim)
 
     return inside, end_to_end, len(targets)
 

@@ -50,6 +50,17 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+async def stop(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
+    """SIGTERM, `grace` seconds to exit (a loaded machine is slow), then SIGKILL."""
+    if proc.returncode is None:
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 async def wait_http(url: str, timeout: float = 30.0) -> None:
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
         while True:
@@ -162,9 +173,8 @@ async def measure(symbols: int, seconds: float) -> tuple[list[Sample], float, fl
         stop_seconds = time.monotonic() - stopping
     finally:
         for proc in (ingest, sim):
-            if proc is not None and proc.returncode is None:
-                proc.terminate()
-                await asyncio.wait_for(proc.wait(), 10)
+            if proc is not None:
+                await stop(proc)
         keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
         if keys:
             await redis.delete(*keys)

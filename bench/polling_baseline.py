@@ -47,7 +47,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bench.detection_latency import percentile
-from bench.ingest_memory import free_port, wait_http
+from bench.ingest_memory import free_port, stop, wait_http
 from bench.rows import Row, Section
 from db.alerts import fired_since
 from db.migrate import migrate
@@ -358,8 +358,7 @@ async def measure(symbols: int, hours: float, speed: float, spikes_per_hour: int
             await redis.delete(*keys)
         await redis.aclose()
         await pool.close()
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
+        await stop(sim)
 
     run_hours = (end_ms - start_ms) / HOUR_MS
     spikes = [Spike.from_sim(info, multiple, min_volume) for info in fired]
