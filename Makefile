@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help run test setup lock wheel doctor lint format locales-extract locales-update bench
+.PHONY: help run test setup lock wheel doctor lint format locales-extract locales-update bench soak
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -37,5 +37,8 @@ locales-extract:  ## extract messages from bot/ into locales/messages.pot
 locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_MESSAGES/messages.po
 	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete -w 110
 
-bench:  ## run every benchmark in bench/ (prints tables)
-	@for f in $$(grep -l '^if __name__ == "__main__":' bench/*.py); do m=$$(basename $$f .py); echo "### $$m"; $(VENV)/python -m bench.$$m || exit 1; done
+bench:  ## run every benchmark in bench/: one table, bench-results/results.json and a chart (ARGS=--full)
+	$(VENV)/volspike bench $(ARGS)
+
+soak:  ## the whole system against the simulator for an hour: memory growth, alerts, log problems (ARGS=...)
+	$(VENV)/volspike soak $(ARGS)

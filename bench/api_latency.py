@@ -222,6 +222,7 @@ async def measure(
                     "p99_ms": p99,
                     "rps": len(latencies) / seconds,
                     "ok": p99 < TARGET_MS and not failed,
+                    "samples_ms": [t * 1000 for t in latencies],
                 }
                 rows.append(row)
                 if log:
@@ -267,6 +268,22 @@ async def main() -> int:
         print(f"{r['name']:{width}}  {r['figure']:58}  {r['target']}{verdict}")
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
+
+
+async def rows(clients: int = 100, requests: int = 3000, seconds: float = 20.0, workers: int = 1) -> Any:
+    """`volspike bench`'s rows (a bench.rows.Section) from `measure()`: each case's p99 at
+    `clients` clients of 1 req/s (the target), and each uncached case's saturation throughput."""
+    from bench.rows import Row, Section
+
+    section = Section()
+    for r in await measure(clients=clients, seconds=seconds, requests=requests, workers=workers):
+        name = str(r["name"])
+        if name.startswith("saturation"):
+            section.rows.append(Row(name, r["rps"], "req/s", "none (throughput)", r["figure"]))
+            continue
+        section.rows.append(Row(f"{name} p99", r["p99_ms"], "ms", f"< {TARGET_MS:g}", r["figure"], r["ok"]))
+        section.samples[name.split(",")[0].removeprefix("latency: ")] = r["samples_ms"]
+    return section
 
 
 if __name__ == "__main__":

@@ -20,12 +20,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from bench.rows import Row, Section
 from db.migrate import migrate
 from db.pool import create_pool
 from ingest.candles import CandleWriter
 from ingest.parsers import Kline
 
 BENCH_DB = "volspike_bench"
+PG_ADMIN = os.environ.get("VOLSPIKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+LIVE = "run() under load (500 rows or 1 s)"
 START_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 
@@ -69,38 +72,32 @@ async def sustained(writer: CandleWriter, klines: list[Kline], per_minute: int =
     return time.perf_counter() - started
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("VOLSPIKE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
-    args = parser.parse_args()
-    url = f"{args.admin_url.rsplit('/', 1)[0]}/{BENCH_DB}"
-    admin = await asyncpg.connect(args.admin_url)
+async def measure(rows: int, admin_url: str = PG_ADMIN) -> tuple[list[tuple[str, float]], int]:
+    """[(write pattern, seconds)] for `rows` candles, and the rows stored after the last run."""
+    url = f"{admin_url.rsplit('/', 1)[0]}/{BENCH_DB}"
+    admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
         await migrate(url)  # creates the database
         pool = await create_pool(url, min_size=1, max_size=2)
         try:
-            klines = candles(args.rows)
+            klines = candles(rows)
             results = []
             patterns = (
                 ("500 rows, wait for each flush", 500),
                 ("5,000 rows, wait for each flush", 5_000),
                 ("replayed: same rows again, 5,000", 5_000),
-                ("one batch", args.rows),
+                ("one batch", rows),
             )
             for label, batch in patterns:
                 if not label.startswith("replayed"):
                     await pool.execute("TRUNCATE candles_1m")
-                seconds = await timed(CandleWriter(pool, max_buffered=args.rows), klines, batch)
+                seconds = await timed(CandleWriter(pool, max_buffered=rows), klines, batch)
                 results.append((label, seconds))
             await pool.execute("TRUNCATE candles_1m")
-            seconds = await sustained(CandleWriter(pool, max_buffered=args.rows), klines)
-            results.append(("run() under load (500 rows or 1 s)", seconds))
-            stored = await pool.fetchval("SELECT count(*) FROM candles_1m")
+            seconds = await sustained(CandleWriter(pool, max_buffered=rows), klines)
+            results.append((LIVE, seconds))
+            stored: int = await pool.fetchval("SELECT count(*) FROM candles_1m")
         finally:
             await pool.close()
     finally:
@@ -109,6 +106,34 @@ async def main() -> None:
         )
         await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
         await admin.close()
+    return results, stored
+
+
+async def rows(count: int = 200_000) -> Section:
+    """`volspike bench`'s row: the live path's candle write rate (`run()` under load)."""
+    results, stored = await measure(count)
+    rate = count / dict(results)[LIVE]
+    waited = count / dict(results)["5,000 rows, wait for each flush"]
+    return Section(
+        [
+            Row(
+                f"candle write rate, run() under load ({count:,} rows)",
+                rate,
+                "rows/s",
+                ">= 100,000",
+                f"waiting for each 5,000-row flush: {waited:,.0f} rows/s; {stored:,} stored",
+                rate >= 100_000 and stored == count,
+            )
+        ]
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--admin-url", default=PG_ADMIN)
+    args = parser.parse_args()
+    results, stored = await measure(args.rows, args.admin_url)
     print(f"{args.rows:,} closed 1m candles, 600 symbols; {stored:,} rows stored after the last run")
     print(f"{'write pattern':<36} {'seconds':>8} {'rows/s':>10}")
     for label, seconds in results:

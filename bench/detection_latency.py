@@ -27,7 +27,8 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
-from bench.ingest_memory import free_port, wait_http
+from bench.ingest_memory import free_port, stop, wait_http
+from bench.rows import Row, Section
 from db.migrate import migrate
 from db.pool import create_pool
 from ingest.service import IngestService, IngestTimings
@@ -66,15 +67,46 @@ async def main() -> int:
     if args.trigger is not None:
         await trigger_spikes(args.trigger, sys.stdin.read().split(), args.gap, args.min_volume)
         return 0
+    inside, end_to_end, triggered = await measure(args.symbols, args.spikes, args.gap, args.phases)
+    print(
+        f"\ndetection latency, {args.symbols} simulator symbols, {triggered} spikes triggered, "
+        f"simulator updates in {args.phases} slot(s) per 250 ms\n"
+    )
+    print(f"{'measure':<26} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for label, values in (("received → committed", inside), ("event time → committed", end_to_end)):
+        print(
+            f"{label:<26} {len(values):>4} {percentile(values, 0.5):8.2f} {percentile(values, 0.9):8.2f} "
+            f"{percentile(values, 0.99):8.2f} {max(values, default=float('nan')):8.2f}"
+        )
+    return 0
 
+
+async def rows(symbols: int = 600, spikes: int = 100, gap: float = 0.3, phases: int = 10) -> Section:
+    """`volspike bench`'s rows: detection latency p50/p99 (received → committed)."""
+    inside, end_to_end, triggered = await measure(symbols, spikes, gap, phases)
+    p50, p99 = percentile(inside, 0.5), percentile(inside, 0.99)
+    also = (
+        f"event time → committed p99 {percentile(end_to_end, 0.99):.1f} ms; {len(inside)}/{triggered} alerts"
+    )
+    return Section(
+        [
+            Row("detection latency p50 (frame → alert committed)", p50, "ms", "< 10", also, p50 < 10),
+            Row("detection latency p99 (frame → alert committed)", p99, "ms", "< 25", also, p99 < 25),
+        ],
+        {"detection: frame → alert committed": inside},
+    )
+
+
+async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[list[float], list[float], int]:
+    """(received → committed ms, event time → committed ms, spikes triggered)."""
     base = load_settings(_env_file=None)
     database_url = base.database_url.rsplit("/", 1)[0] + "/volspike_bench"
     prefix = f"volspike-bench:{os.getpid()}:"
     await migrate(database_url)
     port = free_port()
     sim = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(args.symbols)),
-        *("--phases", str(args.phases)),
+        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols)),
+        *("--phases", str(phases)),
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
@@ -102,12 +134,12 @@ async def main() -> int:
                 if service.health()["ok"]:
                     break
                 await asyncio.sleep(0.2)
-        targets = sorted(service.universe)[: args.spikes]
+        targets = sorted(service.universe)[:spikes]
         # Spikes are triggered from another process, so that the measured event loop runs
         # ingest alone (an HTTP client in it would add its own callbacks to the figures).
         trigger = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "bench.detection_latency", "--trigger", str(port)),
-            *("--gap", str(args.gap), "--min-volume", str(settings.spike_min_quote_volume * 2)),
+            *("--gap", str(gap), "--min-volume", str(settings.spike_min_quote_volume * 2)),
             cwd=ROOT,
             stdin=subprocess.PIPE,
         )
@@ -121,11 +153,11 @@ async def main() -> int:
                         break
                     await asyncio.sleep(0.1)
         inside = [s * 1000 for s in service.latencies]
-        rows = await pool.fetch(
+        records = await pool.fetch(
             "SELECT extract(epoch FROM created_at - detected_at) * 1000 AS ms FROM alerts "
             "WHERE alert_type = 'SPIKE'"
         )
-        end_to_end = [float(r["ms"]) for r in rows]
+        end_to_end = [float(r["ms"]) for r in records]
     finally:
         if task is not None:
             task.cancel()
@@ -136,20 +168,9 @@ async def main() -> int:
             await redis.delete(*keys)
         await redis.aclose()
         await pool.close()
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
+        await stop(sim)
 
-    print(
-        f"\ndetection latency, {args.symbols} simulator symbols, {len(targets)} spikes triggered, "
-        f"simulator updates in {args.phases} slot(s) per 250 ms\n"
-    )
-    print(f"{'measure':<26} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for label, values in (("received → committed", inside), ("event time → committed", end_to_end)):
-        print(
-            f"{label:<26} {len(values):>4} {percentile(values, 0.5):8.2f} {percentile(values, 0.9):8.2f} "
-            f"{percentile(values, 0.99):8.2f} {max(values, default=float('nan')):8.2f}"
-        )
-    return 0
+    return inside, end_to_end, len(targets)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,27 @@ async def _one(
     ]
 
 
+async def rows(sizes: tuple[int, ...] = SIZES, modes: tuple[str, ...] = MODES) -> Any:
+    """`volspike bench`'s rows (a bench.rows.Section) from `measure()`."""
+    from bench.rows import Row, Section
+
+    section = Section()
+    for r in await measure(sizes, modes):
+        name, figure, target = str(r["name"]), str(r["figure"]), str(r["target"])
+        if " / " in figure:  # "sent / 429 answered": reported as the sent count, the 429s beside it
+            sent, refused = (int(x) for x in figure.split(" / "))
+            wanted = int(target.split(" / ")[0])
+            section.rows.append(
+                Row(name, sent, "messages", f"{wanted}, 0 refused", f"{refused} answered 429", sent == wanted)
+            )
+            continue
+        unit = name.rsplit("(", 1)[1].rstrip(")") if name.endswith(")") else "Stars"
+        value = float(figure)
+        met = value < TARGET_LAST_OF_1000_PAID if target else None
+        section.rows.append(Row(name.rsplit(" (", 1)[0], value, unit, target or "report only", "", met))
+    return section
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     width = max(len(row["name"]) for row in rows)
     print(f"{'metric':<{width}}  {'value':>12}  target")

@@ -349,5 +349,30 @@ def main() -> None:
     print_table(asyncio.run(bench(args.users, args.rate, args.alerts, args.second_rate or None)))
 
 
+async def rows(
+    users: int = 10_000, rate: float = 1000.0, alerts: int = 30, second_rate: float | None = 500.0
+) -> Any:
+    """`volspike bench`'s rows (a bench.rows.Section): this module's table, each figure parsed."""
+    from bench.rows import Row, Section
+
+    out, group = [], ""
+    for name, value, target in await bench(users, rate, alerts, second_rate):
+        if not value:
+            group = name
+            continue
+        figure = float(value.replace(",", ""))
+        met = None
+        if target.startswith((">=", "<", "0")) or target.isdigit():
+            op, _, bound = target.partition(" ")
+            limit = float((bound or op).replace(",", ""))
+            met = figure >= limit if op == ">=" else figure < limit if op == "<" else figure == limit
+        label, unit = name.strip(), ""
+        if label.endswith(")") and " " not in label[label.rfind("(") :]:  # "... (ms)": the unit
+            label, _, unit = label[:-1].rpartition(" (")
+        label = f"fan-out, {group}: {label}" if name.startswith("  ") else label
+        out.append(Row(label, figure, unit, target or "report only", f"limit {rate:.0f} msg/s", met))
+    return Section(out)
+
+
 if __name__ == "__main__":
     main()

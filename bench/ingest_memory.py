@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 from redis.asyncio import Redis
 
+from bench.rows import Row, Section
 from db.migrate import migrate
 from db.pool import create_pool
 from volspike.redis_names import RedisNames
@@ -49,6 +50,17 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+async def stop(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
+    """SIGTERM, `grace` seconds to exit (a loaded machine is slow), then SIGKILL."""
+    if proc.returncode is None:
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 async def wait_http(url: str, timeout: float = 30.0) -> None:
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
         while True:
@@ -66,7 +78,39 @@ async def main() -> int:
     parser.add_argument("--symbols", type=int, default=600)
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
+    run = await measure(args.symbols, args.seconds)
+    if run is None:
+        return 1
+    rows, peak, stop_seconds, code = run
+    print(f"\nvolspike ingest following {args.symbols} simulator symbols (+ filtered extras)\n")
+    print(f"{'t (s)':>6} {'RSS (MiB)':>10} {'symbols':>8} {'ws msgs':>9} {'backfilled':>11}")
+    for t, rss, symbols, messages, backfilled in rows[:: max(1, len(rows) // 12)] + rows[-1:]:
+        print(f"{t:6.0f} {rss:10.1f} {symbols:8d} {messages:9d} {backfilled:11d}")
+    print(f"\npeak RSS (VmHWM): {peak:.1f} MiB")
+    print(f"shutdown after SIGTERM: {stop_seconds:.2f} s (exit code {code})")
+    return 0
 
+
+async def rows(symbols: int = 600, seconds: float = 60.0) -> Section:
+    """`volspike bench`'s row: ingest's peak resident memory following `symbols` symbols."""
+    run = await measure(symbols, seconds)
+    if run is None:
+        return Section(
+            [Row(f"ingest peak RSS, {symbols} symbols", None, "MiB", "< 200", "ingest exited early")]
+        )
+    samples, peak, stop_seconds, _ = run
+    last = samples[-1][1] if samples else float("nan")
+    also = f"last sample {last:.1f} MiB after {seconds:g} s; SIGTERM → exit {stop_seconds:.2f} s"
+    return Section(
+        [Row(f"ingest peak RSS (VmHWM), {symbols} symbols", peak, "MiB", "< 200", also, peak < 200)]
+    )
+
+
+Sample = tuple[float, float, int, int, int]  # t, RSS MiB, symbols, ws messages, backfilled
+
+
+async def measure(symbols: int, seconds: float) -> tuple[list[Sample], float, float, int | None] | None:
+    """(samples, peak MiB, seconds from SIGTERM to exit, exit code); None when ingest died early."""
     base = load_settings(_env_file=None)
     database_url = base.database_url.rsplit("/", 1)[0] + "/volspike_bench"
     prefix = f"volspike-bench:{os.getpid()}:"
@@ -80,14 +124,14 @@ async def main() -> int:
     port = free_port()
     python = sys.executable
     sim = await asyncio.create_subprocess_exec(
-        *(python, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(args.symbols)),
+        *(python, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols)),
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     ingest: asyncio.subprocess.Process | None = None
-    rows: list[tuple[float, float, int, int, int]] = []
+    rows: list[Sample] = []
     stop_seconds = float("nan")
     try:
         await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping")
@@ -104,11 +148,11 @@ async def main() -> int:
             *(python, "-m", "volspike.cli", "ingest"), cwd=ROOT, env=env, stderr=subprocess.DEVNULL
         )
         started = time.monotonic()
-        while time.monotonic() - started < args.seconds:
+        while time.monotonic() - started < seconds:
             await asyncio.sleep(1.0)
             if ingest.returncode is not None:
                 print(f"ingest exited early with {ingest.returncode}", file=sys.stderr)
-                return 1
+                return None
             status = proc_status(ingest.pid)
             raw = await redis.get(names.ingest_health)
             health = orjson.loads(raw) if raw else {}
@@ -129,21 +173,14 @@ async def main() -> int:
         stop_seconds = time.monotonic() - stopping
     finally:
         for proc in (ingest, sim):
-            if proc is not None and proc.returncode is None:
-                proc.terminate()
-                await asyncio.wait_for(proc.wait(), 10)
+            if proc is not None:
+                await stop(proc)
         keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
 
-    print(f"\nvolspike ingest following {args.symbols} simulator symbols (+ filtered extras)\n")
-    print(f"{'t (s)':>6} {'RSS (MiB)':>10} {'symbols':>8} {'ws msgs':>9} {'backfilled':>11}")
-    for t, rss, symbols, messages, backfilled in rows[:: max(1, len(rows) // 12)] + rows[-1:]:
-        print(f"{t:6.0f} {rss:10.1f} {symbols:8d} {messages:9d} {backfilled:11d}")
-    print(f"\npeak RSS (VmHWM): {peak:.1f} MiB")
-    print(f"shutdown after SIGTERM: {stop_seconds:.2f} s (exit code {ingest.returncode if ingest else '?'})")
-    return 0
+    return rows, peak, stop_seconds, ingest.returncode if ingest else None
 
 
 if __name__ == "__main__":

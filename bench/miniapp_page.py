@@ -33,6 +33,7 @@ import statistics
 import sys
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/miniapp_page.py` as well as `python -m bench.miniapp_page`
     sys.path.insert(0, str(ROOT))
 
+from bench.rows import Row, Section  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.pool import create_pool  # noqa: E402
 from tests.browser_harness import (  # noqa: E402
@@ -199,10 +201,19 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(
-    runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000, profile: bool = False
-) -> list[dict[str, object]]:
-    """Rows (name, figure, target) for `volspike bench`: transfer, first candles, markets scroll."""
+@dataclass
+class Measured:
+    runs: int
+    throttle: float
+    results: list[tuple[dict[str, int], dict[str, float]]]  # per cold load: bytes by kind, timings
+    spent: list[tuple[str, float]]  # profile of one load (with `profile`)
+    frames: list[float]  # frame intervals (ms) while scrolling /markets
+    scrolled: float
+    rows: int
+    scroll_spent: list[tuple[str, float]]
+
+
+async def _measure(runs: int, throttle: float, scroll_px: int, profile: bool) -> Measured:
     if not browser_available():
         raise RuntimeError("Debian's /usr/bin/chromium is absent and could not be installed")
     ensure_assets()
@@ -252,6 +263,22 @@ async def measure(
         finally:
             await admin.close()
 
+    return Measured(runs, throttle, results, spent, frames, scrolled, rows, scroll_spent)
+
+
+async def measure(
+    runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000, profile: bool = False
+) -> list[dict[str, object]]:
+    """Rows (name, figure, target) for this module's table: transfer, first candles, markets scroll."""
+    m = await _measure(runs, throttle, scroll_px, profile)
+    results, spent, frames, scrolled, rows, scroll_spent = (
+        m.results,
+        m.spent,
+        m.frames,
+        m.scrolled,
+        m.rows,
+        m.scroll_spent,
+    )
     sizes = results[0][0]
 
     def p50(key: str) -> float:
@@ -305,6 +332,49 @@ async def measure(
         ),
     ]
     return out
+
+
+async def rows(runs: int = 10, throttle: float = 4.0, scroll_px: int = 24_000) -> Section:
+    """`volspike bench`'s rows: the chart page's first-load transfer and time to first candles,
+    and the frame times while 600 market rows scroll."""
+    try:
+        m = await _measure(runs, throttle, scroll_px, False)
+    except RuntimeError as exc:
+        why = f"not measured: {exc}"
+        return Section(
+            [
+                Row("Mini App chart page: transfer on first load", None, "KB", "< 300", why),
+                Row("Mini App chart page: time to first candles p50", None, "s", "< 1.5", why),
+                Row("Mini App markets: 600 rows scrolling, frame p95", None, "ms", "< 33", why),
+            ]
+        )
+    total = sum(m.results[0][0].values()) / 1000
+    firsts = sorted(timing["first"] / 1000 for _, timing in m.results)
+    p50 = statistics.median(firsts)
+    p95 = quantile(m.frames, 0.95)
+    how = f"{m.runs} cold loads, CPU throttled {m.throttle:g}x"
+    return Section(
+        [
+            Row("Mini App chart page: transfer on first load", total, "KB", "< 300", how, total < 300),
+            Row(
+                "Mini App chart page: time to first candles p50",
+                p50,
+                "s",
+                "< 1.5",
+                f"{how}; max {firsts[-1]:.2f} s",
+                p50 < 1.5,
+            ),
+            Row(
+                f"Mini App markets: {m.rows} rows scrolling, frame p95",
+                p95,
+                "ms",
+                "< 33",
+                f"CPU throttled {m.throttle:g}x; p50 {quantile(m.frames, 0.5):.1f} ms",
+                p95 < 33,
+            ),
+        ],
+        {"Mini App: first candles drawn": [t * 1000 for t in firsts], "Mini App: markets frame": m.frames},
+    )
 
 
 def print_table(rows: list[dict[str, object]]) -> None:

@@ -47,7 +47,8 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bench.detection_latency import percentile
-from bench.ingest_memory import free_port, wait_http
+from bench.ingest_memory import free_port, stop, wait_http
+from bench.rows import Row, Section
 from db.alerts import fired_since
 from db.migrate import migrate
 from db.pool import create_pool
@@ -211,6 +212,21 @@ def weight_between(log: list[dict[str, Any]], start: float, end: float) -> int:
     return sum(int(e["weight"]) for e in log if start <= float(e["time"]) < end)
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    symbols: int
+    hours: float
+    speed: float
+    spikes: int
+    late: int  # spikes that crossed the line after minute 55
+    multiple: float
+    min_volume: float
+    streaming: Result
+    polling: Result
+    startup_weight: int
+    longest_sweep: float  # exchange seconds
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--symbols", type=int, default=40)
@@ -219,8 +235,42 @@ async def main() -> int:
     parser.add_argument("--spikes-per-hour", type=int, default=12)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
-    speed = args.speed
+    c = await measure(args.symbols, args.hours, args.speed, args.spikes_per_hour, args.seed)
+    streaming, polling = c.streaming, c.polling
+    print(
+        f"\nspike detection, {c.symbols} symbols, {c.hours:.2f} exchange hours at {c.speed:g}x, "
+        f"{c.spikes} spikes ({c.late} after minute 55), rule: ratio >= {c.multiple:g}, "
+        f"volume >= {c.min_volume:,.0f}\n"
+    )
+    print(f"{'':<34} {'VolSpike streaming':>20} {'polling every 5 min':>20}")
+    rows = [
+        ("spikes detected", streaming, polling, lambda r: f"{len(r.delays)}"),
+        ("missed", streaming, polling, lambda r: f"{r.missed}"),
+        ("delay p50 (exchange s)", streaming, polling, lambda r: f"{percentile(r.delays, 0.5):.2f}"),
+        ("delay p95 (exchange s)", streaming, polling, lambda r: f"{percentile(r.delays, 0.95):.2f}"),
+        (
+            "delay max (exchange s)",
+            streaming,
+            polling,
+            lambda r: f"{max(r.delays, default=float('nan')):.2f}",
+        ),
+        ("REST weight per exchange hour", streaming, polling, lambda r: f"{r.weight_per_hour:,.0f}"),
+        ("other SPIKEs (organic bursts)", streaming, polling, lambda r: f"{r.extra}"),
+    ]
+    for label, left, right, show in rows:
+        print(f"{label:<34} {show(left):>20} {show(right):>20}")
+    print(
+        f"\nVolSpike's start-up backfill: {c.startup_weight:,} weight, once. Polling spends 3 weight per "
+        f"symbol per poll, 36 per symbol per hour ({36 * 600:,}/h for 600 symbols); VolSpike's steady REST "
+        f"is the all-symbol 24h ticker once a minute (40) and exchangeInfo every 10 minutes, about "
+        f"2,400/h whatever the symbol count, so polling costs more from 67 symbols on. Longest "
+        f"polling sweep: {c.longest_sweep:.1f} exchange s (sequential requests to the local simulator)."
+    )
+    return 0
 
+
+async def measure(symbols: int, hours: float, speed: float, spikes_per_hour: int, seed: int) -> Comparison:
+    """Both designs on one simulated market with the same spikes (see the module's docstring)."""
     base_settings = load_settings(_env_file=None)
     database_url = base_settings.database_url.rsplit("/", 1)[0] + "/volspike_bench_polling"
     prefix = f"volspike-bench-polling:{os.getpid()}:"
@@ -230,8 +280,8 @@ async def main() -> int:
     port = free_port()
     rest = f"http://127.0.0.1:{port}"
     sim = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(args.symbols)),
-        *("--seed", str(args.seed), "--speed", str(speed), "--interval", str(BINANCE_UPDATE_S / speed)),
+        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols)),
+        *("--seed", str(seed), "--speed", str(speed), "--interval", str(BINANCE_UPDATE_S / speed)),
         # the limit is per real minute, which is `speed` exchange minutes
         *("--weight-limit", str(int(2400 * speed)), "--late-close-probability", "0"),
         cwd=ROOT,
@@ -242,7 +292,7 @@ async def main() -> int:
     pool = await create_pool(database_url, min_size=2, max_size=8)
     redis = Redis.from_url(base_settings.redis_url)
     task: asyncio.Task[None] | None = None
-    budget = args.hours * 3600 / speed + 180  # real seconds: the run plus start-up, then give up
+    budget = hours * 3600 / speed + 180  # real seconds: the run plus start-up, then give up
     try:
         async with asyncio.timeout(budget):
             await pool.execute(
@@ -276,10 +326,10 @@ async def main() -> int:
                 clock = await SimTime.sync(http, rest)
                 wall_armed = time.time()
                 start_ms = clock.now_ms()
-                end_ms = start_ms + int(args.hours * HOUR_MS)
-                symbols = sorted(service.universe)
-                schedule = plan(symbols, start_ms, end_ms, args.spikes_per_hour, args.seed)
-                poller = PollingBaseline(http, rest, symbols, SpikeDetector(multiple, min_volume), clock)
+                end_ms = start_ms + int(hours * HOUR_MS)
+                followed = sorted(service.universe)
+                schedule = plan(followed, start_ms, end_ms, spikes_per_hour, seed)
+                poller = PollingBaseline(http, rest, followed, SpikeDetector(multiple, min_volume), clock)
                 poll_task = asyncio.create_task(poller.run(end_ms))
                 try:
                     fired = await trigger(http, rest, clock, schedule, min_volume * 2)
@@ -295,7 +345,7 @@ async def main() -> int:
             since: datetime = utc_from_ms(start_ms // HOUR_MS * HOUR_MS)
             streamed = {
                 (symbol, ms_from_utc(hour)): ms_from_utc(detected)
-                for symbol, hour, kind, detected in await fired_since(pool, since)
+                for symbol, hour, kind, detected, _ in await fired_since(pool, since)
                 if kind is AlertType.SPIKE
             }
     finally:
@@ -308,47 +358,69 @@ async def main() -> int:
             await redis.delete(*keys)
         await redis.aclose()
         await pool.close()
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
+        await stop(sim)
 
-    hours = (end_ms - start_ms) / HOUR_MS
+    run_hours = (end_ms - start_ms) / HOUR_MS
     spikes = [Spike.from_sim(info, multiple, min_volume) for info in fired]
     total_run_weight = weight_between(log, wall_armed, wall_end)
-    streaming = compare(spikes, streamed, total_run_weight - poller.weight, hours)
-    polling = compare(spikes, poller.detections, poller.weight, hours)
-    startup = weight_between(log, wall_start, wall_armed)
-    late = sum(1 for s in spikes if (s.crossed_ms - s.hour_ms) % HOUR_MS > 55 * MINUTE_MS)
-    print(
-        f"\nspike detection, {len(symbols)} symbols, {hours:.2f} exchange hours at {speed:g}x, "
-        f"{len(spikes)} spikes ({late} after minute 55), rule: ratio >= {multiple:g}, "
-        f"volume >= {min_volume:,.0f}\n"
+    return Comparison(
+        symbols=len(followed),
+        hours=run_hours,
+        speed=speed,
+        spikes=len(spikes),
+        late=sum(1 for s in spikes if (s.crossed_ms - s.hour_ms) % HOUR_MS > 55 * MINUTE_MS),
+        multiple=multiple,
+        min_volume=min_volume,
+        streaming=compare(spikes, streamed, total_run_weight - poller.weight, run_hours),
+        polling=compare(spikes, poller.detections, poller.weight, run_hours),
+        startup_weight=weight_between(log, wall_start, wall_armed),
+        longest_sweep=max(poller.sweeps, default=0.0),
     )
-    print(f"{'':<34} {'VolSpike streaming':>20} {'polling every 5 min':>20}")
-    rows = [
-        ("spikes detected", streaming, polling, lambda r: f"{len(r.delays)}"),
-        ("missed", streaming, polling, lambda r: f"{r.missed}"),
-        ("delay p50 (exchange s)", streaming, polling, lambda r: f"{percentile(r.delays, 0.5):.2f}"),
-        ("delay p95 (exchange s)", streaming, polling, lambda r: f"{percentile(r.delays, 0.95):.2f}"),
-        (
-            "delay max (exchange s)",
-            streaming,
-            polling,
-            lambda r: f"{max(r.delays, default=float('nan')):.2f}",
-        ),
-        ("REST weight per exchange hour", streaming, polling, lambda r: f"{r.weight_per_hour:,.0f}"),
-        ("other SPIKEs (organic bursts)", streaming, polling, lambda r: f"{r.extra}"),
-    ]
-    for label, left, right, show in rows:
-        print(f"{label:<34} {show(left):>20} {show(right):>20}")
-    sweep = max(poller.sweeps, default=0.0)
-    print(
-        f"\nVolSpike's start-up backfill: {startup:,} weight, once. Polling spends 3 weight per symbol "
-        f"per poll, 36 per symbol per hour ({36 * 600:,}/h for 600 symbols); VolSpike's steady REST "
-        f"is the all-symbol 24h ticker once a minute (40) and exchangeInfo every 10 minutes, about "
-        f"2,400/h whatever the symbol count, so polling costs more from 67 symbols on. Longest "
-        f"polling sweep: {sweep:.1f} exchange s (sequential requests to the local simulator)."
+
+
+async def rows(
+    symbols: int = 40, hours: float = 2.0, speed: float = 24.0, spikes_per_hour: int = 12, seed: int = 5
+) -> Section:
+    """`volspike bench`'s rows: detection delay and REST weight, VolSpike against the first version's
+    5-minute polling, on the same market and spikes."""
+    c = await measure(symbols, hours, speed, spikes_per_hour, seed)
+    ours, theirs = c.streaming, c.polling
+    p95, their_p95 = percentile(ours.delays, 0.95), percentile(theirs.delays, 0.95)
+    run = f"{c.spikes} spikes, {c.symbols} symbols, {c.hours:.2f} exchange h"
+    ratio = ours.weight_per_hour / theirs.weight_per_hour if theirs.weight_per_hour else float("nan")
+    return Section(
+        [
+            Row(
+                "spike detection delay p95, VolSpike streaming",
+                p95,
+                "s",
+                "< 1",
+                f"polling every 5 min: p95 {their_p95:.1f} s, max "
+                f"{max(theirs.delays, default=float('nan')):.1f} s ({run})",
+                p95 < 1,
+            ),
+            Row(
+                "missed spikes, VolSpike streaming",
+                ours.missed,
+                "spikes",
+                "0",
+                f"polling every 5 min: {theirs.missed} missed",
+                ours.missed == 0,
+            ),
+            Row(
+                "REST weight per exchange hour, VolSpike streaming",
+                ours.weight_per_hour,
+                "weight/h",
+                f"< polling ({theirs.weight_per_hour:,.0f})",
+                f"polling every 5 min: {theirs.weight_per_hour:,.0f} weight/h (ratio {ratio:.2f})",
+                ours.weight_per_hour < theirs.weight_per_hour,
+            ),
+        ],
+        {
+            "detection delay, VolSpike streaming": [d * 1000 for d in ours.delays],
+            "detection delay, polling every 5 min": [d * 1000 for d in theirs.delays],
+        },
     )
-    return 0
 
 
 if __name__ == "__main__":

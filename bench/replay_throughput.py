@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.rows import Row, Section
 from ingest.detector import SpikeDetector
 from ingest.parsers import parse_frame
 from ingest.replay import replay_lines
@@ -44,22 +45,54 @@ def full_replay(lines: list[bytes]) -> None:
     replay_lines(lines, SpikeDetector(3.0, 3_000_000))
 
 
+def measure(line_count: int, rounds: int) -> tuple[int, list[tuple[str, float]]]:
+    """The capture repeated to `line_count` lines; (lines, [(path, msg/s)]), the baseline first."""
+    base = [line for line in CAPTURE.read_bytes().splitlines() if line.strip()]
+    lines = (base * (line_count // len(base) + 1))[: max(line_count, len(base))]
+    return len(lines), [
+        ("orjson.loads loop (baseline)", best_rate(lines, bare_loads, rounds)),
+        ("parse_frame", best_rate(lines, parse_only, rounds)),
+        ("replay_lines (parse + detector)", best_rate(lines, full_replay, rounds)),
+    ]
+
+
+def rows(lines: int = 200_000, rounds: int = 3) -> Section:
+    """`volspike bench`'s rows: replay throughput, and its ratio to the parse-only loop."""
+    count, rates = measure(lines, rounds)
+    (_, bare), (_, parse), (_, replay) = rates
+    ratio = replay / parse
+    return Section(
+        [
+            Row(
+                f"replay throughput ({count:,} lines)",
+                replay,
+                "msg/s",
+                ">= 150,000",
+                f"parse-only loop {parse:,.0f} msg/s, bare orjson.loads {bare:,.0f} msg/s",
+                replay >= 150_000,
+            ),
+            Row(
+                "replay / parse-only loop",
+                ratio,
+                "x",
+                ">= 0.5",
+                f"parse-only {parse:,.0f} msg/s",
+                ratio >= 0.5,
+            ),
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    base = [line for line in CAPTURE.read_bytes().splitlines() if line.strip()]
-    lines = (base * (args.lines // len(base) + 1))[: max(args.lines, len(base))]
-    rows = [
-        ("orjson.loads loop (baseline)", best_rate(lines, bare_loads, args.rounds)),
-        ("parse_frame", best_rate(lines, parse_only, args.rounds)),
-        ("replay_lines (parse + detector)", best_rate(lines, full_replay, args.rounds)),
-    ]
-    baseline = rows[0][1]
-    print(f"{len(lines):,} lines of {CAPTURE.name}, best of {args.rounds} rounds")
+    count, results = measure(args.lines, args.rounds)
+    baseline = results[0][1]
+    print(f"{count:,} lines of {CAPTURE.name}, best of {args.rounds} rounds")
     print(f"{'path':<34} {'msg/s':>12} {'vs baseline':>12}")
-    for name, rate in rows:
+    for name, rate in results:
         print(f"{name:<34} {rate:>12,.0f} {rate / baseline:>11.2f}x")
 
 

@@ -24,8 +24,10 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from typing import Any
 
 import asyncpg
 import orjson
@@ -169,8 +171,17 @@ async def _recv(pipe: Connection) -> object:
     return await asyncio.to_thread(pipe.recv)
 
 
-async def measure(sockets: int = 10_000, alerts: int = 5, client_procs: int = 4) -> list[dict[str, object]]:
-    """Rows (name, figure, target) for `volspike bench`: time to the last socket, and memory."""
+@dataclass
+class Measured:
+    sockets: int
+    client_procs: int
+    connect_s: float
+    before_kib: int  # webapp VmRSS before the sockets
+    held_kib: int  # ... with them open
+    alerts: list[tuple[float, float, int]]  # per alert: s to the first socket, to the last, reached
+
+
+async def _measure(sockets: int, alerts: int, client_procs: int) -> Measured:
     limit = raise_open_files()
     if limit < sockets + 100:
         raise RuntimeError(f"open-files limit {limit} is below {sockets + 100}; lower the socket count")
@@ -217,6 +228,13 @@ async def measure(sockets: int = 10_000, alerts: int = 5, client_procs: int = 4)
                     proc.join(60)
                     if proc.is_alive():
                         proc.terminate()
+    return Measured(sockets, client_procs, connect_s, before, held, rows)
+
+
+async def measure(sockets: int = 10_000, alerts: int = 5, client_procs: int = 4) -> list[dict[str, object]]:
+    """Rows (name, figure, target) for this module's table: time to the last socket, and memory."""
+    m = await _measure(sockets, alerts, client_procs)
+    rows, connect_s, before, held = m.alerts, m.connect_s, m.before_kib, m.held_kib
     lasts = sorted(last for _, last, _ in rows)
     reached = min(count for _, _, count in rows)
     result: list[dict[str, object]] = [
@@ -278,6 +296,37 @@ async def main() -> int:
         return 1
     print_table(rows)
     return 0
+
+
+async def rows(sockets: int = 10_000, alerts: int = 5, client_procs: int = 4) -> Any:
+    """`volspike bench`'s rows (a bench.rows.Section): sockets held, PUBLISH → last socket."""
+    from bench.rows import Row, Section
+
+    m = await _measure(sockets, alerts, client_procs)
+    lasts = [last * 1000 for _, last, _ in m.alerts]
+    last = max(lasts, default=float("nan"))
+    every = min((count for _, _, count in m.alerts), default=0)
+    return Section(
+        [
+            Row(
+                "/ws connections held",
+                every,
+                "sockets",
+                f">= {sockets}",
+                f"webapp VmRSS {m.held_kib / 1024:.0f} MiB ({m.before_kib / 1024:.0f} idle)",
+                every >= sockets,
+            ),
+            Row(
+                f"/ws PUBLISH → last of {sockets} sockets has the alert (max of {alerts})",
+                last,
+                "ms",
+                "< 1000",
+                f"p50 {percentile(lasts, 0.5):.1f} ms",
+                last < 1000,
+            ),
+        ],
+        {"/ws: PUBLISH → last socket": lasts},
+    )
 
 
 if __name__ == "__main__":

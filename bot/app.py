@@ -26,6 +26,7 @@ from bot.storage import SharedRedisStorage
 from bot.webhook import webhook_secret
 from volspike.clock import Clock, SystemClock
 from volspike.errors import ConfigError
+from volspike.metrics_server import start_metrics_server
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 
@@ -72,7 +73,10 @@ async def run_bot(
     names = RedisNames(settings.redis_prefix)
     i18n = create_i18n()
     bot = build_bot(settings)
+    metrics = None
     try:
+        if settings.bot_metrics_port is not None:  # the delivery metrics, for a bot in its own process
+            metrics = await start_metrics_server("0.0.0.0", settings.bot_metrics_port, service="bot")
         dp = build_dispatcher(settings, pool, redis, i18n=i18n, clock=clock)
         me = await bot.get_me()
         await setup_menu(bot, settings, i18n)
@@ -109,4 +113,6 @@ async def run_bot(
                 name="bot-heartbeat",
             )
     finally:
+        if metrics is not None:
+            await metrics.cleanup()
         await bot.session.close()

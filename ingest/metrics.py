@@ -9,12 +9,11 @@ Per-connection series are labelled by the connection id (`c0`, `c1`, ...), a sma
 from __future__ import annotations
 
 import contextlib
-import logging
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
-log = logging.getLogger(__name__)
+# the ingest service's own port (INGEST_METRICS_PORT)
+from volspike.metrics_server import start_metrics_server as start_metrics_server
 
 CONNECTION_STATES = {"closed": 0, "connecting": 1, "open": 2}
 
@@ -79,23 +78,3 @@ def forget_connection(conn: str) -> None:
     for kind in ("missing", "unexpected"):
         with contextlib.suppress(KeyError):
             WS_SUBSCRIPTION_REPAIRS.remove(conn, kind)
-
-
-async def _metrics_view(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-async def start_metrics_server(host: str, port: int) -> web.AppRunner:
-    """Serve `/metrics` on host:port; the caller awaits `runner.cleanup()` to stop it."""
-    app = web.Application()
-    app.router.add_get("/metrics", _metrics_view)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    log.info("ingest metrics listening", extra={"host": host, "port": port})
-    return runner

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import asyncpg
 import orjson
+import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import run_bot
 from tests.bot_harness import compile_catalogs
+from tests.delivery_harness import add_alert, add_user, poll_until, publish
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fault_servers import free_port
 from volspike.clock import ManualClock
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
@@ -29,9 +34,11 @@ def bot_settings(settings: Settings, tg: FakeTelegram, **overrides: Any) -> Sett
 
 
 @contextlib.asynccontextmanager
-async def service(config: Settings, pool: asyncpg.Pool, redis: Redis) -> AsyncIterator[asyncio.Task[None]]:
+async def service(
+    config: Settings, pool: asyncpg.Pool, redis: Redis, clock: ManualClock | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
     compile_catalogs()
-    task = asyncio.create_task(run_bot(config, pool, redis, clock=ManualClock()))
+    task = asyncio.create_task(run_bot(config, pool, redis, clock=clock or ManualClock()))
     try:
         yield task
     finally:
@@ -115,3 +122,42 @@ def test_webhook_secret_is_the_setting_or_derived_from_the_token(settings: Setti
     assert derived is not None and len(derived) == 64 and derived.isalnum() and TOKEN not in derived
     other = webhook_secret(settings.model_copy(update={"bot_token": SecretStr(TOKEN + "x")}))
     assert other != derived
+
+
+def _sent_total(text: str) -> float:
+    found = re.search(r'^volspike_deliveries_total\{outcome="sent"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_run_bot_serves_the_delivery_metrics_on_its_own_port(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames
+):
+    port = free_port()
+    clock = ManualClock()
+    await add_user(db, USER)
+    async with FakeTelegram() as tg, aiohttp.ClientSession() as http:
+        async with service(bot_settings(settings, tg, bot_metrics_port=port), db, redis, clock):
+            await tg.wait_for_call("deleteWebhook")
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                assert resp.status == 200 and resp.content_type == "text/plain"
+                before = await resp.text()
+            assert "volspike_delivery_queue_depth" in before and "volspike_sender_stopped" in before
+
+            await poll_until(lambda: _group_exists(redis, names))
+            await publish(redis, names, await add_alert(db, clock.now()))
+            await tg.wait_for_call("sendMessage", USER)
+            await poll_until(lambda: _scraped_sent(http, port, _sent_total(before) + 1))
+        with pytest.raises(aiohttp.ClientConnectionError):  # the port closes with the bot
+            await http.get(f"http://127.0.0.1:{port}/metrics")
+
+
+async def _scraped_sent(http: aiohttp.ClientSession, port: int, at_least: float) -> bool:
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        return _sent_total(await resp.text()) >= at_least
+
+
+async def _group_exists(redis: Redis, names: RedisNames) -> bool:
+    if not await redis.exists(names.alerts_stream):
+        return False
+    groups = await redis.xinfo_groups(names.alerts_stream)
+    return any(g["name"] == names.delivery_group.encode() for g in groups)

@@ -190,7 +190,11 @@ def test_every_rule_has_a_severity_and_a_summary() -> None:
 def test_health_probe_targets_the_health_endpoint() -> None:
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"volspike-webapp", "volspike-ingest", "volspike-health"}
+    assert set(jobs) == {"volspike-webapp", "volspike-ingest", "volspike-bot", "volspike-health"}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    for service, setting in (("ingest", "INGEST_METRICS_PORT"), ("bot", "BOT_METRICS_PORT")):
+        port = compose["services"][service]["environment"][setting]
+        assert jobs[f"volspike-{service}"]["static_configs"][0]["targets"] == [f"{service}:{port}"]
     assert jobs["volspike-webapp"]["metrics_path"] == "/metrics"
     assert jobs["volspike-health"]["static_configs"][0]["targets"][0].endswith("/health")
     assert config["rule_files"] == ["alerts.yml"]

@@ -156,6 +156,29 @@ async def test_invalid_stream_name_on_subscribe_gets_binance_error(sim: SimServe
         assert reply == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 9}
 
 
+@pytest.mark.parametrize(
+    "stream",
+    ["btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker", "!ticker@arr", "btcusdt@ticker"],
+)
+async def test_subscribe_to_a_stream_type_the_sim_does_not_serve_gets_binance_error(
+    sim: SimServer, stream: str
+) -> None:
+    async with websockets.connect(f"{sim.ws_url}/market/ws") as ws:
+        request = {"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m", stream], "id": 11}
+        await ws.send(orjson.dumps(request).decode())
+        reply = orjson.loads(await ws.recv())
+        assert reply == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 11}
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 12}).decode())
+        assert orjson.loads(await ws.recv()) == {"result": [], "id": 12}  # refused whole
+
+
+async def test_subscribe_to_served_stream_types_succeeds(sim: SimServer) -> None:
+    streams = ["btcusdt@kline_1m", "btcusdt@kline_1h", "btcusdt@markPrice@1s", "!markPrice@arr@1s"]
+    async with websockets.connect(f"{sim.ws_url}/market/ws") as ws:
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": 13}).decode())
+        assert orjson.loads(await ws.recv()) == {"result": None, "id": 13}
+
+
 # ---------------------------------------------------------------- ticker/24hr agrees with klines
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from volspike import __version__
@@ -83,6 +86,33 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return await replay.run(args, settings)
 
 
+def _from_checkout(module: str) -> ModuleType:
+    """A module of bench/ (which uses tests/fakes): only in a checkout of the repository."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "suite.py").is_file() or not (root / "tests" / "fakes").is_dir():
+        raise ConfigError(
+            "`volspike bench` and `volspike soak` run from a checkout of the repository: they use "
+            "bench/ and tests/fakes, which this installation does not have (git clone, then make bench)"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(module)
+
+
+async def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    suite = _from_checkout("bench.suite")
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    size = args.size or args.mode
+    result: int = await suite.main(size, args.json, Path(args.chart) if args.chart else None, only)
+    return result
+
+
+async def _soak(args: argparse.Namespace, settings: Settings) -> int:
+    soak = _from_checkout("bench.soak")
+    result: int = await soak.run(args)
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="volspike",
@@ -134,6 +164,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.configure_parser(p)
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("bench", help="run every benchmark (from a checkout); one table, its JSON and a chart")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="minutes (default)")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full", help="the issue's sizes")
+    p.add_argument("--size", choices=("tiny", "quick", "full"), help="the sizes by name (tiny: the test's)")
+    p.add_argument("--json", type=Path, default=Path("bench-results/results.json"), help="the table as JSON")
+    p.add_argument("--chart", default="bench-results/latencies.png", help="PNG of the latency distributions")
+    p.add_argument("--only", help="comma-separated bench modules (replay_throughput,fanout,...)")
+    p.set_defaults(func=_bench, mode="quick")
+
+    p = sub.add_parser("soak", help="the whole system against the simulator for a long run (from a checkout)")
+    p.add_argument("--duration", default="1h", help="90s, 30m, 1h (default 1h)")
+    p.add_argument("--symbols", type=int, default=600)
+    p.add_argument("--users", type=int, default=3, help="elite users waiting for every alert")
+    p.add_argument("--spike-every", type=float, default=60.0, help="seconds between scheduled spikes")
+    p.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS samples")
+    p.add_argument("--json", type=Path, help="also write the report as JSON here")
+    p.add_argument("--logs", type=Path, help="directory for the processes' logs (default: a temp dir)")
+    p.set_defaults(func=_soak)
     return parser
 
 

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     delivery_retention_days: int = Field(30, ge=1)
     ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
     ingest_shard: Annotated[str, AfterValidator(check_shard)] = "0/1"  # i/n: this process's symbols
+    bot_metrics_port: int | None = Field(None, ge=1, le=65535)  # the bot's own /metrics (delivery)
 
     webapp_host: str = "0.0.0.0"
     webapp_port: int = Field(8080, ge=0, le=65535)
@@ -128,6 +129,7 @@ class Settings(BaseSettings):
         "stripe_price_pro",
         "stripe_price_elite",
         "ingest_metrics_port",
+        "bot_metrics_port",
         mode="before",
     )
     @classmethod

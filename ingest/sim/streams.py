@@ -8,8 +8,10 @@ Requests are answered as Binance answers them (USDⓈ-M "Live Subscribing/Unsubs
 streams"): `{"result": null, "id": 1}` for SUBSCRIBE, UNSUBSCRIBE and SET_PROPERTY, the list of
 streams for LIST_SUBSCRIPTIONS, and `{"error": {"code": 2, "msg": "Invalid request: ..."}, "id": 1}`
 for a bad one (code 0 unknown property, 1 not a boolean, 2 bad request, 3 not JSON; `id` is null
-when the request has no usable id). A connection carries at most 1024 streams and is closed
-(1008) beyond 10 incoming messages per second, pings and pongs included.
+when the request has no usable id). A SUBSCRIBE naming a stream type Binance has but the
+simulator does not serve (aggTrade, depth, bookTicker, ...) gets the same `invalid stream` error.
+A connection carries at most 1024 streams and is closed (1008) beyond 10 incoming messages per
+second, pings and pongs included.
 """
 
 from __future__ import annotations
@@ -151,6 +153,17 @@ def parse_stream(market: Market, name: str) -> _KlineStream | _MarkStream | None
     if rest == "markPrice@1s":
         return _MarkStream(1, info)
     return None
+
+
+def implemented(name: str) -> bool:
+    """Whether the simulator serves this stream type (kline_<interval>, markPrice[@1s], the
+    all-market mark price array); the symbol is not checked, as Binance does not check it."""
+    if name in MARK_ALL:
+        return True
+    _, _, rest = name.partition("@")
+    if rest.startswith("kline_"):
+        return rest[len("kline_") :] in INTERVALS
+    return rest in ("markPrice", "markPrice@1s")
 
 
 class Hub:
@@ -338,6 +351,10 @@ class Hub:
             if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
                 return _error(rid, 2, "Invalid request: `params` must be an array of stream names")
             if not all(VALID_STREAM.fullmatch(p) for p in params):
+                return _error(rid, 2, "Invalid request: invalid stream")
+            if method == "SUBSCRIBE" and not all(implemented(p) for p in params):
+                # A stream Binance has but the simulator does not serve: refused the way Binance
+                # refuses a stream it does not know, so a client never waits on silence.
                 return _error(rid, 2, "Invalid request: invalid stream")
             if method == "SUBSCRIBE":
                 new = {p for p in params if p not in conn.streams}
