@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import resource
@@ -58,6 +59,8 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port(settings)).start()
+        gc.collect()  # as `volspike webapp` does once serving (webapp.app.run_webapp's freeze_gc)
+        gc.freeze()
         async with extra_workers(settings):
             await stop.wait()
     finally:

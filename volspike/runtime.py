@@ -49,7 +49,7 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
         if webapp:
             from webapp.app import run_webapp
 
-            jobs["webapp"] = lambda: run_webapp(settings, pool, redis)
+            jobs["webapp"] = lambda: run_webapp(settings, pool, redis, freeze_gc=True)
         await supervise(jobs)
         return 0
     finally:

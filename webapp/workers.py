@@ -90,7 +90,11 @@ async def _serve(settings: Settings, parent: int, ready: EventType) -> None:
     try:
         redis = await create_redis(settings.redis_url)
         try:
-            webapp = {"webapp": lambda: run_webapp(settings, pool, redis, primary=False, listening=ready.set)}
+            webapp = {
+                "webapp": lambda: run_webapp(
+                    settings, pool, redis, primary=False, listening=ready.set, freeze_gc=True
+                )
+            }
             served = asyncio.create_task(supervise(webapp))
             while not stop.is_set() and os.getppid() == parent and not served.done():
                 with contextlib.suppress(TimeoutError):
