@@ -21,28 +21,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import asyncpg
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bench.fanout import (
-    PG_ADMIN,
-    REDIS_URL,
     RemoteFake,
     _alert,
     _create_users,
     _service,
     _settled,
     _wait,
+    delivery_stack,
 )
-from bot.app import build_bot
-from db.migrate import migrate
-from db.pool import create_pool
 from volspike.redis_names import RedisNames
-from volspike.settings import Settings, load_settings
+from volspike.settings import Settings
 
 SIZES = (100, 1_000, 10_000)
 MODES = ("free", "paid")
@@ -51,43 +45,15 @@ TARGET_LAST_OF_1000_PAID = 2.0  # seconds
 
 async def measure(sizes: tuple[int, ...] = SIZES, modes: tuple[str, ...] = MODES) -> list[dict[str, Any]]:
     """One alert per (mode, size); rows with the first and last message times and the cost."""
-    run_id = uuid.uuid4().hex[:8]
-    db_name = f"volspike_bench_{run_id}"
-    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}"
-    await migrate(db_url)
-    fake = RemoteFake(limits=True)
-    tg_url = fake.start()
-    settings = load_settings(
-        _env_file=None,
-        database_url=db_url,
-        redis_url=REDIS_URL,
-        redis_prefix=f"vsbench:{run_id}:",
-        bot_token=SecretStr("7000000001:TEST-token-for-the-local-look-alike"),
-        telegram_api_url=tg_url,
-        webapp_url="https://volspike.test",
-    )
-    pool = await create_pool(db_url, min_size=2, max_size=8)
-    redis = Redis.from_url(REDIS_URL)
-    bot = build_bot(settings)
     rows: list[dict[str, Any]] = []
-    try:
+    async with delivery_stack(limits=True) as stack:
+        settings, pool, redis, bot, fake = stack.settings, stack.pool, stack.redis, stack.bot, stack.fake
         ids = await _create_users(pool, max(sizes))
         for mode in modes:
             config = settings.model_copy(update={"telegram_paid_broadcast": mode == "paid"})
             async with _service(bot, config, pool, redis):
                 for index, size in enumerate(sizes):
                     rows += await _one(pool, redis, fake, config, ids, mode, size, f"E{mode[0]}{index}")
-    finally:
-        await bot.session.close()
-        await redis.delete(*[k async for k in redis.scan_iter(match=f"{settings.redis_prefix}*")] or ["-"])
-        await redis.aclose()
-        await pool.close()
-        fake.stop()
-        admin = await asyncpg.connect(PG_ADMIN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        finally:
-            await admin.close()
     return rows
 
 

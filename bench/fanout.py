@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -169,14 +170,25 @@ async def _wait(predicate: Any, timeout: float) -> None:
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-async def bench(
-    users: int, rate: float, alerts: int, second_rate: float | None
-) -> list[tuple[str, str, str]]:
+@dataclass
+class Stack:
+    """What a delivery bench runs on: a throw-away database, a Redis prefix, the look-alike
+    in its own process and one aiogram bot pointed at it."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    bot: Bot
+    fake: RemoteFake
+
+
+@contextlib.asynccontextmanager
+async def delivery_stack(*, limits: bool = False, **overrides: Any) -> AsyncIterator[Stack]:
     run_id = uuid.uuid4().hex[:8]
     db_name = f"volspike_bench_{run_id}"
     db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}"
     await migrate(db_url)
-    fake = RemoteFake()
+    fake = RemoteFake(limits=limits)
     tg_url = fake.start()
     settings = load_settings(
         _env_file=None,
@@ -185,23 +197,14 @@ async def bench(
         redis_prefix=f"vsbench:{run_id}:",
         bot_token=SecretStr("7000000001:TEST-token-for-the-local-look-alike"),
         telegram_api_url=tg_url,
-        telegram_global_rate=rate,
         webapp_url="https://volspike.test",
+        **overrides,
     )
     pool = await create_pool(db_url, min_size=2, max_size=8)
     redis = Redis.from_url(REDIS_URL)
     bot = build_bot(settings)
-    rows: list[tuple[str, str, str]] = []
     try:
-        ids = await _create_users(pool, users)
-        ceiling = await _client_ceiling(bot, 2000)
-        rows.append(("client ceiling: bare aiogram sendMessage, no limiter/DB (msg/s)", f"{ceiling:.0f}", ""))
-        for index, limit in enumerate([rate] + ([second_rate] if second_rate else [])):
-            config = settings.model_copy(update={"telegram_global_rate": limit})
-            async with _service(bot, config, pool, redis):
-                rows += await _throughput(pool, redis, fake, config, ids, f"F{index}USDT")
-                if index == 0:
-                    rows += await _latency(pool, redis, fake, config, ids, alerts)
+        yield Stack(settings, pool, redis, bot, fake)
     finally:
         await bot.session.close()
         await redis.delete(*[k async for k in redis.scan_iter(match=f"{settings.redis_prefix}*")] or ["-"])
@@ -213,6 +216,23 @@ async def bench(
             await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def bench(
+    users: int, rate: float, alerts: int, second_rate: float | None
+) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    async with delivery_stack(telegram_global_rate=rate) as stack:
+        settings, pool, redis, bot, fake = stack.settings, stack.pool, stack.redis, stack.bot, stack.fake
+        ids = await _create_users(pool, users)
+        ceiling = await _client_ceiling(bot, 2000)
+        rows.append(("client ceiling: bare aiogram sendMessage, no limiter/DB (msg/s)", f"{ceiling:.0f}", ""))
+        for index, limit in enumerate([rate] + ([second_rate] if second_rate else [])):
+            config = settings.model_copy(update={"telegram_global_rate": limit})
+            async with _service(bot, config, pool, redis):
+                rows += await _throughput(pool, redis, fake, config, ids, f"F{index}USDT")
+                if index == 0:
+                    rows += await _latency(pool, redis, fake, config, ids, alerts)
     return rows
 
 
