@@ -116,10 +116,16 @@ def _welcome(locale: str) -> str:
 async def _mini_app_is_served(base: str) -> None:
     """The installed wheel serves the chart page and its bundled script (templates + static)."""
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/chart/BTCUSDT") as page:
-            html = await page.text()
-            assert page.status in (200, 404), html[:300]  # 404: the page for a symbol not listed
-            assert page.content_type == "text/html"
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:  # 404 (the page for a symbol not listed) until ingest has stored the universe
+            async with http.get(f"{base}/chart/BTCUSDT") as page:
+                html = await page.text()
+                assert page.status in (200, 404), html[:300]
+                assert page.content_type == "text/html"
+            if page.status == 200 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert page.status == 200, "BTCUSDT never listed: " + html[:300]
         scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
         assert scripts, html[:500]
         async with http.get(base + scripts[0]) as script:
