@@ -232,7 +232,7 @@ async def soak(
                     k.decode() if isinstance(k, bytes) else k for k in await redis.hkeys(names.market)
                 )  # ingest's universe
                 async with aiohttp.ClientSession() as http:
-                    await _drive(run, rng, http, sim_port, web_port, procs, followed, started)
+                    await _drive(run, rng, http, sim_port, web_port, procs, followed, started, database_url)
                     await asyncio.sleep(settle)  # the last spike's messages
                 assets = await _symbols(database_url)
                 calls = fake.send_calls()
@@ -271,6 +271,17 @@ async def _symbols(database_url: str) -> dict[str, str]:
         await conn.close()
 
 
+async def _spiked_this_hour(database_url: str, hour: int) -> set[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT symbol FROM alerts WHERE alert_type = 'SPIKE' AND hour_ts = to_timestamp($1)", hour * 3600
+        )
+    finally:
+        await conn.close()
+    return {r["symbol"] for r in rows}
+
+
 async def _drive(
     run: SoakRun,
     rng: random.Random,
@@ -280,8 +291,11 @@ async def _drive(
     procs: dict[str, asyncio.subprocess.Process],
     symbols: list[str],
     started: float,
+    database_url: str,
 ) -> None:
-    """Until the duration is over: sample memory and /health, trigger the scheduled spikes."""
+    """Until the duration is over: sample memory and /health, trigger the scheduled spikes, each
+    on a symbol with no SPIKE yet in this hour (one SPIKE per symbol and hour: a symbol the
+    simulator's own bursts already spiked would get no second message)."""
     used: set[tuple[str, int]] = set()
     next_spike = min(run.spike_every, run.duration / 2)
     next_sample = 0.0
@@ -303,7 +317,8 @@ async def _drive(
             next_sample += run.sample_every
         if elapsed >= next_spike and elapsed < run.duration - 5:
             hour = int(time.time() // 3600)
-            fresh = [s for s in symbols if (s, hour) not in used]
+            spiked = await _spiked_this_hour(database_url, hour)
+            fresh = [s for s in symbols if (s, hour) not in used and s not in spiked]
             turning = time.gmtime().tm_min == 59 and time.time() % 60 > 50  # the hour is about to end
             if fresh and not turning:
                 symbol = rng.choice(fresh)
