@@ -45,9 +45,9 @@ def sim_start_ms() -> int:
     return now - now % HOUR_MS + 10 * MINUTE_MS
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    config = SimConfig(
+def market() -> SimConfig:
+    """8 perpetuals, seed 21, ten minutes into the current hour, no natural spikes."""
+    return SimConfig(
         symbols=8,
         seed=21,
         speed=10.0,
@@ -57,12 +57,10 @@ async def sim() -> AsyncIterator[SimServer]:
         late_close_probability=0.2,
         late_close_max_delay=0.3,
     )
-    async with SimServer(config) as server:
-        yield server
 
 
-@pytest.fixture
-def ingest_settings(settings: Settings, sim: SimServer) -> Settings:
+def settings_for(settings: Settings, sim: SimServer) -> Settings:
+    """`settings` pointed at `sim`."""
     return settings.model_copy(
         update={
             "binance_rest_url": sim.rest_url,
@@ -71,6 +69,17 @@ def ingest_settings(settings: Settings, sim: SimServer) -> Settings:
             "history_hours": 2,
         }
     )
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    async with SimServer(market()) as server:
+        yield server
+
+
+@pytest.fixture
+def ingest_settings(settings: Settings, sim: SimServer) -> Settings:
+    return settings_for(settings, sim)
 
 
 async def poll(check: Callable[[], Awaitable[bool] | bool], timeout: float = 20.0, what: str = "") -> None:

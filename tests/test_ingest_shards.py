@@ -14,7 +14,6 @@ import pytest
 from redis.asyncio import Redis
 
 from ingest.service import run_ingest
-from ingest.sim.config import SimConfig
 from ingest.sim.server import SimServer
 from tests import test_ingest_service as single
 from tests.stopping import stop_within
@@ -26,25 +25,13 @@ from volspike.shard import Shard
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    """The simulated market of `test_ingest_service` (8 perpetuals, seed 21, ten minutes into an hour)."""
-    config = SimConfig(
-        symbols=8,
-        seed=21,
-        speed=10.0,
-        start_time=single.sim_start_ms(),
-        update_interval=0.1,
-        natural_spike_rate=0.0,
-        late_close_probability=0.2,
-        late_close_max_delay=0.3,
-    )
-    async with SimServer(config) as server:
+    async with SimServer(single.market()) as server:  # the market of test_ingest_service
         yield server
 
 
 @pytest.fixture
 def ingest_settings(settings: Settings, sim: SimServer) -> Settings:
-    update = {"binance_rest_url": sim.rest_url, "binance_ws_url": sim.ws_url, "history_hours": 2}
-    return settings.model_copy(update=update)
+    return single.settings_for(settings, sim)
 
 
 SHARDS = (Shard(0, 2), Shard(1, 2))
