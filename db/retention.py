@@ -1,4 +1,5 @@
-"""Deleting what has outlived its retention, in batches: deliveries and mark snapshots.
+"""Deleting what has outlived its retention, in batches: deliveries, the recipient rows of
+finished broadcasts and mark snapshots.
 
 Each batch is its own short statement (a few thousand rows, oldest first, through an index),
 so a table with millions of expired rows is emptied without one long transaction holding
@@ -23,6 +24,18 @@ DEFAULT_BATCH = 5000
 DELETE_DELIVERIES = """
 DELETE FROM deliveries
 WHERE id IN (SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+"""
+
+# A finished broadcast keeps its row and its totals (stored when it ended); only its recipients
+# go. Broadcasts are few, so the join starts from them and the primary key finds the rows.
+DELETE_BROADCAST_RECIPIENTS = """
+DELETE FROM broadcast_recipients
+WHERE (broadcast_id, user_id) IN (
+    SELECT r.broadcast_id, r.user_id
+    FROM broadcasts b JOIN broadcast_recipients r ON r.broadcast_id = b.id
+    WHERE b.status IN ('done', 'cancelled') AND b.finished_at < $1
+    LIMIT $2
+)
 """
 
 # `mark_snapshots_ts_idx` finds the oldest rows.
@@ -57,6 +70,18 @@ async def delete_deliveries_before(
     """Delete delivery rows created before `cutoff`, `batch` rows per statement; how many.
     `between` is awaited between two full batches (to yield to other work)."""
     return await _in_batches(conn, DELETE_DELIVERIES, cutoff, batch, between)
+
+
+async def delete_broadcast_recipients_before(
+    conn: Executor,
+    cutoff: datetime,
+    *,
+    batch: int = DEFAULT_BATCH,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Delete the recipient rows of broadcasts that finished (done or cancelled) before `cutoff`;
+    how many. The broadcasts themselves, with their totals, are kept."""
+    return await _in_batches(conn, DELETE_BROADCAST_RECIPIENTS, cutoff, batch, between)
 
 
 async def delete_mark_snapshots_before(

@@ -1,6 +1,7 @@
 """The retention job: tomorrow's daily candle partition exists, expired days are dropped,
-mark/funding snapshots older than CANDLE_RETENTION_DAYS and delivery rows older than
-DELIVERY_RETENTION_DAYS are deleted (in batches, `db.retention`), so no table grows without bound.
+mark/funding snapshots older than CANDLE_RETENTION_DAYS, delivery rows older than
+DELIVERY_RETENTION_DAYS and the recipient rows of broadcasts finished before then are deleted
+(in batches, `db.retention`), so no table grows without bound.
 
 Scheduled with APScheduler's AsyncIOScheduler, hourly (idempotent, so a process that was
 down at midnight catches up at its next run) and once right at start, before any candle is
@@ -34,6 +35,7 @@ class RetentionRun:
     partitions_dropped: int
     mark_snapshots_deleted: int
     deliveries_deleted: int
+    broadcast_recipients_deleted: int
 
 
 async def _yield() -> None:
@@ -58,22 +60,23 @@ class RetentionJob:
         self.runs = 0
 
     async def run_once(self) -> RetentionRun:
-        """Create partitions up to tomorrow, drop those past retention, delete mark snapshots
-        and delivery rows past theirs."""
+        """Create partitions up to tomorrow, drop those past retention, delete mark snapshots,
+        delivery rows and finished broadcasts' recipient rows past theirs."""
         now = self._clock.now().astimezone(UTC)
         created, dropped = await maintain(self._pool, now.date(), self._retention_days)
         marks = await db_retention.delete_mark_snapshots_before(
             self._pool, now - timedelta(days=self._retention_days), batch=self._batch, between=_yield
         )
+        delivery_cutoff = now - timedelta(days=self._delivery_retention_days)
         deliveries = await db_retention.delete_deliveries_before(
-            self._pool,
-            now - timedelta(days=self._delivery_retention_days),
-            batch=self._batch,
-            between=_yield,
+            self._pool, delivery_cutoff, batch=self._batch, between=_yield
+        )
+        recipients = await db_retention.delete_broadcast_recipients_before(
+            self._pool, delivery_cutoff, batch=self._batch, between=_yield
         )
         self.runs += 1
-        run = RetentionRun(created, dropped, marks, deliveries)
-        if created or dropped or marks or deliveries:
+        run = RetentionRun(created, dropped, marks, deliveries, recipients)
+        if created or dropped or marks or deliveries or recipients:
             log.info(
                 "retention applied",
                 extra={
@@ -81,6 +84,7 @@ class RetentionJob:
                     "partitions_dropped": dropped,
                     "mark_snapshots_deleted": marks,
                     "deliveries_deleted": deliveries,
+                    "broadcast_recipients_deleted": recipients,
                 },
             )
         return run

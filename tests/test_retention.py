@@ -69,3 +69,46 @@ async def test_the_retention_job_applies_both_retentions(db: asyncpg.Pool):
 def test_delivery_retention_is_a_setting_with_a_month_by_default():
     assert load_settings(_env_file=None).delivery_retention_days == 30
     assert load_settings(_env_file=None, delivery_retention_days="3").delivery_retention_days == 3
+
+
+async def add_broadcast(
+    db: asyncpg.Pool, status: str, finished: datetime | None, recipients: range, sent: int
+) -> int:
+    broadcast_id: int = await db.fetchval(
+        "INSERT INTO broadcasts (admin_id, text, status, total, sent, created_at, finished_at) "
+        "VALUES (1, 'news', $1, $2, $3, $4, $5) RETURNING id",
+        status,
+        len(recipients),
+        sent,
+        NOW - timedelta(days=45),
+        finished,
+    )
+    await db.execute(
+        "INSERT INTO broadcast_recipients (broadcast_id, user_id, status) "
+        "SELECT $1, u, 'sent' FROM unnest($2::bigint[]) AS u",
+        broadcast_id,
+        list(recipients),
+    )
+    return broadcast_id
+
+
+async def test_recipients_of_broadcasts_finished_before_the_retention_are_deleted(db: asyncpg.Pool):
+    old_done = await add_broadcast(db, "done", NOW - timedelta(days=31), range(1, 13), 12)
+    old_cancelled = await add_broadcast(db, "cancelled", NOW - timedelta(days=35), range(1, 3), 2)
+    recent = await add_broadcast(db, "done", NOW - timedelta(days=29), range(1, 4), 3)
+    running = await add_broadcast(db, "running", None, range(1, 5), 0)  # started 45 days ago
+    job = RetentionJob(db, 90, delivery_retention_days=30, batch=5, clock=ManualClock(NOW))
+    run = await job.run_once()
+    assert run.broadcast_recipients_deleted == 14
+    rows = await db.fetch(
+        "SELECT broadcast_id, count(*) AS n FROM broadcast_recipients GROUP BY 1 ORDER BY 1"
+    )
+    assert [(r["broadcast_id"], r["n"]) for r in rows] == [(recent, 3), (running, 4)]
+    kept = await db.fetch("SELECT id, total, sent FROM broadcasts ORDER BY id")
+    assert [(r["id"], r["total"], r["sent"]) for r in kept] == [
+        (old_done, 12, 12),  # the broadcast and its totals stay
+        (old_cancelled, 2, 2),
+        (recent, 3, 3),
+        (running, 4, 0),
+    ]
+    assert (await job.run_once()).broadcast_recipients_deleted == 0
