@@ -27,9 +27,15 @@ WITH claimed AS (
     SET status = 'sending', attempts = d.attempts + 1, updated_at = now()
     WHERE d.id IN (
         SELECT id FROM deliveries
-        WHERE status = 'pending' AND due_at <= $1
+        WHERE status = 'pending' AND due_at <= $1 AND priority <= $5
         ORDER BY priority, due_at, id
         LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ) OR d.id IN (
+        SELECT id FROM deliveries
+        WHERE status = 'pending' AND due_at <= $1 AND priority > $5
+        ORDER BY priority, due_at, id
+        LIMIT $6
         FOR UPDATE SKIP LOCKED
     )
     RETURNING d.id, d.alert_id, d.chat_id, d.priority, d.attempts, d.due_at
@@ -150,12 +156,20 @@ async def claim_due(
     *,
     max_age: timedelta,
     quiet_priorities: Sequence[int],
+    split: tuple[int, int] | None = None,
 ) -> list[asyncpg.Record]:
     """Mark up to `limit` due rows `sending` (elite first) and return them with their alert, whether
     the alert is older than `max_age`, and why the row must be skipped now, if it must: the
     recipient left, paused, muted the symbol, or (for the `quiet_priorities`, the tiers that have
-    quiet hours) is in quiet hours at `now`."""
-    rows: list[asyncpg.Record] = await conn.fetch(CLAIM_DUE, now, limit, max_age, list(quiet_priorities))
+    quiet hours) is in quiet hours at `now`.
+
+    With `split = (priority, rest_limit)`, `limit` counts only rows of that priority or a lower
+    (earlier) one, and up to `rest_limit` rows of the later priorities are claimed beside them:
+    two lanes, each with its own budget."""
+    through, rest_limit = split if split is not None else (32767, 0)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        CLAIM_DUE, now, limit, max_age, list(quiet_priorities), through, rest_limit
+    )
     return rows
 
 

@@ -286,3 +286,39 @@ async def test_paid_messages_take_their_slots_from_the_paid_budget_and_obey_paus
     started = loop.time()
     await limiter.acquire(200, paid=True)
     assert loop.time() - started >= 0.29
+
+
+async def _in_flight_by_tier(pool: asyncpg.Pool) -> dict[int, int]:
+    rows = await pool.fetch(
+        "SELECT priority, count(*) AS n FROM deliveries WHERE status = 'sending' GROUP BY 1"
+    )
+    return {r["priority"]: r["n"] for r in rows}
+
+
+async def test_with_paid_broadcasts_rows_on_the_free_budget_are_claimed_a_few_at_a_time_beside_elite(
+    settings: Settings, db: asyncpg.Pool, tg: FakeTelegram
+):
+    """Elite rows go out on the paid budget while pro rows trickle at the free rate: only about a
+    quarter second of the free budget is ever claimed (a crash would make claimed rows unknown),
+    and the pro rows do not hold back the elite ones."""
+    elite, pro = list(range(4001, 4201)), list(range(4301, 4341))
+    for user in elite:
+        await add_user(db, user, tier="elite")
+    for user in pro:
+        await add_user(db, user, tier="pro")
+    alert = await add_alert(db, NOW)
+    await fan_out(db, alert.id)
+    clock = ManualClock(NOW + timedelta(minutes=5))  # the pro rows are due as well
+    peaks: dict[int, int] = {}
+    async with running_sender(settings, db, tg, clock, paid_broadcast=True) as sender:
+        assert sender.rest_concurrency < sender.concurrency
+        while len(tg.delivered) < len(elite) + len(pro):
+            for priority, n in (await _in_flight_by_tier(db)).items():
+                peaks[priority] = max(peaks.get(priority, 0), n)
+            await asyncio.sleep(0.01)
+    assert 0 < peaks[1] <= sender.rest_concurrency  # pro: a few at a time
+    assert peaks[0] > sender.rest_concurrency  # elite: many at once on the paid budget
+    order = [c.chat_id for c in tg.delivered]
+    assert sorted(order) == sorted(elite + pro)  # each exactly once
+    last_elite = max(order.index(u) for u in elite)
+    assert sum(1 for u in order[:last_elite] if u in pro) < len(pro) // 2  # elite did not wait for pro

@@ -2,7 +2,9 @@
 
 Loop: claim due rows (elite first; `FOR UPDATE SKIP LOCKED`, so two processes never take the
 same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter
-and a request slot, is sent, and its outcome is queued for a batched write.
+and a request slot, is sent, and its outcome is queued for a batched write. With paid broadcasts
+there are two lanes, elite rows on the paid budget and the rest on the free one, each claiming
+for its own rate.
 
 At most once. A row is `sending` from its claim until its outcome is committed. Each failure is
 classified (`bot.delivery.send_failures`): a message known not to have been sent is retried
@@ -62,6 +64,7 @@ SHUTDOWN_GRACE = 5.0  # seconds an open request gets to be answered on shutdown 
 SEND_TIMEOUT = 15  # seconds for one sendMessage; no answer by then is `unknown`
 MAX_LIMITER_WAIT = 60.0  # a row waiting longer for its slot goes back to `pending` (due after it)
 _TIER_BY_PRIORITY = {limits.delivery_priority: tier for tier, limits in TIERS.items()}
+ELITE_PRIORITY = TIERS[Tier.ELITE].delivery_priority
 QUIET_HOURS_PRIORITIES = [limits.delivery_priority for limits in TIERS.values() if limits.custom_thresholds]
 _RENDER_CACHE = 256
 MIN_CLAIM = 16  # rows in the first claim after the queue was empty
@@ -292,8 +295,16 @@ class Sender:
         self.limiter = limiter
         self.clock = clock
         self.webapp_url = webapp_url
-        self.concurrency = concurrency or default_concurrency(limiter.total_rate)
-        self.max_claim = max(MIN_CLAIM, int(limiter.total_rate * MAX_CLAIM_SECONDS))
+        # Two lanes when elite alerts are paid broadcasts: elite rows on the paid budget, the rest
+        # on the free one, each with rows in flight for about a quarter second of its own budget.
+        # One shared count would let pro and free rows claimed beside a fast paid lane wait
+        # seconds for their slow budget, and a crash turns every claimed row `unknown`.
+        lane_rate = limiter.paid_rate if paid_broadcast and limiter.paid_rate else limiter.rate
+        self.concurrency = concurrency or default_concurrency(lane_rate)
+        self.max_claim = max(MIN_CLAIM, int(lane_rate * MAX_CLAIM_SECONDS))
+        self.rest_concurrency = (
+            default_concurrency(limiter.rate) if paid_broadcast and limiter.paid_rate else 0
+        )
         self.max_attempts = max_attempts
         self.lease = lease
         self.poll_interval = poll_interval
@@ -305,7 +316,8 @@ class Sender:
         self.writer = OutcomeWriter(pool)
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
-        self._in_flight = 0
+        self._in_flight = 0  # claimed rows of the first lane (all rows when there is one lane)
+        self._rest_in_flight = 0  # ... and of the second
         # Claimed rows without an outcome yet → whether their request has been started.
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
@@ -374,12 +386,14 @@ class Sender:
                 await asyncio.sleep(paused)
                 continue
             free = self.concurrency - self._in_flight
-            if free <= 0:
+            rest_free = self.rest_concurrency - self._rest_in_flight
+            if free <= 0 and rest_free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
             self._wake.clear()
-            want = min(free, claim_size)
+            want = max(0, min(free, claim_size))
+            split = (ELITE_PRIORITY, max(0, rest_free)) if self.rest_concurrency else None
             try:
                 async with self.pool.acquire() as conn:
                     rows = await deliveries.claim_due(
@@ -388,6 +402,7 @@ class Sender:
                         want,
                         max_age=self.max_age,
                         quiet_priorities=QUIET_HOURS_PRIORITIES,
+                        split=split,
                     )
             except _DB_ERRORS as exc:
                 task = asyncio.current_task()
@@ -400,13 +415,18 @@ class Sender:
             retry = 0.5
             # Claims ramp up: a small first claim reaches Telegram within milliseconds of a new
             # alert; while the queue stays full they double up to `max_claim`.
-            claim_size = min(claim_size * 2, self.max_claim) if len(rows) == want else MIN_CLAIM
+            first = [r for r in rows if split is None or r["priority"] <= ELITE_PRIORITY]
+            claim_size = min(claim_size * 2, self.max_claim) if len(first) == want else MIN_CLAIM
             for row in rows:
                 claimed = Claimed.from_record(row)
-                self._in_flight += 1
+                rest = self._in_rest_lane(claimed)
+                if rest:
+                    self._rest_in_flight += 1
+                else:
+                    self._in_flight += 1
                 self._open[claimed.id] = False
-                tasks.create_task(self._deliver(claimed), name=f"deliver-{claimed.id}")
-            if len(rows) < want:
+                tasks.create_task(self._deliver(claimed, rest), name=f"deliver-{claimed.id}")
+            if len(first) < want or (split is not None and len(rows) - len(first) < split[1]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
@@ -430,7 +450,10 @@ class Sender:
     def _is_expired(self, row: Claimed) -> bool:
         return self.clock.now() - row.alert.detected_at > self.max_age
 
-    async def _deliver(self, row: Claimed) -> None:
+    def _in_rest_lane(self, row: Claimed) -> bool:
+        return self.rest_concurrency > 0 and not self._paid(row)
+
+    async def _deliver(self, row: Claimed, rest_lane: bool = False) -> None:
         try:
             if row.expired or self._is_expired(row):
                 self._expire(row)
@@ -468,7 +491,10 @@ class Sender:
                 result = await self._call(row)
             await self._settle(row, result)
         finally:
-            self._in_flight -= 1
+            if rest_lane:
+                self._rest_in_flight -= 1
+            else:
+                self._in_flight -= 1
             self._slot_free.set()
 
     async def _call(self, row: Claimed) -> Sent | SendFailure:
