@@ -36,7 +36,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -45,7 +44,7 @@ if str(ROOT) not in sys.path:  # `python bench/miniapp_page.py` as well as `pyth
     sys.path.insert(0, str(ROOT))
 
 from bench.rows import Row, Section  # noqa: E402
-from db.migrate import migrate  # noqa: E402
+from bench.webapp_server import bench_database  # noqa: E402
 from db.pool import create_pool  # noqa: E402
 from tests.browser_harness import (  # noqa: E402
     CHROMIUM,
@@ -64,7 +63,6 @@ from tests.miniapp_harness import BOT_TOKEN, set_tier  # noqa: E402
 from volspike.redis_names import RedisNames  # noqa: E402
 from volspike.settings import load_settings  # noqa: E402
 
-PG_ADMIN = os.environ.get("VOLSPIKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VOLSPIKE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 USER = 4242
 
@@ -217,12 +215,16 @@ async def _measure(runs: int, throttle: float, scroll_px: int, profile: bool) ->
     if not browser_available():
         raise RuntimeError("Debian's /usr/bin/chromium is absent and could not be installed")
     ensure_assets()
+    async with bench_database() as database_url:
+        return await _measure_on(database_url, runs, throttle, scroll_px, profile)
+
+
+async def _measure_on(
+    database_url: str, runs: int, throttle: float, scroll_px: int, profile: bool
+) -> Measured:
     from playwright.async_api import async_playwright
 
-    name = f"volspike_bench_{uuid.uuid4().hex[:8]}"
-    database_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
     prefix = f"vsbench:{uuid.uuid4().hex[:8]}:"
-    await migrate(database_url)
     pool = await create_pool(database_url, min_size=1, max_size=10)
     redis = Redis.from_url(REDIS_URL)
     try:
@@ -254,15 +256,6 @@ async def _measure(runs: int, throttle: float, scroll_px: int, profile: bool) ->
             await redis.delete(*keys)
         await redis.aclose()
         await pool.close()
-        admin = await asyncpg.connect(PG_ADMIN)
-        try:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-            )
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        finally:
-            await admin.close()
-
     return Measured(runs, throttle, results, spent, frames, scrolled, rows, scroll_spent)
 
 
