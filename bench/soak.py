@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import re
@@ -245,7 +246,7 @@ async def soak(
             await redis.delete(*keys)
         await redis.aclose()
         fake.stop()
-    return _report(run, ids, assets, calls, {s: logs / f"{s}.log" for s in SERVICES}, procs)
+    return build_report(run, ids, assets, calls, {s: logs / f"{s}.log" for s in SERVICES}, procs)
 
 
 async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
@@ -331,7 +332,7 @@ async def _drive(
         await asyncio.sleep(0.25)
 
 
-def _report(
+def build_report(
     run: SoakRun,
     ids: list[int],
     assets: dict[str, str],
@@ -350,10 +351,16 @@ def _report(
     first: list[float] = []  # ms from the spike's trigger (in the simulator's next frame) to the first user's
     last: list[float] = []  # ... and to the last user's message
     spiked_assets = set()
+    # A symbol is spiked at most once an hour, but may be again in a later hour: a message belongs
+    # to the latest trigger of its symbol before it.
+    triggers: dict[str, list[float]] = {}
+    for triggered, symbol in run.spiked:
+        triggers.setdefault(assets.get(symbol, symbol.removesuffix("USDT")), []).append(triggered)
     for triggered, symbol in run.spiked:
         asset = assets.get(symbol, symbol.removesuffix("USDT"))
         spiked_assets.add(asset)
-        after = [(at, chat) for at, chat in arrivals.get(asset, []) if at >= triggered]
+        until = min((t for t in triggers[asset] if t > triggered), default=math.inf)
+        after = [(at, chat) for at, chat in arrivals.get(asset, []) if triggered <= at < until]
         per_chat = Counter(chat for _, chat in after if chat in users)
         delivered += len(per_chat)
         duplicates += sum(n - 1 for n in per_chat.values())

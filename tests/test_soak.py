@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bench.soak import log_problems, parse_duration, slope
+from bench.soak import SoakRun, build_report, log_problems, parse_duration, slope
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,3 +98,23 @@ def test_warnings_and_errors_are_grouped_and_counted_across_processes(tmp_path: 
         ("ingest", "error", 1),
         ("ingest", "stderr", 1),
     }
+
+
+def test_a_symbol_spiked_again_in_a_later_hour_is_not_counted_as_a_duplicate(tmp_path: Path) -> None:
+    """Each message belongs to the latest trigger of its symbol before it: a symbol spiked in one
+    hour and again in the next has two alerts, not one delivered twice; a real second message is
+    still a duplicate."""
+    run = SoakRun(duration=120.0, symbols=3, users=2, spike_every=10.0, sample_every=2.0)
+    run.spiked = [(10.0, "ABCUSDT"), (20.0, "XYZUSDT"), (70.0, "ABCUSDT")]  # ABC again next hour
+
+    def message(asset: str) -> str:
+        return f"<b>[SIMULATED] {asset} hourly volume 5.2× the previous hour</b>"
+
+    calls = [(1, 11.0, message("ABC")), (2, 11.5, message("ABC"))]
+    calls += [(1, 21.0, message("XYZ")), (2, 21.2, message("XYZ")), (2, 22.0, message("XYZ"))]
+    calls += [(1, 71.0, message("ABC")), (2, 71.4, message("ABC")), (1, 40.0, message("QQQ"))]
+    report = build_report(run, [1, 2], {}, calls, {}, {})
+    assert (report["alerts_expected"], report["alerts_delivered"]) == (6, 6)
+    assert report["duplicates"] == 1  # XYZ's second message to user 2
+    assert report["missing"] == [] and report["other_spike_messages"] == 1
+    assert [round(ms) for ms in report["pipeline_ms"]["last"]] == [1500, 2000, 1400]
