@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
-from bench.ingest_memory import free_port, stop, wait_http
+from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, stop, wait_http
 from bench.rows import Row, Section
 from db.migrate import migrate
 from db.pool import create_pool
@@ -105,7 +105,17 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
     await migrate(database_url)
     port = free_port()
     sim = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols)),
+        *(
+            sys.executable,
+            "-m",
+            "volspike.cli",
+            "sim",
+            "--port",
+            str(port),
+            "--symbols",
+            str(symbols),
+            "--warm",
+        ),
         *("--phases", str(phases)),
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
@@ -117,7 +127,7 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
     task: asyncio.Task[None] | None = None
     try:
         await pool.execute("TRUNCATE symbols, candles_1m, alerts, mark_snapshots RESTART IDENTITY CASCADE")
-        await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping")
+        await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping", timeout=SIM_WARM_TIMEOUT)
         settings = base.model_copy(
             update={
                 "database_url": database_url,

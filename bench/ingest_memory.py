@@ -61,6 +61,10 @@ async def stop(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
         await proc.wait()
 
 
+# `volspike sim --warm` computes every symbol's last day before it listens (~90 ms a symbol).
+SIM_WARM_TIMEOUT = 300.0
+
+
 async def wait_http(url: str, timeout: float = 30.0) -> None:
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
         while True:
@@ -124,7 +128,7 @@ async def measure(symbols: int, seconds: float) -> tuple[list[Sample], float, fl
     port = free_port()
     python = sys.executable
     sim = await asyncio.create_subprocess_exec(
-        *(python, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols)),
+        *(python, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols), "--warm"),
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
@@ -134,7 +138,7 @@ async def measure(symbols: int, seconds: float) -> tuple[list[Sample], float, fl
     rows: list[Sample] = []
     stop_seconds = float("nan")
     try:
-        await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping")
+        await wait_http(f"http://127.0.0.1:{port}/fapi/v1/ping", timeout=SIM_WARM_TIMEOUT)
         env = {
             **os.environ,
             "DATABASE_URL": database_url,

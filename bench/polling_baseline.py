@@ -47,7 +47,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bench.detection_latency import percentile
-from bench.ingest_memory import free_port, stop, wait_http
+from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, stop, wait_http
 from bench.rows import Row, Section
 from db.alerts import fired_since
 from db.migrate import migrate
@@ -280,7 +280,17 @@ async def measure(symbols: int, hours: float, speed: float, spikes_per_hour: int
     port = free_port()
     rest = f"http://127.0.0.1:{port}"
     sim = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols)),
+        *(
+            sys.executable,
+            "-m",
+            "volspike.cli",
+            "sim",
+            "--port",
+            str(port),
+            "--symbols",
+            str(symbols),
+            "--warm",
+        ),
         *("--seed", str(seed), "--speed", str(speed), "--interval", str(BINANCE_UPDATE_S / speed)),
         # the limit is per real minute, which is `speed` exchange minutes
         *("--weight-limit", str(int(2400 * speed)), "--late-close-probability", "0"),
@@ -298,7 +308,7 @@ async def measure(symbols: int, hours: float, speed: float, spikes_per_hour: int
             await pool.execute(
                 "TRUNCATE symbols, candles_1m, alerts, mark_snapshots RESTART IDENTITY CASCADE"
             )
-            await wait_http(f"{rest}/fapi/v1/ping")
+            await wait_http(f"{rest}/fapi/v1/ping", timeout=SIM_WARM_TIMEOUT)
             settings = base_settings.model_copy(
                 update={
                     "database_url": database_url,

@@ -40,7 +40,7 @@ from redis.asyncio import Redis
 
 from bench.detection_latency import percentile
 from bench.fanout import RemoteFake
-from bench.ingest_memory import free_port, proc_status, wait_http
+from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, proc_status, wait_http
 from bench.rows import Row, Section
 from bench.webapp_server import REDIS_URL, bench_database
 from volspike.errors import ConfigError
@@ -194,7 +194,17 @@ async def soak(
     tg_url = fake.start()
     sim_port, web_port = free_port(), free_port()
     sim = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "volspike.cli", "sim", "--port", str(sim_port), "--symbols", str(symbols)),
+        *(
+            sys.executable,
+            "-m",
+            "volspike.cli",
+            "sim",
+            "--port",
+            str(sim_port),
+            "--symbols",
+            str(symbols),
+            "--warm",
+        ),
         cwd=ROOT,
         env={**os.environ, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
@@ -207,7 +217,7 @@ async def soak(
             from tests.fakes.telegram_api import TOKEN
 
             ids = await _create_users(database_url, users)
-            await wait_http(f"http://127.0.0.1:{sim_port}/fapi/v1/ping", timeout=120)
+            await wait_http(f"http://127.0.0.1:{sim_port}/fapi/v1/ping", timeout=SIM_WARM_TIMEOUT)
             env = {
                 **os.environ,
                 "DATABASE_URL": database_url,

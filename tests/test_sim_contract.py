@@ -7,6 +7,7 @@ with ``advance``, so the ticker and the klines it is compared with describe the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -226,3 +227,16 @@ async def test_a_symbol_listed_an_hour_ago_has_only_that_hour_in_its_ticker(
     rows = await get_json(http, sim, "/fapi/v1/klines", symbol="NEWUSDT", interval="1m", limit=1440)
     assert 60 <= len(rows) <= 61 and ticker["openTime"] == rows[0][0]
     assert agrees_with_sum(ticker["quoteVolume"], [r[7] for r in rows])
+
+
+async def test_a_warm_start_answers_ticker_24h_from_the_day_it_computed_before_listening(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    """`volspike sim --warm`: the day is computed before the port opens, and the tickers are the
+    ones a cold simulator of the same market computes on the first request."""
+    cold = await get_json(http, sim, "/fapi/v1/ticker/24hr")
+    config = dataclasses.replace(sim.config, warm_day=True)
+    async with SimServer(config) as warm:
+        cached_hours = {s: len(warm.market._states[s].closed_agg) for s in warm.market._states}
+        assert all(n >= 23 for n in cached_hours.values()), cached_hours  # the closed hours of the day
+        assert await get_json(http, warm, "/fapi/v1/ticker/24hr") == cold

@@ -105,6 +105,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=defaults.late_close_probability,
         help="chance a closed kline (x: true) comes after the next minute's first frame",
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="compute every symbol's last 24 hours before listening (ticker/24hr then answers at once; "
+        "about 90 ms a symbol)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -120,6 +126,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         spikes=list(args.spike),
         weight_limit=args.weight_limit,
         late_close_probability=args.late_close_probability,
+        warm_day=args.warm,
     )
 
 

@@ -83,6 +83,8 @@ class SimServer:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("already started")
+        if self.config.warm_day:
+            await self.warm_day()
         runner = web.AppRunner(self._app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -103,6 +105,16 @@ class SimServer:
         self._runner = runner
         self.hub.start()
         log.debug("sim started on %s", self.rest_url)
+
+    async def warm_day(self) -> None:
+        """Compute and cache the last 24 hours of every trading symbol (what `ticker/24hr` sums)."""
+        started = time.monotonic()
+        now = self.clock.now_ms()
+        self.market.apply_due(now)
+        symbols = [i.symbol for i in self.market.symbols() if i.trades_at(now - 1)]
+        log.info("sim computing the last 24 hours of %d symbols", len(symbols))
+        await asyncio.to_thread(self.market.warm_day, symbols, now)
+        log.info("sim warmed in %.1f s", time.monotonic() - started)
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
