@@ -55,8 +55,7 @@ async def running_sender(
         RateLimiter(config.telegram_global_rate, paid_rate=PAID_BROADCAST_RATE if paid else 0.0),
         clock=clock,
         webapp_url=config.webapp_url,
-        poll_interval=0.05,
-        **options,  # type: ignore[arg-type]
+        **{"poll_interval": 0.05, **options},  # type: ignore[arg-type]
     )
     sender.task = asyncio.create_task(sender.run())
     try:

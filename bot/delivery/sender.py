@@ -416,7 +416,13 @@ class Sender:
             # Claims ramp up: a small first claim reaches Telegram within milliseconds of a new
             # alert; while the queue stays full they double up to `max_claim`.
             first = [r for r in rows if split is None or r["priority"] <= ELITE_PRIORITY]
-            claim_size = min(claim_size * 2, self.max_claim) if len(first) == want else MIN_CLAIM
+            if want:
+                claim_size = min(claim_size * 2, self.max_claim) if len(first) == want else MIN_CLAIM
+            # A lane that got all it asked for may have more due: claim again at once. Otherwise
+            # wait for new rows, a slot freed in a lane that was full (both set `_wake`) or the poll.
+            hungry = (want > 0 and len(first) == want) or (
+                split is not None and split[1] > 0 and len(rows) - len(first) == split[1]
+            )
             for row in rows:
                 claimed = Claimed.from_record(row)
                 rest = self._in_rest_lane(claimed)
@@ -426,7 +432,7 @@ class Sender:
                     self._in_flight += 1
                 self._open[claimed.id] = False
                 tasks.create_task(self._deliver(claimed, rest), name=f"deliver-{claimed.id}")
-            if len(first) < want or (split is not None and len(rows) - len(first) < split[1]):
+            if not hungry:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
@@ -493,8 +499,12 @@ class Sender:
         finally:
             if rest_lane:
                 self._rest_in_flight -= 1
+                was_full = self._rest_in_flight == self.rest_concurrency - 1
             else:
                 self._in_flight -= 1
+                was_full = self._in_flight == self.concurrency - 1
+            if was_full:
+                self._wake.set()  # the claim loop may be waiting for the other lane's rows
             self._slot_free.set()
 
     async def _call(self, row: Claimed) -> Sent | SendFailure:
