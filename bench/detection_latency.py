@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
-from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, stop, wait_http
+from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, start_sim, stop, wait_http
 from bench.rows import Row, Section
 from db.migrate import migrate
 from db.pool import create_pool
@@ -104,24 +104,7 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
     prefix = f"volspike-bench:{os.getpid()}:"
     await migrate(database_url)
     port = free_port()
-    sim = await asyncio.create_subprocess_exec(
-        *(
-            sys.executable,
-            "-m",
-            "volspike.cli",
-            "sim",
-            "--port",
-            str(port),
-            "--symbols",
-            str(symbols),
-            "--warm",
-        ),
-        *("--phases", str(phases)),
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sim = await start_sim(port, symbols, "--phases", str(phases))
     pool = await create_pool(database_url, min_size=2, max_size=8)
     redis = Redis.from_url(base.redis_url)
     task: asyncio.Task[None] | None = None

@@ -65,6 +65,21 @@ async def stop(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
 SIM_WARM_TIMEOUT = 300.0
 
 
+async def start_sim(port: int, symbols: int, *options: str) -> asyncio.subprocess.Process:
+    """`volspike sim --warm` on `port` in a child process (its output discarded); wait for its
+    `/fapi/v1/ping` with SIM_WARM_TIMEOUT to know it listens."""
+    command = ("-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols), "--warm")
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *command,
+        *options,
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def wait_http(url: str, timeout: float = 30.0) -> None:
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
         while True:
@@ -126,14 +141,7 @@ async def measure(symbols: int, seconds: float) -> tuple[list[Sample], float, fl
     names = RedisNames(prefix)
 
     port = free_port()
-    python = sys.executable
-    sim = await asyncio.create_subprocess_exec(
-        *(python, "-m", "volspike.cli", "sim", "--port", str(port), "--symbols", str(symbols), "--warm"),
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sim = await start_sim(port, symbols)
     ingest: asyncio.subprocess.Process | None = None
     rows: list[Sample] = []
     stop_seconds = float("nan")
@@ -149,7 +157,7 @@ async def measure(symbols: int, seconds: float) -> tuple[list[Sample], float, fl
             "LOG_LEVEL": "WARNING",
         }
         ingest = await asyncio.create_subprocess_exec(
-            *(python, "-m", "volspike.cli", "ingest"), cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+            *(sys.executable, "-m", "volspike.cli", "ingest"), cwd=ROOT, env=env, stderr=subprocess.DEVNULL
         )
         started = time.monotonic()
         while time.monotonic() - started < seconds:

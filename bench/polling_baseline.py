@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import os
 import random
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bench.detection_latency import percentile
-from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, stop, wait_http
+from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, start_sim, stop, wait_http
 from bench.rows import Row, Section
 from db.alerts import fired_since
 from db.migrate import migrate
@@ -279,25 +278,12 @@ async def measure(symbols: int, hours: float, speed: float, spikes_per_hour: int
     await migrate(database_url)
     port = free_port()
     rest = f"http://127.0.0.1:{port}"
-    sim = await asyncio.create_subprocess_exec(
-        *(
-            sys.executable,
-            "-m",
-            "volspike.cli",
-            "sim",
-            "--port",
-            str(port),
-            "--symbols",
-            str(symbols),
-            "--warm",
-        ),
+    sim = await start_sim(
+        port,
+        symbols,
         *("--seed", str(seed), "--speed", str(speed), "--interval", str(BINANCE_UPDATE_S / speed)),
         # the limit is per real minute, which is `speed` exchange minutes
         *("--weight-limit", str(int(2400 * speed)), "--late-close-probability", "0"),
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
     pool = await create_pool(database_url, min_size=2, max_size=8)
     redis = Redis.from_url(base_settings.redis_url)

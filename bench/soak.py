@@ -40,7 +40,7 @@ from redis.asyncio import Redis
 
 from bench.detection_latency import percentile
 from bench.fanout import RemoteFake
-from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, proc_status, wait_http
+from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, proc_status, start_sim, wait_http
 from bench.rows import Row, Section
 from bench.webapp_server import REDIS_URL, bench_database
 from volspike.errors import ConfigError
@@ -193,23 +193,7 @@ async def soak(
     fake = RemoteFake()
     tg_url = fake.start()
     sim_port, web_port = free_port(), free_port()
-    sim = await asyncio.create_subprocess_exec(
-        *(
-            sys.executable,
-            "-m",
-            "volspike.cli",
-            "sim",
-            "--port",
-            str(sim_port),
-            "--symbols",
-            str(symbols),
-            "--warm",
-        ),
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sim = await start_sim(sim_port, symbols)
     procs: dict[str, asyncio.subprocess.Process] = {}
     redis = Redis.from_url(REDIS_URL)
     try:
