@@ -369,11 +369,13 @@ def live_kline(symbol: str, close: float) -> Kline:
         high=close,
         low=close - 150,
         close=close,
-        volume=50.0,
-        quote_volume=5_000_000.0,
+        # Far more than a seeded minute of this hour ($19–35M), so the total shown to three significant
+        # figures surely changes whatever minute of the hour the test runs in.
+        volume=5_000.0,
+        quote_volume=500_000_000.0,
         trades=500,
-        taker_buy_volume=25.0,
-        taker_buy_quote=2_500_000.0,
+        taker_buy_volume=2_500.0,
+        taker_buy_quote=250_000_000.0,
         closed=False,
         event_time_ms=open_ms + 1000,
     )
