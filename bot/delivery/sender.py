@@ -415,17 +415,17 @@ class Sender:
             retry = 0.5
             # Claims ramp up: a small first claim reaches Telegram within milliseconds of a new
             # alert; while the queue stays full they double up to `max_claim`.
-            first = [r for r in rows if split is None or r["priority"] <= ELITE_PRIORITY]
+            claimed_rows = [(c, self._in_rest_lane(c)) for c in map(Claimed.from_record, rows)]
+            rest_count = sum(rest for _, rest in claimed_rows)
+            first = len(claimed_rows) - rest_count
             if want:
-                claim_size = min(claim_size * 2, self.max_claim) if len(first) == want else MIN_CLAIM
+                claim_size = min(claim_size * 2, self.max_claim) if first == want else MIN_CLAIM
             # A lane that got all it asked for may have more due: claim again at once. Otherwise
             # wait for new rows, a slot freed in a lane that was full (both set `_wake`) or the poll.
-            hungry = (want > 0 and len(first) == want) or (
-                split is not None and split[1] > 0 and len(rows) - len(first) == split[1]
+            hungry = (want > 0 and first == want) or (
+                split is not None and split[1] > 0 and rest_count == split[1]
             )
-            for row in rows:
-                claimed = Claimed.from_record(row)
-                rest = self._in_rest_lane(claimed)
+            for claimed, rest in claimed_rows:
                 if rest:
                     self._rest_in_flight += 1
                 else:
