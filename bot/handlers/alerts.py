@@ -10,6 +10,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.models import BotUser
 from bot.texts import chunks, html_text
@@ -50,13 +51,18 @@ def build_router(settings: Settings) -> Router:
             return
         prefs = await settings_db.get(pool, user.id)
         zone = ZoneInfo(prefs.timezone)
-        header = _("Last {count} alerts (times in {zone}):").format(
-            count=len(rows), zone=display_timezone(prefs.timezone)
-        )
+        header = ngettext(
+            "Last {count} alert (times in {zone}):", "Last {count} alerts (times in {zone}):", len(rows)
+        ).format(count=len(rows), zone=display_timezone(prefs.timezone))
         lines = [header, *(alert_line(row, zone) for row in rows)]
         if tier.alert_delay:
             minutes = int(tier.alert_delay.total_seconds() // 60)
-            lines.append(_("Your plan shows alerts {minutes} minutes late.").format(minutes=minutes))
+            late = ngettext(
+                "Your plan shows alerts {minutes} minute late.",
+                "Your plan shows alerts {minutes} minutes late.",
+                minutes,
+            )
+            lines.append(late.format(minutes=minutes))
         for text in chunks(lines):
             await message.answer(text)
 

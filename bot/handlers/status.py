@@ -9,6 +9,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.keyboards.settings import format_multiple
 from bot.models import BotUser
@@ -50,7 +51,13 @@ def build_router(settings: Settings) -> Router:
             )
         if tier.alert_delay:
             minutes = int(tier.alert_delay.total_seconds() // 60)
-            lines.append(_("Alerts arrive {minutes} minutes after detection.").format(minutes=minutes))
+            lines.append(
+                ngettext(
+                    "Alerts arrive {minutes} minute after detection.",
+                    "Alerts arrive {minutes} minutes after detection.",
+                    minutes,
+                ).format(minutes=minutes)
+            )
         else:
             lines.append(_("Alerts arrive in real time."))
         lines += [
@@ -63,9 +70,17 @@ def build_router(settings: Settings) -> Router:
         ]
         size = tier.watchlist_size
         if size is None:
-            lines.append(_("Watchlist: {count} symbols").format(count=len(watched)))
+            lines.append(
+                ngettext("Watchlist: {count} symbol", "Watchlist: {count} symbols", len(watched)).format(
+                    count=len(watched)
+                )
+            )
         else:
-            lines.append(_("Watchlist: {count} of {size} symbols").format(count=len(watched), size=size))
+            lines.append(
+                ngettext(
+                    "Watchlist: {count} of {size} symbol", "Watchlist: {count} of {size} symbols", size
+                ).format(count=len(watched), size=size)
+            )
         quiet = format_quiet_hours(prefs.quiet_start, prefs.quiet_end) if custom else None
         lines.append(_("Quiet hours: {value}").format(value=quiet or _("off")))
         lines.append(_("Time zone: {value}").format(value=display_timezone(prefs.timezone)))

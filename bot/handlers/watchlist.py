@@ -69,9 +69,10 @@ def build_router(settings: Settings) -> Router:
                 lines.append(_("Already watched: {symbols}").format(symbols=joined(result.already)))
             if result.over_limit:
                 lines.append(
-                    _("Not added, your watchlist is full ({size} symbols on {tier}): {symbols}").format(
-                        size=size, tier=tier_name(user.tier), symbols=joined(result.over_limit)
-                    )
+                    _(
+                        "Not added, your watchlist is full ({size} symbols on {tier}): {symbols}. "
+                        "A bigger plan holds more: /subscribe"
+                    ).format(size=size, tier=tier_name(user.tier), symbols=joined(result.over_limit))
                 )
         for text in chunks(lines):
             await message.answer(text)

@@ -19,7 +19,7 @@ from bot.keyboards.settings import multiple_presets, volume_presets
 from bot.timezones import parse_quiet_hours, parse_timezone
 from db import user_settings as settings_db
 from db.user_settings import UserSettings
-from volspike.alerts import AlertType
+from volspike.alerts import AlertType, AlertTypesProblem, alert_types_problem
 from volspike.errors import BadInput, TierRequired
 from volspike.tiers import Tier, limits
 from webapp import keys
@@ -95,8 +95,13 @@ async def put_settings(request: web.Request) -> web.Response:
             raise BadInput({"field": "minQuoteVolume", "allowed": volume_presets(default)})
     if "alert_types" in changed:
         types = set(changed["alert_types"])
-        if not types:
+        problem = alert_types_problem(types)
+        if problem is AlertTypesProblem.EMPTY:
             raise BadInput({"field": "alertTypes", "message": "keep at least one alert type"})
+        if problem is AlertTypesProblem.UPDATES_WITHOUT_SPIKE:
+            raise BadInput(
+                {"field": "alertTypes", "message": "updates follow a SPIKE: keep SPIKE to get updates"}
+            )
         if any(AlertType(t).is_update for t in types) and not limits(user.tier).updates:
             _need(user, Tier.ELITE, "alertTypes")
     quiet: tuple[time, time] | None = None
