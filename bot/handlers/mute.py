@@ -114,14 +114,15 @@ async def list_mutes(message: Message, user: BotUser, pool: asyncpg.Pool, clock:
 
 async def lift_mute(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
     symbol = symbol_from_callback(UNMUTE_PREFIX, callback.data)
-    if symbol is None or not await mutes_db.unmute(pool, user.id, symbol, clock.now()):
-        await callback.answer(_("That mute has already ended."), show_alert=True)
-    else:
-        await callback.answer(_("{symbol} unmuted: its alerts come again.").format(symbol=symbol))
+    lifted = symbol is not None and await mutes_db.unmute(pool, user.id, symbol, clock.now())
     text, keyboard = await mutes_screen(pool, user, clock)
     if isinstance(callback.message, Message):
         with contextlib.suppress(TelegramBadRequest):  # unchanged, or too old to edit
             await callback.message.edit_text(text, reply_markup=keyboard)
+    if lifted:
+        await callback.answer(_("{symbol} unmuted: its alerts come again.").format(symbol=symbol))
+    else:
+        await callback.answer(_("That mute has already ended."), show_alert=True)
 
 
 def build_router(settings: Settings) -> Router:
