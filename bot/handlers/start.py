@@ -31,18 +31,22 @@ def welcome_text(first_name: str | None) -> str:
 
 
 def help_text() -> str:
-    return _(
-        "<b>Commands</b>\n"
-        "/alerts — latest volume spikes\n"
-        "/watch BTC ETH — add symbols to your watchlist\n"
-        "/unwatch BTC — remove symbols (/unwatch all clears the list)\n"
-        "/watchlist — your watchlist\n"
-        "/settings — multiple, minimum volume, alert types, quiet hours, pause\n"
-        "/status — your plan and what is on\n"
-        "/language — change the language\n"
-        "/stop — pause all alerts\n\n"
-        "An alert says how much a coin traded this hour and how many times the previous hour "
-        "that is, e.g. <i>BTC hourly volume $5.00B (3.33× prev)</i>."
+    return (
+        _(
+            "<b>Commands</b>\n"
+            "/alerts — latest volume spikes\n"
+            "/watch BTC ETH — add symbols to your watchlist\n"
+            "/unwatch BTC — remove symbols (/unwatch all clears the list)\n"
+            "/watchlist — your watchlist\n"
+            "/settings — multiple, minimum volume, alert types, quiet hours, pause\n"
+            "/status — your plan and what is on\n"
+            "/language — change the language\n"
+            "/stop — pause all alerts\n\n"
+            "An alert says how much a coin traded this hour and how many times the previous hour "
+            "that is, e.g. <i>BTC hourly volume $5.00B (3.33× prev)</i>."
+        )
+        + "\n\n"
+        + _("Muted a symbol with the button under an alert? /mutes lists your mutes and lifts them.")
     )
 
 
