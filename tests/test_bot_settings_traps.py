@@ -41,6 +41,7 @@ TEXT = {
         "one_alert": "Last 1 alert (times in UTC):",
         "three_alerts": "Last 3 alerts (times in UTC):",
         "cancel_button": "Cancel",
+        "list_emptied": "Your watchlist is empty, so no alert reaches you. Add symbols with /watch BTC ETH",
     },
     "ru": {
         "updates_need_spike": "Обновления идут за всплеском",
@@ -62,6 +63,9 @@ TEXT = {
         "one_alert": "1 последнее оповещение (время — UTC):",
         "three_alerts": "3 последних оповещения (время — UTC):",
         "cancel_button": "Отмена",
+        "list_emptied": (
+            "Список наблюдения пуст, поэтому оповещения не приходят. Добавьте символы: /watch BTC ETH"
+        ),
     },
 }
 
@@ -190,6 +194,12 @@ async def test_watchlist_only_with_an_empty_watchlist_warns(app: RunningBot, lan
     assert answer.params["show_alert"] in (True, "true")
     screen = app.tg.calls_to("editMessageText", USER)[-1]
     assert "⚠️" in screen.text
+    # Emptying the list later warns too.
+    await app.send(USER, "/watch BTC")
+    [reply] = await app.send(USER, "/unwatch BTC")
+    assert reply.text.splitlines()[-1] == "⚠️ " + TEXT[language]["list_emptied"]
+    [reply] = await app.send(USER, "/unwatch all")
+    assert reply.text.splitlines()[-1] == "⚠️ " + TEXT[language]["list_emptied"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

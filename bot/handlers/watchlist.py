@@ -9,10 +9,12 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.models import BotUser
 from bot.symbols import Resolution, resolve, split_args
 from bot.texts import chunks, html_text, tier_name
+from db import user_settings as settings_db
 from db import watchlists as watchlists_db
 from volspike.errors import BadInput
 from volspike.settings import Settings
@@ -24,7 +26,22 @@ SYMBOLS_PER_LINE = 20  # a long watchlist splits into messages at line ends
 
 def check_count(tokens: list[str]) -> None:
     if len(tokens) > MAX_SYMBOLS_PER_COMMAND:
-        raise BadInput(_("Send at most {count} symbols at a time.").format(count=MAX_SYMBOLS_PER_COMMAND))
+        raise BadInput(
+            ngettext(
+                "Send at most {count} symbol at a time.",
+                "Send at most {count} symbols at a time.",
+                MAX_SYMBOLS_PER_COMMAND,
+            ).format(count=MAX_SYMBOLS_PER_COMMAND)
+        )
+
+
+async def empty_warning(pool: asyncpg.Pool, user: BotUser) -> list[str]:
+    """The warning for a watchlist-only user whose watchlist just became empty."""
+    if (await settings_db.get(pool, user.id)).watchlist_only and not await watchlists_db.list_symbols(
+        pool, user.id
+    ):
+        return ["⚠️ " + _("Your watchlist is empty, so no alert reaches you. Add symbols with /watch BTC ETH")]
+    return []
 
 
 def joined(symbols: Iterable[str]) -> str:
@@ -81,9 +98,8 @@ async def unwatch(message: Message, command: CommandObject, user: BotUser, pool:
     check_count(tokens)
     if [t.lower() for t in tokens] == ["all"]:
         removed = await watchlists_db.clear(pool, user.id)
-        await message.answer(
-            _("Your watchlist is now empty.") if removed else _("Your watchlist is already empty.")
-        )
+        done = _("Your watchlist is now empty.") if removed else _("Your watchlist is already empty.")
+        await message.answer("\n".join([done, *await empty_warning(pool, user)]))
         return
     watched = await watchlists_db.list_symbols(pool, user.id)
     # Symbols on the list resolve even when they no longer trade (delisted ones can be removed).
@@ -97,6 +113,8 @@ async def unwatch(message: Message, command: CommandObject, user: BotUser, pool:
     missing = [s for s in resolution.symbols if s not in removed]
     if missing:
         lines.append(_("Not in your watchlist: {symbols}").format(symbols=joined(missing)))
+    if removed:
+        lines += await empty_warning(pool, user)
     for text in chunks(lines):
         await message.answer(text)
 
