@@ -15,10 +15,12 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md hatch_build.py babel.cfg ./
 COPY volspike ./volspike
+COPY core ./core
 COPY db ./db
 COPY ingest ./ingest
 COPY bot ./bot
 COPY webapp ./webapp
+COPY simulator ./simulator
 COPY locales ./locales
 COPY --from=assets /src/webapp/static/dist ./webapp/static/dist
 RUN pip wheel --no-deps --wheel-dir /dist .

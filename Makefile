@@ -31,7 +31,7 @@ lint:  ## ruff + mypy only
 format:  ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff format . && $(VENV)/ruff check --fix .
 
-locales-extract:  ## extract messages from bot/ into locales/messages.pot
+locales-extract:  ## extract messages from bot/, core/ and the templates into locales/messages.pot
 	$(VENV)/pybabel extract -F babel.cfg -k N_ -k t --no-location --sort-output --project=VolSpike -o locales/messages.pot .
 
 locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_MESSAGES/messages.po

@@ -21,8 +21,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from bench.ingest_memory import free_port, wait_http
+from core.settings import Settings, load_settings
 from db.migrate import migrate
-from volspike.settings import Settings, load_settings
 
 PG_ADMIN = os.environ.get("VOLSPIKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VOLSPIKE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -37,7 +37,7 @@ def raise_open_files() -> int:
 
 
 def _serve(overrides: dict[str, Any], port: int) -> None:
-    from volspike.logs import setup_logging
+    from core.logs import setup_logging
 
     setup_logging("WARNING", json=True)
     raise_open_files()

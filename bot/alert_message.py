@@ -1,7 +1,7 @@
 """An alert as a Telegram message: localized text (HTML) and its inline keyboard.
 
 Pure: an `Alert`, a locale and where it goes in, text and buttons out. The numbers are
-formatted the same in every language by `volspike.alerts`; only the words are translated.
+formatted the same in every language by `core.alerts`; only the words are translated.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
-from bot.symbols import symbol_callback
-from bot.texts import html_text
-from volspike.alerts import (
+from core.alerts import (
     Alert,
     AlertType,
     format_funding,
@@ -23,7 +21,9 @@ from volspike.alerts import (
     format_usd,
     simulated_prefix,
 )
-from volspike.tiers import Tier, limits
+from core.symbols import symbol_callback
+from core.texts import html_text
+from core.tiers import Tier, limits
 
 MUTE_PREFIX = "mute:"
 SETTINGS_OPEN = "settings:open"

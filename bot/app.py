@@ -24,11 +24,11 @@ from bot.payments.scheduler import run_scheduler
 from bot.polling import poll_as_leader
 from bot.storage import SharedRedisStorage
 from bot.webhook import webhook_secret
-from volspike.clock import Clock, SystemClock
-from volspike.errors import ConfigError
-from volspike.metrics_server import start_metrics_server
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError
+from core.redis_names import RedisNames
+from core.settings import Settings
+from db.metrics_server import start_metrics_server
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiogram.utils.i18n import I18n
 
-from volspike.resources import package_dir
+from core.resources import package_dir
 
 LOCALES_DIR = package_dir("locales")
 DOMAIN = "messages"

@@ -13,7 +13,7 @@ import contextlib
 from prometheus_client import Counter, Gauge, Histogram
 
 # the ingest service's own port (INGEST_METRICS_PORT)
-from volspike.metrics_server import start_metrics_server as start_metrics_server
+from db.metrics_server import start_metrics_server as start_metrics_server
 
 CONNECTION_STATES = {"closed": 0, "connecting": 1, "open": 2}
 

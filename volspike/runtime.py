@@ -1,7 +1,7 @@
 """The composition root shared by `volspike ingest|bot|webapp|run`.
 
 It opens PostgreSQL and Redis once, hands them to each service and runs the services under the
-supervisor (`volspike.supervisor`): a service that crashes (PostgreSQL or Redis restarting under
+supervisor (`core.supervisor`): a service that crashes (PostgreSQL or Redis restarting under
 it, a bug) is restarted with backoff while the others keep serving; only a bad setting ends the
 process. On cancellation (SIGTERM/SIGINT) every service stops within the grace period.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from core.settings import Settings
+from core.supervisor import ServiceFactory, supervise
 from db.pool import create_pool
-from volspike.redis_client import create_redis
-from volspike.settings import Settings
-from volspike.supervisor import ServiceFactory, supervise
+from db.redis_client import create_redis
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
     jobs: dict[str, ServiceFactory] = {}
     try:
         if ingest:
+            from core.redis_names import RedisNames
             from ingest.leadership import lead_shard
             from ingest.service import run_ingest
-            from volspike.redis_names import RedisNames
 
             names = RedisNames(settings.redis_prefix)
             jobs["ingest"] = lambda: lead_shard(  # only the holder of the shard's lock runs ingest

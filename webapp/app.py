@@ -11,11 +11,11 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core.clock import Clock, SystemClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from db.pool import create_pool
-from volspike.clock import Clock, SystemClock
-from volspike.redis_client import create_redis
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from db.redis_client import create_redis
 from webapp import keys
 from webapp.access_log import access_log
 from webapp.api import invoice

@@ -27,10 +27,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.i18n import pick_locale
+from core.errors import Forbidden, Unauthorized
+from core.settings import Settings
+from core.tiers import Tier, effective_tier
 from db import users as users_db
-from volspike.errors import Forbidden, Unauthorized
-from volspike.settings import Settings
-from volspike.tiers import Tier, effective_tier
 from webapp import keys
 from webapp.billing import session as web_session
 
@@ -46,7 +46,7 @@ class WebUser:
     id: int
     first_name: str
     language: str
-    tier: Tier  # expiry-adjusted with volspike.tiers.effective_tier
+    tier: Tier  # expiry-adjusted with core.tiers.effective_tier
     tier_expires_at: datetime | None
     can_write: bool = False  # has written to the bot in private: it may message them
 

@@ -6,9 +6,9 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
-from volspike.clock import Clock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from core.clock import Clock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from webapp.api.universe import SymbolUniverse
 from webapp.cache import AnswerCache
 

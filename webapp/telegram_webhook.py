@@ -13,10 +13,10 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
-from volspike.clock import Clock
-from volspike.errors import NotFound
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from core.clock import Clock
+from core.errors import NotFound
+from core.redis_names import RedisNames
+from core.settings import Settings
 
 WEBHOOK_PATH = "/webhooks/telegram"
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event as EventType
 
-from volspike.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +70,16 @@ async def extra_workers(settings: Settings) -> AsyncIterator[list[SpawnProcess]]
 
 def worker_main(settings: Settings, parent: int, ready: EventType) -> None:
     """A worker process: the webapp alone until SIGTERM/SIGINT or until its parent is gone."""
-    from volspike.logs import setup_logging
+    from core.logs import setup_logging
 
     setup_logging(settings.log_level)
     asyncio.run(_serve(settings, parent, ready))
 
 
 async def _serve(settings: Settings, parent: int, ready: EventType) -> None:
+    from core.supervisor import supervise
     from db.pool import create_pool
-    from volspike.redis_client import create_redis
-    from volspike.supervisor import supervise
+    from db.redis_client import create_redis
     from webapp.app import run_webapp
 
     loop = asyncio.get_running_loop()

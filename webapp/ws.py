@@ -34,11 +34,11 @@ from redis.exceptions import RedisError
 
 from bot.alert_message import alert_text
 from bot.i18n import DEFAULT_LOCALE, pick_locale
-from volspike.alerts import Alert
-from volspike.errors import AppError
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import limits
+from core.alerts import Alert
+from core.errors import AppError
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
+from core.tiers import limits
 from webapp import keys
 from webapp.api.alerts import alert_item
 from webapp.auth import WebUser, authenticate, current_user

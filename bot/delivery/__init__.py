@@ -22,10 +22,10 @@ from bot.delivery.fanout import Fanout
 from bot.delivery.limiter import PAID_BROADCAST_RATE, RateLimiter
 from bot.delivery.sender import DEFAULT_LEASE, SEND_TIMEOUT, SHUTDOWN_GRACE, Sender, SenderState
 from bot.delivery.worker import StreamWorker
-from volspike.clock import Clock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.supervisor import supervise
+from core.clock import Clock
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.supervisor import supervise
 
 __all__ = ["DeliveryOptions", "SenderState", "default_consumer_name", "run_delivery"]
 

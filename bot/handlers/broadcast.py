@@ -16,11 +16,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.broadcast import CONFIRM_PREFIX, DISCARD_PREFIX, STOP_PREFIX, progress_text, stop_keyboard
 from bot.ids import parse_positive
+from core.errors import BadInput
+from core.settings import Settings
 from db import admin as admin_db
 from db import broadcasts as broadcasts_db
 from db.broadcasts import Progress
-from volspike.errors import BadInput
-from volspike.settings import Settings
 
 MAX_TEXT = 4096
 

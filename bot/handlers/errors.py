@@ -1,7 +1,7 @@
 """The error handler (any unexpected exception: logged with context, the user gets a localized
 "something went wrong", the bot keeps running) and the unknown-command fallback.
 
-Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail,
+Bad input raised as `core.errors.AppError` is answered with its own (already localized) detail,
 as text: a detail such as "Usage: /revoke <user_id>" is escaped for the HTML parse mode.
 """
 
@@ -17,9 +17,9 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import DEFAULT_LOCALE, N_
 from bot.models import BotUser
-from bot.texts import html_text
-from volspike.errors import AppError
-from volspike.settings import Settings
+from core.errors import AppError
+from core.settings import Settings
+from core.texts import html_text
 
 log = logging.getLogger(__name__)
 

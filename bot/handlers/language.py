@@ -19,8 +19,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from bot.menu import bot_commands
 from bot.models import BotUser
+from core.settings import Settings
 from db import users as users_db
-from volspike.settings import Settings
 
 
 def language_keyboard(current: str) -> InlineKeyboardMarkup:

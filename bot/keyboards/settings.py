@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.texts import alert_type_name, on_off, tier_name
-from bot.timezones import display_timezone, format_quiet_hours
+from core.alerts import AlertType, format_usd
+from core.texts import alert_type_name, on_off, tier_name
+from core.tiers import Tier, limits
+from core.timezones import display_timezone, format_quiet_hours
 from db.user_settings import UserSettings
-from volspike.alerts import AlertType, format_usd
-from volspike.tiers import Tier, limits
 
 LOCK = "🔒 "
 MULTIPLE_PRESETS = (3.0, 4.0, 5.0, 7.0, 10.0)

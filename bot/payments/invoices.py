@@ -9,11 +9,11 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.types import LabeledPrice
 
-from bot.payments.plans import CURRENCY, SUBSCRIPTION_PERIOD, Kind, Payload, price, subscription_allowed
-from bot.payments.texts import invoice_description, invoice_title
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import Tier
+from core.errors import BadInput
+from core.payment_texts import invoice_description, invoice_title
+from core.plans import CURRENCY, SUBSCRIPTION_PERIOD, Kind, Payload, price, subscription_allowed
+from core.settings import Settings
+from core.tiers import Tier
 
 
 def payload_for(settings: Settings, user_id: int, tier: Tier, kind: Kind) -> Payload:

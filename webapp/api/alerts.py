@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.alert_message import alert_text
+from core.alerts import Alert
+from core.tiers import feed_window, limits
 from db import alert_feed
-from volspike.alerts import Alert
-from volspike.tiers import feed_window, limits
 from webapp import keys
 from webapp.api.models import AlertItem, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond

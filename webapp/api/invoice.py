@@ -19,9 +19,9 @@ from aiohttp import web
 
 from bot.i18n import create_i18n
 from bot.payments.invoices import invoice_link
-from bot.payments.plans import PAID_TIERS, Kind
-from volspike.errors import BadInput, NotFound
-from volspike.tiers import Tier
+from core.errors import BadInput, NotFound
+from core.plans import PAID_TIERS, Kind
+from core.tiers import Tier
 from webapp import keys
 from webapp.auth import require_user
 

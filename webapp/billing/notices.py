@@ -11,7 +11,7 @@ import logging
 from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 
-from bot.payments.texts import card_payment_failed_text
+from core.payment_texts import card_payment_failed_text
 from db import stripe as stripe_db
 from webapp import keys
 from webapp.api.invoice import INVOICE_BOT, INVOICE_I18N

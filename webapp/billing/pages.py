@@ -16,12 +16,12 @@ from aiohttp import web
 from stripe.params.checkout import SessionCreateParams
 
 from bot.i18n import pick_locale
+from core.errors import Forbidden, NotFound, Unauthorized
+from core.settings import Settings
+from core.tiers import Tier
 from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
 from db import users as users_db
-from volspike.errors import Forbidden, NotFound, Unauthorized
-from volspike.settings import Settings
-from volspike.tiers import Tier
 from webapp import keys
 from webapp.billing import oidc
 from webapp.billing import session as web_session

@@ -19,7 +19,7 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 
 from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n
-from volspike.resources import package_dir
+from core.resources import package_dir
 from webapp.locale import page_locale
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import html
 
 from aiogram.utils.i18n import gettext as _
 
-from volspike.alerts import AlertType
-from volspike.tiers import Tier
+from core.alerts import AlertType
+from core.tiers import Tier
 
 MAX_MESSAGE = 4096
 
