@@ -8,8 +8,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.backoff import Backoff
 from core.redis_names import RedisNames
-from db.unavailable import Backoff, is_unavailable
+from db.unavailable import is_unavailable
 from tests.conftest import TEST_REDIS_URL
 
 

@@ -28,9 +28,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot.delivery.fanout import Fanout
+from core.backoff import Backoff
 from core.redis_names import RedisNames
 from core.tasks import raise_if_cancelling
-from db.unavailable import UNAVAILABLE, Backoff, is_unavailable
+from db.unavailable import UNAVAILABLE, is_unavailable
 
 log = logging.getLogger(__name__)
 
