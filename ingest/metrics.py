@@ -2,7 +2,7 @@
 and, when INGEST_METRICS_PORT is set, by ingest itself).
 
 Registered once at import, as prometheus_client intends. Alert, candle-write and publish
-counters live beside the code that counts them (`ingest.publisher`, `ingest.candles`).
+counters live beside the code that counts them (`db.publisher`, `ingest.candles`).
 Per-connection series are labelled by the connection id (`c0`, `c1`, ...), a small set.
 """
 

@@ -54,10 +54,10 @@ from ingest.candle_feed import CandleFeed
 from ingest.candles import CandleWriter, load_stored
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
-from ingest.live_state import LiveState
+from db.live_state import LiveState
 from ingest.marks import MarkRecorder
 from ingest.parsers import Kline, MarkPrices, Tickers
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 from ingest.retention import RetentionJob
 from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
 from ingest.universe import SymbolInfo, UniverseChange, UniverseRefresher

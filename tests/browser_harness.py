@@ -20,7 +20,7 @@ from core.alerts import AlertType
 from core.redis_names import RedisNames
 from core.settings import Settings
 from db.partitions import ensure_partitions
-from ingest.live_state import LiveState
+from db.live_state import LiveState
 from tests.miniapp_harness import add_alert, add_symbols, sign_init_data
 from webapp.app import create_app
 

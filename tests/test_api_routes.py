@@ -16,7 +16,7 @@ from core.alerts import AlertType
 from core.clock import ManualClock
 from core.tiers import Tier
 from db import alert_feed
-from ingest.live_state import LiveState
+from db.live_state import LiveState
 from tests.miniapp_harness import (
     BOT_TOKEN,
     NOW,

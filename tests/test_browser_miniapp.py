@@ -22,7 +22,7 @@ from core.tiers import Tier
 from db import alert_feed
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 from tests.browser_harness import (
     ARTIFACTS,
     CHROMIUM,

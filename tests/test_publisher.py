@@ -15,9 +15,9 @@ from core.alerts import Alert, AlertType
 from core.redis_names import RedisNames
 from db import alerts as db_alerts
 from ingest.detector import SpikeDetector, SymbolSnapshot
-from ingest.live_state import LiveState, read_market
+from db.live_state import LiveState, read_market
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 
 HOUR = datetime(2026, 3, 2, 14, tzinfo=UTC)
 

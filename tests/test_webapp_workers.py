@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from bench.ingest_memory import free_port
 from ingest.candle_feed import CandleFeed
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 from tests.miniapp_harness import BOT_TOKEN, add_symbols, init_data, set_tier
 from tests.test_ws import kline, spike
 from webapp.app import run_webapp

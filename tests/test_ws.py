@@ -26,7 +26,7 @@ from core.clock import ManualClock
 from core.redis_names import RedisNames
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 from tests.miniapp_harness import BOT_TOKEN, NOW, add_symbols, init_data, set_tier
 from webapp.app import create_app
 from webapp.ws import LIVE_HUB, LIVE_OPTIONS, LiveHub, LiveOptions

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from core.tiers import Tier
 from db import watchlists as watchlists_db
-from ingest.live_state import read_market
+from db.live_state import read_market
 from webapp import keys
 from webapp.api.models import Market, MarketsPage
 from webapp.api.spec import API, respond

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 from webapp import keys, udf
 from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi

@@ -26,7 +26,7 @@ from core.tiers import feed_window
 from db import alert_feed
 from db import alerts as db_alerts
 from db.pool import PG_UNAVAILABLE
-from ingest.publisher import AlertPublisher
+from db.publisher import AlertPublisher
 from webapp import keys
 from webapp.api.models import IngestAlert, IngestAnswer, VolumeAlert, VolumeAlerts
 from webapp.api.spec import API, parse_body, respond
