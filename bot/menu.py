@@ -12,7 +12,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES
+from core.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES
 from core.settings import Settings
 
 COMMANDS: tuple[tuple[str, str], ...] = (

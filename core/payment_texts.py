@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram.utils.i18n import gettext as _
-
+from core.i18n import gettext as _
 from core.plans import Kind, Refusal
 from core.texts import tier_name
 from core.tiers import Tier, limits

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 
-from aiogram.utils.i18n import gettext as _
-
 from core.alerts import AlertType
+from core.i18n import gettext as _
 from core.tiers import Tier
 
 MAX_MESSAGE = 4096

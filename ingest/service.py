@@ -47,6 +47,8 @@ from core.settings import Settings
 from core.tasks import raise_if_cancelling
 from db import alerts as db_alerts
 from db import candles as db_candles
+from db.live_state import LiveState
+from db.publisher import AlertPublisher
 from ingest import metrics
 from ingest.backfill import HOUR_MS, MINUTE_MS, Backfiller, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
@@ -54,10 +56,8 @@ from ingest.candle_feed import CandleFeed
 from ingest.candles import CandleWriter, load_stored
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
-from db.live_state import LiveState
 from ingest.marks import MarkRecorder
 from ingest.parsers import Kline, MarkPrices, Tickers
-from db.publisher import AlertPublisher
 from ingest.retention import RetentionJob
 from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
 from ingest.universe import SymbolInfo, UniverseChange, UniverseRefresher

@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from core.alerts import AlertType
 from core.redis_names import RedisNames
 from core.settings import Settings
-from db.partitions import ensure_partitions
 from db.live_state import LiveState
+from db.partitions import ensure_partitions
 from tests.miniapp_harness import add_alert, add_symbols, sign_init_data
 from webapp.app import create_app
 

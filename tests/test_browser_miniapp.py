@@ -20,9 +20,9 @@ from core.alerts import Alert, AlertType
 from core.number_format import format_change, format_funding, format_price, format_ratio, format_usd
 from core.tiers import Tier
 from db import alert_feed
+from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from db.publisher import AlertPublisher
 from tests.browser_harness import (
     ARTIFACTS,
     CHROMIUM,

@@ -14,10 +14,10 @@ from redis.exceptions import RedisError
 from core.alerts import Alert, AlertType
 from core.redis_names import RedisNames
 from db import alerts as db_alerts
-from ingest.detector import SpikeDetector, SymbolSnapshot
 from db.live_state import LiveState, read_market
-from ingest.parsers import Kline
 from db.publisher import AlertPublisher
+from ingest.detector import SpikeDetector, SymbolSnapshot
+from ingest.parsers import Kline
 
 HOUR = datetime(2026, 3, 2, 14, tzinfo=UTC)
 

@@ -26,8 +26,8 @@ from aiogram.utils.web_app import WebAppInitData, safe_parse_webapp_init_data
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.i18n import pick_locale
 from core.errors import Forbidden, Unauthorized
+from core.i18n import pick_locale
 from core.settings import Settings
 from core.tiers import Tier, effective_tier
 from db import users as users_db

@@ -26,16 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiogram.utils.i18n import I18n
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from bot.alert_message import alert_text
-from bot.i18n import DEFAULT_LOCALE, pick_locale
+from core.alert_message import alert_text
 from core.alerts import Alert
 from core.errors import AppError
+from core.i18n import DEFAULT_LOCALE, I18n, pick_locale
 from core.redis_names import RedisNames
 from core.tasks import raise_if_cancelling
 from core.tiers import limits

@@ -15,9 +15,9 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import DEFAULT_LOCALE, N_
 from bot.models import BotUser
 from core.errors import AppError
+from core.i18n import DEFAULT_LOCALE, N_
 from core.settings import Settings
 from core.texts import html_text
 

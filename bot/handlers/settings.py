@@ -20,16 +20,15 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards.settings import (
     multiple_keyboard,
-    multiple_presets,
     quiet_keyboard,
     settings_keyboard,
     settings_text,
     types_keyboard,
     volume_keyboard,
-    volume_presets,
 )
 from bot.models import BotUser
 from core.alerts import AlertType
+from core.presets import multiple_presets, volume_presets
 from core.settings import Settings
 from core.texts import html_text, tier_name
 from core.tiers import Tier, limits

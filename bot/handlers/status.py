@@ -10,9 +10,9 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.keyboards.settings import format_multiple
 from bot.models import BotUser
 from core.alerts import AlertType, format_usd
+from core.presets import format_multiple
 from core.settings import Settings
 from core.texts import alert_type_name, on_off, tier_name
 from core.tiers import limits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.alert_message import alert_text
+from core.alert_message import alert_text
 from core.alerts import Alert
 from core.tiers import feed_window, limits
 from db import alert_feed

@@ -1,6 +1,6 @@
 """GET/PUT /api/settings: the bot's /settings over JSON, with the bot's rules.
 
-The rules are the bot's own: thresholds come from the same presets (bot/keyboards/settings.py),
+The rules are the bot's own: thresholds come from the same presets (core/presets.py),
 time zones and quiet hours are parsed by core/timezones.py, and a field only pro and elite
 may change (thresholds, alert types, quiet hours) is 403 `tier_required` for free users;
 HALF/FULL updates are elite's. Only changed fields are checked, so a page can send back
@@ -15,9 +15,9 @@ from typing import cast
 import asyncpg
 from aiohttp import web
 
-from bot.keyboards.settings import multiple_presets, volume_presets
 from core.alerts import AlertType
 from core.errors import BadInput, TierRequired
+from core.presets import multiple_presets, volume_presets
 from core.tiers import Tier, limits
 from core.timezones import parse_quiet_hours, parse_timezone
 from db import user_settings as settings_db

@@ -15,8 +15,8 @@ import stripe
 from aiohttp import web
 from stripe.params.checkout import SessionCreateParams
 
-from bot.i18n import pick_locale
 from core.errors import Forbidden, NotFound, Unauthorized
+from core.i18n import pick_locale
 from core.settings import Settings
 from core.tiers import Tier
 from db import stripe as stripe_db
