@@ -49,7 +49,7 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
     until SIGTERM."""
     from aiohttp import web
 
-    from webapp.app import create_app
+    from webapp.app import create_app, run_webapp
     from webapp.workers import extra_workers, reuse_port
 
     settings = load_settings(_env_file=None, **overrides)
@@ -61,7 +61,7 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
         await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port(settings)).start()
         gc.collect()  # as `volspike webapp` does once serving (webapp.app.run_webapp's freeze_gc)
         gc.freeze()
-        async with extra_workers(settings):
+        async with extra_workers(settings, run_webapp):
             await stop.wait()
     finally:
         await runner.cleanup()

@@ -22,7 +22,7 @@ from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_bot_fuzz import FUZZ, json_values, update_bodies
 from tests.test_webhook import SECRET, USER, serving, update, webhook_settings
-from webapp.app import create_app
+from volspike.runtime import create_webapp as create_app
 
 
 @dataclass
