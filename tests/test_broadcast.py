@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.broadcast import BroadcastRunner
+from bot.delivery.broadcast import BroadcastRunner
 from bot.delivery.limiter import RateLimiter
 from bot.i18n import create_i18n
 from core.settings import Settings

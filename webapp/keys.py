@@ -9,8 +9,8 @@ from redis.asyncio import Redis
 from core.clock import Clock
 from core.redis_names import RedisNames
 from core.settings import Settings
-from webapp.api.universe import SymbolUniverse
 from webapp.cache import AnswerCache
+from webapp.universe import SymbolUniverse
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)

@@ -66,8 +66,8 @@ async def run_delivery(
     state: SenderState | None = None,
 ) -> None:
     """Run the stream worker, the sender and the broadcast runner until cancelled."""
-    # Imported here: bot.broadcast itself uses this package's limiter (an import cycle otherwise).
-    from bot.broadcast import BroadcastRunner
+    # Imported here: bot.delivery.broadcast itself imports this package (its limiter and metrics).
+    from bot.delivery.broadcast import BroadcastRunner
 
     opts = options or DeliveryOptions()
     paid_rate = PAID_BROADCAST_RATE if settings.telegram_paid_broadcast else 0.0

@@ -11,8 +11,8 @@ from webapp import keys, udf
 from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
-from webapp.api.universe import SymbolUniverse
 from webapp.cache import AnswerCache
+from webapp.universe import SymbolUniverse
 
 HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist, udf)
 
