@@ -29,8 +29,7 @@ from tests.miniapp_harness import (
 )
 from webapp.api.models import CandlesPage
 from webapp.app import create_app
-from webapp.keys import ANSWERS
-from webapp.pages.templating import I18N
+from webapp.keys import ANSWERS, I18N
 
 
 @pytest.fixture

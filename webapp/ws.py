@@ -41,7 +41,7 @@ from core.tiers import limits
 from webapp import keys
 from webapp.api.alerts import alert_item
 from webapp.auth import WebUser, authenticate, current_user
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 from webapp.ws_frames import text_frame
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from webapp import keys
 from webapp.api.models import AlertItem, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond
 from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 
 
 def alert_item(alert: Alert, text: str) -> AlertItem:

@@ -12,24 +12,21 @@ import logging
 from collections.abc import AsyncIterator
 
 import orjson
-from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import LabeledPrice
 from aiohttp import web
 
 from core.errors import BadInput, NotFound
-from core.i18n import I18n, create_i18n
+from core.i18n import create_i18n
 from core.invoices import PROVIDER_TOKEN, stars_invoice
 from core.plans import PAID_TIERS, Kind
 from core.tiers import Tier
 from webapp import keys
 from webapp.auth import require_user
+from webapp.keys import INVOICE_BOT, INVOICE_I18N
 from webapp.telegram import telegram_bot
 
 log = logging.getLogger(__name__)
-
-INVOICE_BOT = web.AppKey("invoice_bot", Bot)
-INVOICE_I18N = web.AppKey("invoice_i18n", I18n)
 
 
 async def plan_invoice(request: web.Request) -> web.Response:

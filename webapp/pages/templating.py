@@ -17,8 +17,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, I18n, create_i18n
+from core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n
 from core.resources import package_dir
+from webapp.keys import I18N
 from webapp.locale import page_locale
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ WEBAPP_DIR = package_dir("webapp")
 TEMPLATES_DIR = WEBAPP_DIR / "templates"
 STATIC_DIR = WEBAPP_DIR / "static"
 DIST_DIR = STATIC_DIR / "dist"
-
-I18N = web.AppKey("pages_i18n", I18n)
 
 
 @cache
