@@ -23,8 +23,8 @@ from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
 from db import users as users_db
 from webapp import keys
+from webapp import session as web_session
 from webapp.billing import oidc
-from webapp.billing import session as web_session
 from webapp.billing.client import STRIPE
 from webapp.pages.templating import render
 from webapp.security import CONTENT_SECURITY_POLICY
