@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from db.publisher import AlertPublisher
-from webapp import keys, udf
-from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
+from webapp import keys
+from webapp.api import alerts, candles, markets, me, plans, settings, udf, volume_alerts, watchlist
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
 from webapp.cache import AnswerCache
