@@ -25,8 +25,8 @@ wheel:  ## build dist/volspike-*.whl (catalogs compiled by the build hook)
 doctor:  ## check settings and every dependency (PostgreSQL, Redis, Binance, bot token, ...)
 	$(VENV)/volspike doctor
 
-lint:  ## ruff + mypy only
-	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy
+lint:  ## ruff + mypy + lint-imports (the layering) only
+	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy && $(VENV)/lint-imports
 
 format:  ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff format . && $(VENV)/ruff check --fix .
