@@ -8,6 +8,8 @@ WORKDIR /src/webapp/frontend
 COPY webapp/frontend/package.json webapp/frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY webapp/frontend/ ./
+# the number formats the bundle shares with the server (webapp/frontend/src/lib/format.js imports it)
+COPY core/number_formats.json /src/core/number_formats.json
 RUN npm run build
 
 FROM python:3.11-slim AS builder

@@ -28,6 +28,7 @@ _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 def extracted_msgids() -> set[str]:
     found = [
         *extract_from_dir(ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS),
+        *extract_from_dir(ROOT / "core", method_map=[("**.py", "python")], keywords=KEYWORDS),
         *extract_from_dir(
             ROOT / "webapp" / "templates",
             method_map=[("**.html", "jinja2")],
