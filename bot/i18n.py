@@ -15,8 +15,14 @@ from core.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES_DIR, use_translator
 class I18n(AiogramI18n):
     @contextmanager
     def context(self) -> Generator[AiogramI18n, None, None]:
-        with super().context(), use_translator(self):
-            yield self
+        # Set on aiogram's class itself: its mixin keeps one context variable per class, and
+        # aiogram's `gettext` reads the base class's.
+        token = AiogramI18n.set_current(self)
+        try:
+            with use_translator(self):
+                yield self
+        finally:
+            AiogramI18n.reset_current(token)
 
 
 def create_i18n() -> I18n:
