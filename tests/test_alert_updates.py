@@ -10,12 +10,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.delivery_harness import add_alert, add_user, publish, running_delivery
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 EN, RU = 201, 202
 SPIKE_AT = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)

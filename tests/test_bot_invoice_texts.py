@@ -11,12 +11,13 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.i18n import SUPPORTED_LOCALES, create_i18n
-from bot.payments.texts import benefit_parts
+from bot.i18n import create_i18n
+from core.clock import ManualClock
+from core.i18n import SUPPORTED_LOCALES
+from core.payment_texts import benefit_parts
+from core.settings import Settings
+from core.tiers import Tier
 from tests.stars_harness import StarsBot, stars_bot
-from volspike.clock import ManualClock
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 USER = 5170
 TITLE_MAX, DESCRIPTION_MAX = 32, 255

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import RunningBot, running_bot, seed_symbols
 from tests.test_bot_commands import insert_alerts
-from volspike.settings import Settings
 
 USER = 500_000_072
 LANGUAGES = ["en", "ru"]

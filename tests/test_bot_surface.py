@@ -20,13 +20,13 @@ from redis.asyncio import Redis
 
 from bot.app import build_dispatcher
 from bot.i18n import create_i18n
+from core.clock import ManualClock
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID
 from tests.bot_surface import GROUP_CHAT, SURFACE, Use
 from tests.fakes.telegram_api import Call
 from tests.fakes.telegram_payments import StarCharge
 from tests.stars_harness import PRO_PRICE, StarsBot, stars_bot
-from volspike.clock import ManualClock
-from volspike.settings import Settings
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 OBSERVERS = ("message", "callback_query")

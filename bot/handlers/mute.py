@@ -3,7 +3,7 @@ the button says which way it goes next), and `/mutes` lists the running mutes, e
 Unmute button.
 
 Callback data can be forged or outlive its symbol: a mute is honoured only for a symbol the
-universe holds, by the bot's one symbol rule (`bot.symbols`); lifting one needs only that the
+universe holds, by the bot's one symbol rule (`core.symbols`); lifting one needs only that the
 user has it."""
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.alert_message import MUTE_PREFIX
 from bot.models import BotUser
-from bot.symbols import symbol_callback, symbol_from_callback
-from bot.texts import html_text
-from bot.timezones import display_timezone
+from core.clock import Clock
+from core.settings import Settings
+from core.symbols import symbol_callback, symbol_from_callback
+from core.texts import html_text
+from core.timezones import display_timezone
 from db import mutes as mutes_db
 from db import symbols as symbols_db
 from db import user_settings as settings_db
-from volspike.clock import Clock
-from volspike.settings import Settings
 
 MUTE_FOR = timedelta(hours=24)
 UNMUTE_PREFIX = "unmute:"
