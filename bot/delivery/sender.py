@@ -1,10 +1,9 @@
 """The sender: due delivery rows → Telegram messages, within Telegram's limits, at most once.
 
 Loop: claim due rows (elite first; `FOR UPDATE SKIP LOCKED`, so two processes never take the
-same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter
-and a request slot, is sent, and its outcome is queued for a batched write. With paid broadcasts
-there are two lanes, elite rows on the paid budget and the rest on the free one, each claiming
-for its own rate.
+same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter,
+is sent, and its outcome is queued for a batched write. With paid broadcasts there are two
+lanes, elite rows on the paid budget and the rest on the free one, each claiming for its own rate.
 
 At most once. A row is `sending` from its claim until its outcome is committed. Each failure is
 classified (`bot.delivery.send_failures`): a message known not to have been sent is retried
@@ -30,11 +29,8 @@ start marks them `unknown`, never re-sent.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -137,64 +133,6 @@ class SenderState:
 def backoff(attempts: int) -> timedelta:
     """2 s, 4 s, 8 s, … capped at a minute."""
     return min(timedelta(seconds=2**attempts), BACKOFF_CAP)
-
-
-RTT_DOUBLING = 30.0
-
-
-class RequestGate:
-    """How many sendMessage calls may be open at once, sized by Little's law from the measured
-    round trip: `rate × min_rtt`, within [8, 64]. The minimum round trip (decaying slowly so it
-    can grow again) estimates the network delay without the queueing of a busy process; more calls
-    in flight than that only make them all slower, the first ones included."""
-
-    def __init__(self, rate: float, *, initial_rtt: float = 0.1) -> None:
-        self.rate = rate
-        self.min_rtt = initial_rtt
-        self._open = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._last = asyncio.get_running_loop().time()
-
-    @property
-    def limit(self) -> int:
-        return max(8, min(64, math.ceil(self.rate * self.min_rtt)))
-
-    def observe(self, rtt: float) -> None:
-        now = asyncio.get_running_loop().time()
-        drift = 2 ** ((now - self._last) / RTT_DOUBLING)  # an old minimum doubles every 30 s
-        self._last = now
-        self.min_rtt = min(rtt, self.min_rtt * drift)
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        # A counter and a FIFO of futures rather than an asyncio.Condition: this runs once per
-        # message, a thousand times a second.
-        if self._open >= self.limit or self._waiters:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter  # the releaser counted us in
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()  # granted and cancelled at once: hand the slot on
-                else:
-                    with contextlib.suppress(ValueError):  # already skipped by a releaser
-                        self._waiters.remove(waiter)
-                raise
-        else:
-            self._open += 1
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        self._open -= 1
-        while self._waiters and self._open < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._open += 1
-                waiter.set_result(None)
 
 
 def default_concurrency(rate: float) -> int:
@@ -328,7 +266,6 @@ class Sender:
         # Claimed rows without an outcome yet → whether their request has been started.
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
-        self.requests = RequestGate(limiter.total_rate)
         self._renders: dict[tuple[int | None, str, Tier, bool, str], RenderedAlert] = {}
 
     def wake(self) -> None:
@@ -478,30 +415,28 @@ class Sender:
             if chat_pause or self.state.stopped is not None:
                 self._give_back(row, after=chat_pause)
                 return
-            async with contextlib.AsyncExitStack() as stack:
-                try:
-                    async with asyncio.timeout(MAX_LIMITER_WAIT):
-                        await self.limiter.acquire(row.chat_id, group=row.group, paid=self._paid(row))
-                    await stack.enter_async_context(self.requests.slot())
-                except asyncio.CancelledError:
-                    self._give_back(row)  # stopped before the request: nothing was sent
-                    raise
-                except TimeoutError:
-                    pause = max(self.limiter.paused_for, self.limiter.chat_paused_for(row.chat_id))
-                    self._give_back(row, after=pause)
-                    return
-                # The wait may have been long: look again at what it may have changed.
-                if self._is_expired(row):
-                    self._expire(row)
-                    return
-                if self.state.stopped is not None:
-                    self._give_back(row)
-                    return
-                new_chat = self._migrated.get(row.chat_id)
-                if new_chat is not None:  # claimed for the old id before the chat moved
-                    await self._migrate(row, new_chat)
-                    return
-                result = await self._call(row)
+            try:
+                async with asyncio.timeout(MAX_LIMITER_WAIT):
+                    await self.limiter.acquire(row.chat_id, group=row.group, paid=self._paid(row))
+            except asyncio.CancelledError:
+                self._give_back(row)  # stopped before the request: nothing was sent
+                raise
+            except TimeoutError:
+                pause = max(self.limiter.paused_for, self.limiter.chat_paused_for(row.chat_id))
+                self._give_back(row, after=pause)
+                return
+            # The wait may have been long: look again at what it may have changed.
+            if self._is_expired(row):
+                self._expire(row)
+                return
+            if self.state.stopped is not None:
+                self._give_back(row)
+                return
+            new_chat = self._migrated.get(row.chat_id)
+            if new_chat is not None:  # claimed for the old id before the chat moved
+                await self._migrate(row, new_chat)
+                return
+            result = await self._call(row)
             await self._settle(row, result)
         finally:
             if rest_lane:
@@ -556,7 +491,6 @@ class Sender:
         finally:
             elapsed = loop.time() - started
             metrics.SEND_SECONDS.observe(elapsed)
-            self.requests.observe(elapsed)
         return Sent(message.message_id)
 
     def _paid(self, row: Claimed) -> bool:
