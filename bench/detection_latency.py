@@ -122,7 +122,7 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
                 "binance_ws_url": f"ws://127.0.0.1:{port}",
             }
         )
-        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False, freeze_gc=True))
+        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False))
         task = asyncio.create_task(service.run())
         async with asyncio.timeout(60):
             await service.armed.wait()

@@ -25,7 +25,6 @@ what it holds (bounded), websockets and the HTTP session close, the scheduler sh
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections import deque
@@ -93,10 +92,6 @@ class IngestTimings:
     hour_total_interval: float = 1.0  # how often hours with missing minutes are looked for
     hour_total_retry: float = 5.0  # first delay before a refused 1h kline is asked again
     mark_snapshot_interval: float = 300.0  # exchange seconds between funding/mark snapshots
-    # Once armed (and again after the history backfill), collect and gc.freeze() what is alive:
-    # the detector's hours and the universe then stay out of every later full collection,
-    # which otherwise stalls the loop for tens of ms. Process-wide, so only the CLI turns it on.
-    freeze_gc: bool = False
 
 
 async def run_ingest(
@@ -478,7 +473,6 @@ class IngestService:
         candles, failed = await self._backfill.arm(symbols, loaded)
         for symbol in failed:
             self._want_gap(symbol, armed_from)
-        self._settle_memory()
         self.armed.set()
         log.info(
             "detection armed",
@@ -494,7 +488,6 @@ class IngestService:
             sorted(self.universe), self.settings.history_hours, self._missing, before_ms=armed_from
         )
         log.info("history backfilled", extra={"candles": candles, "failed": len(failed)})
-        self._settle_memory()
 
     async def _seed_stored(self, symbols: list[str], start_ms: int) -> dict[str, int]:
         """Seed the detector with the closed minutes `candles_1m` already holds from `start_ms`
@@ -525,11 +518,6 @@ class IngestService:
         assert self._hour_totals is not None
         await self.armed.wait()
         await self._hour_totals.run(self.t.hour_total_interval)
-
-    def _settle_memory(self) -> None:
-        if self.t.freeze_gc:
-            gc.collect()
-            gc.freeze()
 
     async def _missing(self, symbol: str, first_ms: int, last_ms: int) -> list[tuple[int, int]]:
         """Inclusive ranges of open times in [first_ms, last_ms] missing from candles_1m."""
