@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None  # without it /metrics answers on loopback only
     api_rate_per_ip: int = Field(600, ge=1)  # requests per minute per client address
     api_rate_per_user: int = Field(300, ge=1)  # requests per minute per Telegram user
+    # Seconds a connection may take for its request line and headers (from connecting or from its
+    # previous answer: also the idle keep-alive), and for its body; slower clients are cut off.
+    webapp_header_timeout: float = Field(15.0, gt=0)
+    webapp_body_timeout: float = Field(30.0, gt=0)
 
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 

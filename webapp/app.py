@@ -16,7 +16,7 @@ from volspike.clock import Clock, SystemClock
 from volspike.redis_client import create_redis
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
-from webapp import keys
+from webapp import keys, protocol_errors
 from webapp.access_log import access_log
 from webapp.api import invoice
 from webapp.api.routes import setup_api
@@ -27,6 +27,7 @@ from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics
 from webapp.pages import setup_pages
 from webapp.security import add_security_headers, ip_rate_limit, user_rate_limit
+from webapp.slow_clients import LINGER, read_body_in_time
 from webapp.telegram_webhook import setup_telegram_webhook
 from webapp.workers import extra_workers, reuse_port
 from webapp.ws import live_hub_ctx, live_socket
@@ -43,7 +44,15 @@ def create_app(
 ) -> web.Application:
     """Build the app. PostgreSQL and Redis are opened (and closed) by the app itself unless
     the caller hands in ones it owns, as `volspike run` does to share them between services."""
-    middlewares = [access_log, error_middleware, ip_rate_limit, auth_middleware, user_rate_limit]
+    middlewares = [
+        access_log,
+        error_middleware,
+        read_body_in_time,
+        ip_rate_limit,
+        auth_middleware,
+        user_rate_limit,
+    ]
+    protocol_errors.install()
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app.on_response_prepare.append(add_security_headers)
     app[keys.SETTINGS] = settings
@@ -101,7 +110,11 @@ async def run_webapp(
     templates) is collected and frozen out of every later full collection, which a request's
     garbage otherwise triggers over all of it (+37 % /api/candles throughput in bench.api_latency)."""
     app = create_app(settings, pool=pool, redis=redis)
-    runner = web.AppRunner(app, access_log=None)
+    # keepalive_timeout bounds a connection's wait for a complete request head, lingering_time the
+    # reading of an unread body after the answer (webapp.slow_clients).
+    runner = web.AppRunner(
+        app, access_log=None, keepalive_timeout=settings.webapp_header_timeout, lingering_time=LINGER
+    )
     await runner.setup()
     try:
         site = web.TCPSite(

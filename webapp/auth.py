@@ -60,7 +60,9 @@ def validate_init_data(raw: str, bot_token: str, *, now: datetime, max_age: time
         raise Unauthorized("empty initData")
     try:
         data = safe_parse_webapp_init_data(bot_token, raw)
-    except ValueError:  # a bad signature, a malformed query string or malformed fields
+    # ValueError: a bad signature, a malformed query string or fields; TypeError: a non-ASCII
+    # `hash`, which the constant-time compare refuses (not ours either way).
+    except (ValueError, TypeError):
         raise Unauthorized("initData signature is not valid") from None
     age = now - data.auth_date
     if age > max_age:

@@ -6,13 +6,13 @@ set, a request with `Authorization: Bearer <METRICS_TOKEN>` (compared in constan
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from volspike.errors import Forbidden
+from volspike.secret_compare import same_secret
 from webapp import keys
 
 
@@ -28,7 +28,7 @@ def _bearer_ok(request: web.Request) -> bool:
     if token is None:
         return False
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return hmac.compare_digest(given.encode(), token.get_secret_value().encode())
+    return same_secret(given, token.get_secret_value())
 
 
 async def metrics(request: web.Request) -> web.Response:

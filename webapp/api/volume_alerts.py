@@ -14,7 +14,6 @@ is rendered from its figures.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import UTC, timedelta
 
@@ -26,6 +25,7 @@ from db.pool import PG_UNAVAILABLE
 from ingest.publisher import AlertPublisher
 from volspike.alerts import Alert, AlertType
 from volspike.errors import BadInput, NotFound, Unauthorized, Unavailable
+from volspike.secret_compare import same_secret
 from volspike.tiers import feed_window
 from webapp import keys
 from webapp.api.models import IngestAlert, IngestAnswer, VolumeAlert, VolumeAlerts
@@ -43,7 +43,7 @@ def check_api_key(request: web.Request) -> None:
     if configured is None:
         raise NotFound("the ingest endpoint is off (ALERT_INGEST_API_KEY is not set)")
     given = request.headers.get("X-API-Key", "")
-    if not hmac.compare_digest(given.encode(), configured.get_secret_value().encode()):
+    if not same_secret(given, configured.get_secret_value()):
         raise Unauthorized("X-API-Key is missing or wrong")
 
 
