@@ -3,7 +3,7 @@ through real HTTP, PostgreSQL, Redis and (for delivery) the Telegram look-alike.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -61,7 +61,7 @@ async def client(settings, db, redis, clock):
 
 async def test_good_key_stores_and_publishes_the_alert(client: TestClient, db, redis, names) -> None:
     response = await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
-    assert response.status == 201
+    assert response.status == 200
     body = await response.json()
     assert body["success"] is True and body["alertId"].isdigit()
     row = await db.fetchrow("SELECT * FROM alerts WHERE id = $1", int(body["alertId"]))
@@ -75,8 +75,9 @@ async def test_good_key_stores_and_publishes_the_alert(client: TestClient, db, r
 
 
 async def test_a_duplicate_answers_the_first_id_and_publishes_nothing_more(
-    client: TestClient, redis, names
+    client: TestClient, redis, names, clock: ManualClock
 ) -> None:
+    clock.advance(timedelta(minutes=23))  # 12:30:30, when the HALF_UPDATE below is detected
     first = await (
         await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
     ).json()
@@ -94,7 +95,7 @@ async def test_a_duplicate_answers_the_first_id_and_publishes_nothing_more(
         json=payload(alertType="HALF_UPDATE", isUpdate=True, timestamp="2026-03-02T12:30:00Z"),
         headers={"X-API-Key": KEY},
     )
-    assert update.status == 201  # another type of the same hour is another alert
+    assert update.status == 200  # another type of the same hour is another alert
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": KEY + "x"}, {"X-API-Key": ""}])
@@ -127,6 +128,45 @@ async def test_bad_json_is_400(client: TestClient, db, body: bytes) -> None:
     assert await db.fetchval("SELECT count(*) FROM alerts") == 0
 
 
+# What the attack run posted (with the key), and what else breaks ingest's own alert rule.
+ATTACKS = {
+    "year-1-hour": payload(hourTimestamp="0001-01-01T00:00:00Z", timestamp="0001-01-01T00:07:00Z"),
+    "infinity-volume": payload(currentVolume="Infinity"),
+    "nan-ratio": payload(volumeRatio="NaN"),
+    "nan-previous": payload(previousVolume="NaN"),
+    "1e308-volume": payload(currentVolume=1e308, volumeRatio=1e308 / 1_500_000_000),
+    "1e308-price": payload(price=1e308),
+    "infinity-price": payload(price="Infinity"),
+    "infinity-funding": payload(fundingRate="-Infinity"),
+    "zero-previous": payload(previousVolume=0),
+    "ratio-not-current-over-previous": payload(volumeRatio=30.0),
+    "next-hour": payload(hourTimestamp="2026-03-02T13:00:00Z", timestamp="2026-03-02T13:01:00Z"),
+    "hour-before-previous": payload(hourTimestamp="2026-03-02T10:00:00Z", timestamp="2026-03-02T10:07:00Z"),
+    "timestamp-ahead-of-now": payload(timestamp="2026-03-02T12:59:00Z"),
+    "year-9999": payload(hourTimestamp="9999-12-31T23:00:00Z", timestamp="9999-12-31T23:07:00Z"),
+}
+
+
+@pytest.mark.parametrize("body", ATTACKS.values(), ids=ATTACKS.keys())
+async def test_an_alert_that_breaks_the_alert_rule_is_400_and_stores_nothing(
+    client: TestClient, db, redis, names, body: dict[str, object]
+) -> None:
+    response = await client.post("/api/volume-alerts/ingest", json=body, headers={"X-API-Key": KEY})
+    assert response.status == 400, await response.text()
+    answer = await response.json()
+    assert answer["error"] == "bad_input"
+    assert await db.fetchval("SELECT count(*) FROM alerts") == 0
+    assert await redis.xlen(names.alerts_stream) == 0
+    feed = await client.get("/api/volume-alerts")
+    assert feed.status == 200
+
+
+async def test_the_previous_hour_is_taken(client: TestClient, clock: ManualClock) -> None:
+    clock.advance(timedelta(hours=1))  # 13:07: 12:00 is now the previous hour
+    response = await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
+    assert response.status == 200
+
+
 async def test_without_the_setting_the_endpoint_is_off(settings, db, redis, clock) -> None:
     client = await _client(settings, db, redis, clock, alert_ingest_api_key=None)
     try:
@@ -142,7 +182,7 @@ async def test_an_ingested_alert_is_delivered_through_the_normal_path(
     await add_user(db, 501, tier="elite")
     async with FakeTelegram() as tg, running_delivery(settings, db, redis, tg, clock):
         response = await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
-        assert response.status == 201
+        assert response.status == 200
         calls = await tg.wait_for_call("sendMessage", 501)
         assert calls[0].text.startswith("<b>BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!</b>")
         alert_id = int((await response.json())["alertId"])

@@ -2,7 +2,8 @@
 
 It opens PostgreSQL and Redis once, hands them to each service and runs the services under the
 supervisor (`volspike.supervisor`): a service that crashes (PostgreSQL or Redis restarting under
-it, a bug) is restarted with backoff while the others keep serving; only a bad setting ends the
+it, a bug) is restarted with backoff while the others keep serving (each restart is recorded in
+Redis, so /health says which service is crash-looping); only a bad setting ends the
 process. On cancellation (SIGTERM/SIGINT) every service stops within the grace period.
 """
 
@@ -12,6 +13,8 @@ import logging
 
 from db.pool import create_pool
 from volspike.redis_client import create_redis
+from volspike.redis_names import RedisNames
+from volspike.service_crashes import reporter
 from volspike.settings import Settings
 from volspike.supervisor import ServiceFactory, supervise
 
@@ -26,13 +29,12 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
         await pool.close()
         raise
     jobs: dict[str, ServiceFactory] = {}
+    names = RedisNames(settings.redis_prefix)
     try:
         if ingest:
             from ingest.leadership import lead_shard
             from ingest.service import run_ingest
-            from volspike.redis_names import RedisNames
 
-            names = RedisNames(settings.redis_prefix)
             jobs["ingest"] = lambda: lead_shard(  # only the holder of the shard's lock runs ingest
                 settings.database_url,
                 settings.shard,
@@ -50,7 +52,7 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
             from webapp.app import run_webapp
 
             jobs["webapp"] = lambda: run_webapp(settings, pool, redis, freeze_gc=True)
-        await supervise(jobs)
+        await supervise(jobs, on_crash=reporter(redis, names))
         return 0
     finally:
         await redis.aclose()

@@ -197,11 +197,11 @@ class IngestAlert(BaseModel):
 
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     asset: str = Field(min_length=1, max_length=30)
-    currentVolume: float = Field(gt=0)
-    previousVolume: float = Field(ge=0)
-    volumeRatio: float = Field(ge=0)
-    price: float = Field(gt=0)
-    fundingRate: float | None = None
+    currentVolume: float = Field(gt=0, allow_inf_nan=False)
+    previousVolume: float = Field(gt=0, allow_inf_nan=False)
+    volumeRatio: float = Field(gt=0, allow_inf_nan=False)
+    price: float = Field(gt=0, allow_inf_nan=False)
+    fundingRate: float | None = Field(None, allow_inf_nan=False)
     message: str | None = Field(None, max_length=4096)
     timestamp: datetime
     hourTimestamp: datetime
