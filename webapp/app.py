@@ -22,6 +22,7 @@ from webapp.api import invoice
 from webapp.api.routes import setup_api
 from webapp.auth import auth_middleware
 from webapp.billing.routes import setup_billing
+from webapp.client_address import real_client
 from webapp.errors import MAX_BODY, error_middleware
 from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics
@@ -45,6 +46,7 @@ def create_app(
     """Build the app. PostgreSQL and Redis are opened (and closed) by the app itself unless
     the caller hands in ones it owns, as `volspike run` does to share them between services."""
     middlewares = [
+        real_client,
         access_log,
         error_middleware,
         read_body_in_time,
