@@ -66,7 +66,7 @@ def _limited(request: web.Request) -> bool:
     return request.path.startswith(LIMITED_PREFIXES)
 
 
-async def _count(request: web.Request, scope: str, who: str, limit: int) -> None:
+async def count_request(request: web.Request, scope: str, who: str, limit: int) -> None:
     app = request.app
     now = app[keys.CLOCK].now().timestamp()
     window = int(now // WINDOW)
@@ -89,7 +89,7 @@ async def ip_rate_limit(request: web.Request, handler: Handler) -> web.StreamRes
     """Per client address, before authentication (bad initData is counted too)."""
     if _limited(request):
         settings = request.app[keys.SETTINGS]
-        await _count(request, "ip", request.remote or "unknown", settings.api_rate_per_ip)
+        await count_request(request, "ip", request.remote or "unknown", settings.api_rate_per_ip)
     return await handler(request)
 
 
@@ -98,5 +98,5 @@ async def user_rate_limit(request: web.Request, handler: Handler) -> web.StreamR
     """Per signed-in Telegram user, after authentication."""
     user = current_user(request)
     if user is not None and _limited(request):
-        await _count(request, "user", str(user.id), request.app[keys.SETTINGS].api_rate_per_user)
+        await count_request(request, "user", str(user.id), request.app[keys.SETTINGS].api_rate_per_user)
     return await handler(request)
