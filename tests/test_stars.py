@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from bot.i18n import create_i18n
 from bot.payments.plans import PERIOD, Kind
 from bot.payments.reconcile import reconcile
+from bot.payments.scheduler import build_jobs, catch_up, run_scheduler
 from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
 from volspike.clock import ManualClock
@@ -361,3 +362,37 @@ async def test_a_refunded_subscription_payment_stops_the_renewal(sb: StarsBot):
     await sb.feed(sb.stars.refunded_payment_update(first))
     assert (await sb.user(USER))["tier"] == "free"
     assert not await sb.app.pool.fetchval("SELECT renews FROM subscriptions WHERE user_id = $1", USER)
+
+
+async def _set_last_reconciliation(pool: asyncpg.Pool, at: datetime) -> None:
+    await pool.execute("UPDATE star_reconciliation SET last_run_at = $1", at)
+
+
+async def test_a_reconciliation_missed_while_the_bot_was_down_runs_at_start(sb: StarsBot):
+    """The bot was down at 03:17 UTC yesterday: the lost payment is found when it starts again,
+    not a day later."""
+    await _set_last_reconciliation(sb.app.pool, NOW - timedelta(days=1, hours=9))
+    newcomer = 6161
+    charge = sb.stars.charge(newcomer, sb.payload(newcomer), PRO_PRICE)
+    scheduler = asyncio.create_task(
+        run_scheduler(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
+    )
+    try:
+        async with asyncio.timeout(20):
+            while not await sb.payments(newcomer):  # noqa: ASYNC110 - the job has no event to wait on
+                await asyncio.sleep(0.05)
+    finally:
+        scheduler.cancel()
+        await asyncio.gather(scheduler, return_exceptions=True)
+    [payment] = await sb.payments(newcomer)
+    assert payment["source"] == "reconciliation" and payment["provider_charge_id"] == charge.charge_id
+    assert await sb.app.pool.fetchval("SELECT last_run_at FROM star_reconciliation") == NOW
+
+
+async def test_a_reconciliation_run_within_a_day_is_not_repeated_at_start(sb: StarsBot):
+    await _set_last_reconciliation(sb.app.pool, NOW - timedelta(hours=20))
+    newcomer = 6162
+    sb.stars.charge(newcomer, sb.payload(newcomer), PRO_PRICE)
+    _, reconciliation, _ = build_jobs(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
+    assert await catch_up(sb.app.pool, reconciliation, NOW) is False
+    assert reconciliation.runs == 0 and await sb.payments(newcomer) == []
