@@ -114,3 +114,12 @@ async def test_starting_sign_ins_is_rate_limited_per_client(site):
         for _ in range(LOGIN_STARTS_PER_MINUTE + 1)
     ]
     assert statuses == [302] * LOGIN_STARTS_PER_MINUTE + [429]
+
+
+@pytest.mark.parametrize("user_id", [0, -5151, 2**52, 2**64], ids=str)
+async def test_an_id_token_naming_a_user_id_outside_telegrams_range_signs_nobody_in(site, user_id: int):
+    site.oauth.user = {"id": user_id, "name": "Nobody"}
+    answer = await site.sign_in()
+    assert answer.status == 401
+    assert "Set-Cookie" not in answer.headers or COOKIE not in answer.cookies
+    assert await site.pool.fetchval("SELECT count(*) FROM users") == 0

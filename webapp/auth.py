@@ -30,6 +30,7 @@ from bot.i18n import pick_locale
 from db import users as users_db
 from volspike.errors import Forbidden, Unauthorized
 from volspike.settings import Settings
+from volspike.telegram_ids import is_user_id
 from volspike.tiers import Tier, effective_tier
 from webapp import keys
 from webapp.billing import session as web_session
@@ -71,6 +72,8 @@ def validate_init_data(raw: str, bot_token: str, *, now: datetime, max_age: time
         raise Unauthorized("initData is from the future")
     if data.user is None:
         raise Unauthorized("initData carries no user")
+    if not is_user_id(data.user.id):
+        raise Unauthorized("initData names no valid Telegram user id")
     return data
 
 

@@ -33,6 +33,7 @@ from joserfc.jwk import KeySet
 from volspike.errors import NotFound, Unauthorized
 from volspike.secret_compare import same_secret
 from volspike.settings import Settings
+from volspike.telegram_ids import is_user_id
 from webapp import keys
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,8 @@ async def finish(request: web.Request, code: str, state: str) -> TelegramIdentit
         user_id = int(str(raw_id))
     except ValueError:
         raise Unauthorized("id_token names no Telegram user") from None
+    if not is_user_id(user_id):
+        raise Unauthorized("id_token names no valid Telegram user id")
     name = claims.get("given_name") or claims.get("name")
     username = claims.get("preferred_username")
     return TelegramIdentity(
