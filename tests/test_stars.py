@@ -396,3 +396,31 @@ async def test_a_reconciliation_run_within_a_day_is_not_repeated_at_start(sb: St
     _, reconciliation, _ = build_jobs(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
     assert await catch_up(sb.app.pool, reconciliation, NOW) is False
     assert reconciliation.runs == 0 and await sb.payments(newcomer) == []
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(1, "XTR"), (PRO_PRICE - 1, "XTR"), (PRO_PRICE, "USD")])
+async def test_a_payment_that_does_not_pay_for_its_plan_is_recorded_grants_nothing_and_warns_the_admins(
+    sb: StarsBot, amount: int, currency: str
+):
+    """Telegram confirms a payment whose amount or currency does not match the plan its payload
+    names (the pre-checkout check would have refused it): it is kept, but buys no tier."""
+    charge = sb.stars.charge(USER, sb.payload(USER), amount)
+    update = sb.stars.successful_payment_update(charge)
+    update["message"]["successful_payment"]["currency"] = currency
+    await sb.feed(update)
+    [payment] = await sb.payments(USER)
+    assert (payment["amount"], payment["currency"]) == (amount, currency)
+    assert payment["tier_before"] == payment["tier_after"] == "free"
+    row = await sb.user(USER)
+    assert row["tier"] == "free" and row["tier_expires_at"] is None
+    assert await sb.history(USER) == []
+    [warning] = sb.app.tg.sent_texts(ADMIN_ID)
+    assert "granted nothing" in warning and charge.charge_id in warning and str(USER) in warning
+    assert sb.app.tg.sent_texts(USER) == []
+
+
+async def test_paying_more_than_the_price_grants_the_plan_and_nothing_more(sb: StarsBot):
+    charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE * 10)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    row = await sb.user(USER)
+    assert row["tier"] == "pro" and row["tier_expires_at"] == NOW + PERIOD
