@@ -12,7 +12,7 @@ import pytest
 from tests.billing_harness import Billing, billing
 from webapp.billing.oidc import LOGIN_COOKIE
 from webapp.billing.pages import LOGIN_STARTS_PER_MINUTE
-from webapp.billing.session import COOKIE
+from webapp.session import COOKIE
 
 WEB_USER = 5151
 

@@ -18,13 +18,13 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.webhook import SECRET_HEADER
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.miniapp_harness import add_symbols, init_data
 from tests.raw_http import exchange, request_bytes
 from tests.test_webhook import SECRET, webhook_settings
-from volspike.settings import Settings
-from webapp.app import create_app
+from volspike.runtime import create_webapp as create_app
 from webapp.telegram_webhook import WEBHOOK_PATH
 
 API_KEY = "ingest-key-0123456789"

@@ -13,9 +13,9 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.raw_http import exchange, request_bytes
 from tests.test_supervisor import free_port
-from volspike.settings import Settings
 from webapp.app import run_webapp
 from webapp.slow_clients import LINGER
 

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from core.clock import ManualClock
+from core.settings import Settings, load_settings
 from tests.miniapp_harness import NOW
-from volspike.clock import ManualClock
-from volspike.settings import Settings, load_settings
 from webapp.app import create_app
 
 

@@ -1,5 +1,5 @@
 """GET /health: 200 only when PostgreSQL and Redis answer and no service is crash-looping under
-the supervisor (`volspike.service_crashes`); services report through Redis."""
+the supervisor (`db.service_crashes`); services report through Redis."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from volspike.ingest_health import shards_snapshot
-from volspike.service_crashes import crash_loops
+from db.ingest_health import shards_snapshot
+from db.service_crashes import crash_loops
 from webapp.keys import CLOCK, NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0

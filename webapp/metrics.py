@@ -13,8 +13,8 @@ import ipaddress
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from volspike.errors import Forbidden
-from volspike.secret_compare import same_secret
+from core.errors import Forbidden
+from core.secret_compare import same_secret
 from webapp import keys
 from webapp.client_address import forwarded_by_untrusted
 

@@ -21,15 +21,15 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from core import alert_figures
+from core.alerts import Alert, AlertType
+from core.errors import BadInput, NotFound, Unauthorized, Unavailable
+from core.secret_compare import same_secret
+from core.tiers import feed_window
 from db import alert_feed
 from db import alerts as db_alerts
 from db.pool import PG_UNAVAILABLE
-from ingest.publisher import AlertPublisher
-from volspike import alert_figures
-from volspike.alerts import Alert, AlertType
-from volspike.errors import BadInput, NotFound, Unauthorized, Unavailable
-from volspike.secret_compare import same_secret
-from volspike.tiers import feed_window
+from db.publisher import AlertPublisher
 from webapp import keys
 from webapp.api.models import IngestAlert, IngestAnswer, VolumeAlert, VolumeAlerts
 from webapp.api.spec import API, parse_body, respond
@@ -53,7 +53,7 @@ def check_api_key(request: web.Request) -> None:
 
 def to_alert(body: IngestAlert, asset: str, now: datetime) -> Alert:
     """The posted alert as ours; BadInput naming the first field that breaks the alert rule
-    (`volspike.alert_figures`, the rule ingest's own alerts meet) or the clock: the hour must
+    (`core.alert_figures`, the rule ingest's own alerts meet) or the clock: the hour must
     be the current or the previous one (the next hour's SPIKE slot is the detector's), and the
     detection time cannot be ahead of now."""
     alert_type = AlertType(body.alertType)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from volspike.telegram_ids import is_user_id
-from volspike.tiers import Tier
+from core.telegram_ids import is_user_id
+from core.tiers import Tier
 
 PAID = (Tier.PRO, Tier.ELITE)
 EARLIEST_TS = 1_262_304_000  # 2010-01-01: before Stripe's API had subscriptions

@@ -30,10 +30,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from volspike.errors import NotFound, Unauthorized
-from volspike.secret_compare import same_secret
-from volspike.settings import Settings
-from volspike.telegram_ids import is_user_id
+from core.errors import NotFound, Unauthorized
+from core.secret_compare import same_secret
+from core.settings import Settings
+from core.telegram_ids import is_user_id
 from webapp import keys
 
 log = logging.getLogger(__name__)
