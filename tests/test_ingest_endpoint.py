@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from core.clock import ManualClock
+from db.publisher import AlertPublisher
 from tests.delivery_harness import add_user, running_delivery
 from tests.fakes.telegram_api import FakeTelegram
 from tests.miniapp_harness import add_symbols
@@ -190,3 +191,27 @@ async def test_an_ingested_alert_is_delivered_through_the_normal_path(
             "SELECT status FROM deliveries WHERE alert_id = $1 AND chat_id = 501", alert_id
         )
         assert status in ("sending", "sent")
+
+
+async def test_a_row_left_by_the_attack_is_set_aside_and_the_feed_answers_everyone(
+    client: TestClient, db, redis, names
+) -> None:
+    """The row the attack run's POST left before the endpoint checked (an hour of year 1, stored as
+    -infinity) made GET /api/volume-alerts answer 500 for everyone; once the republisher has set it
+    aside, the feed answers again (the public view: the free tier's delayed window)."""
+    await db.execute(
+        """
+        INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
+                            previous_volume, volume_ratio, price, funding_rate, simulated)
+        VALUES ('BTCUSDT', 'BTC', 'SPIKE', '-infinity', '-infinity', 5e9, 1.5e9, 3.33, 97000, 0.0001, false)
+        """
+    )
+    good = await client.post(
+        "/api/volume-alerts/ingest", json=payload(symbol="ETHUSDT", asset="ETH"), headers={"X-API-Key": KEY}
+    )
+    assert good.status == 200
+    await AlertPublisher(db, redis, names).republish_pending()
+    feed = await client.get("/api/volume-alerts")
+    assert feed.status == 200
+    assert "BTCUSDT" not in [a["symbol"] for a in (await feed.json())["alerts"]]
+    assert await db.fetchval("SELECT publish_error FROM alerts WHERE symbol = 'BTCUSDT'")
