@@ -1,0 +1,101 @@
+"""A SPIKE and the minutes around it, written to the real test database, whose outcome is
+known by hand (the figures are in `SCENARIO`'s docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from db.alerts import insert_alert
+from db.partitions import ensure_partitions
+from volspike.alerts import Alert, AlertType
+
+HOUR = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+DETECTED = HOUR + timedelta(minutes=20, seconds=30)  # the alert's minute is 10:20
+MINUTE = timedelta(minutes=1)
+
+
+@dataclass
+class Scenario:
+    """Flat minutes at 100 (high 100.5, low 99.5) with these exceptions, BTC flat at 50,000:
+
+    - the hour's minutes 10:00..10:20 trade 1000 quote each, `taker` of it taker-bought;
+    - 10:35 (+15 min) closes 102, 11:20 (+1 h) closes 97, 14:20 (+4 h) closes 105;
+    - 12:00 reaches a high of 108 and 13:00 a low of 95;
+    - BTC closes 50,500 at 10:35 (+1 %), 49,000 at 11:20 (-2 %), 51,000 at 14:20 (+2 %), and
+      52,000 at 12:30 (+4 %, when our close is flat).
+
+    Up (taker 700): +2 / -3 / +5 %, BTC +1 / -2 / +2 %, MFE +8, MAE -5, against BTC the closes
+    run 0 except +1 (10:35), -1 (11:20), +3 (14:20), -4 (12:30): MFE +3, MAE -4.
+    """
+
+    symbol: str = "XUSDT"
+    price: float = 100.0
+    taker: float = 700.0
+    hour_open: float = 100.0
+    skip: set[datetime] = field(default_factory=set)
+    skip_btc: set[datetime] = field(default_factory=set)
+
+
+def _minute(symbol: str, t: datetime, o: float, h: float, lo: float, c: float, q: float, tq: float) -> tuple:
+    return (symbol, t, o, h, lo, c, q / o, q, 10, tq / o, tq)
+
+
+async def write(pool: asyncpg.Pool, s: Scenario, *, detected: datetime = DETECTED) -> int:
+    """The minutes of `s` and its SPIKE; the alert's id."""
+    hour = detected.replace(minute=0, second=0, microsecond=0)
+    shift = hour - HOUR
+    await ensure_partitions(pool, hour.date() - timedelta(days=1), (hour + timedelta(hours=6)).date())
+    closes = {
+        HOUR + timedelta(minutes=35): 102.0,
+        HOUR + timedelta(hours=1, minutes=20): 97.0,
+        HOUR + timedelta(hours=4, minutes=20): 105.0,
+    }
+    highs = {HOUR + timedelta(hours=2): 108.0}
+    lows = {HOUR + timedelta(hours=3): 95.0}
+    btc_closes = {
+        HOUR + timedelta(minutes=35): 50_500.0,
+        HOUR + timedelta(hours=1, minutes=20): 49_000.0,
+        HOUR + timedelta(hours=4, minutes=20): 51_000.0,
+        HOUR + timedelta(hours=2, minutes=30): 52_000.0,
+    }
+    rows = []
+    t = HOUR
+    while t <= HOUR + timedelta(hours=4, minutes=30):
+        own_open = s.hour_open if t == HOUR else 100.0
+        c = closes.get(t, 100.0)
+        quote, taker = (1000.0, s.taker) if t <= HOUR + timedelta(minutes=20) else (500.0, 250.0)
+        if t not in s.skip:
+            rows.append(
+                _minute(s.symbol, t + shift, own_open, highs.get(t, max(c, own_open) + 0.5),
+                        lows.get(t, min(c, own_open) - 0.5), c, quote, taker)
+            )  # fmt: skip
+        if t not in s.skip_btc and s.symbol != "BTCUSDT":
+            b = btc_closes.get(t, 50_000.0)
+            rows.append(
+                _minute("BTCUSDT", t + shift, 50_000.0, max(b, 50_000.0), min(b, 50_000.0), b, 1e6, 5e5)
+            )
+        t += MINUTE
+    await pool.executemany(
+        "INSERT INTO candles_1m VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        rows,
+    )
+    alert_id = await insert_alert(
+        pool,
+        Alert(
+            symbol=s.symbol,
+            asset=s.symbol.removesuffix("USDT"),
+            alert_type=AlertType.SPIKE,
+            hour=hour,
+            detected_at=detected,
+            current_volume=21_000_000.0,
+            previous_volume=6_000_000.0,
+            ratio=3.5,
+            price=s.price,
+            funding_rate=0.0001,
+        ),
+    )
+    assert alert_id is not None
+    return alert_id
