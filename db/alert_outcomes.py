@@ -25,10 +25,8 @@ LEFT JOIN alert_outcomes o ON o.alert_id = a.id
 WHERE a.alert_type = 'SPIKE'
   AND a.detected_at >= $3::timestamptz
   AND a.detected_at < $1::timestamptz - interval '14 minutes'
-  AND (o.alert_id IS NULL
-       OR (o.horizon_minutes = 15 AND date_trunc('minute', a.detected_at) <= $1::timestamptz - interval '60 minutes')
-       OR (o.horizon_minutes = 60 AND date_trunc('minute', a.detected_at) <= $1::timestamptz - interval '240 minutes'))
-  AND date_trunc('minute', a.detected_at) <= $1::timestamptz - interval '15 minutes'
+  AND date_trunc('minute', a.detected_at) + make_interval(mins => CASE o.horizon_minutes
+          WHEN 15 THEN 60 WHEN 60 THEN 240 WHEN 240 THEN NULL ELSE 15 END) <= $1::timestamptz
   AND (a.detected_at, a.id) > ($4::timestamptz, $5::bigint)
 ORDER BY a.detected_at, a.id
 LIMIT $2
