@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 MINUTE = timedelta(minutes=1)
 HORIZONS: tuple[int, ...] = (15, 60, 240)  # minutes
 WINDOW = HORIZONS[-1]
 BTC = "BTCUSDT"
+DirectionSource = Literal["taker", "price"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,7 @@ class Outcome:
     horizon_minutes: int
     taker_share: float | None
     direction: int | None  # +1 up, -1 down
-    direction_source: str | None  # "taker" or "price"
+    direction_source: DirectionSource | None
     changes: tuple[float | None, float | None, float | None]  # +15 min, +1 h, +4 h
     btc_changes: tuple[float | None, float | None, float | None]
     mfe: float | None
@@ -93,7 +95,7 @@ def _pct(end: float, start: float) -> float:
 
 def _direction(
     hour: datetime, alert_minute: datetime, price: float, minutes: Mapping[datetime, Minute]
-) -> tuple[float | None, int | None, str | None]:
+) -> tuple[float | None, int | None, DirectionSource | None]:
     own = [c for t, c in minutes.items() if hour <= t <= alert_minute]
     quote = sum(c.quote_volume for c in own)
     share = sum(c.taker_buy_quote for c in own) / quote if quote > 0 else None
