@@ -3,14 +3,17 @@ known by hand (the figures are in `SCENARIO`'s docstring)."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from db import alert_outcomes
 from db.alerts import insert_alert
 from db.partitions import ensure_partitions
 from volspike.alerts import Alert, AlertType
+from volspike.outcomes import Outcome
 
 HOUR = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 DETECTED = HOUR + timedelta(minutes=20, seconds=30)  # the alert's minute is 10:20
@@ -99,3 +102,61 @@ async def write(pool: asyncpg.Pool, s: Scenario, *, detected: datetime = DETECTE
     )
     assert alert_id is not None
     return alert_id
+
+
+async def seed_track_record(
+    pool: asyncpg.Pool, now: datetime, count: int = 120, *, seed: int = 7
+) -> list[int]:
+    """`count` SPIKEs over the last 30 days with stored outcomes, deterministic and varied: ratios
+    3×–20×, hour volumes $3M–$2B, taker shares 30–70 %, moves that widen with the horizon and
+    lean with the takers; every 15th has an unknown +4 h (missing candles). Their ids."""
+    rng = random.Random(seed)
+    assets = ["BTC", "ETH", "SOL", "DOGE", "XRP", "PEPE", "WIF", "SUI", "AVAX", "LINK", "ARB", "OP"]
+    ids = []
+    for i in range(count):
+        detected = now - timedelta(hours=5) - timedelta(minutes=rng.randrange(0, 30 * 24 * 60 - 300))
+        ratio = min(3.0 * rng.lognormvariate(0.3, 0.6), 40.0)
+        ratio = max(ratio, 3.0)
+        volume = 3e6 * rng.lognormvariate(2.0, 1.6)
+        taker = min(max(rng.gauss(0.52, 0.08), 0.3), 0.75)
+        lean = (taker - 0.5) * 4
+        changes = tuple(rng.gauss(lean * k, sd) for k, sd in ((0.3, 0.9), (0.6, 1.8), (1.0, 3.2)))
+        asset = assets[i % len(assets)]
+        alert_id = await insert_alert(
+            pool,
+            Alert(
+                symbol=f"{asset}{i}USDT",
+                asset=asset,
+                alert_type=AlertType.SPIKE,
+                hour=detected.replace(minute=0, second=0, microsecond=0),
+                detected_at=detected,
+                current_volume=volume,
+                previous_volume=volume / ratio,
+                ratio=ratio,
+                price=1.0 + i,
+                funding_rate=0.0001,
+            ),
+        )
+        assert alert_id is not None
+        btc = tuple(rng.gauss(0, sd / 3) for sd in (0.9, 1.8, 3.2))
+        last = None if i % 15 == 0 else changes[2]
+        peak = max(abs(c) for c in changes) + rng.random()
+        await alert_outcomes.store(
+            pool,
+            alert_id,
+            Outcome(
+                horizon_minutes=240,
+                taker_share=taker,
+                direction=1 if taker >= 0.5 else -1,
+                direction_source="taker",
+                changes=(changes[0], changes[1], last),
+                btc_changes=btc,
+                mfe=None if last is None else peak,
+                mae=None if last is None else -peak / 2,
+                rel_mfe=None,
+                rel_mae=None,
+            ),
+            now,
+        )
+        ids.append(alert_id)
+    return ids

@@ -53,7 +53,10 @@ async def test_alerts_show_the_move_after_each_spike(
     await outcomes_at(app, HOUR + timedelta(hours=5))
     [reply] = await app.send(USER, "/alerts")
     assert next(line for line in reply.text.splitlines() if "<b>X</b>" in line).endswith(after_4h)
-    assert await app.pool.fetchval("SELECT horizon_minutes FROM alert_outcomes WHERE alert_id = $1", first) == 240
+    assert (
+        await app.pool.fetchval("SELECT horizon_minutes FROM alert_outcomes WHERE alert_id = $1", first)
+        == 240
+    )
 
 
 async def test_a_spike_younger_than_fifteen_minutes_shows_no_outcome(app: RunningBot) -> None:

@@ -18,8 +18,8 @@ from bot.timezones import display_timezone
 from db import alert_history
 from db import user_settings as settings_db
 from volspike.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
-from volspike.number_format import format_change
 from volspike.clock import Clock
+from volspike.number_format import format_change
 from volspike.settings import Settings
 from volspike.tiers import feed_window, limits
 
