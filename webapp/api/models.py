@@ -65,10 +65,10 @@ class AlertOutcome(ApiModel):
     change1h: float | None = Field(alias="change1h")
     change4h: float | None = Field(alias="change4h")
     vs_btc15m: float | None = Field(
-        alias="vsBtc15m", description="the change with BTC's change over the same window subtracted"
+        serialization_alias="vsBtc15m", description="the change with BTC's change over the same window subtracted"
     )
-    vs_btc1h: float | None = Field(alias="vsBtc1h")
-    vs_btc4h: float | None = Field(alias="vsBtc4h")
+    vs_btc1h: float | None = Field(serialization_alias="vsBtc1h")
+    vs_btc4h: float | None = Field(serialization_alias="vsBtc4h")
     direction: Literal["up", "down"] | None = Field(
         description="the hour's taker imbalance (or its price move when takers were even)"
     )
