@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from db import alert_outcomes
 from ingest.outcomes import OutcomesJob
+from tests.bot_harness import compile_catalogs
 from tests.miniapp_harness import NOW, add_alert, add_symbols
 from tests.outcome_harness import Scenario, write
 from volspike.alerts import AlertType
@@ -23,6 +24,7 @@ approx = pytest.approx
 
 @pytest.fixture
 async def client(settings, db, redis):
+    compile_catalogs()  # the page and API texts in every language, from the .po files
     await add_symbols(db, ["BTCUSDT", "ETHUSDT", "XUSDT"])
     app = create_app(settings, pool=db, redis=redis, clock=ManualClock(NOW))
     async with TestClient(TestServer(app)) as client:

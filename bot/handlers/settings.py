@@ -24,6 +24,7 @@ from bot.keyboards.settings import (
     quiet_keyboard,
     settings_keyboard,
     settings_text,
+    thresholds,
     types_keyboard,
     volume_keyboard,
     volume_presets,
@@ -31,8 +32,10 @@ from bot.keyboards.settings import (
 from bot.models import BotUser
 from bot.texts import html_text, tier_name
 from bot.timezones import display_timezone, format_quiet_hours, parse_quiet_hours, parse_timezone
+from bot.what_if import estimate, what_if_text
 from db import user_settings as settings_db
 from volspike.alerts import AlertType
+from volspike.clock import Clock
 from volspike.settings import Settings
 from volspike.tiers import Tier, limits
 
@@ -50,10 +53,15 @@ def build_router(settings: Settings) -> Router:
     default_multiple = settings.spike_multiple
     default_volume = settings.spike_min_quote_volume
 
-    async def screen(pool: asyncpg.Pool, user: BotUser) -> tuple[str, InlineKeyboardMarkup]:
+    async def screen(pool: asyncpg.Pool, user: BotUser, clock: Clock) -> tuple[str, InlineKeyboardMarkup]:
         prefs = await settings_db.get(pool, user.id)
+        multiple, volume = thresholds(prefs, user.tier, default_multiple, default_volume)
+        _alerts, days, rate, median, _known = await estimate(pool, clock.now(), multiple, volume)
         return (
-            settings_text(prefs, user.tier, default_multiple, default_volume),
+            settings_text(prefs, user.tier, default_multiple, default_volume)
+            + "\n\n<i>"
+            + html_text(what_if_text(rate, days, median, _))
+            + "</i>",
             settings_keyboard(prefs, user.tier, default_multiple),
         )
 
@@ -72,9 +80,9 @@ def build_router(settings: Settings) -> Router:
             await callback.bot.send_message(callback.from_user.id, text, reply_markup=keyboard)
 
     async def refresh(
-        callback: CallbackQuery, pool: asyncpg.Pool, user: BotUser, note: str | None = None
+        callback: CallbackQuery, pool: asyncpg.Pool, user: BotUser, clock: Clock, note: str | None = None
     ) -> None:
-        text, keyboard = await screen(pool, user)
+        text, keyboard = await screen(pool, user, clock)
         await show(callback, text, keyboard)
         await callback.answer(note)
 
@@ -82,14 +90,18 @@ def build_router(settings: Settings) -> Router:
         return limits(user.tier).custom_thresholds
 
     @router.message(Command("settings"))
-    async def open_settings(message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext) -> None:
+    async def open_settings(
+        message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
+    ) -> None:
         await state.clear()
-        text, keyboard = await screen(pool, user)
+        text, keyboard = await screen(pool, user, clock)
         await message.answer(text, reply_markup=keyboard)
 
     @router.callback_query(F.data == "settings:open")
-    async def open_from_alert(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
-        text, keyboard = await screen(pool, user)
+    async def open_from_alert(
+        callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, clock: Clock
+    ) -> None:
+        text, keyboard = await screen(pool, user, clock)
         if callback.bot is not None:
             try:
                 await callback.bot.send_message(callback.from_user.id, text, reply_markup=keyboard)
@@ -100,9 +112,11 @@ def build_router(settings: Settings) -> Router:
         await callback.answer()
 
     @router.callback_query(F.data == "settings:back")
-    async def back(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, state: FSMContext) -> None:
+    async def back(
+        callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
+    ) -> None:
         await state.clear()
-        await refresh(callback, pool, user)
+        await refresh(callback, pool, user, clock)
 
     @router.callback_query(F.data.startswith("settings:locked"))
     async def locked(callback: CallbackQuery, user: BotUser) -> None:
@@ -140,7 +154,7 @@ def build_router(settings: Settings) -> Router:
         await callback.answer()
 
     @router.callback_query(F.data.startswith("settings:mult:"))
-    async def set_multiple(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
+    async def set_multiple(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
         if not custom_allowed(user):
             await locked(callback, user)
             return
@@ -152,10 +166,10 @@ def build_router(settings: Settings) -> Router:
             await callback.answer(_("That value is not available."), show_alert=True)
             return
         await settings_db.set_multiple(pool, user.id, None if value == default_multiple else value)
-        await refresh(callback, pool, user, _("Saved."))
+        await refresh(callback, pool, user, clock, _("Saved."))
 
     @router.callback_query(F.data.startswith("settings:vol:"))
-    async def set_volume(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
+    async def set_volume(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
         if not custom_allowed(user):
             await locked(callback, user)
             return
@@ -167,7 +181,7 @@ def build_router(settings: Settings) -> Router:
             await callback.answer(_("That value is not available."), show_alert=True)
             return
         await settings_db.set_min_volume(pool, user.id, None if value == default_volume else value)
-        await refresh(callback, pool, user, _("Saved."))
+        await refresh(callback, pool, user, clock, _("Saved."))
 
     @router.callback_query(F.data.startswith("settings:type:"))
     async def toggle_type(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
@@ -198,19 +212,23 @@ def build_router(settings: Settings) -> Router:
         await callback.answer(_("Saved."))
 
     @router.callback_query(F.data == "settings:wlonly")
-    async def toggle_watchlist_only(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
+    async def toggle_watchlist_only(
+        callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, clock: Clock
+    ) -> None:
         await settings_db.toggle_watchlist_only(pool, user.id)
-        await refresh(callback, pool, user, _("Saved."))
+        await refresh(callback, pool, user, clock, _("Saved."))
 
     @router.callback_query(F.data == "settings:pause")
-    async def toggle_pause(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
+    async def toggle_pause(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
         prefs = await settings_db.get(pool, user.id)
         await settings_db.set_paused(pool, user.id, not prefs.paused)
-        await refresh(callback, pool, user, _("Alerts resumed.") if prefs.paused else _("Alerts paused."))
+        await refresh(
+            callback, pool, user, clock, _("Alerts resumed.") if prefs.paused else _("Alerts paused.")
+        )
 
     @router.callback_query(F.data.startswith("settings:quiet:"))
     async def set_quiet(
-        callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, state: FSMContext
+        callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
     ) -> None:
         if not custom_allowed(user):
             await locked(callback, user)
@@ -218,7 +236,7 @@ def build_router(settings: Settings) -> Router:
         value = (callback.data or "").removeprefix("settings:quiet:")
         if value == "off":
             await settings_db.set_quiet_hours(pool, user.id, None, None)
-            await refresh(callback, pool, user, _("Quiet hours are off."))
+            await refresh(callback, pool, user, clock, _("Quiet hours are off."))
             return
         if value == "custom":
             await state.set_state(SettingsInput.quiet_hours)
@@ -237,7 +255,7 @@ def build_router(settings: Settings) -> Router:
             await callback.answer(_("That value is not available."), show_alert=True)
             return
         await settings_db.set_quiet_hours(pool, user.id, *parsed)
-        await refresh(callback, pool, user, _("Saved."))
+        await refresh(callback, pool, user, clock, _("Saved."))
 
     @router.callback_query(F.data == "settings:tz")
     async def ask_timezone(callback: CallbackQuery, state: FSMContext) -> None:
@@ -250,7 +268,9 @@ def build_router(settings: Settings) -> Router:
         await callback.answer()
 
     @router.message(StateFilter(SettingsInput.timezone), F.text, ~F.text.startswith("/"))
-    async def typed_timezone(message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext) -> None:
+    async def typed_timezone(
+        message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
+    ) -> None:
         zone = parse_timezone(message.text or "")
         if zone is None:
             await message.answer(
@@ -263,12 +283,12 @@ def build_router(settings: Settings) -> Router:
         await settings_db.set_timezone(pool, user.id, zone)
         await state.clear()
         await message.answer(_("Time zone set to {zone}.").format(zone=display_timezone(zone)))
-        text, keyboard = await screen(pool, user)
+        text, keyboard = await screen(pool, user, clock)
         await message.answer(text, reply_markup=keyboard)
 
     @router.message(StateFilter(SettingsInput.quiet_hours), F.text, ~F.text.startswith("/"))
     async def typed_quiet_hours(
-        message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext
+        message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
     ) -> None:
         if not custom_allowed(user):
             await state.clear()
@@ -280,7 +300,7 @@ def build_router(settings: Settings) -> Router:
         await settings_db.set_quiet_hours(pool, user.id, *parsed)
         await state.clear()
         await message.answer(_("Quiet hours set to {hours}.").format(hours=format_quiet_hours(*parsed)))
-        text, keyboard = await screen(pool, user)
+        text, keyboard = await screen(pool, user, clock)
         await message.answer(text, reply_markup=keyboard)
 
     return router

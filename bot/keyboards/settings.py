@@ -37,12 +37,21 @@ def _back() -> list[InlineKeyboardButton]:
     return [_button("« " + _("Back"), "settings:back")]
 
 
-def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float) -> str:
-    # What applies now: a tier without custom settings gets the defaults, whatever is stored.
-    tier_limits = limits(tier)
-    custom = tier_limits.custom_thresholds
+def thresholds(
+    prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float
+) -> tuple[float, float]:
+    """The multiple and minimum volume that apply now: a tier without custom settings gets the
+    defaults, whatever is stored."""
+    custom = limits(tier).custom_thresholds
     multiple = (prefs.spike_multiple if custom else None) or default_multiple
     volume = prefs.min_quote_volume if custom and prefs.min_quote_volume is not None else default_volume
+    return multiple, volume
+
+
+def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float) -> str:
+    tier_limits = limits(tier)
+    custom = tier_limits.custom_thresholds
+    multiple, volume = thresholds(prefs, tier, default_multiple, default_volume)
     types = ", ".join(
         alert_type_name(t)
         for t in AlertType

@@ -65,7 +65,8 @@ class AlertOutcome(ApiModel):
     change1h: float | None = Field(alias="change1h")
     change4h: float | None = Field(alias="change4h")
     vs_btc15m: float | None = Field(
-        serialization_alias="vsBtc15m", description="the change with BTC's change over the same window subtracted"
+        serialization_alias="vsBtc15m",
+        description="the change with BTC's change over the same window subtracted",
     )
     vs_btc1h: float | None = Field(serialization_alias="vsBtc1h")
     vs_btc4h: float | None = Field(serialization_alias="vsBtc4h")
@@ -107,6 +108,26 @@ class AlertsPage(ApiModel):
     delay_minutes: int
     history_limit: int
     live: bool
+
+
+class WhatIfQuery(QueryModel):
+    multiple: float | None = Field(None, gt=1, le=1000, description="spike multiple; default: the service's")
+    min_volume: float | None = Field(None, ge=0, le=1e13, description="minimum hourly quote volume, USDT")
+
+
+class WhatIfAnswer(ApiModel):
+    """SPIKEs these thresholds would have given over the last `days` days with candles."""
+
+    multiple: float
+    min_volume: float
+    days: float = Field(description="days of the 30-day window with stored candles")
+    alerts: int
+    alerts_per_day: float | None
+    median1h: float | None = Field(
+        alias="median1h", description="median move after 1 h of those alerts, percent"
+    )
+    known: int = Field(description="alerts with a known move after 1 h")
+    text: str = Field(description="the sentence, in the caller's language")
 
 
 class RecordQuery(QueryModel):
