@@ -24,14 +24,15 @@ from tests.browser_harness import (
     telegram_url,
     utcnow,
 )
-from tests.miniapp_harness import BOT_TOKEN, add_symbols
+from tests.miniapp_harness import BOT_TOKEN, add_symbols, set_tier
 from tests.outcome_harness import Scenario, seed_track_record, write
+from tests.test_what_if import market
 from volspike.clock import ManualClock
 
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 USER = 1001
 
@@ -107,3 +108,27 @@ async def test_feed_card_shows_the_move_after_the_spike(tab: Page, site: str) ->
     line = await card.locator(".alert-outcome").inner_text()
     assert line == "+5.00% after 4 h · vs BTC +3.00%"
     assert await card.locator(".alert-outcome b.up").count() == 1
+
+
+async def test_settings_page_says_what_the_thresholds_would_have_given(
+    browser: Browser, settings, db, redis
+) -> None:
+    await market(db, utcnow())
+    await set_tier(db, USER, "pro")
+    app_settings = settings.model_copy(update={"bot_token": SecretStr(BOT_TOKEN)})
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = await context.new_page()
+    async with serve(app_settings, db, redis) as (base, _app):
+        await page.goto(
+            telegram_url(base, "/settings", signed_init_data(BOT_TOKEN, USER, utcnow()), LIGHT_THEME)
+        )
+        note = page.locator("#what-if")
+        await note.wait_for()
+        assert await note.inner_text() == (
+            "With these thresholds you would have had 0.2 alerts a day over the last 10 days; "
+            "median move after 1 h: +0.50%."
+        )  # the default 3× and $3M: A and B
+        await page.locator("#spikeMultiple").select_option("5.0")
+        await expect(note).to_contain_text("0.1 alerts a day")
+        assert (await note.inner_text()).endswith("median move after 1 h: +2.00%.")  # A only
+    await context.close()

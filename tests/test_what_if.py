@@ -16,13 +16,12 @@ from db import alert_outcomes
 from db.partitions import ensure_partitions
 from tests.bot_harness import RunningBot, compile_catalogs, running_bot, seed_symbols
 from tests.miniapp_harness import add_alert
-from volspike.clock import ManualClock
+from volspike.clock import ManualClock, hour_floor
 from volspike.outcomes import Outcome
 from volspike.settings import Settings
 from webapp.app import create_app
 
 NOW = datetime(2026, 3, 20, 12, 25, tzinfo=UTC)
-FIRST = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # the oldest stored hour: 10 days of the window
 USER = 500_000_051
 
 
@@ -40,22 +39,23 @@ async def hour(pool: asyncpg.Pool, symbol: str, start: datetime, quote_volume: f
 async def spike_outcome(pool: asyncpg.Pool, symbol: str, at: datetime, change_1h: float) -> None:
     alert_id = await add_alert(pool, symbol, at + timedelta(minutes=12))
     outcome = Outcome(60, 0.5, 1, "price", (0.0, change_1h, None), (None, None, None), None, None, None, None)
-    await alert_outcomes.store(pool, alert_id, outcome, NOW)
+    await alert_outcomes.store(pool, alert_id, outcome, at + timedelta(hours=2))
 
 
-async def market(pool: asyncpg.Pool) -> None:
+async def market(pool: asyncpg.Pool, now: datetime = NOW) -> None:
     """Three symbol-hours after quiet ones: A $1M → $5M (5×, +2 % after 1 h), B $2M → $7M
     (3.5×, -1 %), C $4M → $10M (2.5×, no SPIKE); plus the forming hour (8×), never counted,
-    and an hour whose previous hour is missing."""
-    await ensure_partitions(pool, FIRST.date() - timedelta(days=1), NOW.date())
-    h = FIRST + timedelta(days=2)
+    and an hour whose previous hour is missing. The oldest stored hour is 10 days before `now`'s."""
+    first = hour_floor(now) - timedelta(days=10)
+    await ensure_partitions(pool, first.date() - timedelta(days=1), now.date())
+    h = first + timedelta(days=2)
     for symbol, before, after in (("AUSDT", 1e6, 5e6), ("BUSDT", 2e6, 7e6), ("CUSDT", 4e6, 10e6)):
         await hour(pool, symbol, h - timedelta(hours=1), before)
         await hour(pool, symbol, h, after)
-    await hour(pool, "AUSDT", FIRST, 1e6)  # the window's first stored hour
+    await hour(pool, "AUSDT", first, 1e6)  # the window's first stored hour
     await hour(pool, "DUSDT", h + timedelta(hours=5), 50e6)  # nothing stored the hour before
-    await hour(pool, "AUSDT", NOW.replace(minute=0) - timedelta(hours=1), 1e6)
-    await hour(pool, "AUSDT", NOW.replace(minute=0), 8e6)  # forming
+    await hour(pool, "AUSDT", hour_floor(now) - timedelta(hours=1), 1e6)
+    await hour(pool, "AUSDT", hour_floor(now), 8e6)  # forming
     await spike_outcome(pool, "AUSDT", h, 2.0)
     await spike_outcome(pool, "BUSDT", h, -1.0)
 
