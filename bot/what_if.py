@@ -29,10 +29,13 @@ def what_if_text(
 
 
 async def estimate(
-    pool: asyncpg.Pool, now: datetime, multiple: float, min_volume: float
+    pool: asyncpg.Pool, now: datetime, multiple: float, min_volume: float, defaults: tuple[float, float]
 ) -> tuple[int, float, float | None, float | None, int]:
-    """`(alerts, days, alerts a day, median move after 1 h, alerts with a known move)`."""
+    """`(alerts, days, alerts a day, median move after 1 h, alerts with a known move)`;
+    `defaults`: the service's spike multiple and minimum volume."""
     start, end = window(now)
-    found = await what_if(pool, start, end, multiple, min_volume)
+    found = await what_if(
+        pool, start, end, multiple, min_volume, default_multiple=defaults[0], default_volume=defaults[1]
+    )
     days = covered_days(start, end, found.first_hour)
     return found.hours, days, per_day(found.hours, days), found.median_1h, found.known

@@ -2,12 +2,16 @@
 have given over a past window, and the median move after 1 h of those alerts.
 
 An hour fires for (M, V) exactly when its final quote volume stands at or above both V and M× the
-previous hour's (the hour's volume only grows, so it crossed both at some moment), so the count is
-read from the closed hours of `candles_1h` joined to the hour before; the forming hour is left
-out. The move after 1 h is the stored outcome of that symbol-hour's SPIKE (`alert_outcomes`): for
-thresholds at or above the default every such hour had one (its own alert may come later in the
-hour, so the move is the default alert's); below the default, hours without a SPIKE have no
-outcome and `known` says how many had one.
+previous hour's (the hour's volume only grows, so it crossed both at some moment); the forming
+hour is left out. Own thresholds are never below the default (the presets of the bot and the
+Mini App start at it), so such an hour also fired the default SPIKE: the count reads the
+window's SPIKE rows, each with its hour's final volume from `candles_1h` and the rule's own
+denominator (the alert's previous volume) — a few thousand rows, not every hour of every symbol
+(`bench/outcomes_queries.py`).
+
+The move after 1 h is the stored outcome of that SPIKE (`alert_outcomes`); the user's own alert
+may come later in the hour than the default's, so it is the default alert's move. `known` says
+how many of the hours have it (an outcome is unknown when candles were missing).
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ from asyncpg.pool import PoolConnectionProxy
 
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
-WHAT_IF = """
+# The window's SPIKEs (`alerts_spike_detected_idx`) that the thresholds would have kept.
+FROM_SPIKES = """
 SELECT count(*) AS hours,
        count(o.change_1h) AS known,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY o.change_1h) AS median_1h,
-       (SELECT min(open_time) FROM candles_1h WHERE open_time >= $1 AND open_time < $2) AS first_hour
-FROM candles_1h h
-JOIN candles_1h p ON p.symbol = h.symbol AND p.open_time = h.open_time - interval '1 hour'
-LEFT JOIN alerts a ON a.symbol = h.symbol AND a.hour_ts = h.open_time AND a.alert_type = 'SPIKE'
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY o.change_1h) AS median_1h
+FROM alerts a
+JOIN candles_1h h ON h.symbol = a.symbol AND h.open_time = a.hour_ts
 LEFT JOIN alert_outcomes o ON o.alert_id = a.id
-WHERE h.open_time >= $1 AND h.open_time < $2
-  AND h.quote_volume >= $4 AND p.quote_volume > 0 AND h.quote_volume >= $3 * p.quote_volume
+WHERE a.alert_type = 'SPIKE' AND a.detected_at >= $1 AND a.detected_at < $2
+  AND h.quote_volume >= $4 AND a.previous_volume > 0 AND h.quote_volume >= $3 * a.previous_volume
 """
+
+FIRST_HOUR = "SELECT min(open_time) FROM candles_1h WHERE open_time >= $1 AND open_time < $2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +48,20 @@ class WhatIf:
 
 
 async def what_if(
-    conn: Executor, start: datetime, end: datetime, multiple: float, min_volume: float
+    conn: Executor,
+    start: datetime,
+    end: datetime,
+    multiple: float,
+    min_volume: float,
+    *,
+    default_multiple: float,
+    default_volume: float,
 ) -> WhatIf:
-    """Over the closed hours in [start, end) (`end` the forming hour's start)."""
-    row = await conn.fetchrow(WHAT_IF, start, end, multiple, min_volume)
+    """Over the closed hours in [start, end) (`end` the forming hour's start), for thresholds at or
+    above the defaults (ValueError below them)."""
+    if multiple < default_multiple or min_volume < default_volume:
+        raise ValueError("own thresholds are never below the default")
+    row = await conn.fetchrow(FROM_SPIKES, start, end, multiple, min_volume)
     assert row is not None
-    return WhatIf(row["hours"], row["known"], row["median_1h"], row["first_hour"])
+    first_hour: datetime | None = await conn.fetchval(FIRST_HOUR, start, end)
+    return WhatIf(row["hours"], row["known"], row["median_1h"], first_hour)

@@ -36,8 +36,12 @@ async def hour(pool: asyncpg.Pool, symbol: str, start: datetime, quote_volume: f
     )
 
 
-async def spike_outcome(pool: asyncpg.Pool, symbol: str, at: datetime, change_1h: float) -> None:
+async def spike_outcome(
+    pool: asyncpg.Pool, symbol: str, at: datetime, previous: float, change_1h: float
+) -> None:
+    """The default SPIKE of the hour at `at` (the rule's denominator: `previous`) and its outcome."""
     alert_id = await add_alert(pool, symbol, at + timedelta(minutes=12))
+    await pool.execute("UPDATE alerts SET previous_volume = $2 WHERE id = $1", alert_id, previous)
     outcome = Outcome(60, 0.5, 1, "price", (0.0, change_1h, None), (None, None, None), None, None, None, None)
     await alert_outcomes.store(pool, alert_id, outcome, at + timedelta(hours=2))
 
@@ -45,7 +49,8 @@ async def spike_outcome(pool: asyncpg.Pool, symbol: str, at: datetime, change_1h
 async def market(pool: asyncpg.Pool, now: datetime = NOW) -> None:
     """Three symbol-hours after quiet ones: A $1M → $5M (5×, +2 % after 1 h), B $2M → $7M
     (3.5×, -1 %), C $4M → $10M (2.5×, no SPIKE); plus the forming hour (8×), never counted,
-    and an hour whose previous hour is missing. The oldest stored hour is 10 days before `now`'s."""
+    and a $50M hour whose previous hour is missing (no SPIKE). The oldest stored hour is 10 days
+    before `now`'s."""
     first = hour_floor(now) - timedelta(days=10)
     await ensure_partitions(pool, first.date() - timedelta(days=1), now.date())
     h = first + timedelta(days=2)
@@ -56,8 +61,8 @@ async def market(pool: asyncpg.Pool, now: datetime = NOW) -> None:
     await hour(pool, "DUSDT", h + timedelta(hours=5), 50e6)  # nothing stored the hour before
     await hour(pool, "AUSDT", hour_floor(now) - timedelta(hours=1), 1e6)
     await hour(pool, "AUSDT", hour_floor(now), 8e6)  # forming
-    await spike_outcome(pool, "AUSDT", h, 2.0)
-    await spike_outcome(pool, "BUSDT", h, -1.0)
+    await spike_outcome(pool, "AUSDT", h, 1e6, 2.0)
+    await spike_outcome(pool, "BUSDT", h, 2e6, -1.0)
 
 
 @pytest.mark.parametrize(
@@ -66,15 +71,14 @@ async def market(pool: asyncpg.Pool, now: datetime = NOW) -> None:
         (3.0, 3e6, 2, 0.5, 2),
         (4.0, 3e6, 1, 2.0, 1),
         (3.0, 6e6, 1, -1.0, 1),
-        (2.0, 3e6, 3, 0.5, 2),  # C fired only below the default: no outcome of its own
-        (20.0, 0.0, 0, None, 0),
+        (20.0, 3e6, 0, None, 0),
     ],
 )
 async def test_what_if_counts_the_hours_that_would_have_fired(
     db: asyncpg.Pool, multiple: float, volume: float, alerts: int, median: float | None, known: int
 ) -> None:
     await market(db)
-    found, days, per_day, median_1h, known_1h = await estimate(db, NOW, multiple, volume)
+    found, days, per_day, median_1h, known_1h = await estimate(db, NOW, multiple, volume, (3.0, 3e6))
     assert (found, known_1h) == (alerts, known)
     assert days == pytest.approx(10.0)
     assert per_day == pytest.approx(alerts / 10)
@@ -82,7 +86,7 @@ async def test_what_if_counts_the_hours_that_would_have_fired(
 
 
 async def test_what_if_without_candles_says_so(db: asyncpg.Pool) -> None:
-    found, days, per_day, median_1h, _known = await estimate(db, NOW, 3.0, 3e6)
+    found, days, per_day, median_1h, _known = await estimate(db, NOW, 3.0, 3e6, (3.0, 3e6))
     assert (found, days, per_day, median_1h) == (0, 0.0, None, None)
 
 
@@ -107,8 +111,8 @@ async def test_api_what_if_answers_for_the_thresholds_asked(client: TestClient, 
     assert default["multiple"] == 3.0 and default["minVolume"] == 3e6 and default["alerts"] == 2
     russian = await (await client.get("/api/what-if?multiple=20", headers={"Accept-Language": "ru"})).json()
     assert russian["alerts"] == 0 and "0.0" in russian["text"] and "нет" in russian["text"]
-    bad = await client.get("/api/what-if?multiple=1")
-    assert bad.status == 400
+    for below in ("multiple=1", "multiple=2", "minVolume=1000000"):  # presets start at the default
+        assert (await client.get(f"/api/what-if?{below}")).status == 400
 
 
 @pytest.fixture

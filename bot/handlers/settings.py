@@ -56,7 +56,9 @@ def build_router(settings: Settings) -> Router:
     async def screen(pool: asyncpg.Pool, user: BotUser, clock: Clock) -> tuple[str, InlineKeyboardMarkup]:
         prefs = await settings_db.get(pool, user.id)
         multiple, volume = thresholds(prefs, user.tier, default_multiple, default_volume)
-        _alerts, days, rate, median, _known = await estimate(pool, clock.now(), multiple, volume)
+        _alerts, days, rate, median, _known = await estimate(
+            pool, clock.now(), multiple, volume, (default_multiple, default_volume)
+        )
         return (
             settings_text(prefs, user.tier, default_multiple, default_volume)
             + "\n\n<i>"

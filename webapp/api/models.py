@@ -111,8 +111,15 @@ class AlertsPage(ApiModel):
 
 
 class WhatIfQuery(QueryModel):
-    multiple: float | None = Field(None, gt=1, le=1000, description="spike multiple; default: the service's")
-    min_volume: float | None = Field(None, ge=0, le=1e13, description="minimum hourly quote volume, USDT")
+    multiple: float | None = Field(
+        None, gt=1, le=1000, description="spike multiple, at least the service's (the default)"
+    )
+    min_volume: float | None = Field(
+        None,
+        ge=0,
+        le=1e13,
+        description="minimum hourly quote volume in USDT, at least the service's (the default)",
+    )
 
 
 class WhatIfAnswer(ApiModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.what_if import estimate, what_if_text
+from volspike.errors import BadInput
 from webapp import keys
 from webapp.api.models import WhatIfAnswer, WhatIfQuery
 from webapp.api.spec import API, parse_query
@@ -24,11 +25,20 @@ async def what_if(request: web.Request) -> web.Response:
     settings = app[keys.SETTINGS]
     multiple = settings.spike_multiple if query.multiple is None else query.multiple
     volume = settings.spike_min_quote_volume if query.min_volume is None else query.min_volume
+    if multiple < settings.spike_multiple or volume < settings.spike_min_quote_volume:
+        raise BadInput(
+            {"message": "thresholds start at the default", "multiple": settings.spike_multiple,
+             "minVolume": settings.spike_min_quote_volume}
+        )  # fmt: skip
     locale = viewer_locale(request)
 
     async def build() -> bytes:
         alerts, days, rate, median, known = await estimate(
-            app[keys.POOL], app[keys.CLOCK].now(), multiple, volume
+            app[keys.POOL],
+            app[keys.CLOCK].now(),
+            multiple,
+            volume,
+            (settings.spike_multiple, settings.spike_min_quote_volume),
         )
         text = what_if_text(rate, days, median, lambda msgid: app[I18N].gettext(msgid, locale=locale))
         answer = WhatIfAnswer(
