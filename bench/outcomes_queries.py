@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bench.webapp_server import bench_database
-from bot.i18n import create_i18n
-from bot.what_if import estimate
+from core.i18n import create_i18n
 from db.pool import create_pool
+from db.what_if import estimate
 from webapp.api.record import build_record
 
 RUNS = 10

@@ -11,13 +11,13 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.outcomes import Minute, Outcome
+from core.outcomes import Minute, Outcome
 
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 # SPIKEs detected since $3 whose next horizon's candle (the one containing detection + horizon)
 # closed by $1 + 1 min (= now - grace), with no outcome row or a row short of 4 h; oldest
-# first, paged by (detected_at, id) after ($4, $5). `volspike.outcomes.passed_horizon`, in SQL.
+# first, paged by (detected_at, id) after ($4, $5). `core.outcomes.passed_horizon`, in SQL.
 PENDING = """
 SELECT a.id, a.symbol, a.hour_ts, a.detected_at, a.price, o.horizon_minutes
 FROM alerts a

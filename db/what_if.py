@@ -22,6 +22,8 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from core.what_if import covered_days, per_day, window
+
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 # The window's SPIKEs (`alerts_spike_detected_idx`) that the thresholds would have kept.
@@ -65,3 +67,16 @@ async def what_if(
     assert row is not None
     first_hour: datetime | None = await conn.fetchval(FIRST_HOUR, start, end)
     return WhatIf(row["hours"], row["known"], row["median_1h"], first_hour)
+
+
+async def estimate(
+    pool: asyncpg.Pool, now: datetime, multiple: float, min_volume: float, defaults: tuple[float, float]
+) -> tuple[int, float, float | None, float | None, int]:
+    """`(alerts, days, alerts a day, median move after 1 h, alerts with a known move)`;
+    `defaults`: the service's spike multiple and minimum volume."""
+    start, end = window(now)
+    found = await what_if(
+        pool, start, end, multiple, min_volume, default_multiple=defaults[0], default_volume=defaults[1]
+    )
+    days = covered_days(start, end, found.first_hour)
+    return found.hours, days, per_day(found.hours, days), found.median_1h, found.known

@@ -1,5 +1,5 @@
 """The outcomes job: every SPIKE whose next horizon (+15 min, +1 h, +4 h) has passed gets its
-outcome computed from `candles_1m` (`volspike.outcomes`) and stored (`db.alert_outcomes`).
+outcome computed from `candles_1m` (`core.outcomes`) and stored (`db.alert_outcomes`).
 
 It keeps no state of its own: each run asks the database which alerts are owed a horizon, so
 a run after downtime catches up on all of them, and a re-run (or a second runner) changes
@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from core.clock import Clock, SystemClock
+from core.outcomes import BTC, MINUTE, compute_outcome, horizon_candle, minute_floor, passed_horizon
+from core.tasks import raise_if_cancelling
 from db import alert_outcomes as db_outcomes
 from db import job_locks
-from volspike.clock import Clock, SystemClock
-from volspike.outcomes import BTC, MINUTE, compute_outcome, horizon_candle, minute_floor, passed_horizon
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

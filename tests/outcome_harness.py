@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from core.alerts import Alert, AlertType
+from core.outcomes import Outcome
 from db import alert_outcomes
 from db.alerts import insert_alert
 from db.partitions import ensure_partitions
-from volspike.alerts import Alert, AlertType
-from volspike.outcomes import Outcome
 
 HOUR = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 DETECTED = HOUR + timedelta(minutes=20, seconds=30)  # the alert's minute is 10:20

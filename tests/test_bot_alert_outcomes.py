@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.clock import ManualClock
+from core.settings import Settings
 from ingest.outcomes import OutcomesJob
 from tests.bot_harness import RunningBot, running_bot, seed_symbols
 from tests.outcome_harness import DETECTED, HOUR, Scenario, write
-from volspike.clock import ManualClock
-from volspike.settings import Settings
 
 USER = 500_000_021
 

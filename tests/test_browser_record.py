@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
+from core.clock import ManualClock
 from ingest.outcomes import OutcomesJob
 from tests.browser_harness import (
     ARTIFACTS,
@@ -27,7 +28,6 @@ from tests.browser_harness import (
 from tests.miniapp_harness import BOT_TOKEN, add_symbols, set_tier
 from tests.outcome_harness import Scenario, seed_track_record, write
 from tests.test_what_if import market
-from volspike.clock import ManualClock
 
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)

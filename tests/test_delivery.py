@@ -9,12 +9,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.delivery_harness import add_alert, add_user, poll_until, publish, running_delivery, statuses
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 ELITE, PRO, FREE = 101, 102, 103
 START = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
@@ -175,7 +175,9 @@ async def test_connected_group_gets_spikes_only_with_a_url_chart_button(
     keyboard = group_calls[0].params["reply_markup"]["inline_keyboard"]
     assert keyboard == [[{"text": "Chart", "url": "https://volspike.test/chart/BTCUSDT"}]]
     assert not tg.calls_to("sendMessage", -5)
-    assert any(c.text.startswith("<b>HALF-UPDATE: BTC") for c in tg.calls_to("sendMessage", ELITE))
+    assert any(
+        c.text.startswith("<b>HALF-UPDATE — half-hour: BTC") for c in tg.calls_to("sendMessage", ELITE)
+    )
 
 
 async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_webapp_url(

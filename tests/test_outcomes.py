@@ -8,11 +8,11 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from core.clock import ManualClock
+from core.outcomes import Outcome
 from db import alert_outcomes
 from ingest.outcomes import OutcomesJob
 from tests.outcome_harness import DETECTED, HOUR, Scenario, write
-from volspike.clock import ManualClock
-from volspike.outcomes import Outcome
 
 approx = pytest.approx
 

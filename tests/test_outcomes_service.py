@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from ingest.sim.server import SimServer
+from core.clock import ManualClock, hour_floor
+from core.settings import Settings
+from simulator.server import SimServer
 from tests.outcome_harness import Scenario, write
 from tests.test_ingest_service import ingest, market, poll, settings_for
-from volspike.clock import ManualClock, hour_floor
-from volspike.settings import Settings
 
 
 async def horizon(pool: asyncpg.Pool, alert_id: int) -> int | None:

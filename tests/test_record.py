@@ -9,14 +9,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.outcomes import Outcome
 from db import alert_outcomes
 from ingest.outcomes import OutcomesJob
 from tests.bot_harness import compile_catalogs
 from tests.miniapp_harness import NOW, add_alert, add_symbols
 from tests.outcome_harness import Scenario, write
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.outcomes import Outcome
 from webapp.app import create_app
 
 approx = pytest.approx

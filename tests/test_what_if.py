@@ -11,14 +11,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from bot.what_if import estimate
+from core.clock import ManualClock, hour_floor
+from core.outcomes import Outcome
+from core.settings import Settings
 from db import alert_outcomes
 from db.partitions import ensure_partitions
+from db.what_if import estimate
 from tests.bot_harness import RunningBot, compile_catalogs, running_bot, seed_symbols
 from tests.miniapp_harness import add_alert
-from volspike.clock import ManualClock, hour_floor
-from volspike.outcomes import Outcome
-from volspike.settings import Settings
 from webapp.app import create_app
 
 NOW = datetime(2026, 3, 20, 12, 25, tzinfo=UTC)

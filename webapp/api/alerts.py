@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.alert_message import alert_text
+from core.alert_message import alert_text
+from core.alerts import Alert
+from core.outcomes import Outcome
+from core.tiers import feed_window, limits
 from db import alert_feed, alert_outcomes
-from volspike.alerts import Alert
-from volspike.outcomes import Outcome
-from volspike.tiers import feed_window, limits
 from webapp import keys
 from webapp.api.models import AlertItem, AlertOutcome, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond
 from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 
 
 def outcome_item(outcome: Outcome) -> AlertOutcome:

@@ -13,16 +13,16 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 import asyncpg
-from aiogram.utils.i18n import I18n
 from aiohttp import web
 
+from core.alerts import format_usd
+from core.i18n import I18n
 from db import track_record
-from volspike.alerts import format_usd
 from webapp import keys
 from webapp.api.models import RecordBucket, RecordGrouping, RecordHorizon, RecordPage, RecordQuery
 from webapp.api.spec import API, parse_query
 from webapp.api.viewer import viewer_locale
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 
 SMALL_SAMPLE = 30
 CACHE_SECONDS = 60

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingest.publisher import AlertPublisher
-from webapp import keys, udf
+from db.publisher import AlertPublisher
+from webapp import keys
 from webapp.api import (
     alerts,
     candles,
@@ -16,14 +16,15 @@ from webapp.api import (
     plans,
     record,
     settings,
+    udf,
     volume_alerts,
     watchlist,
     what_if,
 )
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
-from webapp.api.universe import SymbolUniverse
 from webapp.cache import AnswerCache
+from webapp.universe import SymbolUniverse
 
 HANDLER_MODULES = (
     alerts,

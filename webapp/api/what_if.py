@@ -1,18 +1,19 @@
 """GET /api/what-if: how often a spike multiple and minimum volume would have fired over the last
-30 days, and the median move after 1 h of those alerts (`bot.what_if`); the settings page asks it
+30 days, and the median move after 1 h of those alerts (`db.what_if`); the settings page asks it
 whenever the thresholds change. Cached five minutes per thresholds and language."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot.what_if import estimate, what_if_text
-from volspike.errors import BadInput
+from core.errors import BadInput
+from core.what_if import what_if_text
+from db.what_if import estimate
 from webapp import keys
 from webapp.api.models import WhatIfAnswer, WhatIfQuery
 from webapp.api.spec import API, parse_query
 from webapp.api.viewer import viewer_locale
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 
 CACHE_SECONDS = 300
 

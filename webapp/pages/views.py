@@ -10,16 +10,16 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from bot.keyboards.settings import format_multiple, multiple_presets, volume_presets
-from bot.symbols import resolve_one
+from core.alerts import format_usd
+from core.number_format import format_change
+from core.presets import format_multiple, multiple_presets, volume_presets
+from core.symbols import resolve_one
+from core.tiers import TIERS, Tier
 from db import symbols as db_symbols
-from volspike.alerts import format_usd
-from volspike.number_format import format_change
-from volspike.tiers import TIERS, Tier
 from webapp import keys
-from webapp.api import record as record_api  # a module: record.py imports this package's templating
 from webapp.api.candles import page_json
 from webapp.api.models import CandlesQuery, RecordPage
+from webapp.api.record import record_json
 from webapp.api.viewer import viewer_tier
 from webapp.pages.templating import render
 
@@ -166,7 +166,7 @@ async def record(request: web.Request) -> web.Response:
     """The public track record (the figures of GET /api/record), drawn as bars."""
     days = 90 if request.query.get("days") == "90" else 30
     horizon = int(request.query.get("h", "60")) if request.query.get("h") in ("15", "60", "240") else 60
-    page = RecordPage.model_validate_json(await record_api.record_json(request, days))
+    page = RecordPage.model_validate_json(await record_json(request, days))
     context = {
         **_common(request, "record"),
         "record": page,

@@ -10,6 +10,7 @@ every form and language starts with SIMULATED_MARKER: `simulated_prefix` is that
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -17,12 +18,12 @@ from typing import Any
 
 import orjson
 
-# The figures' formats (one rule each, in volspike/number_formats.json), re-exported for the
+# The figures' formats (one rule each, in core/number_formats.json), re-exported for the
 # alert text's users.
-from volspike.number_format import format_funding as format_funding
-from volspike.number_format import format_price as format_price
-from volspike.number_format import format_ratio as format_ratio
-from volspike.number_format import format_usd as format_usd
+from core.number_format import format_funding as format_funding
+from core.number_format import format_price as format_price
+from core.number_format import format_ratio as format_ratio
+from core.number_format import format_usd as format_usd
 
 
 class AlertType(StrEnum):
@@ -137,3 +138,22 @@ def format_message(alert: Alert) -> str:
         f"Price: {format_price(alert.price)}\n"
         f"Funding: {format_funding(alert.funding_rate)}"
     )
+
+
+class AlertTypesProblem(StrEnum):
+    """Why a choice of alert types cannot be kept (`alert_types_problem`)."""
+
+    EMPTY = "empty"
+    UPDATES_WITHOUT_SPIKE = "updates_without_spike"
+
+
+def alert_types_problem(types: Iterable[str]) -> AlertTypesProblem | None:
+    """The one rule for a user's alert types (bot settings and the Mini App API alike): at least
+    one, and no update without SPIKE, since an update follows the user's SPIKE of the hour and
+    never comes without it."""
+    chosen = {AlertType(t) for t in types}
+    if not chosen:
+        return AlertTypesProblem.EMPTY
+    if AlertType.SPIKE not in chosen:
+        return AlertTypesProblem.UPDATES_WITHOUT_SPIKE
+    return None
