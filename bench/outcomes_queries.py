@@ -1,4 +1,4 @@
-"""The what-if and the track record on a month of data: how long `bot.what_if.estimate` (one
+"""The what-if and the track record on a month of data: how long `db.what_if.estimate` (one
 user's thresholds) and `webapp.api.record.build_record` (all four groupings) take.
 
     .venv/bin/python -m bench.outcomes_queries [--symbols 400] [--days 30] [--spikes-per-day 1]

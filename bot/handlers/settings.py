@@ -6,7 +6,7 @@ left from an older screen, and each refusal says the real reason.
 The "Settings" button under an alert (`settings:open`) sends a new settings message rather than
 editing the alert. Handlers are module functions; the service's `Settings`, the pool and the
 clock reach them by parameter name (Dispatcher workflow data). The settings screen ends with the
-what-if of the thresholds that apply (`bot.what_if`).
+what-if of the thresholds that apply (`db.what_if`, `core.what_if`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- What the price did after each SPIKE (ingest.outcomes, volspike.outcomes): one row per alert,
+-- What the price did after each SPIKE (ingest.outcomes, core.outcomes): one row per alert,
 -- filled in as each horizon (+15 min, +1 h, +4 h) passes. `horizon_minutes` is the longest
 -- horizon computed so far; a figure of a computed horizon that is NULL is unknown (candles
 -- were missing), never zero. Percentages: 1.5 is +1.5 %.
