@@ -287,6 +287,21 @@ async def test_settings_read_and_write_as_the_bot_stores_them(client: TestClient
     assert tuple(row) == (5.0, True, "Etc/GMT-3")
 
 
+async def test_concurrent_saves_of_watchlist_only_set_it_and_never_cancel_each_other(
+    client: TestClient, db
+) -> None:
+    """Two devices (or a double tap) save the same switch at once: each save sets the value it
+    carries; a toggle computed from a read outside the transaction would undo the other."""
+    await client.get("/api/settings", headers=user())
+    for wanted in (True, False, True):
+        answers = await asyncio.gather(
+            *(client.put("/api/settings", json={"watchlistOnly": wanted}, headers=user()) for _ in range(6))
+        )
+        assert [a.status for a in answers] == [200] * 6
+        stored = await db.fetchval("SELECT watchlist_only FROM user_settings WHERE user_id = 1001")
+        assert stored is wanted
+
+
 async def test_free_user_changing_a_pro_field_is_403_tier_required(client: TestClient) -> None:
     response = await client.put("/api/settings", json={"spikeMultiple": 5.0}, headers=user())
     assert response.status == 403
