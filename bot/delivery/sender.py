@@ -24,7 +24,9 @@ revoked) stops the sender: rows stay `pending`, `state.stopped` says why, for th
 Shutdown. When cancelled, requests already open get `grace` seconds to be answered (their
 outcome is then known; after that they are `unknown`); every other claimed row goes back to
 `pending`, so a clean shutdown loses nothing. Only a hard crash leaves rows `sending`: the next
-start marks them `unknown`, never re-sent.
+start of any sender marks them `unknown`, never re-sent. A sender holds an owner lock (a session
+advisory lock) while it runs and its key is in the rows it claims, so a sibling that starts
+beside it (several bot processes, a rolling restart) leaves its rows in flight alone.
 """
 
 from __future__ import annotations
@@ -323,13 +325,15 @@ class Sender:
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
         self.requests = RequestGate(limiter.total_rate)
         self._renders: dict[tuple[int | None, str, Tier, bool], RenderedAlert] = {}
+        self.owner: int | None = None  # this process's owner lock key while it runs
 
     def wake(self) -> None:
         """New deliveries may be due: look now instead of at the next poll."""
         self._wake.set()
 
     async def recover(self) -> int:
-        """Start-up: rows left `sending` by a crash become `unknown` (never re-sent), and due rows
+        """Start-up: rows left `sending` by a process that died (its owner lock is gone; a living
+        sibling's rows stay as they are) become `unknown` (never re-sent), and due rows
         whose alert is too old become `expired`."""
         async with self.pool.acquire() as conn:
             unknown = await deliveries.mark_unknown(conn)
@@ -348,14 +352,27 @@ class Sender:
         """Recover, then send due rows until cancelled. On cancellation, open requests get `grace`
         seconds, every other claimed row goes back to `pending`, and all outcomes are written."""
         metrics.SENDER_STOPPED.set(0)
-        await self.recover()
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.writer.run(), name="delivery-outcomes")
-                await self._claim_loop(tasks)
-        finally:
-            self._settle_leftovers()
-            await self.writer.close()
+        async with self._ownership():
+            await self.recover()
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self.writer.run(), name="delivery-outcomes")
+                    await self._claim_loop(tasks)
+            finally:
+                self._settle_leftovers()
+                await self.writer.close()
+
+    @contextlib.asynccontextmanager
+    async def _ownership(self) -> AsyncIterator[None]:
+        """Hold this process's owner lock (one pooled connection) while it runs: the rows it
+        claims carry the key, and a sibling starting meanwhile leaves them alone."""
+        async with self.pool.acquire() as conn:
+            self.owner = await deliveries.take_owner_lock(conn)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(*_DB_ERRORS):
+                    await deliveries.release_owner_lock(conn, self.owner)
 
     def _settle_leftovers(self) -> None:
         """Rows claimed but never finished (their task was cancelled before it ran, or a second
@@ -403,6 +420,7 @@ class Sender:
                         max_age=self.max_age,
                         quiet_priorities=QUIET_HOURS_PRIORITIES,
                         split=split,
+                        owner=self.owner,
                     )
             except _DB_ERRORS as exc:
                 task = asyncio.current_task()
