@@ -112,10 +112,12 @@ WHERE d.status = 'sending'
   )))
 """
 
+# The alert's age is looked up per due row through its primary key: due rows are few, the alerts
+# many (a join would hash the whole alerts table at every sweep).
 EXPIRE_DUE = """
 UPDATE deliveries d SET status = 'expired', error = 'older than ALERT_MAX_AGE', updated_at = now()
-FROM alerts a
-WHERE a.id = d.alert_id AND d.status = 'pending' AND d.due_at <= $1 AND a.detected_at < $1 - $2::interval
+WHERE d.status = 'pending' AND d.due_at <= $1
+  AND (SELECT a.detected_at FROM alerts a WHERE a.id = d.alert_id) < $1 - $2::interval
 """
 
 # A group became a supergroup (Telegram's `migrate_to_chat_id`): the connected chat and its
