@@ -140,7 +140,9 @@ async def test_me_says_whether_the_bot_may_write_to_the_user(client: TestClient,
     assert (await (await client.get("/api/me", headers=tma(init_data(1001)))).json())["canWrite"] is True
 
 
-async def test_reading_the_app_writes_last_seen_at_at_most_once_per_few_minutes(client: TestClient, db) -> None:
+async def test_reading_the_app_writes_last_seen_at_at_most_once_per_few_minutes(
+    client: TestClient, db
+) -> None:
     """Every authenticated call signs the user in; only the first in five minutes writes the row
     (its xmin, the writing transaction, stays the same across the others)."""
     headers = tma(init_data(1001, first_name="Ada"))
