@@ -77,15 +77,17 @@ SELECT {FIRST_USER} + i, 'user' || i, 'User ' || i,
 FROM generate_series(1, $2::int) AS i
 """
 
-# 30 % with a watchlist ((i * 7) % 10 < 3), half of them watchlist-only; the paid ones among them
-# with own thresholds; every seventh paid user with quiet hours.
+# 30 % with a watchlist (the tens digit of i below 3: independent of the tier, which is i's last
+# digit), half of them watchlist-only; the paid ones among them with own thresholds; every
+# seventh paid user with quiet hours.
+WATCHING = "(i / 10) % 10 < 3"
 USER_SETTINGS = f"""
 INSERT INTO user_settings (user_id, spike_multiple, min_quote_volume, watchlist_only, quiet_start,
                            quiet_end, timezone)
 SELECT {FIRST_USER} + i,
-       CASE WHEN i % 10 < 3 AND (i * 7) % 10 < 3 THEN 5.0 END,
-       CASE WHEN i % 10 < 3 AND (i * 7) % 10 < 3 THEN 2000000.0 END,
-       (i * 7) % 10 < 3 AND i % 2 = 0,
+       CASE WHEN i % 10 < 3 AND {WATCHING} THEN 5.0 END,
+       CASE WHEN i % 10 < 3 AND {WATCHING} THEN 2000000.0 END,
+       {WATCHING} AND (i / 100) % 2 = 0,
        CASE WHEN i % 10 < 3 AND i % 7 = 0 THEN time '23:00' END,
        CASE WHEN i % 10 < 3 AND i % 7 = 0 THEN time '07:00' END,
        CASE WHEN i % 7 = 0 THEN 'Europe/Berlin' ELSE 'UTC' END
@@ -97,7 +99,7 @@ INSERT INTO watchlists (user_id, symbol, added_at)
 SELECT {FIRST_USER} + i, {_SYMBOL.format(i="1 + (i + k * 37) % $2::int")} || 'USDT',
        $3::timestamptz - interval '20 days'
 FROM generate_series(1, $1::int) AS i, generate_series(0, 4) AS k
-WHERE (i * 7) % 10 < 3
+WHERE {WATCHING}
 ON CONFLICT DO NOTHING
 """
 
@@ -286,9 +288,16 @@ def _quiet(step: str, seconds: float) -> None:
 
 
 async def build(
-    conn: asyncpg.Connection, scale: Scale, anchor: datetime, progress: Progress = _quiet
+    conn: asyncpg.Connection,
+    scale: Scale,
+    anchor: datetime,
+    progress: Progress = _quiet,
+    *,
+    history: bool = True,
 ) -> dict[str, float]:
-    """Fill a freshly migrated, empty database; returns seconds per step."""
+    """Fill a freshly migrated, empty database; returns seconds per step. `history=False`: the
+    users, their settings and watchlists and the symbols only (a deployment's first day: the
+    empty database the steady state is compared with)."""
     steps: dict[str, float] = {}
 
     async def step(name: str, sql: str, *args: object) -> None:
@@ -302,6 +311,9 @@ async def build(
     await step("users", USERS, anchor, scale.users)
     await step("user_settings", USER_SETTINGS, scale.users)
     await step("watchlists", WATCHLISTS, scale.users, scale.symbols, anchor)
+    if not history:
+        await step("analyze", "ANALYZE")
+        return steps
     await step("alerts", ALERTS, anchor, scale.days, scale.alerts_per_day, scale.symbols)
     await step("alerts", EXPIRED_DAY_ALERTS, anchor, scale.days)
     first, last = await conn.fetchrow(ALERT_IDS)

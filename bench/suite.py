@@ -144,7 +144,18 @@ def write_json(
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
 
-async def main(size: str, json_path: Path, chart_path: Path | None, only: list[str] | None = None) -> int:
+# `volspike bench --steady`: the steady-state module alone (a 30-day data set; bench/steady_state.py),
+# at the scale, or a tenth of it with `--size tiny`.
+STEADY = {
+    "tiny": {"scale": "small", "api_seconds": 3.0},
+    "quick": {"scale": "full"},
+    "full": {"scale": "full"},
+}
+
+
+async def main(
+    size: str, json_path: Path, chart_path: Path | None, only: list[str] | None = None, steady: bool = False
+) -> int:
     from bench import chart
 
     if chart_path is not None:
@@ -157,8 +168,13 @@ async def main(size: str, json_path: Path, chart_path: Path | None, only: list[s
         )
         return 2
     started = time.monotonic()
-    print(f"volspike bench, size {size}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    rows, samples = await run_suite(size, only)
+    what = "steady state" if steady else f"size {size}"
+    print(f"volspike bench, {what}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if steady:
+        section = await run_module("steady_state", STEADY[size])
+        rows, samples = section.rows, section.samples
+    else:
+        rows, samples = await run_suite(size, only)
     print_table(rows)
     write_json(json_path, size, rows, samples, time.monotonic() - started)
     print(f"\ntable as JSON: {json_path}")

@@ -289,6 +289,7 @@ class Sender:
         grace: float = SHUTDOWN_GRACE,
         send_timeout: int = SEND_TIMEOUT,
         paid_broadcast: bool = False,
+        lanes: bool = True,
         state: SenderState | None = None,
     ) -> None:
         self.bot = bot
@@ -304,8 +305,9 @@ class Sender:
         lane_rate = limiter.paid_rate if paid_broadcast and limiter.paid_rate else limiter.rate
         self.concurrency = concurrency or default_concurrency(lane_rate)
         self.max_claim = max(MIN_CLAIM, int(lane_rate * MAX_CLAIM_SECONDS))
+        # `lanes=False`: one lane for every tier on the paid lane's budget (the bench's comparison).
         self.rest_concurrency = (
-            default_concurrency(limiter.rate) if paid_broadcast and limiter.paid_rate else 0
+            default_concurrency(limiter.rate) if lanes and paid_broadcast and limiter.paid_rate else 0
         )
         self.max_attempts = max_attempts
         self.lease = lease
