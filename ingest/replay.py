@@ -83,23 +83,21 @@ def iter_replay(lines: Iterable[bytes], detector: SpikeDetector, stats: ReplaySt
                 if len(stats.malformed_lines) < MALFORMED_SHOWN:
                     stats.malformed_lines.append((number, str(exc)))
                 continue
-            kind = frame.__class__
-            if kind is RuleKline or kind is Kline:
+            if isinstance(frame, RuleKline | Kline):  # the hot case first
                 klines += 1
-                alerts = on_kline(frame)  # type: ignore[arg-type]
+                alerts = on_kline(frame)
                 if not alerts:
                     continue
-            elif kind is Ignored:
-                ignored[frame.kind] += 1  # type: ignore[union-attr]
+            elif isinstance(frame, Ignored):
+                ignored[frame.kind] += 1
                 continue
-            elif kind is MarkPrices:
-                items = frame.items  # type: ignore[union-attr]
-                stats.mark_prices += len(items)
-                for mark in items:
+            elif isinstance(frame, MarkPrices):
+                stats.mark_prices += len(frame.items)
+                for mark in frame.items:
                     detector.set_mark(mark)
-                alerts = detector.on_time(frame.event_time_ms)  # type: ignore[union-attr]
-            elif kind is Tickers:
-                stats.tickers += len(frame.items)  # type: ignore[union-attr]
+                alerts = detector.on_time(frame.event_time_ms)
+            elif isinstance(frame, Tickers):
+                stats.tickers += len(frame.items)
                 continue
             else:  # ControlReply
                 stats.control += 1
