@@ -55,14 +55,14 @@ from bot.app import build_bot  # noqa: E402
 from bot.delivery import DeliveryOptions, run_delivery  # noqa: E402
 from bot.delivery.recipients import fan_out  # noqa: E402
 from bot.i18n import create_i18n  # noqa: E402
+from core.clock import ManualClock, SystemClock, hour_floor  # noqa: E402
+from core.redis_names import RedisNames  # noqa: E402
+from core.settings import Settings, load_settings  # noqa: E402
+from core.tiers import Tier, feed_window  # noqa: E402
 from db import admin, alert_history, deliveries  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.pool import create_pool  # noqa: E402
 from ingest.retention import RetentionJob  # noqa: E402
-from volspike.clock import ManualClock, SystemClock, hour_floor  # noqa: E402
-from volspike.redis_names import RedisNames  # noqa: E402
-from volspike.settings import Settings, load_settings  # noqa: E402
-from volspike.tiers import Tier, feed_window  # noqa: E402
 
 PG_ADMIN = os.environ.get("VOLSPIKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PREFIX = "volspike_steady_"

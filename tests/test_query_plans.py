@@ -27,10 +27,10 @@ import pytest
 
 from bench.steady_data import FIRST_USER, Scale, build, symbol_name
 from bot.delivery import recipients
+from core.tiers import TIERS
 from db import admin, alert_feed, alert_history, alerts, candle_range, candles, deliveries, retention
 from db.migrate import migrate
 from tests.conftest import PG_ADMIN_URL
-from volspike.tiers import TIERS
 
 NOW = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 SCALE = Scale(
