@@ -1,23 +1,26 @@
 """The steady state: the hot paths on what a 10,000-user deployment holds after 30 days, beside
-the same measurements on an empty database, in one run (issue #18).
+the same measurements on a first day's database (the same users and symbols, no history), in one
+run (issue #18).
 
-    .venv/bin/python -m bench.steady_state [--scale full|small] [--drop] [--rebuild]
+    .venv/bin/python -m bench.steady_state [--scale full|small|tiny] [--drop] [--rebuild]
     .venv/bin/volspike bench --steady            # the same rows inside `volspike bench`
 
 The data set (`bench/steady_data.py`: users, symbols, a month of alerts with one delivery row per
 recipient, minutes with their hourly roll-ups, mark snapshots, payments, tier history,
 broadcasts) lives in the database `volspike_steady_<fingerprint>`, built with generate_series and
 kept between runs: a run whose scale and generator are unchanged reuses it (the fingerprint, the
-build time and its size are stored in it). `--drop` drops it (and any older one) and exits;
-`--rebuild` builds it again. What a run changes (its own alerts and their rows, the expired day
-the retention job deletes) it puts back.
+build time and its size are stored in it). `--drop` drops the data set of `--scale` and exits;
+`--rebuild` builds it again; a data set of an older generator is dropped when a run starts. What
+a run changes (its own alerts and their rows, the expired day the retention job deletes) it puts
+back.
 
-Rows (each with its target and the empty database's figure of the same run): the sender's claim
-p50/p99 while 10,000 rows of a fresh alert are claimed; one alert to 1,000 elite users, alert →
-first and last sendMessage with paid broadcasts (with the two claim lanes and with one) and at the
-free limit; one alert to all 10,000 users, alert → first elite message; the API's p99 at 100
-concurrent clients; the bot's /alerts and /stats queries; the hourly retention job on a day of
-expired rows and the longest claim while it runs.
+Rows (each with its target and the first day's figure of the same run): the sender's claim
+p50/p99 while the rows of a fresh alert to every user are claimed; one alert to the elite users
+(the others paused), alert → first and last sendMessage with paid broadcasts (two claim lanes,
+and one) and at the free limit; the same with paid broadcasts while another alert's 9,000 pro
+and free rows are due (what the lanes are for); the API's p99 at 100 concurrent clients,
+uncached; the bot's /alerts and /stats queries; the hourly retention job on a day of expired rows
+and the longest claim while it runs. Not measured yet: autovacuum over a simulated week.
 Environment: VOLSPIKE_BENCH_PG, VOLSPIKE_BENCH_REDIS (as bench.fanout).
 """
 
@@ -70,6 +73,8 @@ SCALES = {
     "full": FULL,
     # a tenth: minutes (the run's longest build step) for a quick look, not the issue's figures
     "small": Scale(users=1_000, symbols=600, candle_symbols=60, days=30, alerts_per_day=100),
+    # the suite's test: every row, in a minute or two
+    "tiny": Scale(users=300, symbols=50, candle_symbols=3, days=30, candle_days=3, alerts_per_day=20),
 }
 
 MARKER = """
@@ -89,13 +94,15 @@ async def _existing(admin: asyncpg.Connection) -> list[str]:
     return [row["datname"] for row in rows]
 
 
-async def drop_all() -> list[str]:
+async def drop(scale: Scale) -> list[str]:
+    """Drop the stored data set of `scale`; the names dropped."""
+    name = PREFIX + scale.fingerprint()
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        names = await _existing(admin)
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return names
+        if name not in await _existing(admin):
+            return []
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return [name]
     finally:
         await admin.close()
 
@@ -107,8 +114,9 @@ async def dataset(scale: Scale, *, rebuild: bool = False, say=print) -> tuple[st
     url = _url(name)
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        for other in await _existing(admin):  # another scale or an older generator: not reused
-            if other != name:
+        current = {PREFIX + known.fingerprint() for known in SCALES.values()}
+        for other in await _existing(admin):  # an older generator's data set: never reused again
+            if other not in current:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
         present = name in await _existing(admin)
         if present and not rebuild:
@@ -648,7 +656,7 @@ async def rows(scale: str = "full", api_seconds: float = 10.0, clients: int = 10
 
 async def _main(args: argparse.Namespace) -> int:
     if args.drop:
-        dropped = await drop_all()
+        dropped = await drop(SCALES[args.scale])
         print("dropped: " + (", ".join(dropped) or "nothing"))
         return 0
     if args.build_only:
@@ -665,7 +673,7 @@ async def _main(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
-    parser.add_argument("--drop", action="store_true", help="drop the stored data set and exit")
+    parser.add_argument("--drop", action="store_true", help="drop the stored data set of --scale and exit")
     parser.add_argument("--rebuild", action="store_true", help="build the data set again")
     parser.add_argument("--build-only", action="store_true", help="build (or find) the data set and exit")
     parser.add_argument("--api-seconds", type=float, default=10.0, help="duration of each API row")
