@@ -302,6 +302,8 @@ class Sender:
         # on the free one, each with rows in flight for about a quarter second of its own budget.
         # One shared count would let pro and free rows claimed beside a fast paid lane wait
         # seconds for their slow budget, and a crash turns every claimed row `unknown`.
+        # Kept after measuring one lane against two (issue #16, bench/steady_state.py): the last of
+        # 850 paid elite took 4.3-6.5 s with one lane, 2.9-5.0 s with two (docs/benchmarks.md).
         lane_rate = limiter.paid_rate if paid_broadcast and limiter.paid_rate else limiter.rate
         self.concurrency = concurrency or default_concurrency(lane_rate)
         self.max_claim = max(MIN_CLAIM, int(lane_rate * MAX_CLAIM_SECONDS))
