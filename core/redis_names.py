@@ -69,9 +69,22 @@ class RedisNames:
     def bot_health(self) -> str:
         return f"{self.prefix}health:bot"
 
+    @property
+    def service_crashes(self) -> str:
+        """Hash service → its latest crash under the supervisor (`db.service_crashes`)."""
+        return f"{self.prefix}health:crashes"
+
     def telegram_update(self, update_id: int) -> str:
         """Set once per webhook update handled (with a TTL): a redelivered update is ignored."""
         return f"{self.prefix}tg:update:{update_id}"
+
+    def chart_cooldown(self, user_id: int) -> str:
+        """When the user last had a chart image rendered (the bot's clock, in ms)."""
+        return f"{self.prefix}chart:last:{user_id}"
+
+    def chart_press(self, callback_query_id: str) -> str:
+        """Set once per Chart button press handled (with a TTL): a redelivered press sends nothing."""
+        return f"{self.prefix}chart:press:{callback_query_id}"
 
     def throttle(self, user_id: int) -> str:
         return f"{self.prefix}throttle:{user_id}"
