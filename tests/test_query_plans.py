@@ -208,6 +208,15 @@ HOT: dict[str, Hot] = {
     "publish: backlog": Hot(
         alerts.COUNT_UNPUBLISHED, lambda c: (), (r"alerts_unpublished_idx",), ("db.alerts.COUNT_UNPUBLISHED",)
     ),
+    "publish: dead letter": Hot(
+        alerts.DEAD_LETTER, lambda c: (c.spike, "boom"), (r"alerts_pkey",), ("db.alerts.DEAD_LETTER",)
+    ),
+    "an alert's hour of minutes (chart image)": Hot(
+        candles.ALERT_HOUR_MINUTES,
+        lambda c: (c.spike,),
+        (r"alerts_pkey", r"candles_1m_\d{8}_pkey"),
+        ("db.candles.ALERT_HOUR_MINUTES",),
+    ),
     "alert by id": Hot(alerts.GET, lambda c: (c.spike,), (r"alerts_pkey",), ("db.alerts.GET",)),
     "alert id": Hot(
         alerts.FIND_ID,
@@ -227,7 +236,7 @@ HOT: dict[str, Hot] = {
     "feed": Hot(
         alert_feed.FEED,
         lambda c: (NOW - timedelta(minutes=15), 10, ["SPIKE"], None),
-        (r"alerts_detected_idx",),
+        (r"alerts_(spike_)?detected_idx",),
         ("db.alert_feed.FEED",),
     ),
     "feed of a symbol": Hot(
