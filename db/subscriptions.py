@@ -30,6 +30,10 @@ GET = """
 SELECT provider, external_id, tier, period_end, renews FROM subscriptions
 WHERE user_id = $1 ORDER BY period_end DESC LIMIT 1
 """
+RENEWING = """
+SELECT provider, external_id, tier, period_end, renews FROM subscriptions
+WHERE user_id = $1 AND provider = $2 AND renews AND period_end > $3
+"""
 
 # The plan as shown: the stored tier (expiry-adjusted by the caller), expiry, renewal, provider.
 PLAN = """
@@ -114,6 +118,16 @@ async def set_renews(conn: Conn | asyncpg.Pool, user_id: int, provider: str, ren
 
 async def get(conn: Conn | asyncpg.Pool, user_id: int) -> Subscription | None:
     row = await conn.fetchrow(GET, user_id)
+    if row is None:
+        return None
+    return Subscription(row["provider"], row["external_id"], row["tier"], row["period_end"], row["renews"])
+
+
+async def renewing(
+    conn: Conn | asyncpg.Pool, user_id: int, provider: str, now: datetime
+) -> Subscription | None:
+    """The user's subscription with `provider` that renews (and has not run out); None otherwise."""
+    row = await conn.fetchrow(RENEWING, user_id, provider, now)
     if row is None:
         return None
     return Subscription(row["provider"], row["external_id"], row["tier"], row["period_end"], row["renews"])

@@ -41,17 +41,22 @@ async def user_row(app: RunningBot, user_id: int = USER) -> asyncpg.Record:
 async def test_grant_with_days_sets_tier_and_expiry_and_is_audited(app: RunningBot):
     [reply] = await app.send(ADMIN_ID, f"/grant {USER} pro 30")
     expires = app.clock.now() + timedelta(days=30)
-    assert reply.text == f"User {USER} now has pro until {expires:%Y-%m-%d %H:%M} UTC."
+    assert reply.text == f"User {USER} now has Pro until {expires:%Y-%m-%d %H:%M} UTC."
     row = await user_row(app)
     assert row["tier"] == "pro" and row["tier_expires_at"] == expires
-    assert await audit(app) == [
-        (ADMIN_ID, "grant", str(USER), {"tier": "pro", "expires_at": expires.isoformat(), "ok": True})
-    ]
+    details = {
+        "tier": "pro",
+        "expires_at": expires.isoformat(),
+        "ok": True,
+        "result": "pro",
+        "result_expires_at": expires.isoformat(),
+    }
+    assert await audit(app) == [(ADMIN_ID, "grant", str(USER), details)]
 
 
 async def test_grant_without_days_is_open_ended_and_revoke_returns_to_free(app: RunningBot):
     [reply] = await app.send(ADMIN_ID, f"/grant {USER} ELITE")
-    assert reply.text == f"User {USER} now has elite."
+    assert reply.text == f"User {USER} now has Elite with no end date."
     row = await user_row(app)
     assert row["tier"] == "elite" and row["tier_expires_at"] is None
     [reply] = await app.send(ADMIN_ID, f"/revoke {USER}")
@@ -145,7 +150,7 @@ async def test_health_reports_postgres_redis_ingest_lag_and_queue(app: RunningBo
     await app.redis.set(app.names.ingest_health, orjson.dumps(snapshot), ex=30)
     [reply] = await app.send(ADMIN_ID, "/health")
     assert "PostgreSQL: ok" in reply.text and "Redis: ok" in reply.text
-    assert "Ingest: running, lag 1.5 s" in reply.text
+    assert "Ingest: running, 1.5 s behind" in reply.text
     assert "Deliveries: 0 due now, 0 pending" in reply.text
 
 

@@ -17,6 +17,14 @@ def refusal_text(reason: Refusal) -> str:
         Refusal.PRICE_CHANGED: _("The price of this plan has changed. Send /subscribe for a new invoice."),
         Refusal.BANNED: _("Your access to VolSpike has been suspended, so this payment cannot be accepted."),
         Refusal.OTHER_USER: _("This invoice was made for another account. Send /subscribe for your own."),
+        Refusal.LOWER: _(
+            "You already have a higher plan, and this one would not add to it. "
+            "Send /subscribe to see what you can buy."
+        ),
+        Refusal.FOREVER: _("You already have this plan with no end date."),
+        Refusal.SUBSCRIBED: _(
+            "You already subscribe to this plan and it renews by itself. See /subscription."
+        ),
     }[reason]
 
 
@@ -86,3 +94,9 @@ def card_payment_failed_text(tier: Tier, expires_at: datetime | None) -> str:
         "Your card payment for VolSpike did not go through. You keep {tier} until {date}; "
         "update your card on the billing page to keep it after that."
     ).format(tier=tier_name(tier), date=date_text(expires_at))
+
+
+def replaced_subscription_text(old: Tier) -> str:
+    return _("Your {tier} monthly plan was cancelled: only the new plan renews now.").format(
+        tier=tier_name(old)
+    )

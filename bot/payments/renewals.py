@@ -1,0 +1,56 @@
+"""Stopping what still renews when an admin revokes a plan or bans a user: the Stars subscription
+is cancelled at Telegram (`editUserStarSubscription`); a card subscription (Stripe) is named to the
+admin, with its renewal date, since the bot has no Stripe client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+from aiogram import Bot
+from aiogram.utils.i18n import gettext as _
+
+from bot.payments.cancel import cancel_stars_subscription
+from bot.payments.texts import date_text
+from bot.texts import html_text, tier_name
+from db import subscriptions as subscriptions_db
+from volspike.tiers import Tier
+
+STARS = "stars"
+STRIPE = "stripe"
+
+
+async def stop_renewals(pool: asyncpg.Pool, bot: Bot, user_id: int, now: datetime) -> list[str]:
+    """Cancel the user's renewing Stars subscription; lines for the admin saying what was
+    cancelled and exactly what still renews."""
+    lines: list[str] = []
+    stars = await subscriptions_db.renewing(pool, user_id, STARS, now)
+    if stars is not None:
+        plan = tier_name(Tier(stars.tier))
+        if await cancel_stars_subscription(bot, user_id, stars.external_id):
+            await subscriptions_db.set_renews(pool, user_id, STARS, False)
+            lines.append(
+                _("Their {tier} Stars subscription is cancelled: Telegram will not renew it.").format(
+                    tier=plan
+                )
+            )
+        else:
+            lines.append(
+                _(
+                    "Telegram did not cancel their {tier} Stars subscription (charge {charge_id}): "
+                    "it still renews on {date}."
+                ).format(tier=plan, charge_id=html_text(stars.external_id), date=date_text(stars.period_end))
+            )
+    card = await subscriptions_db.renewing(pool, user_id, STRIPE, now)
+    if card is not None:
+        lines.append(
+            _(
+                "Their {tier} card subscription {subscription} still renews on {date}: "
+                "cancel it in the Stripe dashboard."
+            ).format(
+                tier=tier_name(Tier(card.tier)),
+                subscription=html_text(card.external_id),
+                date=date_text(card.period_end),
+            )
+        )
+    return lines
