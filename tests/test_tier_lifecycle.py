@@ -21,7 +21,6 @@ from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import PRO_PRICE, StarsBot, stars_bot
 from volspike.clock import ManualClock
 from volspike.settings import Settings
-from volspike.tiers import Tier
 
 USER = 7170
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

@@ -96,16 +96,6 @@ def terms_text() -> str:
     )
 
 
-def paysupport_text() -> str:
-    return _(
-        "<b>Payment support</b>\n"
-        "For any problem with a payment, write to us here in this chat, with the date and the plan "
-        "you paid for. We answer within 24 hours and refund the Stars when we could not deliver "
-        "what you paid for.\n"
-        "Telegram support cannot help with purchases made in this bot."
-    )
-
-
 def unrecorded_text(user_id: int, amount: int, charge_id: str) -> str:
     return _(
         "A Stars payment could not be recorded: user {user_id}, {amount} ⭐, charge {charge_id}."
@@ -246,10 +236,6 @@ def build_router(settings: Settings) -> Router:
         refunded = await record_refund(pool, refund.telegram_payment_charge_id, clock.now())
         if refunded is not None:
             await message.answer(refunded_text(refunded.after.tier, refunded.after.expires_at))
-
-    @router.message(Command("paysupport"), F.chat.type == "private")
-    async def paysupport(message: Message) -> None:
-        await message.answer(paysupport_text())
 
     @router.message(Command("terms"), F.chat.type == "private")
     async def terms(message: Message) -> None:

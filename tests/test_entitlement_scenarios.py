@@ -1,0 +1,267 @@
+"""Issue #20 item 1 by use: the payment scenarios through Telegram Stars (the Telegram look-alike,
+the real Dispatcher) and through the web's Stripe path (the Stripe look-alike, the real webapp),
+both against the one entitlement rule: a purchase or a grant never lowers or shortens a plan, one
+renewing Stars subscription per user, revoke and ban cancel it, and the user is told."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from bot.payments.plans import PERIOD, Kind
+from tests.billing_harness import Billing, billing
+from tests.bot_harness import ADMIN_ID
+from tests.delivery_harness import add_alert
+from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
+from tests.test_stripe_webhook import event, signature
+from volspike.clock import ManualClock
+from volspike.settings import Settings
+from volspike.tiers import Tier
+
+USER = 6060
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sb(settings: Settings, db: asyncpg.Pool, redis: Redis) -> AsyncIterator[StarsBot]:
+    async with stars_bot(settings, db, redis, clock=ManualClock(NOW)) as running:
+        await running.app.add_user(ADMIN_ID)
+        yield running
+
+
+async def told(sb: StarsBot, count: int) -> list[str]:
+    """Waits until the user got `count` messages (a notice follows the admin's answer)."""
+    await sb.app.tg.wait_for(lambda _: len(sb.app.tg.sent_texts(USER)) >= count)
+    return sb.app.tg.sent_texts(USER)
+
+
+def buttons(reply) -> list[dict]:
+    markup = reply.params.get("reply_markup") or {"inline_keyboard": []}
+    return [b for row in markup["inline_keyboard"] for b in row]
+
+
+async def subscribe(sb: StarsBot, tier: Tier, *, end: datetime) -> str:
+    """The user pays a first Stars subscription payment for `tier`; returns its charge id."""
+    price = PRO_PRICE if tier is Tier.PRO else ELITE_PRICE
+    charge = sb.stars.charge(
+        USER, sb.payload(USER, tier, Kind.SUBSCRIPTION), price, subscription_period=2592000
+    )
+    await sb.feed(
+        sb.stars.successful_payment_update(
+            charge,
+            subscription_expiration_date=int(end.timestamp()),
+            is_recurring=True,
+            is_first_recurring=True,
+        )
+    )
+    return charge.charge_id
+
+
+async def test_an_elite_user_is_not_offered_pro_and_a_pro_invoice_is_refused(sb: StarsBot):
+    until = NOW + timedelta(days=20)
+    await sb.app.add_user(USER, tier="elite", expires=until)
+    [reply] = await sb.app.send(USER, "/subscribe")
+    labels = [b["text"] for b in buttons(reply)]
+    assert labels == ["Elite monthly — 750 ⭐", "+30 days of Elite — 750 ⭐"]
+    toast = await sb.app.press(USER, "pass:pro")
+    assert "higher plan" in toast.params["text"]
+    assert sb.app.tg.calls_to("sendInvoice") == []
+    # An invoice made earlier is refused at the pre-checkout, and a payment never lowers the plan.
+    await sb.feed(sb.stars.pre_checkout_update(USER, sb.payload(USER, Tier.PRO), PRO_PRICE))
+    [answer] = [c.params for c in sb.app.tg.calls_to("answerPreCheckoutQuery")]
+    assert answer["ok"] in (False, "false") and "higher plan" in str(answer["error_message"])
+    row = await sb.user(USER)
+    assert (row["tier"], row["tier_expires_at"]) == ("elite", until)
+
+
+async def test_the_lower_plan_refusal_is_in_the_users_language(sb: StarsBot):
+    await sb.app.add_user(USER, tier="elite", language="ru", expires=NOW + timedelta(days=20))
+    await sb.feed(
+        sb.stars.pre_checkout_update(USER, sb.payload(USER, Tier.PRO, Kind.SUBSCRIPTION), PRO_PRICE)
+    )
+    [answer] = [c.params for c in sb.app.tg.calls_to("answerPreCheckoutQuery")]
+    assert "более высокий план" in str(answer["error_message"])
+
+
+async def test_an_elite_subscriber_cannot_also_subscribe_to_pro_or_to_elite_again(sb: StarsBot):
+    await sb.app.add_user(USER)
+    end = NOW + PERIOD
+    await subscribe(sb, Tier.ELITE, end=end)
+    [reply] = await sb.app.send(USER, "/subscribe")
+    assert [b["text"] for b in buttons(reply)] == ["+30 days of Elite — 750 ⭐"]
+    assert f"Your Elite monthly plan renews on {end:%Y-%m-%d %H:%M} UTC" in reply.text
+    for tier, price in ((Tier.PRO, PRO_PRICE), (Tier.ELITE, ELITE_PRICE)):
+        await sb.feed(sb.stars.pre_checkout_update(USER, sb.payload(USER, tier, Kind.SUBSCRIPTION), price))
+    refusals = [str(c.params["error_message"]) for c in sb.app.tg.calls_to("answerPreCheckoutQuery")]
+    assert "higher plan" in refusals[0] and "already subscribe to this plan" in refusals[1]
+
+
+async def test_changing_a_pro_subscription_to_elite_cancels_the_pro_one_at_telegram(sb: StarsBot):
+    await sb.app.add_user(USER)
+    pro_charge = await subscribe(sb, Tier.PRO, end=NOW + PERIOD)
+    [reply] = await sb.app.send(USER, "/subscribe")
+    assert [b["text"] for b in buttons(reply)] == [
+        "+30 days of Pro — 250 ⭐",
+        "Change to Elite monthly — 750 ⭐",
+        "Elite 30 days — 750 ⭐",
+    ]
+    elite_end = NOW + PERIOD + timedelta(minutes=5)
+    elite_charge = await subscribe(sb, Tier.ELITE, end=elite_end)
+    assert sb.stars.charges[pro_charge].canceled and not sb.stars.charges[elite_charge].canceled
+    row = await sb.user(USER)
+    assert (row["tier"], row["tier_expires_at"]) == ("elite", elite_end)
+    sub = await sb.app.pool.fetchrow(
+        "SELECT external_id, tier, renews FROM subscriptions WHERE user_id = $1", USER
+    )
+    assert (sub["external_id"], sub["tier"], sub["renews"]) == (elite_charge, "elite", True)
+    assert "Your Pro monthly plan was cancelled" in sb.app.tg.sent_texts(USER)[-1]
+
+
+async def test_a_shorter_grant_keeps_the_paid_pass_and_says_so(sb: StarsBot):
+    await sb.app.add_user(USER)
+    charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    sb.app.clock.set(NOW + timedelta(days=2))
+    [reply] = await sb.app.send(ADMIN_ID, f"/grant {USER} pro 2")
+    end = NOW + PERIOD
+    assert reply.text == (
+        f"User {USER} already has Pro until {end:%Y-%m-%d %H:%M} UTC, which the grant would not extend: "
+        "nothing changed."
+    )
+    row = await sb.user(USER)
+    assert (row["tier"], row["tier_expires_at"]) == ("pro", end)
+
+
+async def test_a_grant_tells_the_user_in_their_language(sb: StarsBot):
+    await sb.app.add_user(USER, language="es")
+    await sb.app.send(ADMIN_ID, f"/grant {USER} elite 10")
+    [notice] = await told(sb, 1)
+    assert "Elite" in notice and "El equipo de VolSpike" in notice
+
+
+async def test_revoking_a_stars_subscriber_cancels_the_subscription_and_tells_both(sb: StarsBot):
+    await sb.app.add_user(USER, language="ru")
+    charge = await subscribe(sb, Tier.PRO, end=NOW + PERIOD)
+    [reply] = await sb.app.send(ADMIN_ID, f"/revoke {USER}")
+    assert "Pro Stars subscription is cancelled" in reply.text
+    [edit] = sb.app.tg.calls_to("editUserStarSubscription")
+    assert edit.params["telegram_payment_charge_id"] == charge
+    assert str(edit.params["is_canceled"]).lower() == "true"
+    assert sb.stars.charges[charge].canceled
+    assert not await sb.app.pool.fetchval("SELECT renews FROM subscriptions WHERE user_id = $1", USER)
+    assert "Команда VolSpike завершила ваш план Pro" in (await told(sb, 2))[-1]
+
+
+async def test_a_revoke_names_what_telegram_would_not_cancel(sb: StarsBot):
+    await sb.app.add_user(USER)
+    end = NOW + PERIOD
+    charge = await subscribe(sb, Tier.PRO, end=end)
+    sb.app.tg.fail("editUserStarSubscription", 400, "Bad Request: SUBSCRIPTION_NOT_FOUND")
+    [reply] = await sb.app.send(ADMIN_ID, f"/revoke {USER}")
+    assert f"charge {charge}): it still renews on {end:%Y-%m-%d %H:%M} UTC" in reply.text
+    assert not sb.stars.charges[charge].canceled
+
+
+async def test_a_ban_cancels_the_stars_subscription_and_unban_tells_the_user(sb: StarsBot):
+    await sb.app.add_user(USER, language="uk")
+    charge = await subscribe(sb, Tier.ELITE, end=NOW + PERIOD)
+    [reply] = await sb.app.send(ADMIN_ID, f"/ban {USER}")
+    assert "Elite Stars subscription is cancelled" in reply.text
+    assert sb.stars.charges[charge].canceled
+    assert "призупинено" in (await told(sb, 2))[-1]
+    await sb.app.send(ADMIN_ID, f"/unban {USER}")
+    assert "відновлено" in (await told(sb, 3))[-1]
+
+
+async def test_admin_refund_tells_the_user(sb: StarsBot):
+    await sb.app.add_user(USER, language="es")
+    charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    await sb.app.send(ADMIN_ID, f"/refund {charge.charge_id}")
+    assert "reembols" in (await told(sb, 2))[-1]
+
+
+async def test_admin_notices_are_in_the_admins_language(sb: StarsBot):
+    await sb.app.pool.execute("UPDATE users SET language = 'ru' WHERE id = $1", ADMIN_ID)
+    await sb.app.add_user(USER)
+    charge = sb.stars.charge(USER, "not-our-payload", PRO_PRICE)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    [notice] = sb.app.tg.sent_texts(ADMIN_ID)
+    assert "Платёж Stars не удалось записать" in notice
+
+
+async def test_an_upgrade_moves_queued_alerts_to_the_new_tiers_delay(sb: StarsBot):
+    await sb.app.add_user(USER)
+    alert_id = (await add_alert(sb.app.pool, NOW)).id
+    await sb.app.pool.execute(
+        "INSERT INTO deliveries (alert_id, chat_id, priority, due_at) VALUES ($1, $2, 2, $3)",
+        alert_id,
+        USER,
+        NOW + timedelta(minutes=15),
+    )
+    await sb.app.send(ADMIN_ID, f"/grant {USER} elite 30")
+    row = await sb.app.pool.fetchrow("SELECT due_at, priority FROM deliveries WHERE chat_id = $1", USER)
+    assert (row["due_at"], row["priority"]) == (NOW, 0)
+
+
+# -- the web's Stripe path ------------------------------------------------------------------
+
+WEB_USER = 5151  # the Telegram OAuth look-alike signs this user in
+
+
+@pytest.fixture
+async def site(settings: Settings, db: asyncpg.Pool, redis: Redis) -> AsyncIterator[Billing]:
+    async with billing(settings, db, redis) as running:
+        yield running
+
+
+async def test_the_web_offers_an_elite_user_no_pro_checkout_and_refuses_one(site: Billing):
+    await site.sign_in()
+    until = datetime.now(UTC) + timedelta(days=20)
+    await site.pool.execute(
+        "UPDATE users SET tier = 'elite', tier_expires_at = $2 WHERE id = $1", WEB_USER, until
+    )
+    page = await site.page()
+    assert 'data-checkout="elite"' in page and 'data-checkout="pro"' not in page
+    answer = await site.post("/billing/checkout", {"tier": "pro", "csrf": await site.csrf()})
+    assert answer.status == 409
+    assert not [what for _, what, _ in site.stripe.requests if what == "checkout.sessions.create"]
+
+
+async def test_a_card_payment_for_pro_never_lowers_an_elite_plan(site: Billing):
+    await site.sign_in()
+    now = int(datetime.now(UTC).timestamp())
+    until = datetime.fromtimestamp(now, UTC) + timedelta(days=20)
+    await site.pool.execute(
+        "UPDATE users SET tier = 'elite', tier_expires_at = $2 WHERE id = $1", WEB_USER, until
+    )
+    invoice = {
+        "id": "in_lower",
+        "object": "invoice",
+        "customer": "cus_1",
+        "status": "paid",
+        "amount_paid": 900,
+        "amount_due": 900,
+        "currency": "usd",
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {
+                "subscription": "sub_lower",
+                "metadata": {"telegram_user_id": str(WEB_USER), "tier": "pro"},
+            },
+        },
+        "lines": {"object": "list", "data": [{"period": {"start": now, "end": now + 30 * 86_400}}]},
+    }
+    body = event("invoice.paid", invoice, created=now)
+    response = await site.http.post(
+        site.url("/webhooks/stripe"),
+        data=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": signature(body)},
+    )
+    assert response.status == 200
+    row = await site.pool.fetchrow("SELECT tier, tier_expires_at FROM users WHERE id = $1", WEB_USER)
+    assert (row["tier"], row["tier_expires_at"]) == ("elite", until)
