@@ -54,7 +54,12 @@ def render_alert(
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
-        late = t("This alert is {minutes} minutes late. /status").format(minutes=minutes)
+        # /status means nothing in a group or channel: their members have plans of their own.
+        late = (
+            t("This alert is {minutes} minutes late. /status")
+            if private
+            else t("This alert is {minutes} minutes late.")
+        ).format(minutes=minutes)
         lines.append("")
         lines.append(f"<i>{late}</i>")
     return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))

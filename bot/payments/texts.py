@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
 from bot.payments.plans import Kind, Refusal
 from bot.texts import tier_name
+from bot.timezones import display_timezone
 from volspike.tiers import Tier, limits
 
 
@@ -30,6 +32,12 @@ def refusal_text(reason: Refusal) -> str:
 
 def date_text(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def local_date_text(when: datetime, zone: str) -> str:
+    """The date in the user's time zone, written as /status writes it."""
+    local = when.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {display_timezone(zone)}"
 
 
 def tier_benefits(tier: Tier) -> str:
