@@ -5,6 +5,7 @@ go to it until an admin connects it again. Run with the lifecycle job; each chat
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import asyncpg
 from aiogram import Bot
@@ -29,7 +30,7 @@ def deactivated_text(chat_id: int, title: str | None) -> str:
 async def tell_deactivated(pool: asyncpg.Pool, bot: Bot, i18n: I18n) -> int:
     count = 0
     for row in await chats_db.claim_deactivated(pool):
-        body = render(i18n, row["admin_language"], lambda row=row: deactivated_text(row["id"], row["title"]))
+        body = render(i18n, row["admin_language"], partial(deactivated_text, row["id"], row["title"]))
         try:
             await bot.send_message(row["connected_by"], body)
         except TelegramAPIError as exc:

@@ -84,7 +84,8 @@ async def test_the_admin_is_told_in_their_language_when_a_refused_chat_is_deacti
     clock = ManualClock(START)
     await db.execute("INSERT INTO users (id, first_name, language) VALUES ($1, 'Admin', 'uk')", ADMIN_ID)
     await db.execute(
-        "INSERT INTO chats (id, kind, title, tier, connected_by) VALUES ($1, 'supergroup', 'Desk', 'elite', $2)",
+        "INSERT INTO chats (id, kind, title, tier, connected_by) "
+        "VALUES ($1, 'supergroup', 'Desk', 'elite', $2)",
         GROUP,
         ADMIN_ID,
     )
