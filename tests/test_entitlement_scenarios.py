@@ -84,7 +84,7 @@ async def test_the_lower_plan_refusal_is_in_the_users_language(sb: StarsBot):
         sb.stars.pre_checkout_update(USER, sb.payload(USER, Tier.PRO, Kind.SUBSCRIPTION), PRO_PRICE)
     )
     [answer] = [c.params for c in sb.app.tg.calls_to("answerPreCheckoutQuery")]
-    assert "более высокий план" in str(answer["error_message"])
+    assert "более высокий тариф" in str(answer["error_message"])
 
 
 async def test_an_elite_subscriber_cannot_also_subscribe_to_pro_or_to_elite_again(sb: StarsBot):
@@ -153,7 +153,7 @@ async def test_revoking_a_stars_subscriber_cancels_the_subscription_and_tells_bo
     assert str(edit.params["is_canceled"]).lower() == "true"
     assert sb.stars.charges[charge].canceled
     assert not await sb.app.pool.fetchval("SELECT renews FROM subscriptions WHERE user_id = $1", USER)
-    assert "Команда VolSpike завершила ваш план Pro" in (await told(sb, 2))[-1]
+    assert "Команда VolSpike завершила ваш тариф Pro" in (await told(sb, 2))[-1]
 
 
 async def test_a_revoke_names_what_telegram_would_not_cancel(sb: StarsBot):
@@ -182,7 +182,7 @@ async def test_admin_refund_tells_the_user(sb: StarsBot):
     charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE)
     await sb.feed(sb.stars.successful_payment_update(charge))
     await sb.app.send(ADMIN_ID, f"/refund {charge.charge_id}")
-    assert "reembols" in (await told(sb, 2))[-1]
+    assert "Tu pago fue devuelto" in (await told(sb, 2))[-1]
 
 
 async def test_admin_notices_are_in_the_admins_language(sb: StarsBot):
