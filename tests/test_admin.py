@@ -168,7 +168,7 @@ async def test_mute_button_mutes_the_symbol_for_24_hours(app: RunningBot):
 async def test_admin_connects_a_group_in_the_group_and_disconnects_it(app: RunningBot):
     group = -100777
     [reply] = await app.send(ADMIN_ID, "/connect pro", chat_id=group, chat_type="supergroup")
-    assert reply.text == "This chat now receives pro spike alerts."
+    assert reply.text == "This chat now receives Pro spike alerts in English."
     row = await app.pool.fetchrow("SELECT kind, tier, active, connected_by FROM chats WHERE id = $1", group)
     assert dict(row) == {"kind": "supergroup", "tier": "pro", "active": True, "connected_by": ADMIN_ID}
     [reply] = await app.send(ADMIN_ID, "/disconnect", chat_id=group, chat_type="supergroup")
@@ -180,7 +180,7 @@ async def test_admin_connects_a_group_in_the_group_and_disconnects_it(app: Runni
 async def test_admin_connects_a_channel_by_id_after_checking_it(app: RunningBot):
     channel = -1001234567
     [reply] = await app.send(ADMIN_ID, f"/connect {channel} elite")
-    assert reply.text == "Test chat now receives elite spike alerts."
+    assert reply.text == "Test chat now receives Elite spike alerts in English."
     assert app.tg.calls_to("getChat", channel)
     row = await app.pool.fetchrow("SELECT kind, tier FROM chats WHERE id = $1", channel)
     assert dict(row) == {"kind": "channel", "tier": "elite"}
