@@ -20,7 +20,9 @@ from aiohttp import web
 from bot.i18n import create_i18n
 from bot.payments.invoices import invoice_link
 from bot.payments.plans import PAID_TIERS, Kind
-from volspike.errors import BadInput, NotFound
+from db import subscriptions as subscriptions_db
+from volspike.entitlements import Entitlement, offer
+from volspike.errors import BadInput, Conflict, NotFound
 from volspike.tiers import Tier
 from webapp import keys
 from webapp.auth import require_user
@@ -52,6 +54,17 @@ async def plan_invoice(request: web.Request) -> web.Response:
             kind = Kind(raw.get("kind", "subscription")) if isinstance(raw, dict) else Kind("")
         except (orjson.JSONDecodeError, ValueError):
             raise BadInput('body must be {"kind": "subscription" | "pass"}') from None
+    now = request.app[keys.CLOCK].now()
+    renewing = await subscriptions_db.renewing(request.app[keys.POOL], user_id, "stars", now)
+    sale = offer(
+        Entitlement(user.tier, user.tier_expires_at),
+        tier,
+        now=now,
+        subscription=kind is Kind.SUBSCRIPTION,
+        renewing=Tier(renewing.tier) if renewing is not None else None,
+    )
+    if not sale.on_sale:
+        raise Conflict(f"{tier.value} ({kind.value}) is not on sale for this account: {sale.value}")
     i18n = request.app[INVOICE_I18N]
     try:
         with i18n.context(), i18n.use_locale(locale):
