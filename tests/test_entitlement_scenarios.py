@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.payments.plans import PERIOD, Kind
 from tests.billing_harness import Billing, billing
 from tests.bot_harness import ADMIN_ID
 from tests.delivery_harness import add_alert
+from tests.fakes.stripe_api import SECRET_KEY
 from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
 from tests.test_stripe_webhook import event, signature
 from volspike.clock import ManualClock
@@ -265,3 +267,70 @@ async def test_a_card_payment_for_pro_never_lowers_an_elite_plan(site: Billing):
     assert response.status == 200
     row = await site.pool.fetchrow("SELECT tier, tier_expires_at FROM users WHERE id = $1", WEB_USER)
     assert (row["tier"], row["tier_expires_at"]) == ("elite", until)
+
+
+async def card_checkout(site: Billing, db: asyncpg.Pool) -> datetime:
+    """The web's Stripe path: Pro paid by card for 30 days (checkout completed); its end."""
+    await site.sign_in()
+    start = int(datetime.now(UTC).timestamp())
+    site.stripe.add_subscription(
+        "sub_card",
+        user_id=WEB_USER,
+        tier="pro",
+        customer="cus_9",
+        period_start=start,
+        period_end=start + 30 * 86_400,
+    )
+    checkout = {
+        "id": "cs_card",
+        "object": "checkout.session",
+        "mode": "subscription",
+        "client_reference_id": str(WEB_USER),
+        "customer": "cus_9",
+        "subscription": "sub_card",
+        "payment_status": "paid",
+        "status": "complete",
+        "metadata": {"telegram_user_id": str(WEB_USER), "tier": "pro"},
+    }
+    body = event("checkout.session.completed", checkout, created=start)
+    response = await site.http.post(
+        site.url("/webhooks/stripe"),
+        data=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": signature(body)},
+    )
+    assert response.status == 200
+    end = datetime.fromtimestamp(start + 30 * 86_400, UTC)
+    assert await db.fetchval("SELECT tier_expires_at FROM users WHERE id = $1", WEB_USER) == end
+    return end
+
+
+async def test_a_card_paid_plan_keeps_its_end_under_a_shorter_grant_and_revoke_cancels_the_card_subscription(
+    site: Billing, settings: Settings, db: asyncpg.Pool, redis: Redis
+):
+    """Pro paid by card for 30 days; the bot's admin grants Pro for 2 days (the paid end stays),
+    then revokes: the card subscription is cancelled at Stripe."""
+    end = await card_checkout(site, db)
+    config = settings.model_copy(
+        update={"stripe_secret_key": SecretStr(SECRET_KEY), "stripe_api_base": site.stripe.url}
+    )
+    async with stars_bot(config, db, redis) as bot:
+        await bot.app.add_user(ADMIN_ID)
+        [reply] = await bot.app.send(ADMIN_ID, f"/grant {WEB_USER} pro 2")
+        assert "nothing changed" in reply.text
+        assert await db.fetchval("SELECT tier_expires_at FROM users WHERE id = $1", WEB_USER) == end
+        [reply] = await bot.app.send(ADMIN_ID, f"/revoke {WEB_USER}")
+    assert "Their Pro card subscription sub_card is cancelled" in reply.text
+    assert site.stripe.subscriptions["sub_card"]["status"] == "canceled"
+    assert ("DELETE", "subscriptions.cancel", {}) in site.stripe.requests
+    assert not await db.fetchval("SELECT renews FROM subscriptions WHERE user_id = $1", WEB_USER)
+
+
+async def test_without_stripe_in_the_bot_a_revoke_names_the_card_renewal(
+    site: Billing, settings: Settings, db: asyncpg.Pool, redis: Redis
+):
+    end = await card_checkout(site, db)
+    async with stars_bot(settings, db, redis) as bot:
+        await bot.app.add_user(ADMIN_ID)
+        [reply] = await bot.app.send(ADMIN_ID, f"/revoke {WEB_USER}")
+    assert f"Their Pro card subscription sub_card still renews on {end:%Y-%m-%d %H:%M} UTC" in reply.text
+    assert site.stripe.subscriptions["sub_card"]["status"] == "active"

@@ -168,7 +168,7 @@ def build_router(settings: Settings) -> Router:
         if change is None:
             raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=user_id))
         lines = [_("User {user_id} is back on the free plan.").format(user_id=user_id)]
-        lines += await stop_renewals(pool, bot, user_id, now)
+        lines += await stop_renewals(pool, bot, settings, user_id, now)
         await message.answer("\n".join(lines))
         if change.before.tier is not Tier.FREE:
             await tell_user_by_id(bot, i18n, pool, user_id, partial(revoked_text, change.before.tier))
@@ -203,7 +203,7 @@ def build_router(settings: Settings) -> Router:
         text = _("User {user_id} is banned.") if banning else _("User {user_id} is no longer banned.")
         lines = [text.format(user_id=user_id)]
         if banning:
-            lines += await stop_renewals(pool, bot, user_id, clock.now())
+            lines += await stop_renewals(pool, bot, settings, user_id, clock.now())
         await message.answer("\n".join(lines))
         await tell_user_by_id(bot, i18n, pool, user_id, banned_text if banning else unbanned_text)
 

@@ -1,6 +1,6 @@
 """Stopping what still renews when an admin revokes a plan or bans a user: the Stars subscription
-is cancelled at Telegram (`editUserStarSubscription`); a card subscription (Stripe) is named to the
-admin, with its renewal date, since the bot has no Stripe client."""
+is cancelled at Telegram (`editUserStarSubscription`), a card subscription at Stripe. What could
+not be cancelled is named to the admin with its renewal date."""
 
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ from aiogram import Bot
 from aiogram.utils.i18n import gettext as _
 
 from bot.payments.cancel import cancel_stars_subscription
+from bot.payments.card import cancel_card_subscription
 from bot.payments.texts import date_text
 from bot.texts import html_text, tier_name
 from db import subscriptions as subscriptions_db
+from volspike.settings import Settings
 from volspike.tiers import Tier
 
 STARS = "stars"
 STRIPE = "stripe"
 
 
-async def stop_renewals(pool: asyncpg.Pool, bot: Bot, user_id: int, now: datetime) -> list[str]:
+async def stop_renewals(
+    pool: asyncpg.Pool, bot: Bot, settings: Settings, user_id: int, now: datetime
+) -> list[str]:
     """Cancel the user's renewing Stars subscription; lines for the admin saying what was
     cancelled and exactly what still renews."""
     lines: list[str] = []
@@ -42,7 +46,14 @@ async def stop_renewals(pool: asyncpg.Pool, bot: Bot, user_id: int, now: datetim
                 ).format(tier=plan, charge_id=html_text(stars.external_id), date=date_text(stars.period_end))
             )
     card = await subscriptions_db.renewing(pool, user_id, STRIPE, now)
-    if card is not None:
+    if card is not None and await cancel_card_subscription(settings, card.external_id):
+        await subscriptions_db.set_renews(pool, user_id, STRIPE, False)
+        lines.append(
+            _(
+                "Their {tier} card subscription {subscription} is cancelled: Stripe will not charge it again."
+            ).format(tier=tier_name(Tier(card.tier)), subscription=html_text(card.external_id))
+        )
+    elif card is not None:
         lines.append(
             _(
                 "Their {tier} card subscription {subscription} still renews on {date}: "
