@@ -10,19 +10,23 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.payments.plans import PERIOD, Kind
 from tests.billing_harness import Billing, billing
-from tests.bot_harness import ADMIN_ID
+from tests.bot_harness import ADMIN_ID, compile_catalogs
 from tests.delivery_harness import add_alert
-from tests.fakes.stripe_api import SECRET_KEY
+from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_payments import FakeStars
 from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
 from tests.test_stripe_webhook import event, signature
 from volspike.clock import ManualClock
 from volspike.settings import Settings
 from volspike.tiers import Tier
+from webapp.app import create_app
 
 USER = 6060
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -334,3 +338,102 @@ async def test_without_stripe_in_the_bot_a_revoke_names_the_card_renewal(
         [reply] = await bot.app.send(ADMIN_ID, f"/revoke {WEB_USER}")
     assert f"Their Pro card subscription sub_card still renews on {end:%Y-%m-%d %H:%M} UTC" in reply.text
     assert site.stripe.subscriptions["sub_card"]["status"] == "active"
+
+
+async def test_a_card_subscriber_is_offered_a_change_and_a_stars_upgrade_cancels_the_card_subscription(
+    site: Billing, settings: Settings, db: asyncpg.Pool, redis: Redis
+):
+    end = await card_checkout(site, db)
+    config = settings.model_copy(
+        update={"stripe_secret_key": SecretStr(SECRET_KEY), "stripe_api_base": site.stripe.url}
+    )
+    async with stars_bot(config, db, redis, clock=ManualClock(datetime.now(UTC))) as bot:
+        [reply] = await bot.app.send(WEB_USER, "/subscribe")
+        assert f"Your Pro card subscription renews on {end:%Y-%m-%d %H:%M} UTC" in reply.text
+        labels = [b["text"] for b in buttons(reply)]
+        assert "Pro monthly — 250 ⭐" not in labels and "Change to Elite monthly — 750 ⭐" in labels
+        charge = bot.stars.charge(
+            WEB_USER,
+            bot.payload(WEB_USER, Tier.ELITE, Kind.SUBSCRIPTION),
+            ELITE_PRICE,
+            subscription_period=2592000,
+        )
+        await bot.feed(
+            bot.stars.successful_payment_update(
+                charge,
+                subscription_expiration_date=int((end + timedelta(days=1)).timestamp()),
+                is_recurring=True,
+                is_first_recurring=True,
+            )
+        )
+        thanks = bot.app.tg.sent_texts(WEB_USER)[-1]
+    assert "Your Pro card subscription was cancelled" in thanks
+    assert site.stripe.subscriptions["sub_card"]["status"] == "canceled"
+    assert await db.fetchval("SELECT tier FROM users WHERE id = $1", WEB_USER) == "elite"
+
+
+async def test_a_card_checkout_to_a_higher_tier_cancels_the_stars_subscription(
+    settings: Settings, db: asyncpg.Pool, redis: Redis
+):
+    compile_catalogs()
+    now = datetime.now(UTC)
+    start = int(now.timestamp())
+    await db.execute(
+        "INSERT INTO users (id, first_name, language, tier, tier_expires_at) "
+        "VALUES ($1, 'T', 'en', 'pro', $2)",
+        USER,
+        now + PERIOD,
+    )
+    async with FakeTelegram() as tg, FakeStripe() as fake_stripe:
+        stars = FakeStars(tg)
+        first = stars.charge(
+            USER, f"v1:subscription:pro:{PRO_PRICE}:{USER}", PRO_PRICE, subscription_period=2592000
+        )
+        await db.execute(
+            "INSERT INTO subscriptions (user_id, provider, external_id, tier, period_end, renews) "
+            "VALUES ($1, 'stars', $2, 'pro', $3, true)",
+            USER,
+            first.charge_id,
+            now + PERIOD,
+        )
+        fake_stripe.add_subscription(
+            "sub_up",
+            user_id=USER,
+            tier="elite",
+            customer="cus_up",
+            period_start=start,
+            period_end=start + 30 * 86_400,
+        )
+        config = settings.model_copy(
+            update={
+                "bot_token": SecretStr(TOKEN),
+                "telegram_api_url": tg.url,
+                "stripe_secret_key": SecretStr(SECRET_KEY),
+                "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
+                "stripe_api_base": fake_stripe.url,
+            }
+        )
+        checkout = {
+            "id": "cs_up",
+            "object": "checkout.session",
+            "mode": "subscription",
+            "client_reference_id": str(USER),
+            "customer": "cus_up",
+            "subscription": "sub_up",
+            "payment_status": "paid",
+            "status": "complete",
+            "metadata": {"telegram_user_id": str(USER), "tier": "elite"},
+        }
+        body = event("checkout.session.completed", checkout, created=start)
+        async with TestClient(TestServer(create_app(config, pool=db, redis=redis))) as client:
+            response = await client.post(
+                "/webhooks/stripe",
+                data=body,
+                headers={"Content-Type": "application/json", "Stripe-Signature": signature(body)},
+            )
+        assert response.status == 200
+        assert stars.charges[first.charge_id].canceled
+    assert await db.fetchval("SELECT tier FROM users WHERE id = $1", USER) == "elite"
+    assert not await db.fetchval(
+        "SELECT renews FROM subscriptions WHERE user_id = $1 AND provider = 'stars'", USER
+    )

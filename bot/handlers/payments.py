@@ -25,9 +25,10 @@ from bot.models import BotUser
 from bot.payments.cancel import cancel_stars_subscription
 from bot.payments.invoices import invoice_link, send_pass_invoice
 from bot.payments.notify import tell_admins, tell_user_by_id
-from bot.payments.offers import offer_for, refusal_for, renewing_stars
+from bot.payments.offers import offer_for, refusal_for, renewing_subscription
 from bot.payments.plans import PAID_TIERS, Kind, check_checkout, parse_payload, price, subscription_allowed
 from bot.payments.recording import PROVIDER, StarsCharge, record_payment, record_refund
+from bot.payments.renewals import cancel_lower_card
 from bot.payments.texts import (
     date_text,
     paid_text,
@@ -70,9 +71,15 @@ def plans_text(
                 tier=tier_name(user.tier), date=date_text(user.tier_expires_at)
             )
         )
-    if renewing is not None:
+    if renewing is not None and renewing.provider == PROVIDER:
         lines.append(
             _("Your {tier} monthly plan renews on {date}; cancel it in /subscription.").format(
+                tier=tier_name(Tier(renewing.tier)), date=date_text(renewing.period_end)
+            )
+        )
+    elif renewing is not None:
+        lines.append(
+            _("Your {tier} card subscription renews on {date}; manage it on the billing page.").format(
                 tier=tier_name(Tier(renewing.tier)), date=date_text(renewing.period_end)
             )
         )
@@ -108,7 +115,7 @@ def build_router(settings: Settings) -> Router:
     @router.message(Command("subscribe"), F.chat.type == "private")
     async def subscribe(message: Message, user: BotUser, bot: Bot, pool: asyncpg.Pool, clock: Clock) -> None:
         now = clock.now()
-        renewing = await renewing_stars(pool, user.id, now)
+        renewing = await renewing_subscription(pool, user.id, now)
         rows: list[list[InlineKeyboardButton]] = []
         for tier in PAID_TIERS:
             stars = price(settings, tier)
@@ -213,6 +220,9 @@ def build_router(settings: Settings) -> Router:
             if recorded.replaced_subscription is not None:
                 await cancel_stars_subscription(bot, recorded.user_id, recorded.replaced_subscription)
                 text += "\n" + replaced_subscription_text(recorded.before.tier)
+            card = await cancel_lower_card(pool, settings, recorded.user_id, recorded.after.tier, clock.now())
+            if card is not None:
+                text += "\n" + card
             await message.answer(text)
         elif await payments_db.get_by_charge(pool, PROVIDER, payment.telegram_payment_charge_id) is None:
             # Paid but not ours to record (a payload this bot did not make): a person must look.

@@ -1,7 +1,7 @@
 """What a Stars purchase would be for this user, by the one entitlement rule
-(`volspike.entitlements.offer`), with their plan and renewing Stars subscription read from the
-database. `/subscribe` shows only what is on sale; the pass button and the pre-checkout ask again,
-so an old invoice cannot lower a plan."""
+(`volspike.entitlements.offer`), with their plan and renewing subscriptions (Stars or card) read
+from the database. `/subscribe` shows only what is on sale; the pass button and the pre-checkout ask
+again, so an old invoice cannot lower a plan."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from db import subscriptions as subscriptions_db
 from volspike.entitlements import Entitlement, Offer, offer
 from volspike.tiers import Tier
 
-STARS = "stars"
-
 REFUSALS = {Offer.LOWER: Refusal.LOWER, Offer.FOREVER: Refusal.FOREVER, Offer.SUBSCRIBED: Refusal.SUBSCRIBED}
 
 
-async def renewing_stars(
+async def renewing_subscription(
     pool: asyncpg.Pool, user_id: int, now: datetime
 ) -> subscriptions_db.Subscription | None:
-    return await subscriptions_db.renewing(pool, user_id, STARS, now)
+    """The user's renewing subscription of the highest tier (Stars or card): the one a new
+    subscription would duplicate or replace."""
+    found = await subscriptions_db.renewing_any(pool, user_id, now)
+    return found[0] if found else None
 
 
 def offer_for(
@@ -42,5 +43,5 @@ async def refusal_for(
     pool: asyncpg.Pool, user: BotUser, tier: Tier, kind: Kind, now: datetime
 ) -> Refusal | None:
     """Why this user may not buy `tier` as `kind` now; None when it is on sale for them."""
-    found = offer_for(user, tier, kind, now, await renewing_stars(pool, user.id, now))
+    found = offer_for(user, tier, kind, now, await renewing_subscription(pool, user.id, now))
     return REFUSALS.get(found)

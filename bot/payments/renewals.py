@@ -65,3 +65,22 @@ async def stop_renewals(
             )
         )
     return lines
+
+
+async def cancel_lower_card(
+    pool: asyncpg.Pool, settings: Settings, user_id: int, tier: Tier, now: datetime
+) -> str | None:
+    """A Stars payment moved the user up to `tier`: their card subscription of a lower tier is
+    cancelled at Stripe (one renewing subscription per user). The line telling the user, or None
+    when there was none. What Stripe would not cancel is said too."""
+    card = await subscriptions_db.renewing(pool, user_id, STRIPE, now)
+    if card is None or Tier(card.tier).rank >= tier.rank:
+        return None
+    if await cancel_card_subscription(settings, card.external_id):
+        await subscriptions_db.set_renews(pool, user_id, STRIPE, False)
+        return _("Your {tier} card subscription was cancelled: only the new plan renews now.").format(
+            tier=tier_name(Tier(card.tier))
+        )
+    return _("Your {tier} card subscription still renews on {date}; cancel it on the billing page.").format(
+        tier=tier_name(Tier(card.tier)), date=date_text(card.period_end)
+    )

@@ -55,7 +55,8 @@ async def plan_invoice(request: web.Request) -> web.Response:
         except (orjson.JSONDecodeError, ValueError):
             raise BadInput('body must be {"kind": "subscription" | "pass"}') from None
     now = request.app[keys.CLOCK].now()
-    renewing = await subscriptions_db.renewing(request.app[keys.POOL], user_id, "stars", now)
+    found = await subscriptions_db.renewing_any(request.app[keys.POOL], user_id, now)
+    renewing = found[0] if found else None
     sale = offer(
         Entitlement(user.tier, user.tier_expires_at),
         tier,

@@ -25,6 +25,17 @@ from webapp.billing.events import BadEvent, CheckoutCompleted, InvoiceEvent, Sub
 log = logging.getLogger(__name__)
 
 
+STARS = "stars"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacedStars:
+    """A Stars subscription a card subscription to a higher tier replaces: its first charge id."""
+
+    user_id: int
+    charge_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentFailed:
     """Who to tell that a renewal payment failed, and until when their tier stays."""
@@ -77,11 +88,18 @@ async def checkout_completed(
     *,
     now: datetime,
     event_at: datetime,
-) -> None:
-    """Link the customer and subscription to the user and grant the tier until the period end."""
+) -> ReplacedStars | None:
+    """Link the customer and subscription to the user and grant the tier until the period end.
+    A renewing Stars subscription of a lower tier is marked as not renewing and returned, to be
+    cancelled at Telegram after the commit (one renewing subscription per user)."""
     user_id = await _known_user(conn, checkout.user_id, None, "checkout.session.completed")
     if user_id is None:
-        return
+        return None
+    replaced: ReplacedStars | None = None
+    stars = await subscriptions_db.renewing(conn, user_id, STARS, now)
+    if stars is not None and Tier(stars.tier).rank < checkout.tier.rank:
+        await subscriptions_db.set_renews(conn, user_id, STARS, False)
+        replaced = ReplacedStars(user_id, stars.external_id)
     await stripe_db.link_customer(conn, user_id, checkout.customer_id)
     await subscriptions_db.upsert(
         conn,
@@ -103,6 +121,7 @@ async def checkout_completed(
         )
     if checkout.paid:
         await _extend(conn, user_id, checkout.tier, subscription.period_end, now, None)
+    return replaced
 
 
 async def invoice_paid(conn: Conn, invoice: InvoiceEvent, now: datetime) -> None:

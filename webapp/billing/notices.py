@@ -11,11 +11,12 @@ import logging
 from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 
+from bot.payments.cancel import cancel_stars_subscription
 from bot.payments.texts import card_payment_failed_text
 from db import stripe as stripe_db
 from webapp import keys
 from webapp.api.invoice import INVOICE_BOT, INVOICE_I18N
-from webapp.billing.ledger import PaymentFailed
+from webapp.billing.ledger import PaymentFailed, ReplacedStars
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +38,15 @@ async def tell_payment_failed(app: web.Application, failed: PaymentFailed) -> No
         log.warning(
             "could not tell a user their payment failed", extra={"user_id": failed.user_id, "error": str(exc)}
         )
+
+
+async def cancel_replaced_stars(app: web.Application, replaced: ReplacedStars) -> None:
+    """Cancel at Telegram the Stars subscription a higher card subscription replaced."""
+    bot = app.get(INVOICE_BOT)
+    if bot is None:
+        log.warning(
+            "a card subscription replaced a Stars one, but the bot is off: it still renews at Telegram",
+            extra={"user_id": replaced.user_id, "charge_id": replaced.charge_id},
+        )
+        return
+    await cancel_stars_subscription(bot, replaced.user_id, replaced.charge_id)

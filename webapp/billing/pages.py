@@ -75,7 +75,8 @@ async def _card_offer(request: web.Request, user_id: int, tier: Tier) -> Offer:
     user = await users_db.get(pool, user_id)
     if user is None:
         raise Unauthorized("sign in with Telegram on /billing first")
-    renewing = await subscriptions_db.renewing(pool, user_id, stripe_db.PROVIDER, now)
+    found = await subscriptions_db.renewing_any(pool, user_id, now)
+    renewing = found[0] if found else None
     return offer(
         Entitlement(Tier(user["tier"]), user["tier_expires_at"]),
         tier,

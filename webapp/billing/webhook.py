@@ -6,7 +6,8 @@ nothing changes). The event id is stored in the transaction that applies the eve
 redelivered event answers 200 and changes nothing. A checkout fetches its subscription from
 Stripe first, for the period it paid. Unknown event types and events VolSpike cannot use (an
 unknown Telegram user, a missing field) are logged and answered 200: Stripe retrying them
-cannot help. A failed renewal payment is told to the user in the bot after the commit.
+cannot help. A failed renewal payment is told to the user in the bot after the commit; a Stars
+subscription of a lower tier that a card checkout replaces is cancelled at Telegram after it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from volspike.errors import BadInput, NotFound
 from webapp import keys
 from webapp.billing import events, ledger
 from webapp.billing.client import STRIPE
-from webapp.billing.notices import tell_payment_failed
+from webapp.billing.notices import cancel_replaced_stars, tell_payment_failed
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     event_at = datetime.fromtimestamp(event["created"], UTC)
     now = request.app[keys.CLOCK].now()
     failed: ledger.PaymentFailed | None = None
+    replaced: ledger.ReplacedStars | None = None
     try:
         fetched = None
         if kind == "checkout.session.completed":
@@ -103,7 +105,9 @@ async def stripe_webhook(request: web.Request) -> web.Response:
                 return web.json_response({"received": True, "handled": True})
             if kind == "checkout.session.completed":
                 assert fetched is not None
-                await ledger.checkout_completed(conn, checkout, fetched, now=now, event_at=event_at)
+                replaced = await ledger.checkout_completed(
+                    conn, checkout, fetched, now=now, event_at=event_at
+                )
             elif kind == "invoice.paid":
                 await ledger.invoice_paid(conn, events.invoice(obj), now)
             elif kind == "invoice.payment_failed":
@@ -116,4 +120,6 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         return web.json_response({"received": True, "handled": False})
     if failed is not None:
         await tell_payment_failed(request.app, failed)
+    if replaced is not None:
+        await cancel_replaced_stars(request.app, replaced)
     return web.json_response({"received": True, "handled": True})
