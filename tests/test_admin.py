@@ -138,7 +138,7 @@ async def test_stats_counts_users_alerts_and_deliveries(app: RunningBot):
         app.clock.now(),
     )
     [reply] = await app.send(ADMIN_ID, "/stats")
-    assert "Users: free 3, pro 0, elite 1" in reply.text
+    assert "Users: Free 3, Pro 0, Elite 1" in reply.text
     assert "Alerts today: 1" in reply.text
     assert "Deliveries: sent 2, pending 1, failed 1, blocked 1, unknown 2, expired 1" in reply.text
     assert "Queue: 1 due now, 1 pending in all" in reply.text

@@ -26,6 +26,7 @@ from bot.admin_texts import banned_text, granted_text, plan_text, revoked_text, 
 from bot.ids import parse_positive
 from bot.payments.notify import tell_user_by_id
 from bot.payments.renewals import stop_renewals
+from bot.texts import tier_name
 from db import admin as admin_db
 from db import broadcast_fees as fees_db
 from db import deliveries as deliveries_db
@@ -222,7 +223,9 @@ def build_router(settings: Settings) -> Router:
         sent = figures.deliveries_today
         lines = [
             _("<b>Stats</b> (today since 00:00 UTC)"),
-            _("Users: free {free}, pro {pro}, elite {elite}").format(**figures.users_per_tier),
+            _("Users: {counts}").format(
+                counts=", ".join(f"{tier_name(tier)} {figures.users_per_tier[tier.value]}" for tier in Tier)
+            ),
             _("Active today: {count}").format(count=figures.active_today),
             _("Alerts today: {count}").format(count=figures.alerts_today),
             _(
