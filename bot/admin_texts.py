@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.payments.texts import date_text
-from bot.texts import tier_name
-from volspike.entitlements import Entitlement
-from volspike.tiers import Tier
+from core.entitlements import Entitlement
+from core.payment_texts import date_text
+from core.texts import tier_name
+from core.tiers import Tier
 
 
 def plan_text(plan: Entitlement) -> str:

@@ -5,7 +5,6 @@ go to it until an admin connects it again. Run with the lifecycle job; each chat
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import asyncpg
 from aiogram import Bot
@@ -13,8 +12,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.payments.notify import render
-from bot.texts import html_text
+from core.texts import html_text
 from db import chats as chats_db
 
 log = logging.getLogger(__name__)
@@ -30,7 +28,11 @@ def deactivated_text(chat_id: int, title: str | None) -> str:
 async def tell_deactivated(pool: asyncpg.Pool, bot: Bot, i18n: I18n) -> int:
     count = 0
     for row in await chats_db.claim_deactivated(pool):
-        body = render(i18n, row["admin_language"], partial(deactivated_text, row["id"], row["title"]))
+        locale = (
+            row["admin_language"] if row["admin_language"] in i18n.available_locales else i18n.default_locale
+        )
+        with i18n.context(), i18n.use_locale(locale):
+            body = deactivated_text(row["id"], row["title"])
         try:
             await bot.send_message(row["connected_by"], body)
         except TelegramAPIError as exc:

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from core.entitlements import Entitlement, after_grant, after_revoke
+from core.tiers import Tier
 from db.tier_history import Cause, change_tier, lock_user
-from volspike.entitlements import Entitlement, after_grant, after_revoke
-from volspike.tiers import Tier
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 

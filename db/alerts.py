@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.alerts import Alert, AlertType
+from core.alerts import Alert, AlertType
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool

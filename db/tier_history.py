@@ -15,7 +15,7 @@ from enum import StrEnum
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.tiers import limits
+from core.tiers import limits
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 

@@ -24,6 +24,9 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.alerts import Alert, AlertType  # noqa: E402
+from core.redis_names import RedisNames  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 from db.alerts import insert_alert  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.pool import create_pool  # noqa: E402
@@ -41,9 +44,6 @@ from tests.browser_harness import (  # noqa: E402
 )
 from tests.conftest import PG_ADMIN_URL, TEST_REDIS_URL  # noqa: E402
 from tests.miniapp_harness import BOT_TOKEN, set_tier  # noqa: E402
-from volspike.alerts import Alert, AlertType  # noqa: E402
-from volspike.redis_names import RedisNames  # noqa: E402
-from volspike.settings import load_settings  # noqa: E402
 from webapp.ws import LIVE_HUB  # noqa: E402
 
 OUT = ROOT / "docs" / "images"

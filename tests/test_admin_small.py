@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot
-from volspike.settings import Settings
 
 USER = 6062
 

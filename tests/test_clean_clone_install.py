@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import SUPPORTED_LOCALES
+from core.i18n import SUPPORTED_LOCALES
 from tests.test_wheel import _clean_env, _uv
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from bot.payments.plans import PERIOD, Kind
+from core.clock import ManualClock
+from core.plans import PERIOD, Kind
+from core.settings import Settings
+from core.tiers import Tier
 from tests.billing_harness import Billing, billing
 from tests.bot_harness import ADMIN_ID, compile_catalogs
 from tests.delivery_harness import add_alert
@@ -23,9 +26,6 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.telegram_payments import FakeStars
 from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
 from tests.test_stripe_webhook import event, signature
-from volspike.clock import ManualClock
-from volspike.settings import Settings
-from volspike.tiers import Tier
 from webapp.app import create_app
 
 USER = 6060

@@ -1,4 +1,4 @@
-"""The one entitlement rule (volspike.entitlements), as pure functions: what a pass, a
+"""The one entitlement rule (core.entitlements), as pure functions: what a pass, a
 subscription payment, a grant, a refund and a revoke do to a plan, and what is on sale."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from volspike.entitlements import (
+from core.entitlements import (
     FREE,
     Entitlement,
     Offer,
@@ -18,7 +18,7 @@ from volspike.entitlements import (
     after_revoke,
     offer,
 )
-from volspike.tiers import Tier
+from core.tiers import Tier
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 PERIOD = timedelta(days=30)

@@ -13,12 +13,12 @@ from redis.asyncio import Redis
 
 from bot.chat_notices import tell_deactivated
 from bot.i18n import create_i18n
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot
 from tests.delivery_harness import add_alert, poll_until, publish, running_delivery
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 GROUP = -100606
 START = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)

@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 
 from bot.i18n import create_i18n
 from bot.menu import setup_menu
+from core.clock import ManualClock
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import PRO_PRICE, StarsBot, stars_bot
-from volspike.clock import ManualClock
-from volspike.settings import Settings
 
 USER = 6061
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

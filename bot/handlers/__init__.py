@@ -21,7 +21,7 @@ from bot.handlers import (
     support,
     watchlist,
 )
-from volspike.settings import Settings
+from core.settings import Settings
 
 
 def get_routers(config: Settings) -> list[Router]:

@@ -22,15 +22,15 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from bot.ids import parse_int, parse_negative
 from bot.models import BotUser
-from bot.texts import html_text, tier_name
+from core.errors import BadInput
+from core.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier
 from db import admin as admin_db
 from db import chats as chats_db
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

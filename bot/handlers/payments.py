@@ -26,10 +26,12 @@ from bot.payments.cancel import cancel_stars_subscription
 from bot.payments.invoices import invoice_link, send_pass_invoice
 from bot.payments.notify import tell_admins, tell_user_by_id
 from bot.payments.offers import offer_for, refusal_for, renewing_subscription
-from bot.payments.plans import PAID_TIERS, Kind, check_checkout, parse_payload, price, subscription_allowed
 from bot.payments.recording import PROVIDER, StarsCharge, record_payment, record_refund
 from bot.payments.renewals import cancel_lower_card
-from bot.payments.texts import (
+from core.clock import Clock, utc_from_ms
+from core.entitlements import Offer
+from core.errors import BadInput
+from core.payment_texts import (
     date_text,
     paid_text,
     refunded_text,
@@ -37,14 +39,12 @@ from bot.payments.texts import (
     replaced_subscription_text,
     tier_benefits,
 )
-from bot.texts import html_text, tier_name
+from core.plans import PAID_TIERS, Kind, check_checkout, parse_payload, price, subscription_allowed
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
-from volspike.clock import Clock, utc_from_ms
-from volspike.entitlements import Offer
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

@@ -29,14 +29,14 @@ from redis.asyncio import Redis
 from bot.admin_texts import plan_text
 from bot.models import BotUser
 from bot.payments.notify import language_of, render
-from bot.payments.texts import date_text
-from bot.texts import html_text, tier_name
+from core.clock import Clock
+from core.entitlements import Entitlement
+from core.payment_texts import date_text
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier
 from db import payments as payments_db
-from volspike.clock import Clock
-from volspike.entitlements import Entitlement
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

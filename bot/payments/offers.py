@@ -1,5 +1,5 @@
 """What a Stars purchase would be for this user, by the one entitlement rule
-(`volspike.entitlements.offer`), with their plan and renewing subscriptions (Stars or card) read
+(`core.entitlements.offer`), with their plan and renewing subscriptions (Stars or card) read
 from the database. `/subscribe` shows only what is on sale; the pass button and the pre-checkout ask
 again, so an old invoice cannot lower a plan."""
 
@@ -10,10 +10,10 @@ from datetime import datetime
 import asyncpg
 
 from bot.models import BotUser
-from bot.payments.plans import Kind, Refusal
+from core.entitlements import Entitlement, Offer, offer
+from core.plans import Kind, Refusal
+from core.tiers import Tier
 from db import subscriptions as subscriptions_db
-from volspike.entitlements import Entitlement, Offer, offer
-from volspike.tiers import Tier
 
 REFUSALS = {Offer.LOWER: Refusal.LOWER, Offer.FOREVER: Refusal.FOREVER, Offer.SUBSCRIBED: Refusal.SUBSCRIBED}
 

@@ -12,11 +12,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.payments.cancel import cancel_stars_subscription
 from bot.payments.card import cancel_card_subscription
-from bot.payments.texts import date_text
-from bot.texts import html_text, tier_name
+from core.payment_texts import date_text
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier
 from db import subscriptions as subscriptions_db
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 STARS = "stars"
 STRIPE = "stripe"

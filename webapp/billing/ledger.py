@@ -2,7 +2,7 @@
 event id, so an event counts exactly once.
 
 Any order of arrival gives the same end state: the tier changes by the one entitlement rule
-(`volspike.entitlements`: never lowered, only extended to a later period end, so an older invoice
+(`core.entitlements`: never lowered, only extended to a later period end, so an older invoice
 arriving last changes nothing), a payment is recorded once per invoice, and a
 subscription's renewal state is only replaced by a newer one (`db.stripe.set_state`). The tier
 of a cancelled subscription is left alone: it ends at its expiry, by the lifecycle job.
@@ -14,12 +14,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.entitlements import Entitlement, after_paid_until
+from core.tiers import Tier
 from db import payments as payments_db
 from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
 from db.tier_history import Cause, Conn, StoredTier, change_tier, lock_user
-from volspike.entitlements import Entitlement, after_paid_until
-from volspike.tiers import Tier
 from webapp.billing.events import BadEvent, CheckoutCompleted, InvoiceEvent, SubscriptionState
 
 log = logging.getLogger(__name__)

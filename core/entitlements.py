@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from volspike.tiers import Tier, effective_tier
+from core.tiers import Tier, effective_tier
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.i18n import gettext as _
-
-from bot.payments.plans import Kind, Refusal
-from bot.texts import tier_name
-from bot.timezones import display_timezone
-from volspike.tiers import Tier, limits
+from core.i18n import gettext as _
+from core.plans import Kind, Refusal
+from core.texts import tier_name
+from core.tiers import Tier, limits
+from core.timezones import display_timezone
 
 
 def refusal_text(reason: Refusal) -> str:

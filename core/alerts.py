@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
-# The figures' formats (one rule each, in volspike/number_formats.json), re-exported for the
+# The figures' formats (one rule each, in core/number_formats.json), re-exported for the
 # alert text's users.
-from volspike.number_format import format_funding as format_funding
-from volspike.number_format import format_price as format_price
-from volspike.number_format import format_ratio as format_ratio
-from volspike.number_format import format_usd as format_usd
+from core.number_format import format_funding as format_funding
+from core.number_format import format_price as format_price
+from core.number_format import format_ratio as format_ratio
+from core.number_format import format_usd as format_usd
 
 
 class AlertType(StrEnum):
