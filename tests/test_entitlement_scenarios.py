@@ -142,6 +142,14 @@ async def test_a_shorter_grant_keeps_the_paid_pass_and_says_so(sb: StarsBot):
     assert (row["tier"], row["tier_expires_at"]) == ("pro", end)
 
 
+async def test_a_higher_grant_names_the_lower_subscription_that_still_renews(sb: StarsBot):
+    await sb.app.add_user(USER)
+    end = NOW + PERIOD
+    await subscribe(sb, Tier.PRO, end=end)
+    [reply] = await sb.app.send(ADMIN_ID, f"/grant {USER} elite 60")
+    assert f"Their Pro subscription (Telegram Stars) still renews on {end:%Y-%m-%d %H:%M} UTC." in reply.text
+
+
 async def test_a_grant_tells_the_user_in_their_language(sb: StarsBot):
     await sb.app.add_user(USER, language="es")
     await sb.app.send(ADMIN_ID, f"/grant {USER} elite 10")

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from bot.admin_texts import banned_text, granted_text, plan_text, revoked_text, unbanned_text
 from bot.ids import parse_positive
 from bot.payments.notify import tell_user_by_id
-from bot.payments.renewals import stop_renewals
+from bot.payments.renewals import lower_renewals, stop_renewals
 from core.clock import Clock
 from core.errors import BadInput
 from core.redis_names import RedisNames
@@ -154,9 +154,11 @@ def build_router(settings: Settings) -> Router:
                 ).format(user_id=request.user_id, plan=plan_text(change.after))
             )
             return
-        await message.answer(
+        lines = [
             _("User {user_id} now has {plan}.").format(user_id=request.user_id, plan=plan_text(change.after))
-        )
+        ]
+        lines += await lower_renewals(pool, request.user_id, change.after.tier, now)
+        await message.answer("\n".join(lines))
         await tell_user_by_id(bot, i18n, pool, request.user_id, partial(granted_text, change.after))
 
     async def revoke_plan(

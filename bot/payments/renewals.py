@@ -84,3 +84,19 @@ async def cancel_lower_card(
     return _("Your {tier} card subscription still renews on {date}; cancel it on the billing page.").format(
         tier=tier_name(Tier(card.tier)), date=date_text(card.period_end)
     )
+
+
+async def lower_renewals(pool: asyncpg.Pool, user_id: int, tier: Tier, now: datetime) -> list[str]:
+    """Lines for the admin who granted `tier`: the user's subscriptions of a lower tier that still
+    renew (and charge) while the grant covers them. They are left alone: a grant may be short."""
+    lines = []
+    for sub in await subscriptions_db.renewing_any(pool, user_id, now):
+        if Tier(sub.tier).rank < tier.rank:
+            lines.append(
+                _("Their {tier} subscription ({provider}) still renews on {date}.").format(
+                    tier=tier_name(Tier(sub.tier)),
+                    provider="Telegram Stars" if sub.provider == STARS else "Stripe",
+                    date=date_text(sub.period_end),
+                )
+            )
+    return lines
