@@ -103,6 +103,13 @@ def terms_text() -> str:
     )
 
 
+def mismatch_text(user_id: int, amount: int, currency: str, charge_id: str) -> str:
+    return _(
+        "A Stars payment does not pay for its plan and granted nothing: user {user_id}, "
+        "{amount} {currency}, charge {charge_id}."
+    ).format(user_id=user_id, amount=amount, currency=html_text(currency), charge_id=html_text(charge_id))
+
+
 def unrecorded_text(user_id: int, amount: int, charge_id: str) -> str:
     return _(
         "A Stars payment could not be recorded: user {user_id}, {amount} ⭐, charge {charge_id}."
@@ -212,10 +219,25 @@ def build_router(settings: Settings) -> Router:
                 is_recurring=bool(payment.is_recurring) and not payment.is_first_recurring,
                 subscription_expires_at=utc_from_ms(expires * 1000) if expires else None,
                 source="update",
+                currency=payment.currency,
             ),
             clock.now(),
         )
-        if recorded is not None:
+        if recorded is not None and recorded.mismatch is not None:
+            await tell_admins(
+                bot,
+                i18n,
+                pool,
+                settings.admin_ids,
+                partial(
+                    mismatch_text,
+                    message.from_user.id,
+                    payment.total_amount,
+                    payment.currency,
+                    payment.telegram_payment_charge_id,
+                ),
+            )
+        elif recorded is not None:
             text = paid_text(recorded.after.tier, recorded.after.expires_at, recorded.kind)
             if recorded.replaced_subscription is not None:
                 await cancel_stars_subscription(bot, recorded.user_id, recorded.replaced_subscription)

@@ -59,7 +59,7 @@ async def reconcile(
         if len(batch) < PAGE:
             break
     async with pool.acquire() as conn:
-        await payments_db.set_cursor(conn, max(offset, cursor))
+        await payments_db.set_cursor(conn, max(offset, cursor), now)
     if report.payments or report.refunds:
         await tell_admins(bot, i18n, pool, settings.admin_ids, partial(_found_text, report))
     log.info(
