@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
+from core.alert_context import context_lines
 from core.alert_message import alert_lines, chart_url
 from core.alerts import Alert
 from core.symbols import symbol_callback
@@ -44,6 +45,7 @@ def render_alert(
 
     headline, price, funding = (html_text(line) for line in alert_lines(alert, t))
     lines = [f"<b>{headline}</b>", price, funding]
+    lines += (html_text(line) for line in context_lines(alert.context, alert.hour, t))
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)

@@ -43,7 +43,7 @@ WITH claimed AS (
 SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
        a.detected_at < $1 - $3::interval AS expired,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
-       a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated,
+       a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated, a.context,
        coalesce(u.language, 'en') AS language,
        ch.kind AS chat_kind,
        CASE
