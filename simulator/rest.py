@@ -192,6 +192,7 @@ class RestApi:
                 return unknown_path(request)
             return await handler(request)
         weight = request_weight(request.path, request.query)
+        sim_time = self.clock.now_ms()  # when it arrived, in exchange time (tests recompute answers)
         forced = self.faults.take_rest_error()
         path_fault = self.faults.take_path_fault(request.path)
         if path_fault is not None and path_fault.stall > 0:
@@ -229,6 +230,7 @@ class RestApi:
                 "time": time.time(),
                 "status": response.status,
                 "weight": weight,
+                "sim_time": sim_time,
             }
         )
         return response
