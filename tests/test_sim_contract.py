@@ -288,7 +288,7 @@ async def test_open_interest_history_from_the_hours_start_and_its_plausible_chan
     assert [r["timestamp"] for r in later] == [hour + 15 * MINUTE]  # the next one is after now
     now = float((await get_json(http, sim, "/fapi/v1/openInterest", symbol="ETHUSDT"))["openInterest"])
     change = now / float(first[0]["sumOpenInterest"]) - 1
-    assert 0 < now and abs(change) < 0.25  # a perpetual's open interest does not jump 25 % in 20 min
+    assert now > 0 and abs(change) < 0.25  # a perpetual's open interest does not jump 25 % in 20 min
 
 
 @pytest.mark.parametrize(
