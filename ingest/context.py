@@ -51,6 +51,7 @@ OPEN_INTEREST_PERIOD = "5m"  # the finest openInterestHist period: its first row
 DAY_HOURS = 23  # closed hours before this one that, with this hour, make the 24 h turnover
 
 _EMPTY = bytes(8 * 60)
+STORED_FAILURES: tuple[type[Exception], ...] = (TimeoutError, *PG_ERRORS)
 
 
 class _FlowHour:
@@ -185,7 +186,7 @@ class ContextGatherer:
                 ),
                 self.stored_timeout,
             )
-        except (TimeoutError, *PG_ERRORS) as exc:
+        except STORED_FAILURES as exc:
             log.warning(
                 "alert context not read, sent without it",
                 extra={"symbol": alert.symbol, "error": repr(exc)},

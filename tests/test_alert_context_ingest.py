@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,8 +17,9 @@ from redis.asyncio import Redis
 
 from bot.alert_message import render_alert
 from bot.i18n import create_i18n
-from core.alert_context import AlertContext
+from core.alert_context import AlertContext, context_lines
 from core.clock import ms_from_utc, utc_from_ms
+from core.number_format import format_change, format_usd
 from core.redis_names import RedisNames
 from core.settings import Settings
 from core.tiers import Tier
@@ -27,6 +29,8 @@ from tests.bot_harness import compile_catalogs
 from tests.test_ingest_service import HOUR_MS, armed, ingest, market, poll, settings_for, stream_entries
 
 SYMBOL = "SOLUSDT"
+DAY_AGO_PRICE = 185.0  # about where the sim's SOLUSDT trades with seed 21
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts"
 DAY = timedelta(days=1)
 # no chart history; funding snapshots only at the next hour (after the test): the month is the seed
 QUIET: dict[str, Any] = {"history": False, "mark_snapshot_interval": 3600.0}
@@ -51,7 +55,7 @@ async def spike_row(pool: asyncpg.Pool) -> asyncpg.Record | None:
 
 async def seed_month(pool: asyncpg.Pool, start_ms: int) -> tuple[list[float], list[float]]:
     """30 days of SOLUSDT before the sim's start: the same UTC hour at 1M, 2M, … 30M USDT, the
-    22 hours before the previous one at 2M each, the 45 minutes around 24 h ago closing at 80,
+    22 hours before the previous one at 2M each, the hour a day before closing at DAY_AGO_PRICE,
     one funding snapshot a day at (d - 10) × 1e-5. Returns (same-hour volumes, funding rates)."""
     start = utc_from_ms(start_ms)
     hour = utc_from_ms(start_ms - start_ms % HOUR_MS)
@@ -60,8 +64,8 @@ async def seed_month(pool: asyncpg.Pool, start_ms: int) -> tuple[list[float], li
     )
     first = hour - DAY
     await pool.executemany(
-        "INSERT INTO candles_1m VALUES ($1, $2, 80, 80, 80, 80, 1, 80, 1, 0, 0)",
-        [(SYMBOL, first + timedelta(minutes=m)) for m in range(60)],
+        "INSERT INTO candles_1m VALUES ($1, $2, $3, $3, $3, $3, 1, $3, 1, 0, 0)",
+        [(SYMBOL, first + timedelta(minutes=m), DAY_AGO_PRICE) for m in range(60)],
     )
     same_hour = [d * 1e6 for d in range(1, 31)]
     rows = [(hour - d * DAY, v) for d, v in zip(range(1, 31), same_hour, strict=True)]
@@ -131,8 +135,8 @@ async def test_a_spike_carries_the_context_of_the_moment_it_fired(
             sum(m.bq for m in minutes) / sum(m.q for m in minutes), rel=1e-4
         )
         assert ctx.price_change_1h == pytest.approx((alert.price / minutes[0].o - 1) * 100, rel=1e-6)
-        # 24 h: the seeded minute a day before closed at 80
-        assert ctx.price_change_24h == pytest.approx((alert.price / 80 - 1) * 100)
+        # 24 h: the seeded minute a day before
+        assert ctx.price_change_24h == pytest.approx((alert.price / DAY_AGO_PRICE - 1) * 100)
         # turnover: 22 seeded hours at 2M, the previous hour as stored from the stream, this hour
         previous = await db.fetchval(
             "SELECT quote_volume FROM candles_1h WHERE symbol = $1 AND open_time = $2",
@@ -169,6 +173,24 @@ async def test_a_spike_carries_the_context_of_the_moment_it_fired(
             sim.market.open_interest(info, asked[0]["sim_time"]) / sim.market.open_interest(info, hour_ms) - 1
         ) * 100
         assert ctx.open_interest_change_1h == pytest.approx(expected, abs=0.01)
+
+        # the message as the bot sends it now (the docs' example is this one, from .artifacts/)
+        compile_catalogs()
+        i18n = create_i18n()
+        for locale in ("en", "ru"):
+            text = render_alert(
+                alert, i18n=i18n, locale=locale, tier=Tier.ELITE, private=True, webapp_url=None
+            ).text
+            lines = text.split("\n")
+            assert lines[3:5] == list(
+                context_lines(ctx, alert.hour, lambda m, loc=locale: i18n.gettext(m, locale=loc))
+            )
+            assert (
+                format_change(ctx.open_interest_change_1h) in lines[3]
+                and format_usd(ctx.turnover_24h) in lines[4]
+            )
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / f"alert-context-{locale}.txt").write_text(text + "\n")
 
         # the stream entry carries what was known when it was published
         entries = await stream_entries(redis, names, SYMBOL)
