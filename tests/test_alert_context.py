@@ -14,12 +14,13 @@ from bot.alert_message import render_alert
 from bot.i18n import create_i18n
 from core.alert_context import AlertContext, context_lines
 from core.alerts import Alert, AlertType
-from core.clock import ManualClock
+from core.clock import ManualClock, ms_from_utc
 from core.i18n import SUPPORTED_LOCALES
 from core.tiers import Tier
 from db import alert_context as db_context
 from db.alerts import get_alert, insert_alert
-from ingest.context import stored_context
+from ingest.context import HourFlows, stored_context
+from ingest.parsers import Kline
 from tests.bot_harness import compile_catalogs
 from tests.miniapp_harness import BOT_TOKEN, NOW, add_symbols, init_data, tma
 from webapp.app import create_app
@@ -300,3 +301,48 @@ async def test_openapi_documents_the_context(client: TestClient) -> None:
     assert set(schemas["AlertContextItem"]["properties"]) == set(FULL.to_json_dict())
     assert "context" in schemas["AlertItem"]["properties"]
     assert "contextLines" in schemas["AlertItem"]["properties"]
+
+
+# --- the figures from the hour's minutes (in memory, at detection) --------------------------------
+
+
+def minute(m: int, q: float, taker: float, *, closed: bool = True, open_: float = 100.0) -> Kline:
+    start = ms_from_utc(HOUR) + m * 60_000
+    return Kline(
+        symbol=SYMBOL,
+        interval="1m",
+        open_time_ms=start,
+        close_time_ms=start + 59_999,
+        open=open_,
+        high=open_,
+        low=open_,
+        close=open_,
+        volume=q / open_,
+        quote_volume=q,
+        trades=1,
+        taker_buy_volume=taker / open_,
+        taker_buy_quote=taker,
+        closed=closed,
+        event_time_ms=start + (60_000 if closed else 30_000),
+    )
+
+
+def test_taker_share_and_hour_move_sum_the_hours_minutes_up_to_the_alert() -> None:
+    flows = HourFlows()
+    flows.seed([minute(0, 1e6, 0.2e6, open_=80.0), *(minute(m, 1e6, 0.5e6) for m in range(1, 7))])
+    flows.add(minute(7, 4e6, 1e6, closed=False))  # the minute in progress
+    flows.add(minute(7, 3e6, 0.9e6, closed=False))  # a stale partial: q only grows within a minute
+    ctx = flows.live_context(alert(None))  # detected at 14:07:30
+    assert ctx.taker_buy_share == pytest.approx((0.2e6 + 6 * 0.5e6 + 1e6) / (7e6 + 4e6))
+    assert ctx.price_change_1h == pytest.approx((100.0 / 80.0 - 1) * 100)
+    flows.add(minute(7, 5e6, 2e6))  # its close is final
+    flows.add(minute(7, 4.5e6, 0.1e6, closed=False))  # a partial after the close changes nothing
+    assert flows.live_context(alert(None)).taker_buy_share == pytest.approx((3.2e6 + 2e6) / 12e6)
+
+
+def test_a_minute_not_seen_makes_the_share_unknown_and_without_the_first_the_move_too() -> None:
+    flows = HourFlows()
+    flows.seed(minute(m, 1e6, 0.5e6) for m in (1, 2, 3, 4, 5, 6, 7))  # minute 0 missing
+    ctx = flows.live_context(alert(None))
+    assert ctx.taker_buy_share is None and ctx.price_change_1h is None
+    assert flows.live_context(alert(None, symbol="BTCUSDT")) == AlertContext()  # never seen
