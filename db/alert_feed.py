@@ -14,7 +14,7 @@ from db.alerts import COLUMNS, Executor, from_row
 # `detected_at <= $1`: a delayed tier does not see what its push has not shown yet.
 FEED = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE detected_at <= $1
+WHERE detected_at <= $1 AND publish_failed_at IS NULL
   AND alert_type = ANY($3::text[])
   AND ($4::text IS NULL OR symbol = $4)
 ORDER BY detected_at DESC, id DESC
@@ -24,6 +24,7 @@ LIMIT $2
 MARKERS = """
 SELECT detected_at, alert_type FROM alerts
 WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
+  AND publish_failed_at IS NULL
   AND alert_type = ANY($5::text[])
 ORDER BY detected_at
 """

@@ -129,11 +129,16 @@ class MarketsPage(ApiModel):
     refresh_seconds: int
 
 
+# Unix seconds past 3000-01-01 are refused (400): Python's datetime ends at 9999 and a chart
+# never asks that far, so a huge `to` is a bad request rather than an overflow.
+LATEST_TIME = 32_503_680_000
+
+
 class CandlesQuery(QueryModel):
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     interval: Interval = "1h"
-    from_: int | None = Field(None, alias="from", ge=0, description="unix seconds, inclusive")
-    to: int | None = Field(None, ge=0, description="unix seconds, exclusive")
+    from_: int | None = Field(None, alias="from", ge=0, le=LATEST_TIME, description="unix seconds, inclusive")
+    to: int | None = Field(None, ge=0, le=LATEST_TIME, description="unix seconds, exclusive")
     limit: int = Field(500, ge=1, le=CANDLE_LIMIT_CAP)
 
 
@@ -221,11 +226,11 @@ class IngestAlert(BaseModel):
 
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     asset: str = Field(min_length=1, max_length=30)
-    currentVolume: float = Field(gt=0)
-    previousVolume: float = Field(ge=0)
-    volumeRatio: float = Field(ge=0)
-    price: float = Field(gt=0)
-    fundingRate: float | None = None
+    currentVolume: float = Field(gt=0, allow_inf_nan=False)
+    previousVolume: float = Field(gt=0, allow_inf_nan=False)
+    volumeRatio: float = Field(gt=0, allow_inf_nan=False)
+    price: float = Field(gt=0, allow_inf_nan=False)
+    fundingRate: float | None = Field(None, allow_inf_nan=False)
     message: str | None = Field(None, max_length=4096)
     timestamp: datetime
     hourTimestamp: datetime
