@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -102,9 +103,10 @@ async def test_a_spike_carries_the_context_of_the_moment_it_fired(
                 utc_from_ms(hour_ms - HOUR_MS),
                 utc_from_ms(hour_ms),
             )
-            return n == 60
+            entry = await redis.hget(names.market, SYMBOL)  # the funding rate is known (mark-price stream)
+            return n == 60 and entry is not None and orjson.loads(entry).get("fundingRate") is not None
 
-        await poll(previous_hour_stored, what="previous hour stored")
+        await poll(previous_hour_stored, what="previous hour stored and funding known")
         sim.trigger_spike(SYMBOL, 6.0, min_quote_volume=ingest_settings.spike_min_quote_volume * 2)
 
         async def open_interest_stored() -> bool:
