@@ -78,6 +78,14 @@ class RedisNames:
         """Set once per webhook update handled (with a TTL): a redelivered update is ignored."""
         return f"{self.prefix}tg:update:{update_id}"
 
+    def chart_cooldown(self, user_id: int) -> str:
+        """When the user last had a chart image rendered (the bot's clock, in ms)."""
+        return f"{self.prefix}chart:last:{user_id}"
+
+    def chart_press(self, callback_query_id: str) -> str:
+        """Set once per Chart button press handled (with a TTL): a redelivered press sends nothing."""
+        return f"{self.prefix}chart:press:{callback_query_id}"
+
     def throttle(self, user_id: int) -> str:
         return f"{self.prefix}throttle:{user_id}"
 

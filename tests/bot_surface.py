@@ -125,6 +125,12 @@ SURFACE: tuple[Use, ...] = (
     Use("button", "settings:tz", both("Send your city or time zone", "Отправьте свой город")),
     Use("button", "lang:ru", both("Язык: русский.", "Язык: русский.")),
     Use("button", "mute:BTCUSDT", both("BTCUSDT muted for 24 hours.", "BTCUSDT: оповещения отключены")),
+    Use(
+        "button",
+        "chart:999999",
+        both("That alert no longer exists.", "Этого оповещения больше нет."),
+        notes="under an alert; a real alert's chart: tests/test_bot_chart.py",
+    ),
     Use("button", "unmute:BTCUSDT", both("That mute has already ended.", "Это заглушение уже закончилось.")),
     Use("button", "pass:pro", both("VolSpike Pro — 30-day pass", "VolSpike Pro — 30 дней")),
     Use("button", "sub:cancel", both("You have no Stars subscription.", "У вас нет подписки Stars.")),

@@ -197,7 +197,7 @@ class LiveHub:
             item = alert_item(
                 alert,
                 alert_text(alert, i18n=self._i18n, locale=locale),
-                localized_context(alert, self._i18n, locale),
+                lines=localized_context(alert, self._i18n, locale),
             )
             body = {"type": "alert", "alert": item.model_dump(mode="json", by_alias=True)}
             sent += self._fan_out(clients, text_frame(orjson.dumps(body)))

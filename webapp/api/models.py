@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 AlertTypeName = Literal["SPIKE", "HALF_UPDATE", "FULL_UPDATE"]
@@ -80,6 +80,32 @@ class AlertContextItem(ApiModel):
     )
 
 
+class AlertOutcome(ApiModel):
+    """What the price did after the alert (SPIKEs only), in percent (1.5 is +1.5 %). Figures are
+    filled in as each horizon passes: `horizonMinutes` is the longest computed so far (15, 60 or
+    240); a null figure of a computed horizon is unknown (candles were missing), never zero."""
+
+    horizon_minutes: int = Field(description="longest horizon computed so far: 15, 60 or 240")
+    change15m: float | None = Field(alias="change15m", description="price change from the alert to +15 min")
+    change1h: float | None = Field(alias="change1h")
+    change4h: float | None = Field(alias="change4h")
+    vs_btc15m: float | None = Field(
+        serialization_alias="vsBtc15m",
+        description="the change with BTC's change over the same window subtracted",
+    )
+    vs_btc1h: float | None = Field(serialization_alias="vsBtc1h")
+    vs_btc4h: float | None = Field(serialization_alias="vsBtc4h")
+    direction: Literal["up", "down"] | None = Field(
+        description="the hour's taker imbalance (or its price move when takers were even)"
+    )
+    direction_source: Literal["taker", "price"] | None
+    taker_share: float | None = Field(description="taker-buy share of the hour's quote volume, 0..1")
+    mfe: float | None = Field(description="largest favourable move within 4 h, in `direction`")
+    mae: float | None = Field(description="largest adverse move within 4 h (zero or negative)")
+    mfe_vs_btc: float | None
+    mae_vs_btc: float | None
+
+
 class AlertItem(ApiModel):
     id: int
     symbol: str
@@ -97,6 +123,7 @@ class AlertItem(ApiModel):
     context_lines: list[str] = Field(
         default_factory=list, description="the context in the reader's language, as the bot writes it"
     )
+    outcome: AlertOutcome | None = Field(None, description="null until +15 min has passed (and for updates)")
 
 
 class AlertsQuery(QueryModel):
@@ -110,6 +137,74 @@ class AlertsPage(ApiModel):
     delay_minutes: int
     history_limit: int
     live: bool
+
+
+class WhatIfQuery(QueryModel):
+    multiple: float | None = Field(
+        None, gt=1, le=1000, description="spike multiple, at least the service's (the default)"
+    )
+    min_volume: float | None = Field(
+        None,
+        ge=0,
+        le=1e13,
+        description="minimum hourly quote volume in USDT, at least the service's (the default)",
+    )
+
+
+class WhatIfAnswer(ApiModel):
+    """SPIKEs these thresholds would have given over the last `days` days with candles."""
+
+    multiple: float
+    min_volume: float
+    days: float = Field(description="days of the 30-day window with stored candles")
+    alerts: int
+    alerts_per_day: float | None
+    median1h: float | None = Field(
+        alias="median1h", description="median move after 1 h of those alerts, percent"
+    )
+    known: int = Field(description="alerts with a known move after 1 h")
+    text: str = Field(description="the sentence, in the caller's language")
+
+
+class RecordQuery(QueryModel):
+    days: Literal[30, 90] = Field(30, description="the window: the last 30 or 90 days")
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> object:
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+class RecordHorizon(ApiModel):
+    minutes: Literal[15, 60, 240]
+    known: int = Field(description="alerts whose move at this horizon is known")
+    p25: float | None = Field(description="lower quartile of the move, percent")
+    median: float | None
+    p75: float | None
+    big_share: float | None = Field(description="share (0..1) of the known moves beyond ±bigMove percent")
+
+
+class RecordBucket(ApiModel):
+    key: str
+    label: str
+    alerts: int = Field(description="SPIKEs detected in the window, outcome known or not")
+    small_sample: bool = Field(description="fewer than `smallSample` alerts: read with care")
+    horizons: list[RecordHorizon]
+
+
+class RecordGrouping(ApiModel):
+    key: Literal["all", "ratio", "taker", "liquidity"]
+    title: str
+    buckets: list[RecordBucket]
+
+
+class RecordPage(ApiModel):
+    days: Literal[30, 90]
+    start: datetime
+    end: datetime
+    big_move: float = Field(description="percent: a move beyond it either way counts in `bigShare`")
+    small_sample: int
+    groupings: list[RecordGrouping]
 
 
 class Market(ApiModel):
