@@ -73,10 +73,17 @@ def render_alert(
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
-        late = ngettext(
-            "This alert is {minutes} minute late. /status",
-            "This alert is {minutes} minutes late. /status",
-            minutes,
+        # /status means nothing in a group or channel: their members have plans of their own.
+        late = (
+            ngettext(
+                "This alert is {minutes} minute late. /status",
+                "This alert is {minutes} minutes late. /status",
+                minutes,
+            )
+            if private
+            else ngettext(
+                "This alert is {minutes} minute late.", "This alert is {minutes} minutes late.", minutes
+            )
         ).format(minutes=minutes)
         lines.append("")
         lines.append(f"<i>{late}</i>")
