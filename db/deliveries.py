@@ -47,7 +47,7 @@ WITH first_lane AS (
 SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
        a.detected_at < $1 - $3::interval AS expired,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
-       a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated,
+       a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated, a.context,
        coalesce(ch.language, u.language, 'en') AS language,
        coalesce(s.timezone, 'UTC') AS timezone,
        sp.detected_at AS spike_at, sp.current_volume AS spike_volume, sp.volume_ratio AS spike_ratio,

@@ -55,6 +55,7 @@ from core.clock import Clock
 from core.tasks import raise_if_cancelling
 from core.tiers import TIERS, Tier
 from db import deliveries
+from db.alert_context import context_from_db
 from db.deliveries import Outcome
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Claimed:
             funding_rate=row["funding_rate"],
             id=row["alert_id"],
             simulated=row["simulated"],
+            context=context_from_db(row["context"]),
         )
         return cls(
             id=row["id"],
