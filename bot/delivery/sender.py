@@ -23,7 +23,9 @@ revoked) stops the sender: rows stay `pending`, `state.stopped` says why, for th
 Shutdown. When cancelled, requests already open get `grace` seconds to be answered (their
 outcome is then known; after that they are `unknown`); every other claimed row goes back to
 `pending`, so a clean shutdown loses nothing. Only a hard crash leaves rows `sending`: the next
-start marks them `unknown`, never re-sent.
+start of any sender marks them `unknown`, never re-sent. A sender holds an owner lock (a session
+advisory lock) while it runs and its key is in the rows it claims, so a sibling that starts
+beside it (several bot processes, a rolling restart) leaves its rows in flight alone.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -49,6 +52,7 @@ from core.clock import Clock
 from core.tasks import raise_if_cancelling
 from core.tiers import TIERS, Tier
 from db import deliveries
+from db.alert_context import context_from_db
 from db.deliveries import Outcome
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,7 @@ class Claimed:
             funding_rate=row["funding_rate"],
             id=row["alert_id"],
             simulated=row["simulated"],
+            context=context_from_db(row["context"]),
         )
         return cls(
             id=row["id"],
@@ -232,6 +237,7 @@ class Sender:
         grace: float = SHUTDOWN_GRACE,
         send_timeout: int = SEND_TIMEOUT,
         paid_broadcast: bool = False,
+        lanes: bool = True,
         state: SenderState | None = None,
     ) -> None:
         self.bot = bot
@@ -244,11 +250,14 @@ class Sender:
         # on the free one, each with rows in flight for about a quarter second of its own budget.
         # One shared count would let pro and free rows claimed beside a fast paid lane wait
         # seconds for their slow budget, and a crash turns every claimed row `unknown`.
+        # Kept after measuring one lane against two (issue #16, bench/steady_state.py): the last of
+        # 850 paid elite took 4.3-6.5 s with one lane, 2.9-5.0 s with two (docs/benchmarks.md).
         lane_rate = limiter.paid_rate if paid_broadcast and limiter.paid_rate else limiter.rate
         self.concurrency = concurrency or default_concurrency(lane_rate)
         self.max_claim = max(MIN_CLAIM, int(lane_rate * MAX_CLAIM_SECONDS))
+        # `lanes=False`: one lane for every tier on the paid lane's budget (the bench's comparison).
         self.rest_concurrency = (
-            default_concurrency(limiter.rate) if paid_broadcast and limiter.paid_rate else 0
+            default_concurrency(limiter.rate) if lanes and paid_broadcast and limiter.paid_rate else 0
         )
         self.max_attempts = max_attempts
         self.lease = lease
@@ -267,13 +276,15 @@ class Sender:
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
         self._renders: dict[tuple[int | None, str, Tier, bool, str], RenderedAlert] = {}
+        self.owner: int | None = None  # this process's owner lock key while it runs
 
     def wake(self) -> None:
         """New deliveries may be due: look now instead of at the next poll."""
         self._wake.set()
 
     async def recover(self) -> int:
-        """Start-up: rows left `sending` by a crash become `unknown` (never re-sent), and due rows
+        """Start-up: rows left `sending` by a process that died (its owner lock is gone; a living
+        sibling's rows stay as they are) become `unknown` (never re-sent), and due rows
         whose alert is too old become `expired`."""
         async with self.pool.acquire() as conn:
             unknown = await deliveries.mark_unknown(conn)
@@ -292,14 +303,27 @@ class Sender:
         """Recover, then send due rows until cancelled. On cancellation, open requests get `grace`
         seconds, every other claimed row goes back to `pending`, and all outcomes are written."""
         metrics.SENDER_STOPPED.set(0)
-        await self.recover()
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.writer.run(), name="delivery-outcomes")
-                await self._claim_loop(tasks)
-        finally:
-            self._settle_leftovers()
-            await self.writer.close()
+        async with self._ownership():
+            await self.recover()
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self.writer.run(), name="delivery-outcomes")
+                    await self._claim_loop(tasks)
+            finally:
+                self._settle_leftovers()
+                await self.writer.close()
+
+    @contextlib.asynccontextmanager
+    async def _ownership(self) -> AsyncIterator[None]:
+        """Hold this process's owner lock (one pooled connection) while it runs: the rows it
+        claims carry the key, and a sibling starting meanwhile leaves them alone."""
+        async with self.pool.acquire() as conn:
+            self.owner = await deliveries.take_owner_lock(conn)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(*_DB_ERRORS):
+                    await deliveries.release_owner_lock(conn, self.owner)
 
     def _settle_leftovers(self) -> None:
         """Rows claimed but never finished (their task was cancelled before it ran, or a second
@@ -347,6 +371,7 @@ class Sender:
                         max_age=self.max_age,
                         quiet_priorities=QUIET_HOURS_PRIORITIES,
                         split=split,
+                        owner=self.owner,
                     )
             except _DB_ERRORS as exc:
                 task = asyncio.current_task()
