@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -152,7 +152,11 @@ async def catch_up(pool: asyncpg.Pool, reconciliation: ExclusiveJob, now: dateti
     if now - last <= CATCH_UP_AFTER:
         return False
     log.info("stars reconciliation overdue; running it at start", extra={"last_run": last.isoformat()})
-    await reconciliation.run()
+    try:
+        await reconciliation.run()
+    except (AiogramError, asyncpg.PostgresError, OSError) as exc:  # the daily run tries again
+        log.warning("reconciliation catch-up failed", extra={"error": repr(exc)})
+        return False
     return True
 
 
