@@ -25,7 +25,7 @@ FROM users WHERE NOT banned
 GROUP BY 1
 """
 ACTIVE_SINCE = "SELECT count(*) FROM users WHERE last_seen_at >= $1"
-ALERTS_SINCE = "SELECT count(*) FROM alerts WHERE detected_at >= $1"
+ALERTS_SINCE = "SELECT count(*) FROM alerts WHERE detected_at >= $1 AND level_multiple IS NULL"  # public
 DELIVERIES_SINCE = "SELECT status, count(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY status"
 PENDING_DELIVERIES = "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')"
 

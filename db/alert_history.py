@@ -6,11 +6,13 @@ from datetime import datetime
 
 import asyncpg
 
+from db.alerts import PUBLIC
+
 # `detected_at <= $1`: a delayed tier does not see in history what its push has not shown yet.
-RECENT = """
+RECENT = f"""
 SELECT id, symbol, asset, alert_type, detected_at, current_volume, volume_ratio, price, simulated
 FROM alerts
-WHERE detected_at <= $1 AND alert_type = ANY($3::text[])
+WHERE detected_at <= $1 AND alert_type = ANY($3::text[]) AND {PUBLIC}
 ORDER BY detected_at DESC, id DESC
 LIMIT $2
 """

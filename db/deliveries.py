@@ -104,8 +104,9 @@ WHERE a.id = d.alert_id AND d.status = 'pending' AND d.due_at <= $1 AND a.detect
 """
 
 # A group became a supergroup (Telegram's `migrate_to_chat_id`): the connected chat and its
-# deliveries move to the new id. A delivery the new id already has for the same alert is not sent
-# twice: the old row is skipped. The row that met the error is given back, due now.
+# deliveries move to the new id. A delivery the new id already has for the same alert (or a SPIKE
+# of the same symbol-hour) is not sent twice: the old row is skipped. The row that met the error is
+# given back, due now.
 RETRY_AFTER_MIGRATION = """
 UPDATE deliveries SET status = 'pending', attempts = attempts - 1, due_at = $2, error = $3,
                       updated_at = now()
@@ -119,7 +120,11 @@ DROP_MIGRATED_CHAT = "DELETE FROM chats WHERE id = $1 AND EXISTS (SELECT 1 FROM 
 MOVE_CHAT_DELIVERIES = """
 UPDATE deliveries d SET chat_id = $2, updated_at = now()
 WHERE d.chat_id = $1
-  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.alert_id = d.alert_id AND o.chat_id = $2)
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries o
+      WHERE o.chat_id = $2
+        AND (o.alert_id = d.alert_id OR (o.spike_symbol = d.spike_symbol AND o.spike_hour = d.spike_hour))
+  )
 """
 SKIP_MIGRATED_DUPLICATES = """
 UPDATE deliveries SET status = 'skipped', error = 'chat migrated; the new chat has this alert',

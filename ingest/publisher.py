@@ -15,7 +15,8 @@ Guarantees, for the delivery side to rely on:
   and the commit of `published_at` publishes that alert again after the restart. Consumers
   must be idempotent on the alert `id`: the delivery worker is, because `deliveries` is
   unique on (alert_id, chat_id), so a duplicate stream entry sends no duplicate message.
-  The pub/sub copy on `alerts_channel` is best effort (live Mini App feed only).
+  The pub/sub copy on `alerts_channel` is best effort (live Mini App feed only), and public
+  alerts only: a crossing of own thresholds (`Alert.level`) goes to the stream, for delivery.
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ class AlertPublisher:
         pipe.xadd(
             self._names.alerts_stream, {"alert": payload}, maxlen=ALERTS_STREAM_MAXLEN, approximate=True
         )
-        pipe.publish(self._names.alerts_channel, payload)
+        if alert.level is None:
+            pipe.publish(self._names.alerts_channel, payload)
         await pipe.execute()
 
     async def _publish_locked(self, conn: db_alerts.Conn, alerts: list[Alert]) -> int:

@@ -61,6 +61,7 @@ from volspike.clock import Clock, SystemClock, utc_from_ms
 from volspike.redis_names import RedisNames
 from volspike.settings import Settings
 from volspike.tasks import raise_if_cancelling
+from volspike.thresholds import Grades
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,10 @@ class IngestService:
         self.t = timings or IngestTimings()
         self.exchange_clock = ExchangeClock()
         self.detector = SpikeDetector(
-            settings.spike_multiple, settings.spike_min_quote_volume, on_held_back=self._held_back
+            settings.spike_multiple,
+            settings.spike_min_quote_volume,
+            grades=Grades.for_defaults(settings.spike_multiple, settings.spike_min_quote_volume),
+            on_held_back=self._held_back,
         )
         self.publisher = AlertPublisher(pool, redis, self.names, database_url=settings.database_url)
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)

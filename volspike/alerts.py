@@ -24,6 +24,9 @@ from volspike.number_format import format_price as format_price
 from volspike.number_format import format_ratio as format_ratio
 from volspike.number_format import format_usd as format_usd
 
+HALF_LAST_SPIKE_MINUTE = 20  # a HALF_UPDATE follows a SPIKE that came at minute <= 20
+FULL_FIRST_SKIP_MINUTE = 55  # no FULL_UPDATE follows a SPIKE that came at minute >= 55
+
 
 class AlertType(StrEnum):
     SPIKE = "SPIKE"
@@ -33,6 +36,15 @@ class AlertType(StrEnum):
     @property
     def is_update(self) -> bool:
         return self is not AlertType.SPIKE
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """The grade of a crossing (`volspike.thresholds`): the highest preset multiple and minimum
+    volume the hour stood at or above when it was recorded."""
+
+    multiple: float
+    min_volume: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,9 @@ class Alert:
     funding_rate: float | None
     id: int | None = None
     simulated: bool = False  # detected on the built-in exchange simulator, not on Binance
+    # A crossing of users' own thresholds (a SPIKE row only they receive, never in the public
+    # feed); None: the service's own rule, the public alert.
+    level: Level | None = None
 
     def with_id(self, alert_id: int) -> Alert:
         return replace(self, id=alert_id)
@@ -72,6 +87,8 @@ class Alert:
             data["id"] = self.id
         if self.simulated:  # present only when true: a real alert keeps the original payload exactly
             data["simulated"] = True
+        if self.level is not None:  # present only on crossings, which never reach the public feed
+            data["level"] = {"multiple": self.level.multiple, "minVolume": self.level.min_volume}
         return data
 
     def to_json(self) -> bytes:
@@ -81,6 +98,7 @@ class Alert:
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> Alert:
         data = raw if isinstance(raw, dict) else orjson.loads(raw)
         funding = data.get("fundingRate")
+        level = data.get("level")
         return cls(
             symbol=str(data["symbol"]),
             asset=str(data["asset"]),
@@ -94,6 +112,7 @@ class Alert:
             funding_rate=None if funding is None else float(funding),
             id=int(data["id"]) if data.get("id") is not None else None,
             simulated=data.get("simulated") is True,
+            level=None if level is None else Level(float(level["multiple"]), float(level["minVolume"])),
         )
 
 

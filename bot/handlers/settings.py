@@ -20,13 +20,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards.settings import (
     multiple_keyboard,
-    multiple_presets,
     quiet_keyboard,
     settings_keyboard,
     settings_text,
     types_keyboard,
     volume_keyboard,
-    volume_presets,
 )
 from bot.models import BotUser
 from bot.texts import html_text, tier_name
@@ -34,6 +32,7 @@ from bot.timezones import display_timezone, format_quiet_hours, parse_quiet_hour
 from db import user_settings as settings_db
 from volspike.alerts import AlertType
 from volspike.settings import Settings
+from volspike.thresholds import multiple_presets, volume_presets
 from volspike.tiers import Tier, limits
 
 log = logging.getLogger(__name__)

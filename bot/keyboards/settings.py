@@ -9,24 +9,15 @@ from bot.texts import alert_type_name, on_off, tier_name
 from bot.timezones import display_timezone, format_quiet_hours
 from db.user_settings import UserSettings
 from volspike.alerts import AlertType, format_usd
+from volspike.thresholds import multiple_presets, volume_presets
 from volspike.tiers import Tier, limits
 
 LOCK = "🔒 "
-MULTIPLE_PRESETS = (3.0, 4.0, 5.0, 7.0, 10.0)
-VOLUME_PRESETS = (3_000_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000)
 QUIET_PRESETS = ("22:00-07:00", "23:00-08:00", "00:00-06:00")
 
 
 def format_multiple(value: float) -> str:
     return f"{value:g}×"
-
-
-def multiple_presets(default: float) -> list[float]:
-    return sorted({default, *(p for p in MULTIPLE_PRESETS if p > default)})
-
-
-def volume_presets(default: float) -> list[float]:
-    return sorted({default, *(float(p) for p in VOLUME_PRESETS if p > default)})
 
 
 def _button(text: str, data: str) -> InlineKeyboardButton:

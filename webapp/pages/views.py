@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from bot.keyboards.settings import format_multiple, multiple_presets, volume_presets
+from bot.keyboards.settings import format_multiple
 from bot.symbols import resolve_one
 from db import symbols as db_symbols
 from volspike.alerts import format_usd
+from volspike.thresholds import multiple_presets, volume_presets
 from volspike.tiers import TIERS, Tier
 from webapp import keys
 from webapp.api.candles import page_json
