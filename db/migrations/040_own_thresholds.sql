@@ -11,10 +11,11 @@ ALTER TABLE alerts
         AND (level_multiple IS NULL OR alert_type = 'SPIKE')
     );
 
+-- The crossings' key is not partial (public rows, NULL grades, never collide in it): it is also the
+-- index of every lookup of an hour's rows by (symbol, hour, type).
 ALTER TABLE alerts DROP CONSTRAINT alerts_symbol_hour_ts_alert_type_key;
 CREATE UNIQUE INDEX alerts_public_key ON alerts (symbol, hour_ts, alert_type) WHERE level_multiple IS NULL;
-CREATE UNIQUE INDEX alerts_crossing_key ON alerts (symbol, hour_ts, alert_type, level_multiple, level_volume)
-    WHERE level_multiple IS NOT NULL;
+CREATE UNIQUE INDEX alerts_crossing_key ON alerts (symbol, hour_ts, alert_type, level_multiple, level_volume);
 
 -- One SPIKE per user (and chat) per symbol-hour, whichever row of the hour it is and however
 -- often the user changes their thresholds: SPIKE deliveries carry their symbol-hour, unique per chat.
