@@ -14,7 +14,7 @@ from collections.abc import Callable
 from bench.rows import Row, Section
 from ingest.detector import SpikeDetector
 from ingest.parsers import Kline
-from volspike.thresholds import Grades
+from core.presets import Grades
 
 MIN = 60_000
 HOUR = 3_600_000

@@ -31,10 +31,10 @@ from redis.asyncio import Redis
 
 from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, start_sim, stop, wait_http
 from bench.rows import Row, Section
+from core.settings import load_settings
 from db.migrate import migrate
 from db.pool import create_pool
 from ingest.service import IngestService, IngestTimings
-from volspike.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_SPIKES = "SELECT count(*) FROM alerts WHERE alert_type = 'SPIKE' AND level_multiple IS NULL"

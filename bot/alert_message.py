@@ -1,7 +1,7 @@
 """An alert as a Telegram message: localized text (HTML) and its inline keyboard.
 
-Pure: an `Alert`, a locale and where it goes in, text and buttons out. The numbers are
-formatted the same in every language by `volspike.alerts`; only the words are translated.
+Pure: an `Alert`, a locale and where it goes in, text and buttons out. The words are the alert's
+lines from `core.alert_message` (shared with the Mini App); here they become HTML and buttons.
 """
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
-from bot.symbols import symbol_callback
-from bot.texts import html_text
-from volspike.alerts import (
-    Alert,
-    AlertType,
-    format_funding,
-    format_price,
-    format_ratio,
-    format_usd,
-    simulated_prefix,
-)
-from volspike.tiers import Tier, limits
+from core.alert_message import alert_lines, chart_url
+from core.alerts import Alert
+from core.symbols import symbol_callback
+from core.texts import html_text
+from core.tiers import Tier, limits
 
 MUTE_PREFIX = "mute:"
 SETTINGS_OPEN = "settings:open"
@@ -58,34 +51,6 @@ def render_alert(
         lines.append("")
         lines.append(f"<i>{late}</i>")
     return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))
-
-
-def alert_lines(alert: Alert, t: Callable[[str], str]) -> tuple[str, str, str]:
-    """The alert's three lines in `t`'s language, plain text: the headline (update prefix and
-    simulated marker included), the price and the funding. The bot's message and the Mini App
-    API's `text` are both made of these."""
-    headline = t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
-        asset=alert.asset, volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
-    )
-    if alert.alert_type is AlertType.HALF_UPDATE:
-        headline = t("HALF-UPDATE: {headline}").format(headline=headline)
-    elif alert.alert_type is AlertType.FULL_UPDATE:
-        headline = t("UPDATE: {headline}").format(headline=headline)
-    funding = format_funding(alert.funding_rate) if alert.funding_rate is not None else t("n/a")
-    return (
-        simulated_prefix(alert.simulated) + headline,
-        t("Price: {price}").format(price=format_price(alert.price)),
-        t("Funding: {funding}").format(funding=funding),
-    )
-
-
-def alert_text(alert: Alert, *, i18n: I18n, locale: str) -> str:
-    """The alert as plain text in `locale` (the Mini App API's and /ws's `text`)."""
-    return "\n".join(alert_lines(alert, lambda msgid: i18n.gettext(msgid, locale=locale)))
-
-
-def chart_url(webapp_url: str, symbol: str) -> str:
-    return f"{webapp_url.rstrip('/')}/chart/{symbol}"
 
 
 def _keyboard(

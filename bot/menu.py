@@ -12,8 +12,8 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES
-from volspike.settings import Settings
+from core.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES
+from core.settings import Settings
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Welcome and what VolSpike does")),

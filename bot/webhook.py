@@ -31,9 +31,9 @@ from aiohttp import web
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.unavailable import REDIS_UNAVAILABLE
+from core.redis_names import RedisNames
+from core.settings import Settings
+from db.unavailable import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

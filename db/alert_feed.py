@@ -8,8 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from core.alerts import Alert
 from db.alerts import COLUMNS, PUBLIC, Executor, from_row
-from volspike.alerts import Alert
 
 # `detected_at <= $1`: a delayed tier does not see what its push has not shown yet.
 # Public alerts only: a crossing of own thresholds is its users' push, not the feed.

@@ -13,7 +13,7 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.alerts import Alert, AlertType, Level
+from core.alerts import Alert, AlertType, Level
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool

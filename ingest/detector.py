@@ -8,7 +8,7 @@ The rule (DESIGN.md, kept exactly), per symbol, on hourly quote volume (kline `q
 - FULL_UPDATE when the hour closes, for a symbol that spiked in it, unless the first alert came
   at minute >= 55.
 
-Own thresholds (`volspike.thresholds`). After the SPIKE, each update that lifts the hour to a
+Own thresholds (`core.presets`). After the SPIKE, each update that lifts the hour to a
 higher preset multiple or volume (`grades`) emits a *crossing*: a SPIKE alert with a `level`
 (the grade it reached) and the figures of that moment, once per grade and symbol-hour. The
 users whose own multiple and volume it is the first to satisfy receive it (bot/delivery); it
@@ -57,10 +57,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from core.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE, Alert, AlertType, Level
+from core.clock import ms_from_utc, utc_from_ms
+from core.presets import Grades
 from ingest.parsers import Kline, MarkPrice
-from volspike.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE, Alert, AlertType, Level
-from volspike.clock import ms_from_utc, utc_from_ms
-from volspike.thresholds import Grades
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000

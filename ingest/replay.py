@@ -23,11 +23,11 @@ from typing import IO
 
 import orjson
 
+from core.alerts import Alert
+from core.presets import Grades
+from core.settings import Settings
 from ingest.detector import SpikeDetector
 from ingest.parsers import Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
-from volspike.alerts import Alert
-from volspike.settings import Settings
-from volspike.thresholds import Grades
 
 GZIP_MAGIC = b"\x1f\x8b"
 MALFORMED_SHOWN = 5
@@ -142,7 +142,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crossings",
         action="store_true",
-        help="also the crossings of the preset thresholds users choose (volspike/thresholds.py)",
+        help="also the crossings of the preset thresholds users choose (core/presets.py)",
     )
     parser.add_argument(
         "--min-volume",

@@ -14,7 +14,7 @@ an alert is inserted and published inline (`AlertPublisher.emit`) before the nex
 while closed candles only go into the writer's buffer (`CandleWriter.add`, flushed in
 batches by its own task). Market logic runs on exchange time (event times, server time).
 
-With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`volspike.shard`); shard 0
+With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`core.shard`); shard 0
 also keeps the `symbols` table and runs the retention job. Which process of a shard runs the
 service is decided outside it (`ingest.leadership`).
 
@@ -40,8 +40,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.alerts import Alert
+from core.clock import Clock, SystemClock, utc_from_ms
+from core.presets import Grades
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.tasks import raise_if_cancelling
 from db import alerts as db_alerts
 from db import candles as db_candles
+from db.live_state import LiveState
+from db.publisher import AlertPublisher
 from ingest import metrics
 from ingest.backfill import HOUR_MS, MINUTE_MS, Backfiller, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
@@ -49,19 +57,11 @@ from ingest.candle_feed import CandleFeed
 from ingest.candles import CandleWriter, load_stored
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
-from ingest.live_state import LiveState
 from ingest.marks import MarkRecorder
 from ingest.parsers import Kline, MarkPrices, Tickers
-from ingest.publisher import AlertPublisher
 from ingest.retention import RetentionJob
 from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
 from ingest.universe import SymbolInfo, UniverseChange, UniverseRefresher
-from volspike.alerts import Alert
-from volspike.clock import Clock, SystemClock, utc_from_ms
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.tasks import raise_if_cancelling
-from volspike.thresholds import Grades
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ class IngestService:
             committed = time.perf_counter()
 
         if self.settings.use_simulator:
-            alert = replace(alert, simulated=True)  # volspike.alerts: its text says so everywhere
+            alert = replace(alert, simulated=True)  # core.alerts: its text says so everywhere
         try:
             saved = await self.publisher.save(alert, on_commit=on_commit)
         except asyncpg.PostgresError as exc:

@@ -19,12 +19,13 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import build_bot, build_dispatcher
-from bot.i18n import DOMAIN, LOCALES_DIR, SUPPORTED_LOCALES, create_i18n
+from bot.i18n import create_i18n
 from bot.polling import poll_until_cancelled
+from core.clock import ManualClock
+from core.i18n import DOMAIN, LOCALES_DIR, SUPPORTED_LOCALES
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.fakes.telegram_api import TOKEN, Call, FakeTelegram
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 ADMIN_ID = 900_000_001
 

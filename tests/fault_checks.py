@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from core.clock import ms_from_utc, utc_from_ms
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fault_processes import HOUR_MS, MINUTE_MS, SimControl
-from volspike.clock import ms_from_utc, utc_from_ms
 
 HEADLINE = re.compile(r"(HALF-UPDATE: |UPDATE: )?(\S+) hourly volume ")
 TYPE_OF_PREFIX = {None: "SPIKE", "HALF-UPDATE: ": "HALF_UPDATE", "UPDATE: ": "FULL_UPDATE"}

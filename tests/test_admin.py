@@ -11,9 +11,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.delivery_harness import add_alert
-from volspike.settings import Settings
 
 USER = 4242
 UNKNOWN_COMMAND = "I don't know that command"

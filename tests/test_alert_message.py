@@ -9,11 +9,12 @@ import orjson
 import pytest
 
 from bot.alert_message import render_alert
-from bot.i18n import SUPPORTED_LOCALES, create_i18n
+from bot.i18n import create_i18n
+from core.alerts import SIMULATED_MARKER, Alert, AlertType, format_message
+from core.i18n import SUPPORTED_LOCALES
+from core.tiers import TIERS, Tier
 from tests.bot_harness import compile_catalogs
 from tests.telegram_html import html_problems
-from volspike.alerts import SIMULATED_MARKER, Alert, AlertType, format_message
-from volspike.tiers import TIERS, Tier
 
 T = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 

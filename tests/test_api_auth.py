@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from core.clock import ManualClock
 from tests.miniapp_harness import BOT_TOKEN, NOW, OTHER_BOT_TOKEN, init_data, set_tier, sign_init_data, tma
-from volspike.clock import ManualClock
 from webapp.app import create_app
 
 

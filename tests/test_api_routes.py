@@ -12,8 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from bot.alert_message import render_alert
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.tiers import Tier
 from db import alert_feed
-from ingest.live_state import LiveState
+from db.live_state import LiveState
 from tests.miniapp_harness import (
     BOT_TOKEN,
     NOW,
@@ -24,13 +27,9 @@ from tests.miniapp_harness import (
     set_tier,
     tma,
 )
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.tiers import Tier
 from webapp.api.models import CandlesPage
 from webapp.app import create_app
-from webapp.keys import ANSWERS
-from webapp.pages.templating import I18N
+from webapp.keys import ANSWERS, I18N
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.billing_harness import Billing, billing
-from webapp.billing.session import COOKIE
+from webapp.session import COOKIE
 
 WEB_USER = 5151
 

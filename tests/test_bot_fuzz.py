@@ -26,10 +26,10 @@ from redis.asyncio import Redis
 
 from bot.handlers.errors import SOMETHING_WENT_WRONG
 from bot.i18n import create_i18n
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, Call
 from tests.telegram_html import html_problems
-from volspike.settings import Settings
 
 FREE, PRO, ELITE = 700_000_001, 700_000_002, 700_000_003
 SENDERS = (FREE, PRO, ELITE, ADMIN_ID)

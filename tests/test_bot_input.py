@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.fakes import telegram_api
 from tests.telegram_html import html_problems
-from volspike.settings import Settings
 
 USER = 600_000_001
 NEWCOMER = 600_000_002

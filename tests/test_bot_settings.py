@@ -9,10 +9,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.symbols import resolve, suggest
-from bot.timezones import display_timezone, in_quiet_hours, parse_quiet_hours, parse_timezone
+from core.settings import Settings
+from core.symbols import resolve, suggest
+from core.timezones import display_timezone, in_quiet_hours, parse_quiet_hours, parse_timezone
 from tests.bot_harness import RunningBot, running_bot, seed_symbols
-from volspike.settings import Settings
 
 USER = 500_000_003
 

@@ -16,10 +16,13 @@ from pydantic import SecretStr
 
 from bot.alert_message import render_alert
 from bot.i18n import create_i18n
+from core.alerts import Alert, AlertType
+from core.number_format import format_change, format_funding, format_price, format_ratio, format_usd
+from core.tiers import Tier
 from db import alert_feed
+from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
 from tests.browser_harness import (
     ARTIFACTS,
     CHROMIUM,
@@ -36,9 +39,6 @@ from tests.browser_harness import (
     utcnow,
 )
 from tests.miniapp_harness import BOT_TOKEN, set_tier
-from volspike.alerts import Alert, AlertType
-from volspike.number_format import format_change, format_funding, format_price, format_ratio, format_usd
-from volspike.tiers import Tier
 from webapp.ws import LIVE_HUB
 
 if not browser_available():

@@ -9,12 +9,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.delivery_harness import add_alert, add_user, poll_until, publish, running_delivery, statuses
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 ELITE, PRO, FREE = 101, 102, 103
 START = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)

@@ -10,10 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from core.clock import ManualClock
 from tests.delivery_harness import add_user, running_delivery
 from tests.fakes.telegram_api import FakeTelegram
 from tests.miniapp_harness import add_symbols
-from volspike.clock import ManualClock
 from webapp.app import create_app
 
 KEY = "ingest-key-0123456789"

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from core.settings import Settings
+from core.shard import Shard
 from volspike.cli import build_parser
-from volspike.settings import Settings
-from volspike.shard import Shard
 
 DIR = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 ROLES = {"ingest", "bot", "webapp"}

@@ -21,9 +21,9 @@ import pytest
 from ingest.detector import CLOSE_GRACE_MS, Fired, SpikeDetector
 from ingest.parsers import Kline
 from ingest.replay import replay_lines
-from volspike.alerts import Alert, AlertType, Level
-from volspike.clock import ms_from_utc
-from volspike.thresholds import Grades, multiple_presets, volume_presets
+from core.alerts import Alert, AlertType, Level
+from core.clock import ms_from_utc
+from core.presets import Grades, multiple_presets, volume_presets
 
 MIN = 60_000
 HOUR = 3_600_000

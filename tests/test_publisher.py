@@ -11,13 +11,13 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.alerts import Alert, AlertType
+from core.redis_names import RedisNames
 from db import alerts as db_alerts
+from db.live_state import LiveState, read_market
+from db.publisher import AlertPublisher
 from ingest.detector import SpikeDetector, SymbolSnapshot
-from ingest.live_state import LiveState, read_market
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
-from volspike.alerts import Alert, AlertType
-from volspike.redis_names import RedisNames
 
 HOUR = datetime(2026, 3, 2, 14, tzinfo=UTC)
 

@@ -12,13 +12,13 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.i18n import create_i18n
-from bot.payments.plans import PERIOD, Kind
 from bot.payments.reconcile import reconcile
+from core.clock import ManualClock
+from core.plans import PERIOD, Kind
+from core.settings import Settings
+from core.tiers import Tier
 from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
-from volspike.clock import ManualClock
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 USER = 5150
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

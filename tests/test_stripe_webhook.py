@@ -20,13 +20,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from core.clock import ManualClock
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
 from db.tier_history import history
 from tests.bot_harness import compile_catalogs
 from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from volspike.clock import ManualClock
 from webapp.app import create_app
 
 USER = 4242

@@ -14,12 +14,12 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from core.errors import ConfigError
+from core.settings import Settings
+from core.supervisor import supervise
+from db.unavailable import is_unavailable
 from tests.fakes.telegram_api import TOKEN
-from volspike.errors import ConfigError
 from volspike.runtime import run_services
-from volspike.settings import Settings
-from volspike.supervisor import supervise
-from volspike.unavailable import is_unavailable
 from webapp.app import run_webapp
 
 
@@ -59,7 +59,7 @@ async def test_a_service_killed_by_postgres_is_restarted_with_backoff_while_the_
         running.set()
         await asyncio.Event().wait()
 
-    caplog.set_level(logging.ERROR, logger="volspike.supervisor")
+    caplog.set_level(logging.ERROR, logger="core.supervisor")
     task = asyncio.create_task(
         supervise(
             {"webapp": lambda: run_webapp(config, db, redis), "flaky": flaky},
@@ -144,7 +144,7 @@ async def test_volspike_run_keeps_the_webapp_serving_while_the_bot_cannot_start(
             "webapp_port": port,
         }
     )
-    caplog.set_level(logging.ERROR, logger="volspike.supervisor")
+    caplog.set_level(logging.ERROR, logger="core.supervisor")
     task = asyncio.create_task(run_services(config, ingest=False, bot=True, webapp=True))
 
     def bot_restarts() -> int:

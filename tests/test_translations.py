@@ -15,7 +15,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import DEFAULT_LOCALE, LOCALES_DIR, SUPPORTED_LOCALES, create_i18n
+from bot.i18n import create_i18n
+from core.i18n import DEFAULT_LOCALE, LOCALES_DIR, SUPPORTED_LOCALES
 from tests.bot_harness import compile_catalogs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 def extracted_msgids() -> set[str]:
     found = [
         *extract_from_dir(ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS),
+        *extract_from_dir(ROOT / "core", method_map=[("**.py", "python")], keywords=KEYWORDS),
         *extract_from_dir(
             ROOT / "webapp" / "templates",
             method_map=[("**.html", "jinja2")],

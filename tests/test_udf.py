@@ -9,8 +9,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from core.clock import ManualClock
 from tests.miniapp_harness import NOW, add_minutes, add_symbols
-from volspike.clock import ManualClock
 from webapp.app import create_app
 from webapp.keys import ANSWERS
 

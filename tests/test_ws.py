@@ -21,13 +21,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from core.alerts import Alert, AlertType
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
 from tests.miniapp_harness import BOT_TOKEN, NOW, add_symbols, init_data, set_tier
-from volspike.alerts import Alert, AlertType
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
 from webapp.app import create_app
 from webapp.ws import LIVE_HUB, LIVE_OPTIONS, LiveHub, LiveOptions
 

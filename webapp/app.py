@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -11,11 +12,11 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core.clock import Clock, SystemClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from db.pool import create_pool
-from volspike.clock import Clock, SystemClock
-from volspike.redis_client import create_redis
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from db.redis_client import create_redis
 from webapp import keys
 from webapp.access_log import access_log
 from webapp.api import invoice
@@ -27,7 +28,7 @@ from webapp.health import health, health_binance, health_db
 from webapp.metrics import metrics
 from webapp.pages import setup_pages
 from webapp.security import add_security_headers, ip_rate_limit, user_rate_limit
-from webapp.telegram_webhook import setup_telegram_webhook
+from webapp.telegram_webhook import WebhookMount, setup_telegram_webhook
 from webapp.workers import extra_workers, reuse_port
 from webapp.ws import live_hub_ctx, live_socket
 
@@ -40,9 +41,12 @@ def create_app(
     pool: asyncpg.Pool | None = None,
     redis: Redis | None = None,
     clock: Clock | None = None,
+    telegram_webhook: WebhookMount | None = None,
 ) -> web.Application:
     """Build the app. PostgreSQL and Redis are opened (and closed) by the app itself unless
-    the caller hands in ones it owns, as `volspike run` does to share them between services."""
+    the caller hands in ones it owns, as `volspike run` does to share them between services.
+    `telegram_webhook` is the bot's update handler, mounted in webhook mode (`webapp.telegram_webhook`);
+    the composition root (`volspike.runtime.create_webapp`) passes it."""
     middlewares = [access_log, error_middleware, ip_rate_limit, auth_middleware, user_rate_limit]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app.on_response_prepare.append(add_security_headers)
@@ -76,7 +80,7 @@ def create_app(
     app.router.add_get("/health/db", health_db)
     app.router.add_get("/health/binance", health_binance)
     app.router.add_get("/metrics", metrics)
-    setup_telegram_webhook(app, settings, pool, redis, app[keys.CLOCK])
+    setup_telegram_webhook(app, settings, pool, redis, app[keys.CLOCK], telegram_webhook)
     setup_api(app)
     app.cleanup_ctx.append(live_hub_ctx)
     app.router.add_get("/ws", live_socket)
@@ -94,13 +98,14 @@ async def run_webapp(
     primary: bool = True,
     listening: Callable[[], None] | None = None,
     freeze_gc: bool = False,
+    telegram_webhook: WebhookMount | None = None,
 ) -> None:
     """Serve until cancelled; the primary process also runs the other `WEBAPP_WORKERS - 1`
     (`webapp.workers`) for as long as it serves. `listening` is called once the port is bound.
     `freeze_gc` (the CLI's processes): once serving, what start-up made (imports, schemas,
     templates) is collected and frozen out of every later full collection, which a request's
     garbage otherwise triggers over all of it (+37 % /api/candles throughput in bench.api_latency)."""
-    app = create_app(settings, pool=pool, redis=redis)
+    app = create_app(settings, pool=pool, redis=redis, telegram_webhook=telegram_webhook)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -116,7 +121,7 @@ async def run_webapp(
             listening()
         if not primary:
             await asyncio.Event().wait()
-        async with extra_workers(settings):
+        async with extra_workers(settings, functools.partial(run_webapp, telegram_webhook=telegram_webhook)):
             await asyncio.Event().wait()
     finally:
         await runner.cleanup()

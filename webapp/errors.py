@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from volspike.errors import AppError, RateLimited
+from core.errors import AppError, RateLimited
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from volspike.ingest_health import shards_snapshot
+from db.ingest_health import shards_snapshot
 from webapp.keys import NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0

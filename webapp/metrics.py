@@ -12,7 +12,7 @@ import ipaddress
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from volspike.errors import Forbidden
+from core.errors import Forbidden
 from webapp import keys
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from volspike.errors import RateLimited
+from core.errors import RateLimited
 from webapp import keys
 from webapp.auth import current_user
 

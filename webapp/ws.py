@@ -26,23 +26,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiogram.utils.i18n import I18n
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from bot.alert_message import alert_text
-from bot.i18n import DEFAULT_LOCALE, pick_locale
-from volspike.alerts import Alert
-from volspike.errors import AppError
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import limits
+from core.alert_message import alert_text
+from core.alerts import Alert
+from core.errors import AppError
+from core.i18n import DEFAULT_LOCALE, I18n, pick_locale
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
+from core.tiers import limits
 from webapp import keys
 from webapp.api.alerts import alert_item
 from webapp.auth import WebUser, authenticate, current_user
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 from webapp.ws_frames import text_frame
 
 log = logging.getLogger(__name__)

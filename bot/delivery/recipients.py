@@ -7,7 +7,7 @@ For an alert row it selects, in a single INSERT … SELECT:
 - alert type: HALF/FULL updates only for tiers with `updates` (elite); tiers with
   `custom_thresholds` (pro, elite) may narrow the types in `user_settings.alert_types`;
 - thresholds: a user's SPIKE of a symbol-hour is the earliest SPIKE row of that hour (the public
-  one or a crossing, `volspike.thresholds`) whose ratio and current volume are at or above the
+  one or a crossing, `core.presets`) whose ratio and current volume are at or above the
   user's own `spike_multiple` / `min_quote_volume` (pro/elite; NULL, and every free user: the
   service defaults, which every row satisfies, so theirs is the public SPIKE): the hour's first
   moment at or above both, with the figures of that moment. Connected chats get public SPIKEs;
@@ -31,7 +31,7 @@ twice creates nothing twice.
 That also makes it safe to run the query in chunks of users (`fan_out`), one transaction each,
 so the first recipients can be sent to while the rest are still being written: a crash between
 chunks re-runs all of them and only the missing rows are added.
-The tier numbers come from `volspike.tiers.TIERS` as query parameters, so they live in one place.
+The tier numbers come from `core.tiers.TIERS` as query parameters, so they live in one place.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from datetime import datetime, timedelta
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import TIERS
+from core.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE
+from core.tasks import raise_if_cancelling
+from core.tiers import TIERS
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 

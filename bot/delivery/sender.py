@@ -47,12 +47,12 @@ from bot.alert_message import RenderedAlert, render_alert
 from bot.delivery import metrics
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.send_failures import Kind, SendFailure, classify
+from core.alerts import Alert, AlertType
+from core.clock import Clock
+from core.tasks import raise_if_cancelling
+from core.tiers import TIERS, Tier
 from db import deliveries
 from db.deliveries import Outcome
-from volspike.alerts import Alert, AlertType
-from volspike.clock import Clock
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import TIERS, Tier
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from bot.handlers import (
     subscription,
     watchlist,
 )
-from volspike.settings import Settings
+from core.settings import Settings
 
 
 def get_routers(config: Settings) -> list[Router]:

@@ -12,14 +12,14 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
-from bot.texts import chunks, html_text
-from bot.timezones import display_timezone
+from core.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
+from core.clock import Clock
+from core.settings import Settings
+from core.texts import chunks, html_text
+from core.tiers import feed_window, limits
+from core.timezones import display_timezone
 from db import alert_history
 from db import user_settings as settings_db
-from volspike.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
-from volspike.clock import Clock
-from volspike.settings import Settings
-from volspike.tiers import feed_window, limits
 
 _MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_UPDATE: "●"}
 

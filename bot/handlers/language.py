@@ -16,11 +16,11 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from bot.menu import bot_commands
 from bot.models import BotUser
+from core.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
+from core.settings import Settings
 from db import users as users_db
-from volspike.settings import Settings
 
 
 def language_keyboard(current: str) -> InlineKeyboardMarkup:

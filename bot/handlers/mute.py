@@ -1,7 +1,7 @@
 """The "Mute <asset> 24 h" button under an alert: no alerts for that symbol for a day.
 
 Callback data can be forged or outlive its symbol: it is honoured only for a symbol the
-universe holds, by the bot's one symbol rule (`bot.symbols`)."""
+universe holds, by the bot's one symbol rule (`core.symbols`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.alert_message import MUTE_PREFIX
-from bot.symbols import symbol_from_callback
+from core.clock import Clock
+from core.settings import Settings
+from core.symbols import symbol_from_callback
 from db import mutes as mutes_db
 from db import symbols as symbols_db
-from volspike.clock import Clock
-from volspike.settings import Settings
 
 MUTE_FOR = timedelta(hours=24)
 

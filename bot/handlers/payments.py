@@ -22,15 +22,15 @@ from aiogram.utils.i18n import gettext as _
 from bot.models import BotUser
 from bot.payments.invoices import invoice_link, send_pass_invoice
 from bot.payments.notify import tell_admins
-from bot.payments.plans import PAID_TIERS, Kind, check_checkout, price, subscription_allowed
 from bot.payments.recording import PROVIDER, StarsCharge, record_payment, record_refund
-from bot.payments.texts import date_text, paid_text, refunded_text, refusal_text, tier_benefits
-from bot.texts import html_text, tier_name
+from core.clock import Clock, utc_from_ms
+from core.errors import BadInput
+from core.payment_texts import date_text, paid_text, refunded_text, refusal_text, tier_benefits
+from core.plans import PAID_TIERS, Kind, check_checkout, price, subscription_allowed
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier
 from db import payments as payments_db
-from volspike.clock import Clock, utc_from_ms
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

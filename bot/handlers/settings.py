@@ -27,13 +27,13 @@ from bot.keyboards.settings import (
     volume_keyboard,
 )
 from bot.models import BotUser
-from bot.texts import html_text, tier_name
-from bot.timezones import display_timezone, format_quiet_hours, parse_quiet_hours, parse_timezone
+from core.alerts import AlertType
+from core.presets import multiple_presets, volume_presets
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier, limits
+from core.timezones import display_timezone, format_quiet_hours, parse_quiet_hours, parse_timezone
 from db import user_settings as settings_db
-from volspike.alerts import AlertType
-from volspike.settings import Settings
-from volspike.thresholds import multiple_presets, volume_presets
-from volspike.tiers import Tier, limits
 
 log = logging.getLogger(__name__)
 

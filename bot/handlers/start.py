@@ -11,10 +11,10 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards.webapp import chart_keyboard, open_app_keyboard
-from bot.symbols import resolve_one
-from bot.texts import html_text
+from core.settings import Settings
+from core.symbols import resolve_one
+from core.texts import html_text
 from db import watchlists as watchlists_db
-from volspike.settings import Settings
 
 # Deep-link payloads are [A-Za-z0-9_-]{1,64}; we accept `BTCUSDT` and `chart_BTCUSDT`.
 _PAYLOAD = re.compile(r"^(?:chart[_-])?([A-Za-z0-9]{1,30})$")

@@ -10,15 +10,15 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.keyboards.settings import format_multiple
 from bot.models import BotUser
-from bot.texts import alert_type_name, on_off, tier_name
-from bot.timezones import display_timezone, format_quiet_hours
+from core.alerts import AlertType, format_usd
+from core.presets import format_multiple
+from core.settings import Settings
+from core.texts import alert_type_name, on_off, tier_name
+from core.tiers import limits
+from core.timezones import display_timezone, format_quiet_hours
 from db import user_settings as settings_db
 from db import watchlists as watchlists_db
-from volspike.alerts import AlertType, format_usd
-from volspike.settings import Settings
-from volspike.tiers import limits
 
 
 def build_router(settings: Settings) -> Router:

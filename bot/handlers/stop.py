@@ -9,8 +9,8 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
+from core.settings import Settings
 from db import user_settings as settings_db
-from volspike.settings import Settings
 
 
 def build_router(settings: Settings) -> Router:

@@ -11,12 +11,12 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
-from bot.symbols import Resolution, resolve, split_args
-from bot.texts import chunks, html_text, tier_name
+from core.errors import BadInput
+from core.settings import Settings
+from core.symbols import Resolution, resolve, split_args
+from core.texts import chunks, html_text, tier_name
+from core.tiers import limits
 from db import watchlists as watchlists_db
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import limits
 
 MAX_SYMBOLS_PER_COMMAND = 100  # the answer stays a few messages long
 SYMBOLS_PER_LINE = 20  # a long watchlist splits into messages at line ends

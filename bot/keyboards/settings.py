@@ -5,19 +5,14 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.texts import alert_type_name, on_off, tier_name
-from bot.timezones import display_timezone, format_quiet_hours
+from core.alerts import AlertType, format_usd
+from core.presets import QUIET_PRESETS, format_multiple, multiple_presets, volume_presets
+from core.texts import alert_type_name, on_off, tier_name
+from core.tiers import Tier, limits
+from core.timezones import display_timezone, format_quiet_hours
 from db.user_settings import UserSettings
-from volspike.alerts import AlertType, format_usd
-from volspike.thresholds import multiple_presets, volume_presets
-from volspike.tiers import Tier, limits
 
 LOCK = "🔒 "
-QUIET_PRESETS = ("22:00-07:00", "23:00-08:00", "00:00-06:00")
-
-
-def format_multiple(value: float) -> str:
-    return f"{value:g}×"
 
 
 def _button(text: str, data: str) -> InlineKeyboardButton:

@@ -19,9 +19,9 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 
-from bot.i18n import N_, pick_locale
 from bot.payments.updates import is_payment_update
-from volspike.redis_names import RedisNames
+from core.i18n import N_, pick_locale
+from core.redis_names import RedisNames
 
 SLOW_DOWN = N_("Slow down, please: too many requests. Try again in a few seconds.")
 

@@ -13,12 +13,12 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.payments.plans import PERIOD, BadPayload, Kind, parse_payload
 from bot.payments.rules import TierState, after_payment, after_refund
+from core.plans import PERIOD, BadPayload, Kind, parse_payload
+from core.tiers import Tier
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
 from db.tier_history import Cause, StoredTier, change_tier, lock_user
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.payments.broadcast_fees import collect_fees
 from bot.payments.lifecycle import run_lifecycle
 from bot.payments.reconcile import reconcile
+from core.clock import Clock
+from core.settings import Settings
 from db import job_locks
-from volspike.clock import Clock
-from volspike.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
--- Own thresholds (volspike/thresholds.py). After an hour's public SPIKE, ingest records each
+-- Own thresholds (core/presets.py). After an hour's public SPIKE, ingest records each
 -- *crossing*: the moment the hour first stood at a higher preset multiple or minimum volume, with
 -- the figures of that moment and the grade it reached (`level_multiple`, `level_volume`; NULL on
 -- every public alert). A crossing is a SPIKE row only the users whose thresholds it is the first

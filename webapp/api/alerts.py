@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.alert_message import alert_text
+from core.alert_message import alert_text
+from core.alerts import Alert
+from core.tiers import feed_window, limits
 from db import alert_feed
-from volspike.alerts import Alert
-from volspike.tiers import feed_window, limits
 from webapp import keys
 from webapp.api.models import AlertItem, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond
 from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 
 
 def alert_item(alert: Alert, text: str) -> AlertItem:

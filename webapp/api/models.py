@@ -211,7 +211,7 @@ class IngestAnswer(BaseModel):
 
 
 class VolumeAlert(BaseModel):
-    """An alert in the original product's JSON form (volspike.alerts.Alert.to_json_dict)."""
+    """An alert in the original product's JSON form (core.alerts.Alert.to_json_dict)."""
 
     id: int
     symbol: str

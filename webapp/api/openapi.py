@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from volspike import __version__
+from core import __version__
 from webapp.api.models import ErrorBody
 from webapp.api.spec import API, ApiRoute
 

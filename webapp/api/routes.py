@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingest.publisher import AlertPublisher
-from webapp import keys, udf
-from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
+from db.publisher import AlertPublisher
+from webapp import keys
+from webapp.api import alerts, candles, markets, me, plans, settings, udf, volume_alerts, watchlist
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
-from webapp.api.universe import SymbolUniverse
 from webapp.cache import AnswerCache
+from webapp.universe import SymbolUniverse
 
 HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist, udf)
 

@@ -1,7 +1,7 @@
 """GET/PUT /api/settings: the bot's /settings over JSON, with the bot's rules.
 
-The rules are the bot's own: thresholds come from the same presets (volspike/thresholds.py),
-time zones and quiet hours are parsed by bot/timezones.py, and a field only pro and elite
+The rules are the bot's own: thresholds come from the same presets (core/presets.py),
+time zones and quiet hours are parsed by core/timezones.py, and a field only pro and elite
 may change (thresholds, alert types, quiet hours) is 403 `tier_required` for free users;
 HALF/FULL updates are elite's. Only changed fields are checked, so a page can send back
 what GET gave it.
@@ -15,13 +15,13 @@ from typing import cast
 import asyncpg
 from aiohttp import web
 
-from bot.timezones import parse_quiet_hours, parse_timezone
+from core.alerts import AlertType
+from core.errors import BadInput, TierRequired
+from core.presets import multiple_presets, volume_presets
+from core.tiers import Tier, limits
+from core.timezones import parse_quiet_hours, parse_timezone
 from db import user_settings as settings_db
 from db.user_settings import UserSettings
-from volspike.alerts import AlertType
-from volspike.errors import BadInput, TierRequired
-from volspike.thresholds import multiple_presets, volume_presets
-from volspike.tiers import Tier, limits
 from webapp import keys
 from webapp.api.models import SettingsUpdate, UserSettingsBody
 from webapp.api.spec import API, parse_body, respond

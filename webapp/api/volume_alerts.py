@@ -20,13 +20,13 @@ from datetime import UTC, timedelta
 
 from aiohttp import web
 
+from core.alerts import Alert, AlertType
+from core.errors import BadInput, NotFound, Unauthorized, Unavailable
+from core.tiers import feed_window
 from db import alert_feed
 from db import alerts as db_alerts
 from db.pool import PG_UNAVAILABLE
-from ingest.publisher import AlertPublisher
-from volspike.alerts import Alert, AlertType
-from volspike.errors import BadInput, NotFound, Unauthorized, Unavailable
-from volspike.tiers import feed_window
+from db.publisher import AlertPublisher
 from webapp import keys
 from webapp.api.models import IngestAlert, IngestAnswer, VolumeAlert, VolumeAlerts
 from webapp.api.spec import API, parse_body, respond

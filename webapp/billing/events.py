@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from volspike.tiers import Tier
+from core.tiers import Tier
 
 PAID = (Tier.PRO, Tier.ELITE)
 

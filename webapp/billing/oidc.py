@@ -25,8 +25,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from volspike.errors import NotFound, Unauthorized
-from volspike.settings import Settings
+from core.errors import NotFound, Unauthorized
+from core.settings import Settings
 from webapp import keys
 
 log = logging.getLogger(__name__)

@@ -15,16 +15,16 @@ import stripe
 from aiohttp import web
 from stripe.params.checkout import SessionCreateParams
 
-from bot.i18n import pick_locale
+from core.errors import Forbidden, NotFound, Unauthorized
+from core.i18n import pick_locale
+from core.settings import Settings
+from core.tiers import Tier
 from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
 from db import users as users_db
-from volspike.errors import Forbidden, NotFound, Unauthorized
-from volspike.settings import Settings
-from volspike.tiers import Tier
 from webapp import keys
+from webapp import session as web_session
 from webapp.billing import oidc
-from webapp.billing import session as web_session
 from webapp.billing.client import STRIPE
 from webapp.pages.templating import render
 from webapp.security import CONTENT_SECURITY_POLICY

@@ -19,8 +19,8 @@ import orjson
 import stripe
 from aiohttp import web
 
+from core.errors import BadInput, NotFound
 from db import stripe as stripe_db
-from volspike.errors import BadInput, NotFound
 from webapp import keys
 from webapp.billing import events, ledger
 from webapp.billing.client import STRIPE

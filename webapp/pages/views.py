@@ -10,12 +10,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from bot.keyboards.settings import format_multiple
-from bot.symbols import resolve_one
+from core.alerts import format_usd
+from core.presets import format_multiple, multiple_presets, volume_presets
+from core.symbols import resolve_one
+from core.tiers import TIERS, Tier
 from db import symbols as db_symbols
-from volspike.alerts import format_usd
-from volspike.thresholds import multiple_presets, volume_presets
-from volspike.tiers import TIERS, Tier
 from webapp import keys
 from webapp.api.candles import page_json
 from webapp.api.models import CandlesQuery

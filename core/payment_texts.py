@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram.utils.i18n import gettext as _
-
-from bot.payments.plans import Kind, Refusal
-from bot.texts import tier_name
-from volspike.tiers import Tier, limits
+from core.i18n import gettext as _
+from core.plans import Kind, Refusal
+from core.texts import tier_name
+from core.tiers import Tier, limits
 
 
 def refusal_text(reason: Refusal) -> str:

@@ -32,13 +32,13 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.alerts import Alert
+from core.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
+from core.tasks import raise_if_cancelling
 from db import alerts as db_alerts
 from db.candles import PG_ERRORS
 from db.pool import PG_UNAVAILABLE
-from volspike.alerts import Alert
-from volspike.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
-from volspike.tasks import raise_if_cancelling
-from volspike.unavailable import REDIS_UNAVAILABLE as REDIS_DOWN
+from db.unavailable import REDIS_UNAVAILABLE as REDIS_DOWN
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from core.errors import UnknownSymbol
 from db import symbol_universe
 from db.symbol_universe import SymbolRow
-from volspike.errors import UnknownSymbol
 
 TTL = 30.0
 

@@ -11,12 +11,12 @@ import json
 from functools import cache
 from typing import Any
 
-from volspike.resources import package_dir
+from core.resources import package_dir
 
 
 @cache
 def spec() -> dict[str, Any]:
-    spec: dict[str, Any] = json.loads((package_dir("volspike") / "number_formats.json").read_text("utf-8"))
+    spec: dict[str, Any] = json.loads((package_dir("core") / "number_formats.json").read_text("utf-8"))
     return spec
 
 

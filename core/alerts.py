@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
-# The figures' formats (one rule each, in volspike/number_formats.json), re-exported for the
+# The figures' formats (one rule each, in core/number_formats.json), re-exported for the
 # alert text's users.
-from volspike.number_format import format_funding as format_funding
-from volspike.number_format import format_price as format_price
-from volspike.number_format import format_ratio as format_ratio
-from volspike.number_format import format_usd as format_usd
+from core.number_format import format_funding as format_funding
+from core.number_format import format_price as format_price
+from core.number_format import format_ratio as format_ratio
+from core.number_format import format_usd as format_usd
 
 HALF_LAST_SPIKE_MINUTE = 20  # a HALF_UPDATE follows a SPIKE that came at minute <= 20
 FULL_FIRST_SKIP_MINUTE = 55  # no FULL_UPDATE follows a SPIKE that came at minute >= 55
@@ -40,7 +40,7 @@ class AlertType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Level:
-    """The grade of a crossing (`volspike.thresholds`): the highest preset multiple and minimum
+    """The grade of a crossing (`core.presets`): the highest preset multiple and minimum
     volume the hour stood at or above when it was recorded."""
 
     multiple: float

@@ -16,17 +16,38 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ingest.detector import SymbolSnapshot
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
+
+
+class Snapshot(Protocol):
+    """What `LiveState.update` reads of one symbol (ingest's `SymbolSnapshot`)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def current_volume(self) -> float: ...
+    @property
+    def previous_volume(self) -> float: ...
+    @property
+    def ratio(self) -> float: ...
+    @property
+    def price(self) -> float | None: ...
+    @property
+    def mark_price(self) -> float | None: ...
+    @property
+    def funding_rate(self) -> float | None: ...
+    @property
+    def event_time_ms(self) -> int: ...
+
 
 FIELDS = (
     "price",
@@ -70,7 +91,7 @@ class LiveState:
         self._changed.add(symbol)
         return entry
 
-    def update(self, snap: SymbolSnapshot) -> None:
+    def update(self, snap: Snapshot) -> None:
         """Hour volumes, ratio, price, mark and funding from `SpikeDetector.snapshot()`."""
         entry = self._entry(snap.symbol)
         entry["hourVolume"] = snap.current_volume

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import html
 
-from aiogram.utils.i18n import gettext as _
-
-from volspike.alerts import AlertType
-from volspike.tiers import Tier
+from core.alerts import AlertType
+from core.i18n import gettext as _
+from core.tiers import Tier
 
 MAX_MESSAGE = 4096
 

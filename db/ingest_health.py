@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from volspike.redis_names import RedisNames
-from volspike.shard import Shard
+from core.redis_names import RedisNames
+from core.shard import Shard
 
 NOT_RUNNING: dict[str, Any] = {"ok": False, "state": "not running"}
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from volspike.settings import Settings
-from volspike.tiers import Tier
+from core.settings import Settings
+from core.tiers import Tier
 
 CURRENCY = "XTR"
 SUBSCRIPTION_PERIOD = 2_592_000  # seconds; the only period Telegram allows (30 days)
@@ -73,7 +73,7 @@ def parse_payload(raw: str) -> Payload:
 
 
 class Refusal(StrEnum):
-    """Why a pre-checkout query is refused; each has a localized text in bot/payments/texts.py."""
+    """Why a pre-checkout query is refused; each has a localized text in core/payment_texts.py."""
 
     UNKNOWN_PLAN = "unknown_plan"
     PRICE_CHANGED = "price_changed"

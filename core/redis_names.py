@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from volspike.shard import Shard
+from core.shard import Shard
 
 
 @dataclass(frozen=True, slots=True)

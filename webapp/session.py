@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from volspike.errors import Forbidden
+from core.errors import Forbidden
 from webapp import keys
 
 COOKIE = "volspike_session"

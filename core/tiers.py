@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from volspike.alerts import AlertType
+from core.alerts import AlertType
 
 
 class Tier(StrEnum):

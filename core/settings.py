@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from volspike.errors import ConfigError
-from volspike.shard import Shard, check_shard
+from core.errors import ConfigError
+from core.shard import Shard, check_shard
 
 
 def _url(*schemes: str) -> AfterValidator:

@@ -27,9 +27,9 @@ from aiogram.utils.i18n import I18n
 
 from bot.delivery import metrics
 from bot.delivery.limiter import RateLimiter
+from core.tasks import raise_if_cancelling
 from db import broadcasts
 from db.broadcasts import Progress
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

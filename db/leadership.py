@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from core.tasks import raise_if_cancelling
 from db import job_locks
-from volspike.tasks import raise_if_cancelling
-from volspike.unavailable import PG_UNAVAILABLE
+from db.unavailable import PG_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

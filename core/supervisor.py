@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from volspike.errors import ConfigError
-from volspike.tasks import raise_if_cancelling
-from volspike.unavailable import Backoff
+from core.backoff import Backoff
+from core.errors import ConfigError
+from core.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

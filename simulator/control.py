@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
-from .market import UnknownSymbol
+from .clock import SimClock
+from .market import SpikeInfo, UnknownSymbol
 from .payloads import symbol_entry
 from .rest import json_response
+from .universe import SymbolInfo
 
-if TYPE_CHECKING:
-    from .server import SimServer
+
+class Controllable(Protocol):
+    """What the control endpoints drive: `SimServer` (named here by its methods, so this module
+    does not import the server that mounts it)."""
+
+    clock: SimClock
+
+    def now_ms(self) -> int: ...
+    def advance(self, seconds: float) -> int: ...
+    def trigger_spike(self, symbol: str, multiple: float, *, min_quote_volume: float = 0.0) -> SpikeInfo: ...
+    def schedule_spike(
+        self,
+        symbol: str,
+        multiple: float,
+        *,
+        at_ms: int | None = None,
+        minute_offset: float | None = None,
+        min_quote_volume: float = 0.0,
+    ) -> int: ...
+    def list_symbol(
+        self,
+        symbol: str,
+        *,
+        ref_price: float | None = None,
+        hourly_quote: float | None = None,
+        onboard_ms: int | None = None,
+    ) -> SymbolInfo: ...
+    def delist_symbol(self, symbol: str, *, at_ms: int | None = None) -> SymbolInfo: ...
+    def drop_connections(self, *, refuse_seconds: float = 0.0) -> int: ...
+    def refuse_connections(self, seconds: float) -> None: ...
+    def fail_rest(self, count: int, *, retry_after: int = 1, status: int = 429) -> None: ...
+    def send_malformed(self, count: int) -> int: ...
+    def forget_subscription(self, stream: str | None = None) -> int: ...
+    def go_silent(self, seconds: float) -> None: ...
+    def request_log(self, path: str | None = None) -> list[dict[str, Any]]: ...
+    def clear_request_log(self) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
 
 
 class BadControl(Exception):
@@ -56,7 +93,7 @@ def _str(data: dict[str, Any], name: str) -> str:
     return value
 
 
-def control_routes(sim: SimServer) -> list[web.RouteDef]:
+def control_routes(sim: Controllable) -> list[web.RouteDef]:
     async def handle(request: web.Request, action: Any) -> web.Response:
         try:
             data = await _body(request) if request.method == "POST" else {}

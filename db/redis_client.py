@@ -10,7 +10,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from volspike.errors import ServiceUnreachable
+from core.errors import ServiceUnreachable
 
 log = logging.getLogger(__name__)
 

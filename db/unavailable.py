@@ -1,6 +1,6 @@
 """Which errors mean "PostgreSQL or Redis is unavailable right now", in one place.
 
-Every service loop retries these with capped backoff (`Backoff`) instead of dying: they are what
+Every service loop retries these with capped backoff (`core.backoff.Backoff`) instead of dying: they are what
 a restart, a failover, a killed backend (`pg_terminate_backend`), a killed client (`CLIENT KILL`)
 or a server still loading its data raise. Anything else (a statement PostgreSQL refused, a
 command Redis refused) is a real error of the caller and is handled, or raised, where it happens.
@@ -9,7 +9,6 @@ command Redis refused) is a real error of the caller and is handled, or raised, 
 from __future__ import annotations
 
 import asyncio
-import random
 
 import asyncpg
 from asyncpg import exceptions as pg
@@ -67,27 +66,3 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, rx.ResponseError) and str(exc).startswith(_REDIS_UNAVAILABLE_REPLIES):
         return True
     return isinstance(exc, UNAVAILABLE) and not isinstance(exc, _NOT_TRANSIENT)
-
-
-class Backoff:
-    """Capped exponential backoff with jitter: `first`, doubling up to `cap`; `reset()` after a
-    success. One instance per loop."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
-        self.first = first
-        self.cap = cap
-        self.current = first
-
-    def reset(self) -> None:
-        self.current = self.first
-
-    def next_delay(self) -> float:
-        """The delay to wait now (with ±20 % jitter), and double the next one."""
-        delay = self.current
-        self.current = min(self.current * 2, self.cap)
-        return delay * random.uniform(0.8, 1.2)
-
-    async def wait(self) -> float:
-        delay = self.next_delay()
-        await asyncio.sleep(delay)
-        return delay

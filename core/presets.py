@@ -1,17 +1,17 @@
-"""The spike thresholds users may choose, and the grades an hour's spike climbs through.
+"""The settings presets: the spike multiples, minimum volumes and quiet hours a user picks from
+(the bot's /settings buttons, the Mini App's settings page), and the rule that a value outside
+them is refused (by the bot and by PUT /api/settings).
 
-Pro and elite users pick their own multiple M and minimum hourly volume V from presets (the bot's
-`/settings` and the Mini App's settings page offer exactly these). A user's SPIKE for a
-symbol-hour fires when the hour first stands at or above both M× the previous hour and V.
-
-Ingest does not know its users, so it records the hour's climb instead: once the service's own
-rule fired (the public SPIKE), each kline update that lifts the hour to a higher preset multiple
-or a higher preset volume records a *crossing* with the figures of that moment, graded with the
-highest preset multiple and volume the hour then stands at. Both figures only grow within an hour
-(the denominator is fixed), so the first moment an hour stands at or above (M, V) is the moment
-its later threshold was passed: one of the recorded rows. A user's SPIKE is the earliest row of
-the symbol-hour (the public SPIKE included) whose ratio and volume are at or above theirs.
-At most `len(multiples) + len(volumes) - 2` crossings per symbol-hour, however many users.
+Own thresholds. A pro or elite user's SPIKE for a symbol-hour fires when the hour first stands at
+or above both their multiple M and their minimum volume V. Ingest does not know its users, so it
+records the hour's climb instead (`Grades`): once the service's own rule fired (the public
+SPIKE), each kline update that lifts the hour to a higher preset multiple or a higher preset
+volume records a *crossing* with the figures of that moment, graded with the highest preset
+multiple and volume the hour then stands at. Both figures only grow within an hour (the
+denominator is fixed), so the first moment an hour stands at or above (M, V) is the moment its
+later threshold was passed: one of the recorded rows. A user's SPIKE is the earliest row of the
+symbol-hour (the public SPIKE included) whose ratio and volume are at or above theirs. At most
+`len(multiples) + len(volumes) - 2` crossings per symbol-hour, however many users.
 """
 
 from __future__ import annotations
@@ -21,15 +21,18 @@ from dataclasses import dataclass
 
 MULTIPLE_PRESETS = (3.0, 4.0, 5.0, 7.0, 10.0)
 VOLUME_PRESETS = (3_000_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000)
+QUIET_PRESETS = ("22:00-07:00", "23:00-08:00", "00:00-06:00")
+
+
+def format_multiple(value: float) -> str:
+    return f"{value:g}×"
 
 
 def multiple_presets(default: float) -> list[float]:
-    """The multiples a user may choose: the service default and the presets above it."""
     return sorted({default, *(p for p in MULTIPLE_PRESETS if p > default)})
 
 
 def volume_presets(default: float) -> list[float]:
-    """The minimum hourly volumes a user may choose: the service default and the presets above it."""
     return sorted({default, *(float(p) for p in VOLUME_PRESETS if p > default)})
 
 
