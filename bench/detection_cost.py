@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 
 from bench.rows import Row, Section
+from core.presets import Grades
 from ingest.detector import SpikeDetector
 from ingest.parsers import Kline
-from core.presets import Grades
 
 MIN = 60_000
 HOUR = 3_600_000

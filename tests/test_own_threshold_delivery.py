@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 
 from bot.delivery.recipients import insert_deliveries
+from core.alerts import Alert, AlertType, Level
 from db import alert_feed, alert_history
 from db import alerts as db_alerts
 from tests.delivery_harness import add_alert, add_user
-from core.alerts import Alert, AlertType, Level
 
 HOUR = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 PREVIOUS = 6e6

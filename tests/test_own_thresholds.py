@@ -18,12 +18,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest.detector import CLOSE_GRACE_MS, Fired, SpikeDetector
-from ingest.parsers import Kline
-from ingest.replay import replay_lines
 from core.alerts import Alert, AlertType, Level
 from core.clock import ms_from_utc
 from core.presets import Grades, multiple_presets, volume_presets
+from ingest.detector import CLOSE_GRACE_MS, Fired, SpikeDetector
+from ingest.parsers import Kline
+from ingest.replay import replay_lines
 
 MIN = 60_000
 HOUR = 3_600_000

@@ -22,15 +22,15 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import run_bot
+from core.clock import ms_from_utc, utc_from_ms
+from core.redis_names import RedisNames
+from core.settings import Settings
 from ingest.service import run_ingest
 from simulator import SimConfig, SimServer
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.miniapp_harness import init_data, tma
 from tests.stopping import stop_within
 from tests.test_ingest_service import FAST, armed, poll
-from core.clock import ms_from_utc, utc_from_ms
-from core.redis_names import RedisNames
-from core.settings import Settings
 from webapp.app import create_app
 
 MIN = 60_000
