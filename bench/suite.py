@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "replay_throughput": {"lines": 5_000, "rounds": 1},
+        "detection_cost": {"symbols": 20, "rounds": 1},
         "detection_latency": {"symbols": 20, "spikes": 5, "gap": 0.2},
         "candle_writes": {"count": 5_000},
         "fanout": {"users": 100, "rate": 1000.0, "alerts": 3, "second_rate": None},
@@ -42,6 +43,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "quick": {
         "replay_throughput": {"lines": 50_000, "rounds": 2},
+        "detection_cost": {"symbols": 100, "rounds": 2},
         "detection_latency": {"symbols": 200, "spikes": 30, "gap": 0.3},
         "candle_writes": {"count": 50_000},
         "fanout": {"users": 2_000, "rate": 1000.0, "alerts": 10, "second_rate": None},
@@ -55,6 +57,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "full": {
         "replay_throughput": {"lines": 200_000, "rounds": 3},
+        "detection_cost": {"symbols": 300, "rounds": 3},
         "detection_latency": {"symbols": 600, "spikes": 100, "gap": 0.3},
         "candle_writes": {"count": 200_000},
         "fanout": {"users": 10_000, "rate": 1000.0, "alerts": 30, "second_rate": 500.0},
