@@ -7,12 +7,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import orjson
 import pytest
+from redis.asyncio import Redis
 
 from bot.delivery.recipients import insert_deliveries
 from core.alerts import Alert, AlertType, Level
+from core.redis_names import RedisNames
 from db import alert_feed, alert_history
 from db import alerts as db_alerts
+from db.publisher import AlertPublisher
 from tests.delivery_harness import add_alert, add_user
 
 HOUR = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -160,3 +164,30 @@ async def test_crossings_stay_out_of_the_public_feed_history_and_lookups(db: asy
     assert await db_alerts.insert_alert(db, crossing) is None
     assert await db_alerts.insert_alert(db, replace(crossing, level=None)) is None
     assert await db_alerts.insert_alert(db, replace(crossing, level=Level(5.0, 50e6))) is not None
+
+
+async def test_a_crossing_goes_to_the_stream_for_delivery_but_not_to_the_live_feed(
+    db: asyncpg.Pool, redis: Redis, names: RedisNames
+) -> None:
+    publisher = AlertPublisher(db, redis, names)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(names.alerts_channel)
+    try:
+        await pubsub.get_message(timeout=1.0)  # the subscription's confirmation
+        base = Alert("BTCUSDT", "BTC", AlertType.SPIKE, HOUR, at(5), 18.4e6, PREVIOUS, 3.07, 97_000.0, 0.0001)
+        public = await publisher.emit(base)
+        crossing = await publisher.emit(
+            replace(base, detected_at=at(22), current_volume=30.1e6, ratio=5.02, level=Level(5.0, 25e6))
+        )
+        assert public is not None and crossing is not None
+        entries = [orjson.loads(f[b"alert"]) for _, f in await redis.xrange(names.alerts_stream)]
+        assert [(e["id"], e.get("level")) for e in entries] == [
+            (public.id, None),
+            (crossing.id, {"multiple": 5.0, "minVolume": 25e6}),
+        ]
+        live = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)) is not None:
+            live.append(orjson.loads(message["data"])["id"])
+        assert live == [public.id]
+    finally:
+        await pubsub.aclose()
