@@ -79,6 +79,10 @@ people AS (
       AND NOT u.blocked
       AND NOT coalesce(s.paused, false)
       AND (a.alert_type = 'SPIKE' OR t.updates)
+      AND (  -- a crossing follows the public SPIKE, which is the first row the defaults accept
+          a.level_multiple IS NULL
+          OR (t.custom AND (s.spike_multiple IS NOT NULL OR s.min_quote_volume IS NOT NULL))
+      )
       AND (
           a.alert_type <> 'SPIKE' OR NOT EXISTS (
               SELECT 1 FROM earlier e
