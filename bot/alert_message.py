@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
-from core.alert_message import alert_lines, chart_url
+from core.alert_message import SpikeFigures, alert_lines, chart_url
 from core.alerts import Alert
 from core.symbols import symbol_callback
 from core.texts import html_text
@@ -36,18 +36,28 @@ def render_alert(
     tier: Tier,
     private: bool,
     webapp_url: str | None,
+    zone: str = "UTC",
+    spike: SpikeFigures | None = None,
 ) -> RenderedAlert:
-    """The alert for one recipient: `private` chats get a Mini App button, others a URL button."""
+    """The alert for one recipient: `private` chats get a Mini App button, others a URL button;
+    an update's hours are in `zone`, and it reports the move since `spike` when it is known."""
 
     def t(msgid: str) -> str:
         return i18n.gettext(msgid, locale=locale)
 
-    headline, price, funding = (html_text(line) for line in alert_lines(alert, t))
-    lines = [f"<b>{headline}</b>", price, funding]
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return i18n.gettext(singular, plural, n, locale=locale)
+
+    headline, *rest = (html_text(line) for line in alert_lines(alert, t, zone=zone, spike=spike))
+    lines = [f"<b>{headline}</b>", *rest]
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
-        late = t("This alert is {minutes} minutes late. /status").format(minutes=minutes)
+        late = ngettext(
+            "This alert is {minutes} minute late. /status",
+            "This alert is {minutes} minutes late. /status",
+            minutes,
+        ).format(minutes=minutes)
         lines.append("")
         lines.append(f"<i>{late}</i>")
     return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))

@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unwatch", N_("Remove symbols from your watchlist")),
     ("watchlist", N_("Show your watchlist")),
     ("settings", N_("Thresholds, alert types, quiet hours")),
+    ("mutes", N_("Muted symbols, and lift a mute")),
     ("status", N_("Your plan and what is on")),
     ("subscribe", N_("Plans and prices")),
     ("subscription", N_("Your plan and its renewal")),

@@ -10,6 +10,7 @@ every form and language starts with SIMULATED_MARKER: `simulated_prefix` is that
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -156,3 +157,22 @@ def format_message(alert: Alert) -> str:
         f"Price: {format_price(alert.price)}\n"
         f"Funding: {format_funding(alert.funding_rate)}"
     )
+
+
+class AlertTypesProblem(StrEnum):
+    """Why a choice of alert types cannot be kept (`alert_types_problem`)."""
+
+    EMPTY = "empty"
+    UPDATES_WITHOUT_SPIKE = "updates_without_spike"
+
+
+def alert_types_problem(types: Iterable[str]) -> AlertTypesProblem | None:
+    """The one rule for a user's alert types (bot settings and the Mini App API alike): at least
+    one, and no update without SPIKE, since an update follows the user's SPIKE of the hour and
+    never comes without it."""
+    chosen = {AlertType(t) for t in types}
+    if not chosen:
+        return AlertTypesProblem.EMPTY
+    if AlertType.SPIKE not in chosen:
+        return AlertTypesProblem.UPDATES_WITHOUT_SPIKE
+    return None

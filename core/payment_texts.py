@@ -23,8 +23,29 @@ def date_text(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M} UTC"
 
 
+INVOICE_TITLE_MAX = 32  # Bot API sendInvoice / createInvoiceLink: title 1-32 characters
+INVOICE_DESCRIPTION_MAX = 255  # description 1-255 characters
+
+
+def fit(head: str, parts: list[str], limit: int) -> str:
+    """`head` and as many whole `parts` (comma-separated, in order) as fit in `limit` characters:
+    never a word cut in half."""
+    text = head
+    for index, part in enumerate(parts):
+        candidate = f"{text} {part}" if index == 0 else f"{text}, {part}"
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text[:limit]
+
+
 def tier_benefits(tier: Tier) -> str:
     """One line saying what a tier gives, from the tier table."""
+    return ", ".join(benefit_parts(tier))
+
+
+def benefit_parts(tier: Tier) -> list[str]:
+    """What a tier gives, item by item, from the tier table."""
     table = limits(tier)
     minutes = int(table.alert_delay.total_seconds() // 60)
     parts = [
@@ -40,13 +61,16 @@ def tier_benefits(tier: Tier) -> str:
         parts.append(_("own thresholds, alert types and quiet hours"))
     if table.updates:
         parts.append(_("half-hour and hour-close updates, live Mini App stream"))
-    return ", ".join(parts)
+    return parts
 
 
 def invoice_title(tier: Tier, kind: Kind) -> str:
     if kind is Kind.SUBSCRIPTION:
-        return _("VolSpike {tier} — monthly").format(tier=tier_name(tier))
-    return _("VolSpike {tier} — 30-day pass").format(tier=tier_name(tier))
+        title = _("VolSpike {tier} — monthly").format(tier=tier_name(tier))
+    else:
+        title = _("VolSpike {tier} — 30-day pass").format(tier=tier_name(tier))
+    # A translation too long for Telegram's title falls back to the plan's name, never a cut word.
+    return title if len(title) <= INVOICE_TITLE_MAX else f"VolSpike {tier_name(tier)}"
 
 
 def invoice_description(tier: Tier, kind: Kind) -> str:
@@ -54,7 +78,7 @@ def invoice_description(tier: Tier, kind: Kind) -> str:
         head = _("Renews every 30 days until you cancel in /subscription.")
     else:
         head = _("30 days, no renewal.")
-    return f"{head} {tier_benefits(tier)}"[:255]
+    return fit(head, benefit_parts(tier), INVOICE_DESCRIPTION_MAX)
 
 
 def paid_text(tier: Tier, expires_at: datetime | None, kind: Kind) -> str:

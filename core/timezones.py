@@ -4,6 +4,8 @@ Time zones: IANA names (`Europe/Istanbul`, case-insensitive) or fixed offsets `U
 `+03:00`, `UTC+5:30`. Whole-hour offsets are stored as the IANA `Etc/GMT∓N` zone (note POSIX's
 inverted sign: UTC+3 is `Etc/GMT-3`); other offsets are refused with the same hint, since
 PostgreSQL and zoneinfo both need a named zone.
+Cities: the zone's exemplar city in the user's language or in English (`Москва`, `Moscú`,
+`Moscow`, `new york`), from the CLDR data that babel ships, case-insensitive.
 Quiet hours: `HH:MM-HH:MM` (`22:00-07:00` runs across midnight) in the user's zone.
 """
 
@@ -14,6 +16,9 @@ from datetime import time
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel.core import get_global
+from babel.dates import get_timezone_location
+
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 _RANGE = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*[-–—]\s*(\d{1,2})(?::(\d{2}))?$")
 
@@ -23,8 +28,36 @@ def _zones_by_lower() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
 
 
-def parse_timezone(text: str) -> str | None:
-    """The IANA zone name for what the user typed, or None when it is not a zone we can use."""
+def _city_key(name: str) -> str:
+    return " ".join(name.replace("_", " ").replace("-", " ").split()).casefold()
+
+
+@cache
+def _zones_by_city(locale: str) -> dict[str, str]:
+    """Exemplar city (as `_city_key`) → IANA zone, for `locale` and English. Old alias names
+    (`Europe/Kiev`, `Europe/Belfast`) give way to the zone they stand for."""
+    aliases = get_global("zone_aliases")
+    cities: dict[str, str] = {}
+    for zone in sorted(available_timezones()):
+        if "/" not in zone or zone in aliases or zone.startswith(("Etc/", "SystemV/")):
+            continue
+        names = {zone.rsplit("/", 1)[1]}
+        for lang in {locale, "en"}:
+            try:
+                names.add(get_timezone_location(zone, locale=lang, return_city=True))
+            except (LookupError, ValueError):
+                continue
+        for name in names:
+            cities.setdefault(_city_key(name), zone)
+    for alias, zone in sorted(aliases.items()):  # `Kiev`, `Calcutta`: the old spelling still finds it
+        if "/" in alias and zone in available_timezones():
+            cities.setdefault(_city_key(alias.rsplit("/", 1)[1]), zone)
+    return cities
+
+
+def parse_timezone(text: str, locale: str = "en") -> str | None:
+    """The IANA zone name for what the user typed (a zone, an offset or a city in `locale` or
+    English), or None when it is not a zone we can use."""
     value = text.strip()
     if value.upper() in ("UTC", "GMT", "Z"):
         return "UTC"
@@ -36,7 +69,7 @@ def parse_timezone(text: str) -> str | None:
         if hours == 0:
             return "UTC"
         return f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
-    name = _zones_by_lower().get(value.lower())
+    name = _zones_by_lower().get(value.lower()) or _zones_by_city(locale).get(_city_key(value))
     if name is None:
         return None
     try:

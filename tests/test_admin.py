@@ -152,7 +152,7 @@ async def test_health_reports_postgres_redis_ingest_lag_and_queue(app: RunningBo
 async def test_mute_button_mutes_the_symbol_for_24_hours(app: RunningBot):
     await seed_symbols(app.pool)  # a mute is honoured for a symbol the universe holds
     answer = await app.press(USER, "mute:BTCUSDT")
-    assert answer.params["text"] == "BTCUSDT muted for 24 hours."
+    assert answer.params["text"] == "BTCUSDT muted for 24 hours. /mutes lists your mutes."
     until = await app.pool.fetchval("SELECT until FROM mutes WHERE user_id = $1 AND symbol = 'BTCUSDT'", USER)
     assert until == app.clock.now() + timedelta(hours=24)
     bad = await app.press(USER, "mute:<script>")

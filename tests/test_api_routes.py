@@ -306,6 +306,23 @@ async def test_updates_alert_types_are_elite_only(client: TestClient, db) -> Non
     assert response.status == 403
 
 
+async def test_updates_without_spike_are_refused_by_the_bots_own_rule(client: TestClient, db) -> None:
+    await set_tier(db, 1001, "elite")
+    response = await client.put("/api/settings", json={"alertTypes": ["FULL_UPDATE"]}, headers=user())
+    assert response.status == 400
+    body = await response.json()
+    assert body["detail"] == {
+        "field": "alertTypes",
+        "message": "updates follow a SPIKE: keep SPIKE to get updates",
+    }
+    stored = await db.fetchval("SELECT alert_types FROM user_settings WHERE user_id = 1001")
+    assert stored in (None, ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"])
+    response = await client.put(
+        "/api/settings", json={"alertTypes": ["SPIKE", "FULL_UPDATE"]}, headers=user()
+    )
+    assert response.status == 200
+
+
 @pytest.mark.parametrize(
     "update",
     [

@@ -38,12 +38,13 @@ CYRILLIC = re.compile(r"[а-яА-ЯёЁіїєґІЇЄҐ]")
 COMMANDS = (
     "start", "help", "alerts", "watch", "unwatch", "watchlist", "settings", "status", "language",
     "stop", "grant", "revoke", "ban", "unban", "stats", "health", "broadcast", "connect",
-    "disconnect", "nosuchcommand",
+    "disconnect", "mutes", "nosuchcommand",
 )  # fmt: skip
 CALLBACK_PREFIXES = (
     "mute:", "settings:open", "settings:back", "settings:locked", "settings:locked:elite",
     "settings:menu:", "settings:mult:", "settings:vol:", "settings:type:", "settings:wlonly",
-    "settings:pause", "settings:quiet:", "settings:tz", "lang:", "bc:go:", "bc:no:", "bc:stop:", "",
+    "settings:pause", "settings:quiet:", "settings:tz", "settings:cancel", "unmute:", "lang:",
+    "bc:go:", "bc:no:", "bc:stop:", "",
 )  # fmt: skip
 
 FUZZ = settings(

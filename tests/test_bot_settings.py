@@ -92,9 +92,8 @@ async def test_alert_types_updates_are_elite_only_and_one_type_must_stay(app: Ru
     await app.pool.execute("UPDATE users SET tier = 'elite' WHERE id = $1", USER)
     await app.press(USER, "settings:type:HALF_UPDATE")
     assert (await prefs(app))["alert_types"] == ["SPIKE", "FULL_UPDATE"]
-    await app.press(USER, "settings:type:SPIKE")
-    assert (await prefs(app))["alert_types"] == ["FULL_UPDATE"]
-    await app.press(USER, "settings:type:SPIKE")
+    answer = await app.press(USER, "settings:type:SPIKE")  # updates follow a SPIKE: refused, with why
+    assert "Updates follow a volume spike" in answer.params["text"]
     assert (await prefs(app))["alert_types"] == ["SPIKE", "FULL_UPDATE"]
 
 

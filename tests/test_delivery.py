@@ -175,7 +175,9 @@ async def test_connected_group_gets_spikes_only_with_a_url_chart_button(
     keyboard = group_calls[0].params["reply_markup"]["inline_keyboard"]
     assert keyboard == [[{"text": "Chart", "url": "https://volspike.test/chart/BTCUSDT"}]]
     assert not tg.calls_to("sendMessage", -5)
-    assert any(c.text.startswith("<b>HALF-UPDATE: BTC") for c in tg.calls_to("sendMessage", ELITE))
+    assert any(
+        c.text.startswith("<b>HALF-UPDATE — half-hour: BTC") for c in tg.calls_to("sendMessage", ELITE)
+    )
 
 
 async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_webapp_url(

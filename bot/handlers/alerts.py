@@ -10,6 +10,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.models import BotUser
 from core.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
@@ -34,30 +35,35 @@ def alert_line(row: asyncpg.Record, zone: ZoneInfo) -> str:
     )
 
 
+async def recent_alerts(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
+    tier = limits(user.tier)
+    window = feed_window(user.tier, clock.now())  # the same window as the Mini App's feed
+    rows = await alert_history.recent(
+        pool, visible_until=window.visible_until, limit=window.limit, types=list(window.types)
+    )
+    if not rows:
+        await message.answer(_("No alerts yet. They appear here as soon as a volume spike happens."))
+        return
+    prefs = await settings_db.get(pool, user.id)
+    zone = ZoneInfo(prefs.timezone)
+    header = ngettext(
+        "Last {count} alert (times in {zone}):", "Last {count} alerts (times in {zone}):", len(rows)
+    ).format(count=len(rows), zone=display_timezone(prefs.timezone))
+    lines = [header, *(alert_line(row, zone) for row in rows)]
+    if tier.alert_delay:
+        minutes = int(tier.alert_delay.total_seconds() // 60)
+        late = ngettext(
+            "Your plan shows alerts {minutes} minute late.",
+            "Your plan shows alerts {minutes} minutes late.",
+            minutes,
+        )
+        lines.append(late.format(minutes=minutes))
+    for text in chunks(lines):
+        await message.answer(text)
+
+
 def build_router(settings: Settings) -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-
-    @router.message(Command("alerts"))
-    async def recent_alerts(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
-        tier = limits(user.tier)
-        window = feed_window(user.tier, clock.now())  # the same window as the Mini App's feed
-        rows = await alert_history.recent(
-            pool, visible_until=window.visible_until, limit=window.limit, types=list(window.types)
-        )
-        if not rows:
-            await message.answer(_("No alerts yet. They appear here as soon as a volume spike happens."))
-            return
-        prefs = await settings_db.get(pool, user.id)
-        zone = ZoneInfo(prefs.timezone)
-        header = _("Last {count} alerts (times in {zone}):").format(
-            count=len(rows), zone=display_timezone(prefs.timezone)
-        )
-        lines = [header, *(alert_line(row, zone) for row in rows)]
-        if tier.alert_delay:
-            minutes = int(tier.alert_delay.total_seconds() // 60)
-            lines.append(_("Your plan shows alerts {minutes} minutes late.").format(minutes=minutes))
-        for text in chunks(lines):
-            await message.answer(text)
-
+    router.message.register(recent_alerts, Command("alerts"))
     return router

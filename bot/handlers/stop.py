@@ -13,13 +13,13 @@ from core.settings import Settings
 from db import user_settings as settings_db
 
 
+async def stop(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
+    await settings_db.set_paused(pool, user.id, True)
+    await message.answer(_("All alerts are paused. Resume them any time in /settings."))
+
+
 def build_router(settings: Settings) -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-
-    @router.message(Command("stop"))
-    async def stop(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
-        await settings_db.set_paused(pool, user.id, True)
-        await message.answer(_("All alerts are paused. Resume them any time in /settings."))
-
+    router.message.register(stop, Command("stop"))
     return router

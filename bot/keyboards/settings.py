@@ -23,7 +23,14 @@ def _back() -> list[InlineKeyboardButton]:
     return [_button("« " + _("Back"), "settings:back")]
 
 
-def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float) -> str:
+def settings_text(
+    prefs: UserSettings,
+    tier: Tier,
+    default_multiple: float,
+    default_volume: float,
+    *,
+    watchlist_empty: bool = False,
+) -> str:
     # What applies now: a tier without custom settings gets the defaults, whatever is stored.
     tier_limits = limits(tier)
     custom = tier_limits.custom_thresholds
@@ -41,6 +48,11 @@ def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, defa
         _("Minimum hourly volume: {value}").format(value=format_usd(volume)),
         _("Alert types: {value}").format(value=types),
         _("Watchlist only: {value}").format(value=on_off(prefs.watchlist_only)),
+        *(
+            ["⚠️ " + _("Your watchlist is empty, so no alert reaches you. Add symbols with /watch BTC ETH")]
+            if watchlist_empty
+            else []
+        ),
         _("Quiet hours: {value}").format(value=quiet or _("off")),
         _("Time zone: {value}").format(value=display_timezone(prefs.timezone)),
         _("Alerts: {value}").format(value=_("paused") if prefs.paused else _("on")),
@@ -53,12 +65,13 @@ def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, defa
                 "{pro} unlocks your own spike multiple, minimum volume, alert types and quiet hours; "
                 "{elite} adds half-hour and hour-close updates and real-time delivery."
             ).format(pro=tier_name(Tier.PRO), elite=tier_name(Tier.ELITE)),
-            _("See /status for your plan."),
+            _("Plans and prices: /subscribe"),
         ]
     elif not tier_limits.updates:
         lines += [
             "",
             LOCK + _("{elite} adds half-hour and hour-close updates.").format(elite=tier_name(Tier.ELITE)),
+            _("Plans and prices: /subscribe"),
         ]
     return "\n".join(lines)
 

@@ -291,11 +291,22 @@ class FakeTelegram:
         chat_id: int | None = None,
         language_code: str | None = "en",
         message_text: str = "…",
+        reply_markup: dict[str, Any] | None = None,
     ) -> int:
+        """A button press on a bot message (`reply_markup`: the keyboard that message carries)."""
         user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": "Trader"}
         if language_code:
             user["language_code"] = language_code
         chat = chat_id if chat_id is not None else user_id
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private", "first_name": "Trader"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "VolSpike"},
+            "text": message_text,
+        }
+        if reply_markup is not None:
+            message["reply_markup"] = reply_markup
         return self.push_update(
             {
                 "callback_query": {
@@ -303,13 +314,7 @@ class FakeTelegram:
                     "from": user,
                     "chat_instance": str(chat),
                     "data": data,
-                    "message": {
-                        "message_id": message_id,
-                        "date": int(time.time()),
-                        "chat": {"id": chat, "type": "private", "first_name": "Trader"},
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "VolSpike"},
-                        "text": message_text,
-                    },
+                    "message": message,
                 }
             }
         )

@@ -15,7 +15,7 @@ from typing import cast
 import asyncpg
 from aiohttp import web
 
-from core.alerts import AlertType
+from core.alerts import AlertType, AlertTypesProblem, alert_types_problem
 from core.errors import BadInput, TierRequired
 from core.presets import multiple_presets, volume_presets
 from core.tiers import Tier, limits
@@ -95,8 +95,13 @@ async def put_settings(request: web.Request) -> web.Response:
             raise BadInput({"field": "minQuoteVolume", "allowed": volume_presets(default)})
     if "alert_types" in changed:
         types = set(changed["alert_types"])
-        if not types:
+        problem = alert_types_problem(types)
+        if problem is AlertTypesProblem.EMPTY:
             raise BadInput({"field": "alertTypes", "message": "keep at least one alert type"})
+        if problem is AlertTypesProblem.UPDATES_WITHOUT_SPIKE:
+            raise BadInput(
+                {"field": "alertTypes", "message": "updates follow a SPIKE: keep SPIKE to get updates"}
+            )
         if any(AlertType(t).is_update for t in types) and not limits(user.tier).updates:
             _need(user, Tier.ELITE, "alertTypes")
     quiet: tuple[time, time] | None = None
