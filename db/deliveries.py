@@ -67,8 +67,15 @@ JOIN alerts a ON a.id = c.alert_id
 LEFT JOIN users u ON u.id = c.chat_id
 LEFT JOIN user_settings s ON s.user_id = c.chat_id
 LEFT JOIN chats ch ON ch.id = c.chat_id
-LEFT JOIN alerts sp ON a.alert_type <> 'SPIKE'
-                   AND sp.symbol = a.symbol AND sp.hour_ts = a.hour_ts AND sp.alert_type = 'SPIKE'
+-- an update's SPIKE is the chat's own of that symbol-hour (the public one, or a crossing of
+-- its own thresholds): the one SPIKE delivery the chat has for it (deliveries_one_spike_key)
+LEFT JOIN LATERAL (
+    SELECT sp.detected_at, sp.current_volume, sp.volume_ratio, sp.price
+    FROM deliveries sd
+    JOIN alerts sp ON sp.id = sd.alert_id
+    WHERE a.alert_type <> 'SPIKE'
+      AND sd.chat_id = c.chat_id AND sd.spike_symbol = a.symbol AND sd.spike_hour = a.hour_ts
+) sp ON true
 ORDER BY c.priority, c.due_at, c.id
 """
 

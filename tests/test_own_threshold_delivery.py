@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from bot.delivery.recipients import insert_deliveries
 from core.alerts import Alert, AlertType, Level
 from core.redis_names import RedisNames
-from db import alert_feed, alert_history
+from db import alert_feed, alert_history, deliveries
 from db import alerts as db_alerts
 from db.publisher import AlertPublisher
 from tests.delivery_harness import add_alert, add_user
@@ -191,3 +191,20 @@ async def test_a_crossing_goes_to_the_stream_for_delivery_but_not_to_the_live_fe
         assert live == [public.id]
     finally:
         await pubsub.aclose()
+
+
+async def test_an_update_speaks_of_the_users_own_spike(db: asyncpg.Pool) -> None:
+    await add_user(db, 1, tier="elite")
+    await add_user(db, 3, tier="elite", spike_multiple=5.0)
+    rows = await climb(db)
+    for row in rows.values():
+        await fan_out(db, row)
+    await db.execute("UPDATE deliveries SET status = 'sent'")
+    close = HOUR + timedelta(hours=1, seconds=3)
+    full = await add_alert(db, close, alert_type=AlertType.FULL_UPDATE, ratio=7.6, current=45.6e6)
+    await db.execute("UPDATE alerts SET hour_ts = $2 WHERE id = $1", full.id, HOUR)
+    assert await fan_out(db, full, close) == {1, 3}
+    async with db.acquire() as conn:
+        claimed = await deliveries.claim_due(conn, close, 10, max_age=timedelta(hours=1), quiet_priorities=[])
+    spikes = {r["chat_id"]: (r["spike_at"], r["spike_ratio"]) for r in claimed}
+    assert spikes == {1: (at(5), rows["public"].ratio), 3: (at(22), rows["5x"].ratio)}

@@ -28,6 +28,7 @@ from core.settings import Settings
 from ingest.service import run_ingest
 from simulator import SimConfig, SimServer
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fault_checks import HEADLINE, TYPE_OF_PREFIX
 from tests.miniapp_harness import init_data, tma
 from tests.stopping import stop_within
 from tests.test_ingest_service import FAST, armed, poll
@@ -87,13 +88,12 @@ async def services(cfg: Settings, db: asyncpg.Pool, redis: Redis, sim: SimServer
 
 
 def texts(tg: FakeTelegram, chat: int, kind: str) -> list[str]:
-    """The chat's alert messages of one kind: SPIKE, HALF or FULL."""
+    """The chat's alert messages of one kind (SPIKE, HALF_UPDATE, FULL_UPDATE), without markup."""
     out = []
-    for text in tg.sent_texts(chat):
-        if "VOLUME SPIKE" not in text:
-            continue
-        half, full = "HALF-UPDATE" in text, "UPDATE:" in text and "HALF-UPDATE" not in text
-        if {"SPIKE": not half and not full, "HALF": half, "FULL": full}[kind]:
+    for call in tg.calls_to("sendMessage", chat):
+        text = re.sub(r"<[^>]+>", "", call.text)
+        match = HEADLINE.search(text)
+        if match is not None and TYPE_OF_PREFIX[match.group(1)] == kind:
             out.append(text)
     return out
 
@@ -155,7 +155,7 @@ async def test_each_user_gets_one_spike_when_the_building_hour_first_reaches_the
             # the hour climbs to 9x; every user waits for their own moment, and the hour's close
             await poll(lambda: sim.now_ms() > H12 + HOUR + 20_000, timeout=120, what="the hour to close")
             await tg.wait_for(
-                lambda calls: all(texts(tg, u, "FULL") for u in (DEFAULT, FIVE, QUARTER)), timeout=30
+                lambda calls: all(texts(tg, u, "FULL_UPDATE") for u in (DEFAULT, FIVE, QUARTER)), timeout=30
             )
 
         previous = await db.fetchval("SELECT previous_volume FROM alerts WHERE symbol = $1 LIMIT 1", SYMBOL)
@@ -177,10 +177,14 @@ async def test_each_user_gets_one_spike_when_the_building_hour_first_reaches_the
             [spike] = texts(tg, user, "SPIKE")  # one message per user per symbol-hour
             [ratio] = RATIO.findall(spike)
             assert float(ratio) == pytest.approx(got[user]["volume_ratio"], abs=0.006)
-            assert len(texts(tg, user, "FULL")) == 1
+            assert len(texts(tg, user, "FULL_UPDATE")) == 1
         # HALF at 12:30 only for those whose own SPIKE came at minute <= 20
-        assert len(texts(tg, DEFAULT, "HALF")) == 1 and len(texts(tg, QUARTER, "HALF")) == 1
-        assert texts(tg, FIVE, "HALF") == []
+        assert len(texts(tg, DEFAULT, "HALF_UPDATE")) == 1 and len(texts(tg, QUARTER, "HALF_UPDATE")) == 1
+        assert texts(tg, FIVE, "HALF_UPDATE") == []
+        # each user's updates speak of their own SPIKE
+        for user in (DEFAULT, FIVE, QUARTER):
+            [full] = texts(tg, user, "FULL_UPDATE")
+            assert f"Since the spike at {got[user]['detected_at']:%H:%M}:" in full, full
 
 
 async def crossings(db: asyncpg.Pool) -> list[asyncpg.Record]:

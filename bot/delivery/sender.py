@@ -329,7 +329,7 @@ class Sender:
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
         self.requests = RequestGate(limiter.total_rate)
-        self._renders: dict[tuple[int | None, str, Tier, bool, str], RenderedAlert] = {}
+        self._renders: dict[tuple[int | None, str, Tier, bool, str, SpikeFigures | None], RenderedAlert] = {}
 
     def wake(self) -> None:
         """New deliveries may be due: look now instead of at the next poll."""
@@ -659,8 +659,9 @@ class Sender:
         metrics.DELIVERIES.labels(label).inc()
 
     def _render(self, row: Claimed) -> RenderedAlert:
-        """One rendering per (alert, language, tier, chat kind, time zone), shared by its recipients."""
-        key = (row.alert.id, row.language, row.tier, row.group, row.timezone)
+        """One rendering per (alert, language, tier, chat kind, time zone, the chat's own SPIKE of the
+        hour for an update), shared by its recipients."""
+        key = (row.alert.id, row.language, row.tier, row.group, row.timezone, row.spike)
         rendered = self._renders.get(key)
         if rendered is None:
             rendered = render_alert(
