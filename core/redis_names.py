@@ -69,6 +69,11 @@ class RedisNames:
     def bot_health(self) -> str:
         return f"{self.prefix}health:bot"
 
+    @property
+    def service_crashes(self) -> str:
+        """Hash service → its latest crash under the supervisor (`db.service_crashes`)."""
+        return f"{self.prefix}health:crashes"
+
     def telegram_update(self, update_id: int) -> str:
         """Set once per webhook update handled (with a TTL): a redelivered update is ignored."""
         return f"{self.prefix}tg:update:{update_id}"

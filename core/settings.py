@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None  # without it /metrics answers on loopback only
     api_rate_per_ip: int = Field(600, ge=1)  # requests per minute per client address
     api_rate_per_user: int = Field(300, ge=1)  # requests per minute per Telegram user
+    # Seconds a connection may take for its request line and headers (from connecting or from its
+    # previous answer: also the idle keep-alive), and for its body; slower clients are cut off.
+    # Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For / Forwarded / X-Real-IP
+    # name the client (webapp.client_address); empty: every peer is the client itself.
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    webapp_header_timeout: float = Field(15.0, gt=0)
+    webapp_body_timeout: float = Field(30.0, gt=0)
 
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
@@ -105,6 +112,14 @@ class Settings(BaseSettings):
                 return frozenset(int(item) for item in items)
             except ValueError:
                 raise ValueError(f"must be comma-separated Telegram user ids, got {value!r}") from None
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        """`10.0.0.0/8, 192.168.1.7` (a bare address is its own /32 or /128)."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
     @field_validator("alert_max_age", mode="before")

@@ -3,8 +3,10 @@
 `supervise` runs each service (a factory that returns a fresh coroutine, so it can be started
 again) in a task of its own. A service that raises, or returns although it should run forever, is
 logged and restarted after a capped, growing backoff (reset once it has run for `stable_after`
-seconds). Only a `ConfigError` (a bad setting: restarting cannot fix it) stops everything and is
-raised to the caller, which exits. Cancelling `supervise` cancels every service and waits up to
+seconds). Each restart is reported to `on_crash` (service, crashes in a row since it last ran
+`stable_after` seconds, the error): `volspike run` keeps it in Redis for /health. Only a
+`ConfigError` (a bad setting: restarting cannot fix it) stops everything and is raised to the
+caller, which exits. Cancelling `supervise` cancels every service and waits up to
 `grace` seconds for them to stop.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from core.backoff import Backoff
@@ -22,6 +24,7 @@ from core.tasks import raise_if_cancelling
 log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], Coroutine[Any, Any, None]]
+CrashReport = Callable[[str, int, str], Awaitable[None]]
 
 RESTART_FIRST = 1.0
 RESTART_CAP = 60.0
@@ -36,11 +39,13 @@ async def supervise(
     restart_cap: float = RESTART_CAP,
     stable_after: float = STABLE_AFTER,
     grace: float = GRACE,
+    on_crash: CrashReport | None = None,
 ) -> None:
     """Run every service until cancelled, restarting crashed ones; raises the first ConfigError."""
     tasks = [
         asyncio.create_task(
-            _keep_running(name, factory, Backoff(restart_first, restart_cap), stable_after), name=name
+            _keep_running(name, factory, Backoff(restart_first, restart_cap), stable_after, on_crash),
+            name=name,
         )
         for name, factory in services.items()
     ]
@@ -53,9 +58,12 @@ async def supervise(
         await _stop_all(tasks, grace)
 
 
-async def _keep_running(name: str, factory: ServiceFactory, backoff: Backoff, stable_after: float) -> None:
+async def _keep_running(
+    name: str, factory: ServiceFactory, backoff: Backoff, stable_after: float, on_crash: CrashReport | None
+) -> None:
     loop = asyncio.get_running_loop()
     restarts = 0
+    in_a_row = 0
     while True:
         raise_if_cancelling()
         started = loop.time()
@@ -71,13 +79,17 @@ async def _keep_running(name: str, factory: ServiceFactory, backoff: Backoff, st
             failure, exc_info = "returned", None
         if loop.time() - started >= stable_after:
             backoff.reset()
+            in_a_row = 0
         restarts += 1
+        in_a_row += 1
         delay = backoff.next_delay()
         log.error(
             "service stopped; restarting it",
             extra={"service": name, "error": failure, "restarts": restarts, "retry_in": round(delay, 2)},
             exc_info=exc_info,
         )
+        if on_crash is not None:
+            await on_crash(name, in_a_row, failure)
         await asyncio.sleep(delay)
 
 

@@ -15,7 +15,7 @@ from db.alerts import COLUMNS, PUBLIC, Executor, from_row
 # Public alerts only: a crossing of own thresholds is its users' push, not the feed.
 FEED = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE detected_at <= $1 AND {PUBLIC}
+WHERE detected_at <= $1 AND publish_failed_at IS NULL AND {PUBLIC}
   AND alert_type = ANY($3::text[])
   AND ($4::text IS NULL OR symbol = $4)
 ORDER BY detected_at DESC, id DESC
@@ -24,7 +24,8 @@ LIMIT $2
 
 MARKERS = f"""
 SELECT detected_at, alert_type FROM alerts
-WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4 AND {PUBLIC}
+WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
+  AND publish_failed_at IS NULL AND {PUBLIC}
   AND alert_type = ANY($5::text[])
 ORDER BY detected_at
 """

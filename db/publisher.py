@@ -17,6 +17,9 @@ Guarantees, for the delivery side to rely on:
   unique on (alert_id, chat_id), so a duplicate stream entry sends no duplicate message.
   The pub/sub copy on `alerts_channel` is best effort (live Mini App feed only), and public
   alerts only: a crossing of own thresholds (`Alert.level`) goes to the stream, for delivery.
+- **One bad row stops nothing.** A stored row that cannot be published (unreadable, or figures
+  and times that break `core.alert_figures`) is dead-lettered (`publish_failed_at`, with
+  the reason, and never fanned out), logged, counted, and the rows after it go on.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import alert_figures
 from core.alerts import Alert
 from core.redis_names import ALERTS_STREAM_MAXLEN, RedisNames
 from core.tasks import raise_if_cancelling
@@ -54,6 +58,9 @@ PUBLISH_FAILURES = Counter(
     ["stage"],
 )
 ALERTS_PUBLISHED = Counter("volspike_alerts_published_total", "Alert rows added to the Redis stream")
+ALERTS_DEAD_LETTERED = Counter(
+    "volspike_alerts_dead_lettered_total", "Alert rows set aside because they cannot be published"
+)
 
 # Any Redis error leaves the alert for `republish_pending`: its row is safe in PostgreSQL.
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (*REDIS_DOWN, RedisError)
@@ -181,24 +188,45 @@ class AlertPublisher:
             )
         self._held.append(alert)
 
-    async def _send(self, alert: Alert) -> None:
-        payload = alert.to_json()
+    async def _send(self, payload: bytes, *, live: bool) -> None:
+        """Into the stream, and with `live` (a public alert, not a crossing) the live channel too."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.xadd(
             self._names.alerts_stream, {"alert": payload}, maxlen=ALERTS_STREAM_MAXLEN, approximate=True
         )
-        if alert.level is None:
+        if live:
             pipe.publish(self._names.alerts_channel, payload)
         await pipe.execute()
 
-    async def _publish_locked(self, conn: db_alerts.Conn, alerts: list[Alert]) -> int:
+    async def _payload(self, conn: db_alerts.Conn, row: asyncpg.Record) -> bytes | None:
+        """The row's stream payload; None when it cannot be published (it is dead-lettered)."""
+        try:
+            alert = db_alerts.from_row(row)
+            found = alert_figures.problem(alert)
+            reason = None if found is None else f"{found[0]} {found[1]}"
+            payload = alert.to_json() if reason is None else b""
+        except (ValueError, TypeError, OverflowError, KeyError) as exc:  # not even readable
+            reason = f"unreadable: {exc!r}"
+        if reason is None:
+            return payload
+        await db_alerts.dead_letter(conn, row["id"], reason[:500])
+        ALERTS_DEAD_LETTERED.inc()
+        log.error(
+            "alert dead-lettered: it cannot be published",
+            extra={"id": row["id"], "symbol": row["symbol"], "reason": reason[:500]},
+        )
+        return None
+
+    async def _publish_locked(self, conn: db_alerts.Conn, rows: list[asyncpg.Record]) -> int:
         """XADD each locked row, then mark those that made it; stop at the first Redis error."""
         done: list[int] = []
         try:
-            for alert in alerts:
-                await self._send(alert)
-                assert alert.id is not None
-                done.append(alert.id)
+            for row in rows:
+                payload = await self._payload(conn, row)
+                if payload is None:
+                    continue
+                await self._send(payload, live=row["level_multiple"] is None)
+                done.append(row["id"])
         except REDIS_UNAVAILABLE as exc:
             PUBLISH_FAILURES.labels("redis").inc()
             log.warning("redis unavailable, alert left for republish", extra={"error": repr(exc)})
@@ -209,10 +237,10 @@ class AlertPublisher:
 
     async def _publish_one(self, alert_id: int) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            alert = await db_alerts.lock_unpublished_by_id(conn, alert_id)
-            if alert is None:
+            row = await db_alerts.lock_unpublished_by_id(conn, alert_id)
+            if row is None:
                 return 0  # published meanwhile by republish_pending
-            return await self._publish_locked(conn, [alert])
+            return await self._publish_locked(conn, [row])
 
     async def republish_pending(self, batch: int = REPUBLISH_BATCH) -> int:
         """Save held alerts, then publish unpublished rows in id order; how many were published."""

@@ -15,8 +15,8 @@ while closed candles only go into the writer's buffer (`CandleWriter.add`, flush
 batches by its own task). Market logic runs on exchange time (event times, server time).
 
 With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`core.shard`); shard 0
-also keeps the `symbols` table and runs the retention job. Which process of a shard runs the
-service is decided outside it (`ingest.leadership`).
+also keeps the `symbols` table and runs the retention and outcomes jobs. Which process of a shard
+runs the service is decided outside it (`ingest.leadership`).
 
 Cancellation stops everything: the task group cancels its tasks, the candle writer flushes
 what it holds (bounded), websockets and the HTTP session close, the scheduler shuts down.
@@ -58,6 +58,7 @@ from ingest.candles import CandleWriter, load_stored
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
 from ingest.marks import MarkRecorder
+from ingest.outcomes import OutcomesJob
 from ingest.parsers import Kline, MarkPrices, Tickers
 from ingest.retention import RetentionJob
 from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
@@ -79,6 +80,7 @@ class IngestTimings:
     health_ttl: float = 30.0
     republish_interval: float = 2.0
     retention_interval: float = 3600.0
+    outcomes_interval: float = 60.0  # SPIKE outcomes owed a horizon are computed
     live_flush: float = 1.0
     candle_flush: float = 1.0
     silence_timeout: float = 30.0
@@ -152,6 +154,7 @@ class IngestService:
             delivery_retention_days=settings.delivery_retention_days,
             clock=self.clock,
         )
+        self.outcomes = OutcomesJob(pool, lookback_days=settings.candle_retention_days, clock=self.clock)
         self.streams = StreamManager(
             settings.binance_ws_url,
             self._on_frame,
@@ -212,6 +215,7 @@ class IngestService:
             scheduler.start()
             if self.shard.runs_global_jobs:
                 self.retention.schedule(scheduler, interval=timedelta(seconds=self.t.retention_interval))
+                self.outcomes.schedule(scheduler, interval=timedelta(seconds=self.t.outcomes_interval))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.streams.run(), name="ingest-streams")
                 group.create_task(self._emit_loop(), name="ingest-alerts")

@@ -1,10 +1,12 @@
-"""The README's two Mini App screenshots (docs/images/), taken from the real webapp in Debian's Chromium.
+"""The README's Mini App screenshots (docs/images/), taken from the real webapp in Debian's Chromium.
 
-    .venv/bin/python scripts/docs_screenshots.py
+    .venv/bin/python scripts/docs_screenshots.py [miniapp-feed] [miniapp-chart] [record]
 
 A throw-away database (dropped at the end) and Redis prefix (deleted) hold a market as ingest leaves
 it (tests/browser_harness.py `seed`) plus a few alerts with real-looking figures; an elite user opens
-the feed and the BTC chart at phone size (390×844), as Telegram opens a Mini App.
+the feed and the BTC chart at phone size (390×844), as Telegram opens a Mini App. For `record`, a
+month of SPIKEs with outcomes (tests/outcome_harness.py `seed_track_record`, deterministic) is added
+and the public /record page is taken as a browser opens it. No names: every shot.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tests.browser_harness import (  # noqa: E402
 )
 from tests.conftest import PG_ADMIN_URL, TEST_REDIS_URL  # noqa: E402
 from tests.miniapp_harness import BOT_TOKEN, set_tier  # noqa: E402
+from tests.outcome_harness import seed_track_record  # noqa: E402
 from webapp.ws import LIVE_HUB  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
@@ -77,7 +80,12 @@ async def add_alerts(pool: asyncpg.Pool) -> None:
         await insert_alert(pool, alert)
 
 
-async def main() -> None:
+SHOTS = {"miniapp-feed": "/", "miniapp-chart": "/chart/BTCUSDT", "record": "/record"}
+READY = {"miniapp-feed": ".alert-card", "miniapp-chart": "#chart[aria-busy='false']", "record": ".record-bar"}
+
+
+async def main(names: list[str]) -> None:
+    wanted = {name: SHOTS[name] for name in names or SHOTS}
     ensure_assets()
     name = f"volspike_shots_{uuid.uuid4().hex[:8]}"
     url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
@@ -102,17 +110,20 @@ async def main() -> None:
         await pool.execute("DELETE FROM alerts")  # the harness's test alerts; real-looking ones instead
         await add_alerts(pool)
         await set_tier(pool, USER, "elite")
+        if "record" in wanted:
+            await seed_track_record(pool, utcnow(), 160)
         async with serve(settings, pool, redis) as (base, app), async_playwright() as playwright:
             await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport=PHONE, device_scale_factor=1)
             tab = await context.new_page()
-            shots = {"miniapp-feed": "/", "miniapp-chart": "/chart/BTCUSDT"}
-            for shot, path in shots.items():
+            for shot, path in wanted.items():
                 init_data = signed_init_data(BOT_TOKEN, USER, utcnow())
-                await tab.goto(telegram_url(base, path, init_data, LIGHT_THEME))
-                ready = ".alert-card" if path == "/" else "#chart[aria-busy='false']"
-                await tab.locator(ready).first.wait_for(timeout=20_000)
+                public = shot == "record"  # the track record as anyone opens it on the web
+                await tab.goto(
+                    f"{base}{path}" if public else telegram_url(base, path, init_data, LIGHT_THEME)
+                )
+                await tab.locator(READY[shot]).first.wait_for(timeout=20_000)
                 await tab.wait_for_timeout(500)
                 png = OUT / f"{shot}.png"
                 await tab.screenshot(path=str(png))
@@ -129,4 +140,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -63,7 +63,7 @@ async def test_public_alert_feed_applies_the_free_delay_and_spikes_only(client: 
     item = body["alerts"][0]
     assert set(item) == {
         "id", "symbol", "asset", "type", "currentVolume", "previousVolume", "ratio", "price",
-        "fundingRate", "hour", "detectedAt", "text",
+        "fundingRate", "hour", "detectedAt", "text", "outcome",
     }  # fmt: skip
     assert item["symbol"] == "BTCUSDT" and item["asset"] == "BTC" and item["type"] == "SPIKE"
     assert item["detectedAt"] == "2026-03-02T11:40:00Z" and item["hour"] == "2026-03-02T11:00:00Z"

@@ -30,6 +30,7 @@ def extracted_msgids() -> set[str]:
     found = [
         *extract_from_dir(ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS),
         *extract_from_dir(ROOT / "core", method_map=[("**.py", "python")], keywords=KEYWORDS),
+        *extract_from_dir(ROOT / "webapp" / "api", method_map=[("**.py", "python")], keywords=KEYWORDS),
         *extract_from_dir(
             ROOT / "webapp" / "templates",
             method_map=[("**.html", "jinja2")],
@@ -60,6 +61,7 @@ def msgids() -> set[str]:
 def test_babel_config_covers_the_bot_package_and_the_page_templates():
     config = (ROOT / "babel.cfg").read_text()
     assert "[python: bot/**.py]" in config
+    assert "[python: webapp/api/**.py]" in config
     assert "[jinja2: webapp/templates/**.html]" in config
 
 

@@ -2,7 +2,8 @@
 
 It opens PostgreSQL and Redis once, hands them to each service and runs the services under the
 supervisor (`core.supervisor`): a service that crashes (PostgreSQL or Redis restarting under
-it, a bug) is restarted with backoff while the others keep serving; only a bad setting ends the
+it, a bug) is restarted with backoff while the others keep serving (each restart is recorded in
+Redis, so /health says which service is crash-looping); only a bad setting ends the
 process. On cancellation (SIGTERM/SIGINT) every service stops within the grace period.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from core.redis_names import RedisNames
 from core.settings import Settings
 from core.supervisor import ServiceFactory, supervise
 from db.pool import create_pool
 from db.redis_client import create_redis
+from db.service_crashes import reporter
 
 if TYPE_CHECKING:
     import asyncpg
@@ -63,13 +66,12 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
         await pool.close()
         raise
     jobs: dict[str, ServiceFactory] = {}
+    names = RedisNames(settings.redis_prefix)
     try:
         if ingest:
-            from core.redis_names import RedisNames
             from ingest.leadership import lead_shard
             from ingest.service import run_ingest
 
-            names = RedisNames(settings.redis_prefix)
             jobs["ingest"] = lambda: lead_shard(  # only the holder of the shard's lock runs ingest
                 settings.database_url,
                 settings.shard,
@@ -88,7 +90,7 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
 
             mount = telegram_webhook(settings)
             jobs["webapp"] = lambda: run_webapp(settings, pool, redis, freeze_gc=True, telegram_webhook=mount)
-        await supervise(jobs)
+        await supervise(jobs, on_crash=reporter(redis, names))
         return 0
     finally:
         await redis.aclose()

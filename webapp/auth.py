@@ -29,6 +29,7 @@ from aiohttp.typedefs import Handler
 from core.errors import Forbidden, Unauthorized
 from core.i18n import pick_locale
 from core.settings import Settings
+from core.telegram_ids import is_user_id
 from core.tiers import Tier, effective_tier
 from db import users as users_db
 from webapp import keys
@@ -60,7 +61,9 @@ def validate_init_data(raw: str, bot_token: str, *, now: datetime, max_age: time
         raise Unauthorized("empty initData")
     try:
         data = safe_parse_webapp_init_data(bot_token, raw)
-    except ValueError:  # a bad signature, a malformed query string or malformed fields
+    # ValueError: a bad signature, a malformed query string or fields; TypeError: a non-ASCII
+    # `hash`, which the constant-time compare refuses (not ours either way).
+    except (ValueError, TypeError):
         raise Unauthorized("initData signature is not valid") from None
     age = now - data.auth_date
     if age > max_age:
@@ -69,6 +72,8 @@ def validate_init_data(raw: str, bot_token: str, *, now: datetime, max_age: time
         raise Unauthorized("initData is from the future")
     if data.user is None:
         raise Unauthorized("initData carries no user")
+    if not is_user_id(data.user.id):
+        raise Unauthorized("initData names no valid Telegram user id")
     return data
 
 

@@ -1,4 +1,5 @@
-"""`/alerts`: the latest alerts the user's tier may see (10 / 50 / 100), one compact line each."""
+"""`/alerts`: the latest alerts the user's tier may see (10 / 50 / 100), one compact line each,
+with what the price did after a SPIKE at the longest horizon computed so far."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiogram.utils.i18n import ngettext
 from bot.models import BotUser
 from core.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
 from core.clock import Clock
+from core.number_format import format_change
 from core.settings import Settings
 from core.texts import chunks, html_text
 from core.tiers import feed_window, limits
@@ -25,13 +27,31 @@ from db import user_settings as settings_db
 _MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_UPDATE: "●"}
 
 
+_CHANGE_COLUMN = {15: "change_15m", 60: "change_1h", 240: "change_4h"}
+
+
+def horizon_name(minutes: int) -> str:
+    return {15: _("15 min"), 60: _("1 h"), 240: _("4 h")}[minutes]
+
+
+def outcome_text(row: asyncpg.Record) -> str:
+    """` · +3.10% after 1 h` (the longest horizon computed), or nothing before +15 min."""
+    minutes = row["horizon_minutes"]
+    if minutes is None:
+        return ""
+    change = row[_CHANGE_COLUMN[minutes]]
+    if change is None:
+        return " · " + _("after {horizon}: no price data").format(horizon=horizon_name(minutes))
+    return f" · {format_change(change)} " + _("after {horizon}").format(horizon=horizon_name(minutes))
+
+
 def alert_line(row: asyncpg.Record, zone: ZoneInfo) -> str:
     local: datetime = row["detected_at"].astimezone(zone)
     return (
         f"{simulated_prefix(row['simulated'])}{_MARK[AlertType(row['alert_type'])]} "
         f"<code>{local:%m-%d %H:%M}</code> <b>{html_text(row['asset'])}</b> "
         f"{format_usd(row['current_volume'])} · {format_ratio(row['volume_ratio'])} · "
-        f"{format_price(row['price'])}"
+        f"{format_price(row['price'])}{outcome_text(row)}"
     )
 
 

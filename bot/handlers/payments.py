@@ -160,10 +160,25 @@ def build_router(settings: Settings) -> Router:
                 is_recurring=bool(payment.is_recurring) and not payment.is_first_recurring,
                 subscription_expires_at=utc_from_ms(expires * 1000) if expires else None,
                 source="update",
+                currency=payment.currency,
             ),
             clock.now(),
         )
-        if recorded is not None:
+        if recorded is not None and recorded.mismatch is not None:
+            await tell_admins(
+                bot,
+                settings.admin_ids,
+                _(
+                    "A Stars payment does not pay for its plan and granted nothing: user {user_id}, "
+                    "{amount} {currency}, charge {charge_id}."
+                ).format(
+                    user_id=message.from_user.id,
+                    amount=payment.total_amount,
+                    currency=html_text(payment.currency),
+                    charge_id=html_text(payment.telegram_payment_charge_id),
+                ),
+            )
+        elif recorded is not None:
             await message.answer(paid_text(recorded.after.tier, recorded.after.expires_at, recorded.kind))
         elif await payments_db.get_by_charge(pool, PROVIDER, payment.telegram_payment_charge_id) is None:
             # Paid but not ours to record (a payload this bot did not make): a person must look.

@@ -4,8 +4,9 @@ command ends it). Every change re-checks the tier server-side: callback data can
 left from an older screen, and each refusal says the real reason.
 
 The "Settings" button under an alert (`settings:open`) sends a new settings message rather than
-editing the alert. Handlers are module functions; the service's `Settings` and the pool reach
-them by parameter name (Dispatcher workflow data).
+editing the alert. Handlers are module functions; the service's `Settings`, the pool and the
+clock reach them by parameter name (Dispatcher workflow data). The settings screen ends with the
+what-if of the thresholds that apply (`db.what_if`, `core.what_if`).
 """
 
 from __future__ import annotations
@@ -26,36 +27,42 @@ from bot.keyboards.settings import (
     quiet_keyboard,
     settings_keyboard,
     settings_text,
+    thresholds,
     types_keyboard,
     volume_keyboard,
 )
 from bot.models import BotUser
 from bot.states import SettingsInput
 from core.alerts import AlertType, AlertTypesProblem, alert_types_problem
+from core.clock import Clock
 from core.presets import multiple_presets, volume_presets
 from core.settings import Settings
 from core.texts import html_text, tier_name
 from core.tiers import Tier, limits
 from core.timezones import display_timezone, format_quiet_hours, parse_quiet_hours, parse_timezone
+from core.what_if import what_if_text
 from db import user_settings as settings_db
 from db import watchlists as watchlists_db
+from db.what_if import estimate
 
 log = logging.getLogger(__name__)
 
 CANCEL = "settings:cancel"
 
 
-async def screen(pool: asyncpg.Pool, user: BotUser, settings: Settings) -> tuple[str, InlineKeyboardMarkup]:
+async def screen(
+    pool: asyncpg.Pool, user: BotUser, settings: Settings, clock: Clock
+) -> tuple[str, InlineKeyboardMarkup]:
     prefs = await settings_db.get(pool, user.id)
     empty = prefs.watchlist_only and not await watchlists_db.list_symbols(pool, user.id)
+    defaults = (settings.spike_multiple, settings.spike_min_quote_volume)
+    multiple, volume = thresholds(prefs, user.tier, *defaults)
+    _alerts, days, rate, median, _known = await estimate(pool, clock.now(), multiple, volume, defaults)
     return (
-        settings_text(
-            prefs,
-            user.tier,
-            settings.spike_multiple,
-            settings.spike_min_quote_volume,
-            watchlist_empty=empty,
-        ),
+        settings_text(prefs, user.tier, *defaults, watchlist_empty=empty)
+        + "\n\n<i>"
+        + html_text(what_if_text(rate, days, median, _))
+        + "</i>",
         settings_keyboard(prefs, user.tier, settings.spike_multiple),
     )
 
@@ -80,11 +87,12 @@ async def refresh(
     pool: asyncpg.Pool,
     user: BotUser,
     settings: Settings,
+    clock: Clock,
     note: str | None = None,
     *,
     alert: bool = False,
 ) -> None:
-    text, keyboard = await screen(pool, user, settings)
+    text, keyboard = await screen(pool, user, settings, clock)
     await show(callback, text, keyboard)
     await callback.answer(note, show_alert=alert)
 
@@ -108,30 +116,30 @@ def has(user: BotUser, tier: Tier) -> bool:
 
 
 async def refuse(
-    callback: CallbackQuery, pool: asyncpg.Pool, user: BotUser, settings: Settings, tier: Tier
+    callback: CallbackQuery, pool: asyncpg.Pool, user: BotUser, settings: Settings, clock: Clock, tier: Tier
 ) -> None:
     """A locked item: why it is locked, or, when the user's plan has it now (a button left from
     before an upgrade), that the button is old, with the screen as it is today."""
     if has(user, tier):
         await refresh(
-            callback, pool, user, settings, _("That button has expired. Here are your settings now.")
+            callback, pool, user, settings, clock, _("That button has expired. Here are your settings now.")
         )
         return
     await callback.answer(needs(tier, user), show_alert=True)
 
 
 async def open_settings(
-    message: Message, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext
+    message: Message, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext, clock: Clock
 ) -> None:
     await state.clear()
-    text, keyboard = await screen(pool, user, settings)
+    text, keyboard = await screen(pool, user, settings, clock)
     await message.answer(text, reply_markup=keyboard)
 
 
 async def open_from_alert(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
 ) -> None:
-    text, keyboard = await screen(pool, user, settings)
+    text, keyboard = await screen(pool, user, settings, clock)
     if callback.bot is not None:
         try:
             await callback.bot.send_message(callback.from_user.id, text, reply_markup=keyboard)
@@ -143,10 +151,15 @@ async def open_from_alert(
 
 
 async def back(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext
+    callback: CallbackQuery,
+    user: BotUser,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    state: FSMContext,
+    clock: Clock,
 ) -> None:
     await state.clear()
-    await refresh(callback, pool, user, settings)
+    await refresh(callback, pool, user, settings, clock)
 
 
 async def cancel(callback: CallbackQuery, state: FSMContext) -> None:
@@ -157,14 +170,18 @@ async def cancel(callback: CallbackQuery, state: FSMContext) -> None:
     await callback.answer(_("Cancelled."))
 
 
-async def locked(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings) -> None:
+async def locked(
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
+) -> None:
     tier = Tier.ELITE if callback.data == "settings:locked:elite" else Tier.PRO
-    await refuse(callback, pool, user, settings, tier)
+    await refuse(callback, pool, user, settings, clock, tier)
 
 
-async def submenu(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings) -> None:
+async def submenu(
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
+) -> None:
     if not has(user, Tier.PRO):
-        await refuse(callback, pool, user, settings, Tier.PRO)
+        await refuse(callback, pool, user, settings, clock, Tier.PRO)
         return
     which = (callback.data or "").removeprefix("settings:menu:")
     prefs = await settings_db.get(pool, user.id)
@@ -188,10 +205,10 @@ async def submenu(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, se
 
 
 async def set_multiple(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
 ) -> None:
     if not has(user, Tier.PRO):
-        await refuse(callback, pool, user, settings, Tier.PRO)
+        await refuse(callback, pool, user, settings, clock, Tier.PRO)
         return
     try:
         value = float((callback.data or "").removeprefix("settings:mult:"))
@@ -202,12 +219,14 @@ async def set_multiple(
         await callback.answer(_("That value is not available."), show_alert=True)
         return
     await settings_db.set_multiple(pool, user.id, None if value == default else value)
-    await refresh(callback, pool, user, settings, _("Saved."))
+    await refresh(callback, pool, user, settings, clock, _("Saved."))
 
 
-async def set_volume(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings) -> None:
+async def set_volume(
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
+) -> None:
     if not has(user, Tier.PRO):
-        await refuse(callback, pool, user, settings, Tier.PRO)
+        await refuse(callback, pool, user, settings, clock, Tier.PRO)
         return
     try:
         value = float((callback.data or "").removeprefix("settings:vol:"))
@@ -218,7 +237,7 @@ async def set_volume(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool,
         await callback.answer(_("That value is not available."), show_alert=True)
         return
     await settings_db.set_min_volume(pool, user.id, None if value == default else value)
-    await refresh(callback, pool, user, settings, _("Saved."))
+    await refresh(callback, pool, user, settings, clock, _("Saved."))
 
 
 async def toggle_type(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings) -> None:
@@ -258,7 +277,7 @@ async def toggle_type(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool
 
 
 async def toggle_watchlist_only(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
 ) -> None:
     now_on = await settings_db.toggle_watchlist_only(pool, user.id)
     if now_on and not await watchlists_db.list_symbols(pool, user.id):
@@ -266,31 +285,36 @@ async def toggle_watchlist_only(
             "Watchlist only is on, but your watchlist is empty: no alert reaches you until you add "
             "symbols with /watch BTC ETH."
         )
-        await refresh(callback, pool, user, settings, note, alert=True)
+        await refresh(callback, pool, user, settings, clock, note, alert=True)
         return
-    await refresh(callback, pool, user, settings, _("Saved."))
+    await refresh(callback, pool, user, settings, clock, _("Saved."))
 
 
 async def toggle_pause(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
 ) -> None:
     prefs = await settings_db.get(pool, user.id)
     await settings_db.set_paused(pool, user.id, not prefs.paused)
     await refresh(
-        callback, pool, user, settings, _("Alerts resumed.") if prefs.paused else _("Alerts paused.")
+        callback, pool, user, settings, clock, _("Alerts resumed.") if prefs.paused else _("Alerts paused.")
     )
 
 
 async def set_quiet(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext
+    callback: CallbackQuery,
+    user: BotUser,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    state: FSMContext,
+    clock: Clock,
 ) -> None:
     if not has(user, Tier.PRO):
-        await refuse(callback, pool, user, settings, Tier.PRO)
+        await refuse(callback, pool, user, settings, clock, Tier.PRO)
         return
     value = (callback.data or "").removeprefix("settings:quiet:")
     if value == "off":
         await settings_db.set_quiet_hours(pool, user.id, None, None)
-        await refresh(callback, pool, user, settings, _("Quiet hours are off."))
+        await refresh(callback, pool, user, settings, clock, _("Quiet hours are off."))
         return
     if value == "custom":
         await state.set_state(SettingsInput.quiet_hours)
@@ -309,7 +333,7 @@ async def set_quiet(
         await callback.answer(_("That value is not available."), show_alert=True)
         return
     await settings_db.set_quiet_hours(pool, user.id, *parsed)
-    await refresh(callback, pool, user, settings, _("Saved."))
+    await refresh(callback, pool, user, settings, clock, _("Saved."))
 
 
 async def ask_timezone(callback: CallbackQuery, state: FSMContext) -> None:
@@ -324,7 +348,7 @@ async def ask_timezone(callback: CallbackQuery, state: FSMContext) -> None:
 
 
 async def typed_timezone(
-    message: Message, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext
+    message: Message, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext, clock: Clock
 ) -> None:
     zone = parse_timezone(message.text or "", user.language)
     if zone is None:
@@ -339,12 +363,12 @@ async def typed_timezone(
     await settings_db.set_timezone(pool, user.id, zone)
     await state.clear()
     await message.answer(_("Time zone set to {zone}.").format(zone=display_timezone(zone)))
-    text, keyboard = await screen(pool, user, settings)
+    text, keyboard = await screen(pool, user, settings, clock)
     await message.answer(text, reply_markup=keyboard)
 
 
 async def typed_quiet_hours(
-    message: Message, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext
+    message: Message, user: BotUser, pool: asyncpg.Pool, settings: Settings, state: FSMContext, clock: Clock
 ) -> None:
     if not has(user, Tier.PRO):
         await state.clear()
@@ -359,7 +383,7 @@ async def typed_quiet_hours(
     await settings_db.set_quiet_hours(pool, user.id, *parsed)
     await state.clear()
     await message.answer(_("Quiet hours set to {hours}.").format(hours=format_quiet_hours(*parsed)))
-    text, keyboard = await screen(pool, user, settings)
+    text, keyboard = await screen(pool, user, settings, clock)
     await message.answer(text, reply_markup=keyboard)
 
 

@@ -23,6 +23,17 @@ def _back() -> list[InlineKeyboardButton]:
     return [_button("« " + _("Back"), "settings:back")]
 
 
+def thresholds(
+    prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float
+) -> tuple[float, float]:
+    """The multiple and minimum volume that apply now: a tier without custom settings gets the
+    defaults, whatever is stored."""
+    custom = limits(tier).custom_thresholds
+    multiple = (prefs.spike_multiple if custom else None) or default_multiple
+    volume = prefs.min_quote_volume if custom and prefs.min_quote_volume is not None else default_volume
+    return multiple, volume
+
+
 def settings_text(
     prefs: UserSettings,
     tier: Tier,
@@ -31,11 +42,9 @@ def settings_text(
     *,
     watchlist_empty: bool = False,
 ) -> str:
-    # What applies now: a tier without custom settings gets the defaults, whatever is stored.
     tier_limits = limits(tier)
     custom = tier_limits.custom_thresholds
-    multiple = (prefs.spike_multiple if custom else None) or default_multiple
-    volume = prefs.min_quote_volume if custom and prefs.min_quote_volume is not None else default_volume
+    multiple, volume = thresholds(prefs, tier, default_multiple, default_volume)
     types = ", ".join(
         alert_type_name(t)
         for t in AlertType

@@ -57,7 +57,7 @@ async def reconcile(
         if len(batch) < PAGE:
             break
     async with pool.acquire() as conn:
-        await payments_db.set_cursor(conn, max(offset, cursor))
+        await payments_db.set_cursor(conn, max(offset, cursor), now)
     if report.payments or report.refunds:
         with i18n.context(), i18n.use_locale(i18n.default_locale):
             lines = [_("Reconciliation found Stars transactions the bot never received:")]

@@ -86,8 +86,7 @@ def build_document(app: web.Application, extra_routes: list[ApiRoute] | None = N
                 "required": True,
                 "content": {"application/json": {"schema": ref(route.body, "validation")}},
             }
-        ok = "201" if route.method == "POST" and route.auth == "api_key" else "200"
-        op["responses"][ok] = {
+        op["responses"]["200"] = {
             "description": "OK",
             **({"content": {"application/json": {"schema": ref(route.response)}}} if route.response else {}),
         }

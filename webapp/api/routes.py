@@ -8,13 +8,37 @@ from aiohttp import web
 
 from db.publisher import AlertPublisher
 from webapp import keys
-from webapp.api import alerts, candles, markets, me, plans, settings, udf, volume_alerts, watchlist
+from webapp.api import (
+    alerts,
+    candles,
+    markets,
+    me,
+    plans,
+    record,
+    settings,
+    udf,
+    volume_alerts,
+    watchlist,
+    what_if,
+)
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
 from webapp.cache import AnswerCache
 from webapp.universe import SymbolUniverse
 
-HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist, udf)
+HANDLER_MODULES = (
+    alerts,
+    candles,
+    markets,
+    me,
+    plans,
+    record,
+    settings,
+    volume_alerts,
+    watchlist,
+    what_if,
+    udf,
+)
 
 
 async def api_ctx(app: web.Application) -> AsyncIterator[None]:

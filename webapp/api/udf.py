@@ -4,7 +4,9 @@
 Public, cached in Redis for a few seconds (every webapp process shares the cache), and
 rate-limited per IP by the security middleware. Bars come from `candles_1m` through the same
 SQL aggregation as /api/candles. UDF reports its own errors in the body
-(`{"s": "error", "errmsg": …}`, HTTP 200), as the library expects.
+(`{"s": "error", "errmsg": …}`, HTTP 200), as the library expects; a query that does not parse
+(a missing or non-numeric parameter, a time past `LATEST_TIME`) gets the same body with HTTP 400,
+which the library also shows as an error.
 
 History semantics: bars with `from <= t < to`; `countback`, when given, wins over `from`
 (the newest `countback` bars before `to`); an empty range with older bars is
@@ -25,6 +27,7 @@ from pydantic import BaseModel, Field, RootModel, ValidationError
 from db.candle_range import newest_before
 from db.candles import TIMEFRAMES, fetch_bars
 from webapp import keys
+from webapp.api.models import LATEST_TIME
 from webapp.api.spec import API
 
 log = logging.getLogger(__name__)
@@ -93,8 +96,8 @@ class UdfSearchResult(RootModel[list[UdfSearchItem]]):
 class UdfHistoryQuery(BaseModel):
     symbol: str = Field(max_length=60)
     resolution: str
-    from_: int = Field(alias="from", ge=0)
-    to: int = Field(ge=0)
+    from_: int = Field(alias="from", ge=0, le=LATEST_TIME)
+    to: int = Field(ge=0, le=LATEST_TIME)
     countback: int | None = Field(None, ge=1, le=MAX_BARS)
 
 
@@ -110,8 +113,8 @@ class UdfHistory(BaseModel):
     errmsg: str | None = None
 
 
-def _json(data: Any) -> web.Response:
-    return web.Response(body=orjson.dumps(data), content_type="application/json")
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -254,7 +257,8 @@ async def udf_history(request: web.Request) -> web.Response:
         query = UdfHistoryQuery.model_validate(dict(request.query))
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        return _json(_error(f"bad {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"))
+        message = f"bad {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        return _json(_error(message), status=400)
     return await _cached(request, lambda: _history(request, query))
 
 

@@ -27,10 +27,11 @@ from webapp import session as web_session
 from webapp.billing import oidc
 from webapp.billing.client import STRIPE
 from webapp.pages.templating import render
-from webapp.security import CONTENT_SECURITY_POLICY
+from webapp.security import CONTENT_SECURITY_POLICY, count_request
 
 log = logging.getLogger(__name__)
 
+LOGIN_STARTS_PER_MINUTE = 20  # per client address: a person signs in a few times at most
 STRIPE_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
 
 
@@ -91,8 +92,14 @@ async def billing_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
+    """Start Log In With Telegram. Each start writes a Redis key, so it is limited per client
+    address (`LOGIN_STARTS_PER_MINUTE`)."""
     _require_stripe(request.app[keys.SETTINGS])
-    raise web.HTTPFound(await oidc.start(request))
+    await count_request(request, "login", request.remote or "unknown", LOGIN_STARTS_PER_MINUTE)
+    started = await oidc.start(request)
+    response = web.HTTPFound(started.authorize_url)
+    oidc.bind_browser(response, started)
+    raise response
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
@@ -115,6 +122,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     log.info("signed in on the web", extra={"user_id": identity.user_id})
     response = web.HTTPSeeOther("/billing")
     web_session.set_cookie(response, created)
+    oidc.unbind_browser(response)
     raise response
 
 
