@@ -34,6 +34,8 @@ from tests.stopping import stop_within
 from tests.test_ingest_service import FAST, armed, poll
 from webapp.app import create_app
 
+pytestmark = pytest.mark.timeout(300)  # an exchange hour at 40x real time, on a loaded 2-core machine
+
 MIN = 60_000
 HOUR = 3_600_000
 START = datetime(2026, 3, 2, 10, 59, tzinfo=UTC)  # the symbol is listed before its previous hour
