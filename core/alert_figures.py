@@ -20,6 +20,9 @@ RATIO_ROUNDING = 0.01  # the original product sent ratios rounded to two decimal
 EARLIEST = datetime(2017, 1, 1, tzinfo=UTC)  # before any crypto perpetual listed on Binance
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+# A FULL_UPDATE is detected after its hour's close (on the closing kline, or up to the detector's
+# wait for missing minutes later), as a SPIKE may be on a late minute-59 close: that long after.
+AFTER_THE_HOUR = timedelta(minutes=10)
 
 
 def _positive(value: float) -> bool:
@@ -46,6 +49,6 @@ def problem(alert: Alert) -> tuple[str, str] | None:
         return "hourTimestamp", f"must be between {EARLIEST.year} and {LATEST.year}"
     if alert.hour.minute or alert.hour.second or alert.hour.microsecond:
         return "hourTimestamp", "must be the start of an hour"
-    if not alert.hour <= alert.detected_at <= alert.hour + HOUR:
-        return "timestamp", "must fall in the hour of hourTimestamp"
+    if not alert.hour <= alert.detected_at <= alert.hour + HOUR + AFTER_THE_HOUR:
+        return "timestamp", "must fall in the hour of hourTimestamp or the 10 minutes after its close"
     return None
