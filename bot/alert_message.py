@@ -20,6 +20,24 @@ from core.tiers import Tier, limits
 
 MUTE_PREFIX = "mute:"
 SETTINGS_OPEN = "settings:open"
+CHART_PREFIX = "chart:"
+_MAX_ALERT_ID = 2**63 - 1  # alerts.id is a bigint: "chart:" and 19 digits stay far under 64 bytes
+
+
+def chart_callback(alert_id: int) -> str:
+    """The Chart button's callback data: the alert id only (the handler reads the rest from the row)."""
+    return f"{CHART_PREFIX}{alert_id}"
+
+
+def alert_from_chart_callback(data: str | None) -> int | None:
+    """The alert id of Chart button data; None for anything a button of ours never carries."""
+    if data is None or not data.startswith(CHART_PREFIX):
+        return None
+    digits = data[len(CHART_PREFIX) :]
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        return None
+    alert_id = int(digits)
+    return alert_id if 0 < alert_id <= _MAX_ALERT_ID else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +71,17 @@ def render_alert(
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
-        late = ngettext(
-            "This alert is {minutes} minute late. /status",
-            "This alert is {minutes} minutes late. /status",
-            minutes,
+        # /status means nothing in a group or channel: their members have plans of their own.
+        late = (
+            ngettext(
+                "This alert is {minutes} minute late. /status",
+                "This alert is {minutes} minutes late. /status",
+                minutes,
+            )
+            if private
+            else ngettext(
+                "This alert is {minutes} minute late.", "This alert is {minutes} minutes late.", minutes
+            )
         ).format(minutes=minutes)
         lines.append("")
         lines.append(f"<i>{late}</i>")
@@ -75,6 +100,13 @@ def _keyboard(
             else InlineKeyboardButton(text=t("Chart"), url=url)
         )
         rows.append([chart])
+    if private and alert.id is not None:
+        # The chart image goes to the chat it is asked from: in a group, to everyone, so only here.
+        image = InlineKeyboardButton(text=t("📈 Chart"), callback_data=chart_callback(alert.id))
+        if rows:
+            rows[0].append(image)
+        else:
+            rows.append([image])
     if private:
         # Mute and Settings act on the person who taps them: only meaningful in their own chat.
         row = [InlineKeyboardButton(text=t("Settings"), callback_data=SETTINGS_OPEN)]

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.chart_image import ChartRenderer
 from bot.delivery import SenderState, run_delivery
 from bot.handlers import get_routers
 from bot.heartbeat import run_heartbeat
@@ -58,6 +59,7 @@ def build_dispatcher(
         names=names,
         clock=clock,
         i18n=i18n,
+        charts=ChartRenderer(),
     )
     setup_middlewares(dp, i18n)
     dp.include_routers(*get_routers(settings))

@@ -78,6 +78,14 @@ class RedisNames:
         """Set once per webhook update handled (with a TTL): a redelivered update is ignored."""
         return f"{self.prefix}tg:update:{update_id}"
 
+    def chart_cooldown(self, user_id: int) -> str:
+        """When the user last had a chart image rendered (the bot's clock, in ms)."""
+        return f"{self.prefix}chart:last:{user_id}"
+
+    def chart_press(self, callback_query_id: str) -> str:
+        """Set once per Chart button press handled (with a TTL): a redelivered press sends nothing."""
+        return f"{self.prefix}chart:press:{callback_query_id}"
+
     def throttle(self, user_id: int) -> str:
         return f"{self.prefix}throttle:{user_id}"
 
@@ -88,6 +96,11 @@ class RedisNames:
     def web_session(self, token: str) -> str:
         """A browser's signed-in session on the web (outside Telegram), with a TTL."""
         return f"{self.prefix}websession:{token}"
+
+    def support_thread(self, admin_chat_id: int, message_id: int) -> str:
+        """The user behind a support message forwarded into an admin's chat, with a TTL, so the
+        admin's reply to it reaches that user."""
+        return f"{self.prefix}support:{admin_chat_id}:{message_id}"
 
     def oidc_login(self, state: str) -> str:
         """A Log In With Telegram attempt in flight (nonce, PKCE verifier), used once, with a TTL."""

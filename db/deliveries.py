@@ -44,7 +44,7 @@ SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
        a.detected_at < $1 - $3::interval AS expired,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
        a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated,
-       coalesce(u.language, 'en') AS language,
+       coalesce(ch.language, u.language, 'en') AS language,
        coalesce(s.timezone, 'UTC') AS timezone,
        sp.detected_at AS spike_at, sp.current_volume AS spike_volume, sp.volume_ratio AS spike_ratio,
        sp.price AS spike_price,
@@ -97,7 +97,11 @@ WHERE d.id = r.id AND d.status IN ('sending', 'unknown')
 """
 
 MARK_USERS_BLOCKED = "UPDATE users SET blocked = true WHERE id = ANY($1::bigint[]) AND NOT blocked"
-DEACTIVATE_CHATS = "UPDATE chats SET active = false WHERE id = ANY($1::bigint[]) AND active"
+# The admin who connected the chat is told later (bot.chat_notices), from `deactivation_told`.
+DEACTIVATE_CHATS = """
+UPDATE chats SET active = false, deactivated_at = now(), deactivation_told = false
+WHERE id = ANY($1::bigint[]) AND active
+"""
 
 MARK_STALE_UNKNOWN = """
 UPDATE deliveries SET status = 'unknown', error = 'in flight during a crash', updated_at = now()

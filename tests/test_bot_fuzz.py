@@ -44,7 +44,7 @@ CALLBACK_PREFIXES = (
     "mute:", "settings:open", "settings:back", "settings:locked", "settings:locked:elite",
     "settings:menu:", "settings:mult:", "settings:vol:", "settings:type:", "settings:wlonly",
     "settings:pause", "settings:quiet:", "settings:tz", "settings:cancel", "unmute:", "lang:",
-    "bc:go:", "bc:no:", "bc:stop:", "",
+    "bc:go:", "bc:no:", "bc:stop:", "chart:", "",
 )  # fmt: skip
 
 FUZZ = settings(

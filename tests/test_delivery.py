@@ -41,7 +41,11 @@ async def test_each_tier_gets_the_alert_after_its_delay(
         assert "Price: $97,123.40" in calls[0].text and "Funding: +0.0100%" in calls[0].text
         buttons = [b for row in calls[0].params["reply_markup"]["inline_keyboard"] for b in row]
         assert buttons[0]["web_app"]["url"] == "https://volspike.test/chart/BTCUSDT"
-        assert [b.get("callback_data") for b in buttons[1:]] == ["mute:BTCUSDT", "settings:open"]
+        assert [b.get("callback_data") for b in buttons[1:]] == [
+            f"chart:{alert.id}",
+            "mute:BTCUSDT",
+            "settings:open",
+        ]
         due = {
             row["chat_id"]: row["due_at"] for row in await db.fetch("SELECT chat_id, due_at FROM deliveries")
         }
@@ -190,7 +194,11 @@ async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_web
         await publish(redis, names, alert)
         calls = await tg.wait_for_call("sendMessage", ELITE)
     keyboard = calls[0].params["reply_markup"]["inline_keyboard"]
-    assert [b["callback_data"] for row in keyboard for b in row] == ["mute:BTCUSDT", "settings:open"]
+    assert [b["callback_data"] for row in keyboard for b in row] == [
+        f"chart:{alert.id}",
+        "mute:BTCUSDT",
+        "settings:open",
+    ]
     assert "$5.00B" in calls[0].text and "3.33×" in calls[0].text
     assert "VOLUME SPIKE" not in calls[0].text or calls[0].text.startswith("<b>")
 

@@ -8,6 +8,7 @@ from bot.handlers import (
     admin,
     alerts,
     broadcast,
+    chart,
     connect,
     errors,
     language,
@@ -18,6 +19,7 @@ from bot.handlers import (
     status,
     stop,
     subscription,
+    support,
     watchlist,
 )
 from core.settings import Settings
@@ -28,6 +30,7 @@ def get_routers(config: Settings) -> list[Router]:
         errors.build_router(config),  # the error handler only; sees errors of every router
         payments.build_router(config),  # payment updates first: nothing else may take them
         subscription.build_router(),
+        support.build_router(config),
         start.build_router(config),
         alerts.build_router(config),
         watchlist.build_router(config),
@@ -37,8 +40,10 @@ def get_routers(config: Settings) -> list[Router]:
         stop.build_router(config),
         admin.build_router(config),
         payments.build_admin_router(config),
+        support.build_admin_router(config),
         broadcast.build_router(config),
         mute.build_router(config),
+        chart.build_router(config),
         connect.build_router(config),
         errors.build_fallback_router(config),  # unknown commands: must stay last
     ]

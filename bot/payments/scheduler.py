@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.chat_notices import tell_deactivated
 from bot.payments.broadcast_fees import collect_fees
 from bot.payments.lifecycle import run_lifecycle
 from bot.payments.reconcile import reconcile
@@ -86,6 +87,7 @@ def build_jobs(
     pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock
 ) -> tuple[ExclusiveJob, ExclusiveJob, ExclusiveJob | None]:
     async def lifecycle() -> None:
+        await tell_deactivated(pool, bot, i18n)
         report = await run_lifecycle(pool, bot, i18n, clock.now())
         if report.downgraded or report.reminded:
             log.info("lifecycle job", extra={"downgraded": report.downgraded, "reminded": report.reminded})
