@@ -6,8 +6,10 @@ control API (`POST /sim/spike`), one symbol at a time. Two figures per alert:
 
 - received → committed: `time.perf_counter()` when the websocket frame was read, to
   the alert row's INSERT committing (`AlertPublisher.emit(on_commit=...)`) — what ingest adds;
+  every alert row, the crossings of own thresholds a 5x spike records after its SPIKE included;
 - event → committed: the exchange event time `E` of the frame (the alert's `detected_at`)
-  to the row's `created_at` — adds the exchange's send and the network (same clock here).
+  to the row's `created_at` — adds the exchange's send and the network (same clock here); the
+  public SPIKEs.
 
 Needs PostgreSQL and Redis; uses a database of its own, `volspike_bench_detection_<pid>`, dropped afterwards.
 
@@ -36,6 +38,7 @@ from db.pool import create_pool
 from ingest.service import IngestService, IngestTimings
 
 ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_SPIKES = "SELECT count(*) FROM alerts WHERE alert_type = 'SPIKE' AND level_multiple IS NULL"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -145,13 +148,14 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(30):
                 while True:
-                    if service.alerts_emitted >= len(targets):
+                    if await pool.fetchval(PUBLIC_SPIKES) >= len(targets):
                         break
                     await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the crossings a 5x spike records after its public SPIKE
         inside = [s * 1000 for s in service.latencies]
         records = await pool.fetch(
             "SELECT extract(epoch FROM created_at - detected_at) * 1000 AS ms FROM alerts "
-            "WHERE alert_type = 'SPIKE'"
+            "WHERE alert_type = 'SPIKE' AND level_multiple IS NULL"
         )
         end_to_end = [float(r["ms"]) for r in records]
     finally:

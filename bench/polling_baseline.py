@@ -341,8 +341,8 @@ async def measure(symbols: int, hours: float, speed: float, spikes_per_hour: int
             since: datetime = utc_from_ms(start_ms // HOUR_MS * HOUR_MS)
             streamed = {
                 (symbol, ms_from_utc(hour)): ms_from_utc(detected)
-                for symbol, hour, kind, detected, _ in await fired_since(pool, since)
-                if kind is AlertType.SPIKE
+                for symbol, hour, kind, detected, *_, crossing in await fired_since(pool, since)
+                if kind is AlertType.SPIKE and not crossing
             }
     finally:
         if task is not None:

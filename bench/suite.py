@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "replay_throughput": {"lines": 5_000, "rounds": 1},
+        "detection_cost": {"symbols": 20, "rounds": 1},
         "detection_latency": {"symbols": 20, "spikes": 5, "gap": 0.2},
         "candle_writes": {"count": 5_000},
         "alert_context": {"symbols": 5, "alerts": 50},
@@ -43,6 +44,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "quick": {
         "replay_throughput": {"lines": 50_000, "rounds": 2},
+        "detection_cost": {"symbols": 100, "rounds": 2},
         "detection_latency": {"symbols": 200, "spikes": 30, "gap": 0.3},
         "candle_writes": {"count": 50_000},
         "alert_context": {"symbols": 50, "alerts": 200},
@@ -57,6 +59,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "full": {
         "replay_throughput": {"lines": 200_000, "rounds": 3},
+        "detection_cost": {"symbols": 300, "rounds": 3},
         "detection_latency": {"symbols": 600, "spikes": 100, "gap": 0.3},
         "candle_writes": {"count": 200_000},
         "alert_context": {"symbols": 200, "alerts": 1_000},

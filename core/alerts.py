@@ -27,6 +27,9 @@ from core.number_format import format_price as format_price
 from core.number_format import format_ratio as format_ratio
 from core.number_format import format_usd as format_usd
 
+HALF_LAST_SPIKE_MINUTE = 20  # a HALF_UPDATE follows a SPIKE that came at minute <= 20
+FULL_FIRST_SKIP_MINUTE = 55  # no FULL_UPDATE follows a SPIKE that came at minute >= 55
+
 
 class AlertType(StrEnum):
     SPIKE = "SPIKE"
@@ -36,6 +39,15 @@ class AlertType(StrEnum):
     @property
     def is_update(self) -> bool:
         return self is not AlertType.SPIKE
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """The grade of a crossing (`core.presets`): the highest preset multiple and minimum
+    volume the hour stood at or above when it was recorded."""
+
+    multiple: float
+    min_volume: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,9 @@ class Alert:
     id: int | None = None
     simulated: bool = False  # detected on the built-in exchange simulator, not on Binance
     context: AlertContext | None = None  # core.alert_context: figures around it, when it fired
+    # A crossing of users' own thresholds (a SPIKE row only they receive, never in the public
+    # feed); None: the service's own rule, the public alert.
+    level: Level | None = None
 
     def with_id(self, alert_id: int) -> Alert:
         return replace(self, id=alert_id)
@@ -78,6 +93,8 @@ class Alert:
             data["simulated"] = True
         if self.context is not None:
             data["context"] = self.context.to_json_dict()
+        if self.level is not None:  # present only on crossings, which never reach the public feed
+            data["level"] = {"multiple": self.level.multiple, "minVolume": self.level.min_volume}
         return data
 
     def to_json(self) -> bytes:
@@ -88,6 +105,7 @@ class Alert:
         data = raw if isinstance(raw, dict) else orjson.loads(raw)
         funding = data.get("fundingRate")
         context = data.get("context")
+        level = data.get("level")
         return cls(
             symbol=str(data["symbol"]),
             asset=str(data["asset"]),
@@ -102,6 +120,7 @@ class Alert:
             id=int(data["id"]) if data.get("id") is not None else None,
             simulated=data.get("simulated") is True,
             context=AlertContext.from_json_dict(context) if isinstance(context, dict) else None,
+            level=None if level is None else Level(float(level["multiple"]), float(level["minVolume"])),
         )
 
 

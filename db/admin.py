@@ -27,7 +27,7 @@ FROM users WHERE NOT banned
 GROUP BY 1
 """
 ACTIVE_SINCE = "SELECT count(*) FROM users WHERE last_seen_at >= $1"
-ALERTS_SINCE = "SELECT count(*) FROM alerts WHERE detected_at >= $1"
+ALERTS_SINCE = "SELECT count(*) FROM alerts WHERE detected_at >= $1 AND level_multiple IS NULL"  # public
 DELIVERIES_SINCE = "SELECT status, count(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY status"
 # Each status through its own partial index (an IN list of both is a scan of the whole table).
 PENDING_DELIVERIES = """

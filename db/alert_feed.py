@@ -9,22 +9,23 @@ from datetime import datetime
 import asyncpg
 
 from core.alerts import Alert
-from db.alerts import COLUMNS, Executor, from_row
+from db.alerts import COLUMNS, PUBLIC, Executor, from_row
 
 # `detected_at <= $1`: a delayed tier does not see what its push has not shown yet.
+# Public alerts only: a crossing of own thresholds is its users' push, not the feed.
 FEED = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE detected_at <= $1 AND publish_failed_at IS NULL
+WHERE detected_at <= $1 AND publish_failed_at IS NULL AND {PUBLIC}
   AND alert_type = ANY($3::text[])
   AND ($4::text IS NULL OR symbol = $4)
 ORDER BY detected_at DESC, id DESC
 LIMIT $2
 """
 
-MARKERS = """
+MARKERS = f"""
 SELECT detected_at, alert_type FROM alerts
 WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
-  AND publish_failed_at IS NULL
+  AND publish_failed_at IS NULL AND {PUBLIC}
   AND alert_type = ANY($5::text[])
 ORDER BY detected_at
 """

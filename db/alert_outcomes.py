@@ -22,7 +22,7 @@ PENDING = """
 SELECT a.id, a.symbol, a.hour_ts, a.detected_at, a.price, o.horizon_minutes
 FROM alerts a
 LEFT JOIN alert_outcomes o ON o.alert_id = a.id
-WHERE a.alert_type = 'SPIKE'
+WHERE a.alert_type = 'SPIKE' AND a.level_multiple IS NULL  -- public SPIKEs, not crossings
   AND a.detected_at >= $3::timestamptz
   AND a.detected_at < $1::timestamptz - interval '14 minutes'
   AND date_trunc('minute', a.detected_at) + make_interval(mins => CASE o.horizon_minutes

@@ -1,4 +1,9 @@
-"""Alert rows: insert once per (symbol, hour, type), publish and fan-out bookkeeping, and readers."""
+"""Alert rows: insert once per (symbol, hour, type) (crossings: once per grade too), publish and
+fan-out bookkeeping, and readers.
+
+A crossing of own thresholds (`level_multiple` set, `Alert.level`) is delivered like any alert but
+is not public: the readers here (and db/alert_feed.py, db/alert_history.py) show public alerts only
+(`PUBLIC`)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from core.alerts import Alert, AlertType
+from core.alerts import Alert, AlertType, Level
 from db.alert_context import context_from_db
 
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -17,14 +22,18 @@ Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 COLUMNS = (
     "id, symbol, asset, alert_type, hour_ts, detected_at, current_volume, previous_volume, "
-    "volume_ratio, price, funding_rate, simulated, context"
+    "volume_ratio, price, funding_rate, simulated, context, level_multiple, level_volume"
 )
 
+PUBLIC = "level_multiple IS NULL"  # the service's own alerts, as opposed to crossings
+
+# Two unique keys: (symbol, hour, type) among public alerts, and with the grade among crossings.
 INSERT = """
 INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
-                    previous_volume, volume_ratio, price, funding_rate, simulated, context)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb)
-ON CONFLICT (symbol, hour_ts, alert_type) DO NOTHING
+                    previous_volume, volume_ratio, price, funding_rate, simulated, context,
+                    level_multiple, level_volume)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14)
+ON CONFLICT DO NOTHING
 RETURNING id
 """
 
@@ -58,7 +67,9 @@ WHERE id = $1
 """
 
 FIRED_SINCE = """
-SELECT symbol, hour_ts, alert_type, detected_at, previous_volume FROM alerts
+SELECT symbol, hour_ts, alert_type, detected_at, previous_volume, volume_ratio, current_volume,
+       level_multiple IS NOT NULL AS crossing
+FROM alerts
 WHERE hour_ts >= $1
 ORDER BY id
 """
@@ -92,24 +103,25 @@ RETURNING id, symbol, alert_type, detected_at
 
 GET = f"SELECT {COLUMNS} FROM alerts WHERE id = $1"
 
-FIND_ID = "SELECT id FROM alerts WHERE symbol = $1 AND hour_ts = $2 AND alert_type = $3"
+FIND_ID = f"SELECT id FROM alerts WHERE symbol = $1 AND hour_ts = $2 AND alert_type = $3 AND {PUBLIC}"
 
 LATEST = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE ($2::bigint IS NULL OR id < $2)
+WHERE ($2::bigint IS NULL OR id < $2) AND {PUBLIC}
 ORDER BY detected_at DESC, id DESC
 LIMIT $1
 """
 
 LATEST_FOR_SYMBOL = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE symbol = $1 AND ($3::bigint IS NULL OR id < $3)
+WHERE symbol = $1 AND ($3::bigint IS NULL OR id < $3) AND {PUBLIC}
 ORDER BY detected_at DESC, id DESC
 LIMIT $2
 """
 
 
 def from_row(row: asyncpg.Record) -> Alert:
+    level = row["level_multiple"]
     return Alert(
         symbol=row["symbol"],
         asset=row["asset"],
@@ -124,11 +136,13 @@ def from_row(row: asyncpg.Record) -> Alert:
         id=row["id"],
         simulated=row["simulated"],
         context=context_from_db(row["context"]),
+        level=None if level is None else Level(level, row["level_volume"]),
     )
 
 
 async def insert_alert(conn: Executor, alert: Alert) -> int | None:
-    """Insert the alert; its id, or None when (symbol, hour, type) already has a row."""
+    """Insert the alert; its id, or None when (symbol, hour, type) already has a row (a crossing:
+    (symbol, hour, type, level))."""
     alert_id: int | None = await conn.fetchval(
         INSERT,
         alert.symbol,
@@ -143,6 +157,8 @@ async def insert_alert(conn: Executor, alert: Alert) -> int | None:
         alert.funding_rate,
         alert.simulated,
         None if alert.context is None else orjson.dumps(alert.context.to_json_dict()).decode(),
+        None if alert.level is None else alert.level.multiple,
+        None if alert.level is None else alert.level.min_volume,
     )
     return alert_id
 
@@ -174,12 +190,22 @@ async def count_unpublished(conn: Executor) -> int:
 
 async def fired_since(
     conn: Executor, since: datetime
-) -> list[tuple[str, datetime, AlertType, datetime, float]]:
-    """`(symbol, hour, type, detected_at, previous_volume)` of alerts for hours >= `since`:
-    `SpikeDetector.restore` (the SPIKE's denominator is what its updates carry)."""
+) -> list[tuple[str, datetime, AlertType, datetime, float, float, float, bool]]:
+    """`(symbol, hour, type, detected_at, previous_volume, ratio, current_volume, crossing)` of
+    alerts (crossings too) for hours >= `since`: `SpikeDetector.restore` (the SPIKE's denominator
+    is what its updates carry; the figures say which grades the hour was recorded at)."""
     rows = await conn.fetch(FIRED_SINCE, since)
     return [
-        (r["symbol"], r["hour_ts"], AlertType(r["alert_type"]), r["detected_at"], r["previous_volume"])
+        (
+            r["symbol"],
+            r["hour_ts"],
+            AlertType(r["alert_type"]),
+            r["detected_at"],
+            r["previous_volume"],
+            r["volume_ratio"],
+            r["current_volume"],
+            r["crossing"],
+        )
         for r in rows
     ]
 

@@ -71,8 +71,15 @@ JOIN alerts a ON a.id = c.alert_id
 LEFT JOIN users u ON u.id = c.chat_id
 LEFT JOIN user_settings s ON s.user_id = c.chat_id
 LEFT JOIN chats ch ON ch.id = c.chat_id
-LEFT JOIN alerts sp ON a.alert_type <> 'SPIKE'
-                   AND sp.symbol = a.symbol AND sp.hour_ts = a.hour_ts AND sp.alert_type = 'SPIKE'
+-- an update's SPIKE is the chat's own of that symbol-hour (the public one, or a crossing of
+-- its own thresholds): the one SPIKE delivery the chat has for it (deliveries_one_spike_key)
+LEFT JOIN LATERAL (
+    SELECT sp.detected_at, sp.current_volume, sp.volume_ratio, sp.price
+    FROM deliveries sd
+    JOIN alerts sp ON sp.id = sd.alert_id
+    WHERE a.alert_type <> 'SPIKE'
+      AND sd.chat_id = c.chat_id AND sd.spike_symbol = a.symbol AND sd.spike_hour = a.hour_ts
+) sp ON true
 ORDER BY c.priority, c.due_at, c.id
 """
 
@@ -130,8 +137,9 @@ WHERE d.status = 'pending' AND d.due_at <= $1
 """
 
 # A group became a supergroup (Telegram's `migrate_to_chat_id`): the connected chat and its
-# deliveries move to the new id. A delivery the new id already has for the same alert is not sent
-# twice: the old row is skipped. The row that met the error is given back, due now.
+# deliveries move to the new id. A delivery the new id already has for the same alert (or a SPIKE
+# of the same symbol-hour) is not sent twice: the old row is skipped. The row that met the error is
+# given back, due now.
 RETRY_AFTER_MIGRATION = """
 UPDATE deliveries SET status = 'pending', attempts = attempts - 1, due_at = $2, error = $3,
                       updated_at = now()
@@ -145,7 +153,11 @@ DROP_MIGRATED_CHAT = "DELETE FROM chats WHERE id = $1 AND EXISTS (SELECT 1 FROM 
 MOVE_CHAT_DELIVERIES = """
 UPDATE deliveries d SET chat_id = $2, updated_at = now()
 WHERE d.chat_id = $1
-  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.alert_id = d.alert_id AND o.chat_id = $2)
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries o
+      WHERE o.chat_id = $2
+        AND (o.alert_id = d.alert_id OR (o.spike_symbol = d.spike_symbol AND o.spike_hour = d.spike_hour))
+  )
 """
 SKIP_MIGRATED_DUPLICATES = """
 UPDATE deliveries SET status = 'skipped', error = 'chat migrated; the new chat has this alert',

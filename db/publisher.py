@@ -15,7 +15,8 @@ Guarantees, for the delivery side to rely on:
   and the commit of `published_at` publishes that alert again after the restart. Consumers
   must be idempotent on the alert `id`: the delivery worker is, because `deliveries` is
   unique on (alert_id, chat_id), so a duplicate stream entry sends no duplicate message.
-  The pub/sub copy on `alerts_channel` is best effort (live Mini App feed only).
+  The pub/sub copy on `alerts_channel` is best effort (live Mini App feed only), and public
+  alerts only: a crossing of own thresholds (`Alert.level`) goes to the stream, for delivery.
 - **One bad row stops nothing.** A stored row that cannot be published (unreadable, or figures
   and times that break `core.alert_figures`) is dead-lettered (`publish_failed_at`, with
   the reason, and never fanned out), logged, counted, and the rows after it go on.
@@ -187,12 +188,14 @@ class AlertPublisher:
             )
         self._held.append(alert)
 
-    async def _send(self, payload: bytes) -> None:
+    async def _send(self, payload: bytes, *, live: bool) -> None:
+        """Into the stream, and with `live` (a public alert, not a crossing) the live channel too."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.xadd(
             self._names.alerts_stream, {"alert": payload}, maxlen=ALERTS_STREAM_MAXLEN, approximate=True
         )
-        pipe.publish(self._names.alerts_channel, payload)
+        if live:
+            pipe.publish(self._names.alerts_channel, payload)
         await pipe.execute()
 
     async def _payload(self, conn: db_alerts.Conn, row: asyncpg.Record) -> bytes | None:
@@ -222,7 +225,7 @@ class AlertPublisher:
                 payload = await self._payload(conn, row)
                 if payload is None:
                     continue
-                await self._send(payload)
+                await self._send(payload, live=row["level_multiple"] is None)
                 done.append(row["id"])
         except REDIS_UNAVAILABLE as exc:
             PUBLISH_FAILURES.labels("redis").inc()

@@ -40,7 +40,7 @@ SELECT {bucket} AS bucket,
        count(*) AS alerts,{_horizon("change_15m")},{_horizon("change_1h")},{_horizon("change_4h")}
 FROM alerts a
 LEFT JOIN alert_outcomes o ON o.alert_id = a.id
-WHERE a.alert_type = 'SPIKE' AND a.detected_at >= $1 AND a.detected_at <= $2
+WHERE a.alert_type = 'SPIKE' AND a.level_multiple IS NULL AND a.detected_at >= $1 AND a.detected_at <= $2
 GROUP BY 1
 ORDER BY 1
 """

@@ -34,7 +34,7 @@ SELECT count(*) AS hours,
 FROM alerts a
 JOIN candles_1h h ON h.symbol = a.symbol AND h.open_time = a.hour_ts
 LEFT JOIN alert_outcomes o ON o.alert_id = a.id
-WHERE a.alert_type = 'SPIKE' AND a.detected_at >= $1 AND a.detected_at < $2
+WHERE a.alert_type = 'SPIKE' AND a.level_multiple IS NULL AND a.detected_at >= $1 AND a.detected_at < $2
   AND h.quote_volume >= $4 AND a.previous_volume > 0 AND h.quote_volume >= $3 * a.previous_volume
 """
 

@@ -8,6 +8,13 @@ The rule (DESIGN.md, kept exactly), per symbol, on hourly quote volume (kline `q
 - FULL_UPDATE when the hour closes, for a symbol that spiked in it, unless the first alert came
   at minute >= 55.
 
+Own thresholds (`core.presets`). After the SPIKE, each update that lifts the hour to a
+higher preset multiple or volume (`grades`) emits a *crossing*: a SPIKE alert with a `level`
+(the grade it reached) and the figures of that moment, once per grade and symbol-hour. The
+users whose own multiple and volume it is the first to satisfy receive it (bot/delivery); it
+is never public and never followed by updates of its own (the hour's HALF/FULL are). Nothing
+is recorded past the grid's top, and none after a SPIKE that was held back.
+
 Time is the exchange's: the `E` of each kline, and of the `!markPrice@arr@1s` frames passed to
 `on_time`. The wall clock is never read, so a recording replays in seconds with the same alerts.
 
@@ -48,9 +55,11 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from core.alerts import Alert, AlertType
+from core.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE, Alert, AlertType, Level
 from core.clock import ms_from_utc, utc_from_ms
+from core.presets import Grades
 from ingest.parsers import Kline, MarkPrice, RuleKline
 
 MINUTE_MS = 60_000
@@ -58,15 +67,24 @@ HOUR_MS = 3_600_000
 HALF_MS = 30 * MINUTE_MS
 CLOSE_GRACE_MS = 3_000
 FULL_WAIT_MS = 5 * MINUTE_MS  # event time a due FULL_UPDATE waits for missing minutes
-HALF_LAST_SPIKE_MINUTE = 20  # HALF_UPDATE only when the first alert came at minute <= 20
-FULL_FIRST_SKIP_MINUTE = 55  # no FULL_UPDATE when the first alert came at minute >= 55
 ALL_MINUTES = (1 << 60) - 1  # closed_mask of an hour whose 60 minutes are final
 HALF_MINUTES = (1 << 29) - 1  # minutes 0-28: final before a HALF_UPDATE is sent
 
 _EMPTY_HOUR = bytes(8 * 60)
 
-Fired = tuple[str, datetime, AlertType, datetime, float]
-"""A row already in PostgreSQL: (symbol, hour, type, detected_at, previous_volume)."""
+
+class Fired(NamedTuple):
+    """A row already in PostgreSQL. Without its figures (ratio, current volume) a restored SPIKE
+    counts as having reached the defaults only."""
+
+    symbol: str
+    hour: datetime
+    alert_type: AlertType
+    detected_at: datetime
+    previous_volume: float
+    ratio: float = 0.0
+    current_volume: float = 0.0
+    crossing: bool = False  # a crossing of own thresholds (`Alert.level`), not the public SPIKE
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +119,8 @@ class _Hour:
         "closed_mask",
         "due_since",
         "full_done",
+        "grade_m",
+        "grade_v",
         "h1_closed",
         "h1_q",
         "half_done",
@@ -121,6 +141,9 @@ class _Hour:
         self.half_done = False
         self.full_done = False
         self.due_since: int | None = None  # event time its FULL_UPDATE was first due, incomplete
+        # the preset multiple and volume (indexes into `Grades`) the hour has been recorded at
+        self.grade_m = -1
+        self.grade_v = -1
 
     def add_minute(self, minute: int, q: float, closed: bool) -> None:
         bit = 1 << minute
@@ -224,6 +247,7 @@ class SpikeDetector:
         min_volume: float,
         *,
         assets: Mapping[str, str] | None = None,
+        grades: Grades | None = None,
         full_wait_ms: int = FULL_WAIT_MS,
         on_held_back: Callable[[HeldBack], None] | None = None,
     ) -> None:
@@ -231,6 +255,10 @@ class SpikeDetector:
             raise ValueError("multiple must be positive")
         self.multiple = multiple
         self.min_volume = min_volume
+        # the preset grid crossings are recorded on (without it: the service's rule only)
+        self.grades = grades or Grades.none(multiple, min_volume)
+        self._top_m = len(self.grades.multiples) - 1
+        self._top_v = len(self.grades.volumes) - 1
         self.full_wait_ms = full_wait_ms
         self._on_held_back = on_held_back
         self.held_back = 0  # alerts held back since start
@@ -315,6 +343,10 @@ class SpikeDetector:
         spike = self._check_spike(k.symbol, state, h, k.event_time_ms)
         if spike is not None:
             alerts.append(spike)
+        elif h.spike_previous is not None and (h.grade_m < self._top_m or h.grade_v < self._top_v):
+            crossing = self._check_climb(k.symbol, state, h, k.event_time_ms)
+            if crossing is not None:
+                alerts.append(crossing)
         if k.closed and h.complete:
             if h.awaits_update:
                 full = self._full(k.symbol, state, h, max(k.event_time_ms, self._now_ms))
@@ -358,16 +390,22 @@ class SpikeDetector:
         if h is not None:
             h.add_hour(quote_volume, True)
 
-    def restore(self, fired: Iterable[Fired]) -> None:
-        """Rows already in PostgreSQL (current and previous hour): after a restart no second
-        SPIKE fires, and HALF/FULL stay due or done. A due update waits for its hour's minutes
-        like any other, and carries the denominator of the restored SPIKE."""
-        for symbol, hour, alert_type, detected_at, previous in fired:
+    def restore(self, fired: Iterable[tuple[Any, ...]]) -> None:
+        """Rows already in PostgreSQL (current and previous hour, `Fired` or its first five
+        fields): after a restart no second SPIKE or crossing fires, and HALF/FULL stay due or
+        done. A due update waits for its hour's minutes like any other, and carries the
+        denominator of the restored SPIKE; the rows' figures say which grades were recorded."""
+        for row in fired:
+            symbol, hour, alert_type, detected_at, previous, ratio, current, crossing = Fired(*row)
             start = ms_from_utc(hour)
             h = self._state(symbol).hour(start)
             if h is None:
                 continue
             if alert_type is AlertType.SPIKE:
+                grade_m, grade_v = self.grades.grade(ratio, current) if ratio > 0 else (0, 0)
+                h.grade_m, h.grade_v = max(h.grade_m, grade_m, 0), max(h.grade_v, grade_v, 0)
+                if crossing:
+                    continue  # its hour's public SPIKE decides the updates
                 minute = (ms_from_utc(detected_at) - start) // MINUTE_MS
                 h.spike_minute = minute if h.spike_minute is None else min(h.spike_minute, minute)
                 if previous > 0:
@@ -397,7 +435,9 @@ class SpikeDetector:
         if self._on_held_back is not None:
             self._on_held_back(HeldBack(symbol, h.start_ms, kind, reason))
 
-    def _alert(self, symbol: str, state: _Symbol, h: _Hour, kind: AlertType, at_ms: int) -> Alert | None:
+    def _alert(
+        self, symbol: str, state: _Symbol, h: _Hour, kind: AlertType, at_ms: int, level: Level | None = None
+    ) -> Alert | None:
         """The one constructor of alerts: None (held back) unless every figure is known."""
         current, previous, ratio = self._volumes(state, h)
         price = state.price
@@ -415,6 +455,7 @@ class SpikeDetector:
             ratio=ratio,
             price=price,
             funding_rate=state.funding,
+            level=level,
         )
 
     def _check_spike(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
@@ -433,10 +474,30 @@ class SpikeDetector:
         h.spike_previous = previous
         spike = self._alert(symbol, state, h, AlertType.SPIKE, at_ms)
         if spike is None:
-            h.half_done = h.full_done = True  # no update follows a SPIKE that was not sent
-        elif h.awaits_update:
-            self._pending[(symbol, h.start_ms)] = h
+            h.half_done = h.full_done = True  # no update follows a SPIKE that was not sent,
+            h.grade_m, h.grade_v = self._top_m, self._top_v  # and no crossing
+        else:
+            h.grade_m, h.grade_v = self.grades.grade(spike.ratio, spike.current_volume)
+            if h.awaits_update:
+                self._pending[(symbol, h.start_ms)] = h
         return spike
+
+    def _check_climb(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
+        """A crossing, when this update lifted the spiked hour `h` to a higher grade."""
+        previous = h.spike_previous
+        assert previous is not None
+        current = h.total
+        ratio = current / previous
+        multiples, volumes = self.grades.multiples, self.grades.volumes
+        m, v = h.grade_m + 1, h.grade_v + 1
+        if (m > self._top_m or ratio < multiples[m]) and (v > self._top_v or current < volumes[v]):
+            return None  # the hot path: no higher grade reached
+        if self._now_ms >= h.start_ms + HOUR_MS + CLOSE_GRACE_MS:
+            return None  # closed (as for the SPIKE)
+        grade_m, grade_v = self.grades.grade(ratio, current)
+        h.grade_m, h.grade_v = max(h.grade_m, grade_m), max(h.grade_v, grade_v)
+        level = Level(multiples[h.grade_m], volumes[h.grade_v])
+        return self._alert(symbol, state, h, AlertType.SPIKE, at_ms, level)
 
     def _full(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
         self._pending.pop((symbol, h.start_ms), None)

@@ -1,7 +1,9 @@
 """`volspike replay FILE`: a recorded combined stream through the real parser and detector.
 
 One websocket message per line, plain or gzip (told apart by the magic bytes, not the
-name). Every alert goes to stdout as one JSON line (`Alert.to_json_dict()`), nothing else;
+name). Every alert goes to stdout as one JSON line (`Alert.to_json_dict()`), nothing else
+(with `--crossings`, the crossings of the own-threshold presets too, each with its `level`, as
+ingest records them);
 a summary goes to stderr at the end. Malformed lines are counted, never fatal. No database
 or Redis is touched, and time is the recording's own, so an hour of data replays in seconds.
 """
@@ -22,6 +24,7 @@ from typing import IO
 import orjson
 
 from core.alerts import Alert
+from core.presets import Grades
 from core.settings import Settings
 from ingest.detector import SpikeDetector
 from ingest.parsers import Ignored, Kline, MarkPrices, ParseError, RuleKline, Tickers, parse_frame
@@ -43,6 +46,7 @@ class ReplayStats:
     malformed: int = 0
     malformed_lines: list[tuple[int, str]] = field(default_factory=list)  # first few: (line, reason)
     alerts: Counter[str] = field(default_factory=Counter)  # by alert type
+    crossings: int = 0  # crossings of own-threshold presets (`--crossings`)
 
     def summary(self) -> str:
         out = [
@@ -59,6 +63,8 @@ class ReplayStats:
             out.append(f"malformed: {self.malformed} ({shown}{more})")
         kinds = ", ".join(f"{kind} {self.alerts[kind]}" for kind in ("SPIKE", "HALF_UPDATE", "FULL_UPDATE"))
         out.append(f"alerts: {sum(self.alerts.values())} ({kinds})")
+        if self.crossings:
+            out.append(f"crossings: {self.crossings}")
         return "\n".join(out)
 
 
@@ -103,7 +109,10 @@ def iter_replay(lines: Iterable[bytes], detector: SpikeDetector, stats: ReplaySt
                 stats.control += 1
                 continue
             for alert in alerts:
-                stats.alerts[alert.alert_type.value] += 1
+                if alert.level is None:
+                    stats.alerts[alert.alert_type.value] += 1
+                else:
+                    stats.crossings += 1
                 yield alert
     finally:
         stats.lines = number
@@ -138,6 +147,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="spike multiple (default: SPIKE_MULTIPLE from the settings)",
     )
     parser.add_argument(
+        "--crossings",
+        action="store_true",
+        help="also the crossings of the preset thresholds users choose (core/presets.py)",
+    )
+    parser.add_argument(
         "--min-volume",
         type=_positive,
         default=None,
@@ -169,7 +183,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"volspike replay: cannot open {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    detector = SpikeDetector(multiple, min_volume)
+    grades = Grades.for_defaults(multiple, min_volume) if args.crossings else None
+    detector = SpikeDetector(multiple, min_volume, grades=grades)
     stats = ReplayStats()
     out = sys.stdout.buffer
     code = 0

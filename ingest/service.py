@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 
 from core.alerts import Alert
 from core.clock import Clock, SystemClock, utc_from_ms
+from core.presets import Grades
 from core.redis_names import RedisNames
 from core.settings import Settings
 from core.tasks import raise_if_cancelling
@@ -136,7 +137,10 @@ class IngestService:
         self.t = timings or IngestTimings()
         self.exchange_clock = ExchangeClock()
         self.detector = SpikeDetector(
-            settings.spike_multiple, settings.spike_min_quote_volume, on_held_back=self._held_back
+            settings.spike_multiple,
+            settings.spike_min_quote_volume,
+            grades=Grades.for_defaults(settings.spike_multiple, settings.spike_min_quote_volume),
+            on_held_back=self._held_back,
         )
         self.publisher = AlertPublisher(pool, redis, self.names, database_url=settings.database_url)
         self.writer = CandleWriter(pool, max_delay=self.t.candle_flush)

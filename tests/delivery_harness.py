@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from bot.app import build_bot
 from bot.delivery import DeliveryOptions, run_delivery
 from bot.i18n import create_i18n
-from core.alerts import Alert, AlertType
+from core.alerts import Alert, AlertType, Level
 from core.clock import ManualClock, hour_floor
 from core.redis_names import RedisNames
 from core.settings import Settings
@@ -95,6 +95,7 @@ async def add_alert(
     ratio: float = 3.33,
     price: float = 97123.4,
     funding: float | None = 0.0001,
+    level: Level | None = None,
 ) -> Alert:
     alert = Alert(
         symbol=symbol,
@@ -107,11 +108,12 @@ async def add_alert(
         ratio=ratio,
         price=price,
         funding_rate=funding,
+        level=level,
     )
     alert_id = await pool.fetchval(
         "INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume, "
-        "previous_volume, volume_ratio, price, funding_rate, published_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) RETURNING id",
+        "previous_volume, volume_ratio, price, funding_rate, published_at, level_multiple, level_volume) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), $11, $12) RETURNING id",
         alert.symbol,
         alert.asset,
         alert.alert_type.value,
@@ -122,6 +124,8 @@ async def add_alert(
         alert.ratio,
         alert.price,
         alert.funding_rate,
+        None if level is None else level.multiple,
+        None if level is None else level.min_volume,
     )
     return alert.with_id(alert_id)
 

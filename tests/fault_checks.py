@@ -44,11 +44,13 @@ class AlertRow:
 
 
 async def alert_rows(db_url: str) -> list[AlertRow]:
+    """The public alerts (the scenarios' chats keep the default thresholds: these are theirs; the
+    crossings of own thresholds, `level_multiple` set, go to nobody here)."""
     conn = await asyncpg.connect(db_url)
     try:
         rows = await conn.fetch(
             "SELECT id, symbol, asset, alert_type, hour_ts, detected_at, current_volume, previous_volume, "
-            "volume_ratio, price FROM alerts ORDER BY id"
+            "volume_ratio, price FROM alerts WHERE level_multiple IS NULL ORDER BY id"
         )
     finally:
         await conn.close()

@@ -177,7 +177,7 @@ class FaultWorld:
             try:
                 for r in await conn.fetch(
                     "SELECT id, symbol, alert_type, hour_ts, detected_at, current_volume, previous_volume, "
-                    "price, published_at FROM alerts ORDER BY id"
+                    "price, published_at, level_multiple, level_volume FROM alerts ORDER BY id"
                 ):
                     lines.append(f"alert {dict(r)}")
                 for r in await conn.fetch(

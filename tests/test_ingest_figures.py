@@ -131,7 +131,9 @@ async def poll(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.
 
 async def alert_row(pool: asyncpg.Pool, alert_type: str, symbol: str = SYMBOL) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        "SELECT * FROM alerts WHERE symbol = $1 AND alert_type = $2", symbol, alert_type
+        "SELECT * FROM alerts WHERE symbol = $1 AND alert_type = $2 AND level_multiple IS NULL",
+        symbol,
+        alert_type,
     )
 
 

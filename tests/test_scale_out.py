@@ -78,7 +78,9 @@ async def spike_rows(world: FaultWorld, symbol: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(world.db_url)
     try:
         return await conn.fetch(
-            "SELECT id, hour_ts FROM alerts WHERE symbol = $1 AND alert_type = 'SPIKE'", symbol
+            "SELECT id, hour_ts FROM alerts "
+            "WHERE symbol = $1 AND alert_type = 'SPIKE' AND level_multiple IS NULL",
+            symbol,
         )
     finally:
         await conn.close()

@@ -87,7 +87,10 @@ async def test_a_spike_on_the_exchange_reaches_the_elite_chat_once(db, redis, na
             buttons = [b for row in alerts[0].params["reply_markup"]["inline_keyboard"] for b in row]
             assert any(b.get("callback_data") == f"mute:{symbol}" for b in buttons)
 
-            rows = await db.fetch("SELECT alert_type, volume_ratio FROM alerts WHERE symbol = $1", symbol)
+            rows = await db.fetch(
+                "SELECT alert_type, volume_ratio FROM alerts WHERE symbol = $1 AND level_multiple IS NULL",
+                symbol,
+            )
             assert [r["alert_type"] for r in rows] == ["SPIKE"]
             assert rows[0]["volume_ratio"] >= cfg.spike_multiple
 

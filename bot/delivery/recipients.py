@@ -6,12 +6,18 @@ For an alert row it selects, in a single INSERT … SELECT:
 - by their effective tier (a paid tier past `tier_expires_at` counts as free);
 - alert type: HALF/FULL updates only for tiers with `updates` (elite); tiers with
   `custom_thresholds` (pro, elite) may narrow the types in `user_settings.alert_types`;
-- an update follows its SPIKE: a HALF/FULL update goes only to those its SPIKE (same symbol and
-  hour) went to (a delivery row that is sent, on its way, or of unknown outcome), and never to
-  anyone else; so a user's own thresholds, which apply to SPIKEs, cannot cut off the updates
-  of a SPIKE they were sent (an update's ratio or volume may be below them);
-- thresholds: pro/elite own `spike_multiple` / `min_quote_volume` against a SPIKE's ratio and
-  current volume; free uses the service defaults, which the alert already satisfied;
+- thresholds: a user's SPIKE of a symbol-hour is the earliest SPIKE row of that hour (the public
+  one or a crossing, `core.presets`) whose ratio and current volume are at or above the
+  user's own `spike_multiple` / `min_quote_volume` (pro/elite; NULL, and every free user: the
+  service defaults, which every row satisfies, so theirs is the public SPIKE): the hour's first
+  moment at or above both, with the figures of that moment. Connected chats get public SPIKEs;
+- one SPIKE per chat and symbol-hour: SPIKE deliveries carry their symbol-hour, unique per chat
+  (`deliveries_one_spike_key`), so a user who changes thresholds mid-hour gets no second one;
+- an update follows its SPIKE: a HALF/FULL update goes only to those a SPIKE of the same
+  symbol-hour went to (a delivery row that is sent, on its way, or of unknown outcome), the
+  HALF if that SPIKE came at minute <= 20, the FULL unless it came at minute >= 55, and never
+  to anyone else; so a user's own thresholds cannot cut off the updates of a SPIKE they were
+  sent (an update's ratio or volume may be below them);
 - watchlist-only: then the symbol must be on the user's watchlist (any tier);
 - not muted for this symbol (`mutes.until > now`);
 - quiet hours (pro/elite) in the user's IANA time zone, evaluated at the delivery's due time.
@@ -20,7 +26,8 @@ For an alert row it selects, in a single INSERT … SELECT:
 - connected groups/channels (`chats.active`): SPIKE alerts only, with their tier's delay.
 
 Due time = the alert's `detected_at` + the tier's delay; priority = the tier's delivery priority.
-`ON CONFLICT (alert_id, chat_id) DO NOTHING`: a stream entry read twice creates nothing twice.
+`ON CONFLICT DO NOTHING` (on (alert_id, chat_id) and on the one-SPIKE key): a stream entry read
+twice creates nothing twice.
 That also makes it safe to run the query in chunks of users (`fan_out`), one transaction each,
 so the first recipients can be sent to while the rest are still being written: a crash between
 chunks re-runs all of them and only the missing rows are added.
@@ -30,11 +37,12 @@ The tier numbers come from `core.tiers.TIERS` as query parameters, so they live 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from core.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE
 from core.tasks import raise_if_cancelling
 from core.tiers import TIERS
 
@@ -48,6 +56,14 @@ WITH tier AS (
 ),
 alert AS (
     SELECT * FROM alerts WHERE id = $1
+),
+-- SPIKE rows of the same symbol-hour before this one: a user whose thresholds one of them
+-- satisfies had (or passed) their SPIKE there.
+earlier AS MATERIALIZED (
+    SELECT e.volume_ratio, e.current_volume
+    FROM alert a
+    JOIN alerts e ON e.symbol = a.symbol AND e.hour_ts = a.hour_ts AND e.alert_type = 'SPIKE'
+    WHERE a.alert_type = 'SPIKE' AND (e.detected_at, e.id) < (a.detected_at, a.id)
 ),
 people AS (
     SELECT u.id AS chat_id, t.priority, a.detected_at + t.delay AS due_at
@@ -63,6 +79,19 @@ people AS (
       AND NOT u.blocked
       AND NOT coalesce(s.paused, false)
       AND (a.alert_type = 'SPIKE' OR t.updates)
+      AND (  -- a crossing follows the public SPIKE, which is the first row the defaults accept
+          a.level_multiple IS NULL
+          OR (t.custom AND (s.spike_multiple IS NOT NULL OR s.min_quote_volume IS NOT NULL))
+      )
+      AND (
+          a.alert_type <> 'SPIKE' OR NOT EXISTS (
+              SELECT 1 FROM earlier e
+              WHERE NOT t.custom OR s.user_id IS NULL OR (
+                  (s.spike_multiple IS NULL OR e.volume_ratio >= s.spike_multiple)
+                  AND (s.min_quote_volume IS NULL OR e.current_volume >= s.min_quote_volume)
+              )
+          )
+      )
       AND (
           NOT t.custom OR s.user_id IS NULL OR (
               a.alert_type = ANY (s.alert_types)
@@ -87,6 +116,8 @@ people AS (
               JOIN deliveries d ON d.alert_id = spike.id AND d.chat_id = u.id
               WHERE spike.symbol = a.symbol AND spike.hour_ts = a.hour_ts AND spike.alert_type = 'SPIKE'
                 AND d.status IN ('sent', 'pending', 'sending', 'unknown', 'lost')
+                AND spike.detected_at < a.hour_ts + CASE a.alert_type WHEN 'HALF_UPDATE' THEN $11::interval
+                                                                      ELSE $12::interval END
           )
       )
       AND NOT EXISTS (
@@ -98,13 +129,22 @@ groups AS (
     FROM alert a
     JOIN chats c ON c.active
     JOIN tier t ON t.name = c.tier
-    WHERE a.alert_type = 'SPIKE' AND $10::boolean
+    WHERE a.alert_type = 'SPIKE' AND a.level_multiple IS NULL AND $10::boolean
 )
-INSERT INTO deliveries (alert_id, chat_id, priority, due_at)
-SELECT $1, chat_id, priority, due_at FROM (SELECT * FROM people UNION ALL SELECT * FROM groups) r
-ORDER BY priority, chat_id
-ON CONFLICT (alert_id, chat_id) DO NOTHING
+INSERT INTO deliveries (alert_id, chat_id, priority, due_at, spike_symbol, spike_hour)
+SELECT $1, r.chat_id, r.priority, r.due_at,
+       CASE WHEN a.alert_type = 'SPIKE' THEN a.symbol END,
+       CASE WHEN a.alert_type = 'SPIKE' THEN a.hour_ts END
+FROM (SELECT * FROM people UNION ALL SELECT * FROM groups) r
+CROSS JOIN alert a
+ORDER BY r.priority, r.chat_id
+ON CONFLICT DO NOTHING
 """
+
+# An update goes to a chat whose SPIKE of the hour was detected before these (minute <= 20: HALF;
+# minute < 55: FULL), the detector's rule for the public SPIKE applied to each chat's own.
+HALF_BEFORE = timedelta(minutes=HALF_LAST_SPIKE_MINUTE + 1)
+FULL_BEFORE = timedelta(minutes=FULL_FIRST_SKIP_MINUTE)
 
 
 def _tier_parameters() -> tuple[list[str], list[int], list[object], list[bool], list[bool]]:
@@ -130,7 +170,15 @@ async def insert_deliveries(
     """Write one pending delivery per recipient of alert `alert_id` among users with
     `after_user < id <= upto_user` (and connected chats when `with_chats`); returns how many were new."""
     status: str = await conn.execute(
-        INSERT_DELIVERIES, alert_id, now, *_tier_parameters(), after_user, upto_user, with_chats
+        INSERT_DELIVERIES,
+        alert_id,
+        now,
+        *_tier_parameters(),
+        after_user,
+        upto_user,
+        with_chats,
+        HALF_BEFORE,
+        FULL_BEFORE,
     )
     return int(status.rsplit(" ", 1)[-1])
 

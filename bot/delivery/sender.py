@@ -275,7 +275,7 @@ class Sender:
         # Claimed rows without an outcome yet → whether their request has been started.
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
-        self._renders: dict[tuple[int | None, str, Tier, bool, str], RenderedAlert] = {}
+        self._renders: dict[tuple[int | None, str, Tier, bool, str, SpikeFigures | None], RenderedAlert] = {}
         self.owner: int | None = None  # this process's owner lock key while it runs
 
     def wake(self) -> None:
@@ -618,8 +618,9 @@ class Sender:
         metrics.DELIVERIES.labels(label).inc()
 
     def _render(self, row: Claimed) -> RenderedAlert:
-        """One rendering per (alert, language, tier, chat kind, time zone), shared by its recipients."""
-        key = (row.alert.id, row.language, row.tier, row.group, row.timezone)
+        """One rendering per (alert, language, tier, chat kind, time zone, the chat's own SPIKE of the
+        hour for an update), shared by its recipients."""
+        key = (row.alert.id, row.language, row.tier, row.group, row.timezone, row.spike)
         rendered = self._renders.get(key)
         if rendered is None:
             rendered = render_alert(
