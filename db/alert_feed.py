@@ -17,12 +17,13 @@ SELECT {COLUMNS} FROM alerts
 WHERE detected_at <= $1
   AND alert_type = ANY($3::text[])
   AND ($4::text IS NULL OR symbol = $4)
+  AND ($5::text IS NULL OR strpos(symbol, upper($5)) > 0)
 ORDER BY detected_at DESC, id DESC
 LIMIT $2
 """
 
 MARKERS = """
-SELECT detected_at, alert_type FROM alerts
+SELECT detected_at, alert_type, volume_ratio FROM alerts
 WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
   AND alert_type = ANY($5::text[])
 ORDER BY detected_at
@@ -36,9 +37,10 @@ async def feed(
     limit: int,
     types: Sequence[str],
     symbol: str | None = None,
+    search: str | None = None,
 ) -> list[Alert]:
-    """Newest first."""
-    rows = await conn.fetch(FEED, visible_until, limit, list(types), symbol)
+    """Newest first; `search` keeps the symbols containing it, in any case."""
+    rows = await conn.fetch(FEED, visible_until, limit, list(types), symbol, search)
     return [from_row(row) for row in rows]
 
 
@@ -51,6 +53,6 @@ async def markers(
     visible_until: datetime,
     types: Sequence[str],
 ) -> list[asyncpg.Record]:
-    """`(detected_at, alert_type)` of the symbol's alerts in [start, end), oldest first."""
+    """`(detected_at, alert_type, volume_ratio)` of the symbol's alerts in [start, end), oldest first."""
     rows: list[asyncpg.Record] = await conn.fetch(MARKERS, symbol, start, end, visible_until, list(types))
     return rows

@@ -14,6 +14,7 @@ from bot.keyboards.settings import format_multiple, multiple_presets, volume_pre
 from bot.symbols import resolve_one
 from db import symbols as db_symbols
 from volspike.alerts import format_usd
+from volspike.settings import Settings
 from volspike.tiers import TIERS, Tier
 from webapp import keys
 from webapp.api.candles import page_json
@@ -52,17 +53,17 @@ async def first_candles(request: web.Request, symbol: str, interval: str) -> Mar
     return Markup("{" + ",".join(parts).replace("<", "\\u003c") + "}")  # nothing can close the tag
 
 
-def _common(request: web.Request, page: str) -> dict[str, Any]:
+def common(request: web.Request, page: str) -> dict[str, Any]:
     settings = request.app[keys.SETTINGS]
     return {"page": page, "app_link": settings.telegram_app_link}
 
 
 async def feed(request: web.Request) -> web.Response:
-    return render(request, "feed.html", _common(request, "feed"))
+    return render(request, "feed.html", common(request, "feed"))
 
 
 async def markets(request: web.Request) -> web.Response:
-    return render(request, "markets.html", _common(request, "markets"))
+    return render(request, "markets.html", common(request, "markets"))
 
 
 async def chart(request: web.Request) -> web.StreamResponse:
@@ -70,7 +71,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
     universe = await db_symbols.assets(request.app[keys.POOL])
     symbol = resolve_one(token, universe)
     if symbol is None:
-        context = {**_common(request, "chart"), "symbol": token.upper()[:30]}
+        context = {**common(request, "chart"), "symbol": token.upper()[:30]}
         response = render(request, "unknown_symbol.html", context)
         response.set_status(404)
         return response
@@ -79,7 +80,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
         query = {"interval": interval if interval in INTERVALS else DEFAULT_INTERVAL}
         raise web.HTTPFound(request.app.router["chart"].url_for(symbol=symbol).with_query(query))
     context = {
-        **_common(request, "chart"),
+        **common(request, "chart"),
         "symbol": symbol,
         "asset": universe[symbol],
         "interval": interval,
@@ -90,13 +91,13 @@ async def chart(request: web.Request) -> web.StreamResponse:
 
 
 async def watchlist(request: web.Request) -> web.Response:
-    return render(request, "watchlist.html", _common(request, "watchlist"))
+    return render(request, "watchlist.html", common(request, "watchlist"))
 
 
 async def settings(request: web.Request) -> web.Response:
     app_settings = request.app[keys.SETTINGS]
     context = {
-        **_common(request, "settings"),
+        **common(request, "settings"),
         "multiples": [
             (value, format_multiple(value)) for value in multiple_presets(app_settings.spike_multiple)
         ],
@@ -109,10 +110,10 @@ async def settings(request: web.Request) -> web.Response:
     return render(request, "settings.html", context)
 
 
-async def plans(request: web.Request) -> web.Response:
-    app_settings = request.app[keys.SETTINGS]
+def plan_rows(app_settings: Settings) -> list[dict[str, Any]]:
+    """The tier table of /plans and /billing: each tier's limits and its Stars price."""
     stars = {Tier.PRO: app_settings.stars_price_pro, Tier.ELITE: app_settings.stars_price_elite}
-    table = [
+    return [
         {
             "tier": tier.value,
             "delay_minutes": int(limits.alert_delay.total_seconds() // 60),
@@ -124,4 +125,8 @@ async def plans(request: web.Request) -> web.Response:
         }
         for tier, limits in TIERS.items()
     ]
-    return render(request, "plans.html", {**_common(request, "plans"), "plans": table})
+
+
+async def plans(request: web.Request) -> web.Response:
+    table = plan_rows(request.app[keys.SETTINGS])
+    return render(request, "plans.html", {**common(request, "plans"), "plans": table})
