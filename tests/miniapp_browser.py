@@ -37,6 +37,7 @@ BRIDGE = "[Telegram.WebView] > postEvent "
 class Site:
     base: str
     app: web.Application
+    token: str = BOT_TOKEN  # the bot token initData is signed with
 
     def tg(
         self,
@@ -46,7 +47,7 @@ class Site:
         start_param: str | None = None,
         language: str = "en",
     ) -> str:
-        init = signed_init_data(BOT_TOKEN, USER, utcnow(), start_param=start_param, language=language)
+        init = signed_init_data(self.token, USER, utcnow(), start_param=start_param, language=language)
         return telegram_url(self.base, path, init, theme)
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot.keyboards.settings import format_multiple, multiple_presets, volume_presets
-from bot.symbols import resolve_one
+from bot.symbols import resolve_one, suggest
 from db import symbols as db_symbols
 from volspike.alerts import format_usd
 from volspike.settings import Settings
@@ -71,7 +71,11 @@ async def chart(request: web.Request) -> web.StreamResponse:
     universe = await db_symbols.assets(request.app[keys.POOL])
     symbol = resolve_one(token, universe)
     if symbol is None:
-        context = {**common(request, "chart"), "symbol": token.upper()[:30]}
+        context = {
+            **common(request, "unknown"),
+            "symbol": token.upper()[:30],
+            "suggestions": suggest(token, universe),
+        }
         response = render(request, "unknown_symbol.html", context)
         response.set_status(404)
         return response
