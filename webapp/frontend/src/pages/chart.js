@@ -90,7 +90,8 @@ let markerPlugin = null;
 function makeChart() {
   chart = createChart($("#chart"), {
     autoSize: true,
-    layout: { attributionLogo: true, panes: { separatorColor: "transparent" } },
+    // The attribution is the page's own line under the chart (a 44 px link), not the logo.
+    layout: { attributionLogo: false, panes: { separatorColor: "transparent" } },
     rightPriceScale: { borderVisible: false },
     timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
     crosshair: { mode: 0 },
