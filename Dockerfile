@@ -8,6 +8,8 @@ WORKDIR /src/webapp/frontend
 COPY webapp/frontend/package.json webapp/frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY webapp/frontend/ ./
+# the number formats the bundle shares with the server (webapp/frontend/src/lib/format.js imports it)
+COPY core/number_formats.json /src/core/number_formats.json
 RUN npm run build
 
 FROM python:3.11-slim AS builder
@@ -15,10 +17,12 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md hatch_build.py babel.cfg ./
 COPY volspike ./volspike
+COPY core ./core
 COPY db ./db
 COPY ingest ./ingest
 COPY bot ./bot
 COPY webapp ./webapp
+COPY simulator ./simulator
 COPY locales ./locales
 COPY --from=assets /src/webapp/static/dist ./webapp/static/dist
 RUN pip wheel --no-deps --wheel-dir /dist .

@@ -25,13 +25,13 @@ wheel:  ## build dist/volspike-*.whl (catalogs compiled by the build hook)
 doctor:  ## check settings and every dependency (PostgreSQL, Redis, Binance, bot token, ...)
 	$(VENV)/volspike doctor
 
-lint:  ## ruff + mypy only
-	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy
+lint:  ## ruff + mypy + lint-imports (the layering) only
+	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy && $(VENV)/lint-imports
 
 format:  ## apply ruff's formatting and safe fixes
 	$(VENV)/ruff format . && $(VENV)/ruff check --fix .
 
-locales-extract:  ## extract messages from bot/ into locales/messages.pot
+locales-extract:  ## extract messages from bot/, core/ and the templates into locales/messages.pot
 	$(VENV)/pybabel extract -F babel.cfg -k N_ -k t --no-location --sort-output --project=VolSpike -o locales/messages.pot .
 
 locales-update: locales-extract  ## merge the .pot into every locales/<lang>/LC_MESSAGES/messages.po

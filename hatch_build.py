@@ -1,16 +1,18 @@
-"""Build hook: what the wheel needs that git does not hold.
+"""Build hook: what the wheel and the sdist need that git does not hold.
 
 - The gettext catalogs are compiled (`locales/<lang>/LC_MESSAGES/messages.po` → `.mo`) with babel,
   so an installed bot finds them through `importlib.resources` with no `make` step. An editable
   (development) install compiles them in place, next to the `.po` files, where git ignores them.
-- The Mini App's built assets (`webapp/static/dist/`, made by `scripts/frontend.sh` or the
-  Dockerfile's Node stage) go into the wheel; a wheel built without them would serve a blank app,
-  so the build stops and says how to make them.
+- The Mini App's built assets (`webapp/static/dist/`) go into the wheel and the sdist. When they are
+  missing (a clean clone), the hook builds them as `scripts/frontend.sh` does: `npm ci` and the
+  esbuild bundle in `webapp/frontend/`. Without npm it stops and says what to install. The sdist
+  carries the built assets, so a wheel built from it needs no npm; git never tracks them.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,10 @@ from babel.messages.pofile import read_po
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 DOMAIN = "messages"
+DIST = Path("webapp", "static", "dist")
+FRONTEND = Path("webapp", "frontend")
+# build.mjs writes the manifest after the bundle: present means the bundle is complete
+BUNDLE_DONE = "manifest.json"
 
 
 def compile_catalogs(locales: Path, out: Path) -> list[Path]:
@@ -41,24 +47,50 @@ def compile_catalogs(locales: Path, out: Path) -> list[Path]:
     return written
 
 
+def mini_app_assets(root: Path) -> Path:
+    """`webapp/static/dist/`, bundled first with npm when it is not there yet."""
+    dist = root / DIST
+    if (dist / BUNDLE_DONE).is_file():
+        return dist
+    frontend = root / FRONTEND
+    if not (frontend / "package.json").is_file():
+        raise RuntimeError(f"{DIST}/ is missing and there is no {FRONTEND}/package.json to build it from")
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(
+            f"{DIST}/ (the Mini App's bundle) is missing and npm is not installed to build it: "
+            "install Node.js 18+ with npm (Debian: apt-get install -y nodejs npm) and build again, "
+            "or install from the sdist, which carries the bundle"
+        )
+    for args in (
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        [npm, "run", "--silent", "build"],
+    ):
+        result = subprocess.run(args, cwd=frontend, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`{' '.join(['npm', *args[1:]])}` in {FRONTEND}/ failed ({result.returncode}):\n"
+                + (result.stderr or result.stdout)[-2000:]
+            )
+    if not (dist / BUNDLE_DONE).is_file():
+        raise RuntimeError(f"`npm run build` in {FRONTEND}/ wrote no {DIST}/{BUNDLE_DONE}")
+    return dist
+
+
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         root = Path(self.root)
         locales = root / "locales"
-        if version == "editable":
+        if self.target_name == "wheel" and version == "editable":
             compile_catalogs(locales, locales)
             return
-        self._tmp = Path(tempfile.mkdtemp(prefix="volspike-build-"))
-        for mo_path in compile_catalogs(locales, self._tmp):
-            build_data["force_include"][str(mo_path)] = f"locales/{mo_path.relative_to(self._tmp)}"
-        if (root / "webapp" / "frontend" / "package.json").is_file():
-            dist = root / "webapp" / "static" / "dist"
-            if not any(dist.glob("*")):
-                raise RuntimeError(
-                    "webapp/static/dist/ is empty: build the Mini App's assets first "
-                    "(`bash scripts/frontend.sh`, i.e. npm ci && npm run build in webapp/frontend)"
-                )
-            build_data["force_include"][str(dist)] = "webapp/static/dist"
+        if not (root / DIST / BUNDLE_DONE).is_file():
+            self.app.display_info(f"building the Mini App's bundle in {FRONTEND}/ (npm ci + esbuild)")
+        build_data["force_include"][str(mini_app_assets(root))] = str(DIST)
+        if self.target_name == "wheel":
+            self._tmp = Path(tempfile.mkdtemp(prefix="volspike-build-"))
+            for mo_path in compile_catalogs(locales, self._tmp):
+                build_data["force_include"][str(mo_path)] = f"locales/{mo_path.relative_to(self._tmp)}"
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         tmp = getattr(self, "_tmp", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from volspike.errors import ConfigError
+from core.errors import ConfigError
 
 try:
     import matplotlib

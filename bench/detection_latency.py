@@ -29,10 +29,10 @@ from redis.asyncio import Redis
 
 from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, start_sim, stop, wait_http
 from bench.rows import Row, Section
+from core.settings import load_settings
 from db.migrate import migrate
 from db.pool import create_pool
 from ingest.service import IngestService, IngestTimings
-from volspike.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

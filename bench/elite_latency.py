@@ -35,8 +35,8 @@ from bench.fanout import (
     _wait,
     delivery_stack,
 )
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from core.redis_names import RedisNames
+from core.settings import Settings
 
 SIZES = (100, 1_000, 10_000)
 MODES = ("free", "paid")

@@ -42,12 +42,12 @@ from redis.asyncio import Redis
 from bot.app import build_bot
 from bot.delivery import DeliveryOptions, run_delivery
 from bot.i18n import create_i18n
+from core.alerts import Alert, AlertType
+from core.clock import SystemClock, hour_floor
+from core.redis_names import RedisNames
+from core.settings import Settings, load_settings
 from db.migrate import migrate
 from db.pool import create_pool
-from volspike.alerts import Alert, AlertType
-from volspike.clock import SystemClock, hour_floor
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings, load_settings
 
 # `python bench/fanout.py` as well as `python -m bench.fanout` (the Makefile's way): the look-alike
 # lives in tests/fakes, the percentile in bench/.

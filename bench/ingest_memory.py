@@ -25,10 +25,10 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.rows import Row, Section
+from core.redis_names import RedisNames
+from core.settings import load_settings
 from db.migrate import migrate
 from db.pool import create_pool
-from volspike.redis_names import RedisNames
-from volspike.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -45,6 +45,8 @@ if str(ROOT) not in sys.path:  # `python bench/miniapp_page.py` as well as `pyth
 
 from bench.rows import Row, Section  # noqa: E402
 from bench.webapp_server import bench_database  # noqa: E402
+from core.redis_names import RedisNames  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 from db.pool import create_pool  # noqa: E402
 from tests.browser_harness import (  # noqa: E402
     CHROMIUM,
@@ -60,8 +62,6 @@ from tests.browser_harness import (  # noqa: E402
     utcnow,
 )
 from tests.miniapp_harness import BOT_TOKEN, set_tier  # noqa: E402
-from volspike.redis_names import RedisNames  # noqa: E402
-from volspike.settings import load_settings  # noqa: E402
 
 REDIS_URL = os.environ.get("VOLSPIKE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 USER = 4242

@@ -48,15 +48,15 @@ from redis.asyncio import Redis
 from bench.detection_latency import percentile
 from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, start_sim, stop, wait_http
 from bench.rows import Row, Section
+from core.alerts import AlertType
+from core.clock import ms_from_utc, utc_from_ms
+from core.settings import load_settings
 from db.alerts import fired_since
 from db.migrate import migrate
 from db.pool import create_pool
 from ingest.detector import SpikeDetector
 from ingest.parsers import kline_from_rest
 from ingest.service import IngestService, IngestTimings
-from volspike.alerts import AlertType
-from volspike.clock import ms_from_utc, utc_from_ms
-from volspike.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MINUTE_MS = 60_000

@@ -43,9 +43,9 @@ from bench.fanout import RemoteFake
 from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, proc_status, start_sim, wait_http
 from bench.rows import Row, Section
 from bench.webapp_server import REDIS_URL, bench_database
-from volspike.errors import ConfigError
-from volspike.redis_names import RedisNames
-from volspike.settings import load_settings
+from core.errors import ConfigError
+from core.redis_names import RedisNames
+from core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("ingest", "bot", "webapp")

@@ -21,8 +21,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from bench.ingest_memory import free_port, wait_http
+from core.settings import Settings, load_settings
 from db.migrate import migrate
-from volspike.settings import Settings, load_settings
 
 PG_ADMIN = os.environ.get("VOLSPIKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VOLSPIKE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -37,7 +37,7 @@ def raise_open_files() -> int:
 
 
 def _serve(overrides: dict[str, Any], port: int) -> None:
-    from volspike.logs import setup_logging
+    from core.logs import setup_logging
 
     setup_logging("WARNING", json=True)
     raise_open_files()
@@ -49,7 +49,7 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
     until SIGTERM."""
     from aiohttp import web
 
-    from webapp.app import create_app
+    from webapp.app import create_app, run_webapp
     from webapp.workers import extra_workers, reuse_port
 
     settings = load_settings(_env_file=None, **overrides)
@@ -61,7 +61,7 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
         await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port(settings)).start()
         gc.collect()  # as `volspike webapp` does once serving (webapp.app.run_webapp's freeze_gc)
         gc.freeze()
-        async with extra_workers(settings):
+        async with extra_workers(settings, run_webapp):
             await stop.wait()
     finally:
         await runner.cleanup()

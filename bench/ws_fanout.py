@@ -36,9 +36,9 @@ from redis.asyncio import Redis
 from bench.detection_latency import percentile
 from bench.ingest_memory import proc_status
 from bench.webapp_server import REDIS_URL, bench_database, bench_webapp, raise_open_files
+from core.alerts import Alert, AlertType
+from core.redis_names import RedisNames
 from tests.miniapp_harness import BOT_TOKEN, init_data
-from volspike.alerts import Alert, AlertType
-from volspike.redis_names import RedisNames
 
 USER_ID = 4242
 

@@ -1,7 +1,7 @@
 """An alert as a Telegram message: localized text (HTML) and its inline keyboard.
 
-Pure: an `Alert`, a locale and where it goes in, text and buttons out. The numbers are
-formatted the same in every language by `volspike.alerts`; only the words are translated.
+Pure: an `Alert`, a locale and where it goes in, text and buttons out. The words are the alert's
+lines from `core.alert_message` (shared with the Mini App); here they become HTML and buttons.
 """
 
 from __future__ import annotations
@@ -12,21 +12,32 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
-from bot.symbols import symbol_callback
-from bot.texts import html_text
-from volspike.alerts import (
-    Alert,
-    AlertType,
-    format_funding,
-    format_price,
-    format_ratio,
-    format_usd,
-    simulated_prefix,
-)
-from volspike.tiers import Tier, limits
+from core.alert_message import SpikeFigures, alert_lines, chart_url
+from core.alerts import Alert
+from core.symbols import symbol_callback
+from core.texts import html_text
+from core.tiers import Tier, limits
 
 MUTE_PREFIX = "mute:"
 SETTINGS_OPEN = "settings:open"
+CHART_PREFIX = "chart:"
+_MAX_ALERT_ID = 2**63 - 1  # alerts.id is a bigint: "chart:" and 19 digits stay far under 64 bytes
+
+
+def chart_callback(alert_id: int) -> str:
+    """The Chart button's callback data: the alert id only (the handler reads the rest from the row)."""
+    return f"{CHART_PREFIX}{alert_id}"
+
+
+def alert_from_chart_callback(data: str | None) -> int | None:
+    """The alert id of Chart button data; None for anything a button of ours never carries."""
+    if data is None or not data.startswith(CHART_PREFIX):
+        return None
+    digits = data[len(CHART_PREFIX) :]
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        return None
+    alert_id = int(digits)
+    return alert_id if 0 < alert_id <= _MAX_ALERT_ID else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,49 +54,31 @@ def render_alert(
     tier: Tier,
     private: bool,
     webapp_url: str | None,
+    zone: str = "UTC",
+    spike: SpikeFigures | None = None,
 ) -> RenderedAlert:
-    """The alert for one recipient: `private` chats get a Mini App button, others a URL button."""
+    """The alert for one recipient: `private` chats get a Mini App button, others a URL button;
+    an update's hours are in `zone`, and it reports the move since `spike` when it is known."""
 
     def t(msgid: str) -> str:
         return i18n.gettext(msgid, locale=locale)
 
-    headline, price, funding = (html_text(line) for line in alert_lines(alert, t))
-    lines = [f"<b>{headline}</b>", price, funding]
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return i18n.gettext(singular, plural, n, locale=locale)
+
+    headline, *rest = (html_text(line) for line in alert_lines(alert, t, zone=zone, spike=spike))
+    lines = [f"<b>{headline}</b>", *rest]
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
-        late = t("This alert is {minutes} minutes late. /status").format(minutes=minutes)
+        late = ngettext(
+            "This alert is {minutes} minute late. /status",
+            "This alert is {minutes} minutes late. /status",
+            minutes,
+        ).format(minutes=minutes)
         lines.append("")
         lines.append(f"<i>{late}</i>")
     return RenderedAlert("\n".join(lines), _keyboard(alert, t, private=private, webapp_url=webapp_url))
-
-
-def alert_lines(alert: Alert, t: Callable[[str], str]) -> tuple[str, str, str]:
-    """The alert's three lines in `t`'s language, plain text: the headline (update prefix and
-    simulated marker included), the price and the funding. The bot's message and the Mini App
-    API's `text` are both made of these."""
-    headline = t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
-        asset=alert.asset, volume=format_usd(alert.current_volume), ratio=format_ratio(alert.ratio)
-    )
-    if alert.alert_type is AlertType.HALF_UPDATE:
-        headline = t("HALF-UPDATE: {headline}").format(headline=headline)
-    elif alert.alert_type is AlertType.FULL_UPDATE:
-        headline = t("UPDATE: {headline}").format(headline=headline)
-    funding = format_funding(alert.funding_rate) if alert.funding_rate is not None else t("n/a")
-    return (
-        simulated_prefix(alert.simulated) + headline,
-        t("Price: {price}").format(price=format_price(alert.price)),
-        t("Funding: {funding}").format(funding=funding),
-    )
-
-
-def alert_text(alert: Alert, *, i18n: I18n, locale: str) -> str:
-    """The alert as plain text in `locale` (the Mini App API's and /ws's `text`)."""
-    return "\n".join(alert_lines(alert, lambda msgid: i18n.gettext(msgid, locale=locale)))
-
-
-def chart_url(webapp_url: str, symbol: str) -> str:
-    return f"{webapp_url.rstrip('/')}/chart/{symbol}"
 
 
 def _keyboard(
@@ -100,6 +93,13 @@ def _keyboard(
             else InlineKeyboardButton(text=t("Chart"), url=url)
         )
         rows.append([chart])
+    if private and alert.id is not None:
+        # The chart image goes to the chat it is asked from: in a group, to everyone, so only here.
+        image = InlineKeyboardButton(text=t("📈 Chart"), callback_data=chart_callback(alert.id))
+        if rows:
+            rows[0].append(image)
+        else:
+            rows.append([image])
     if private:
         # Mute and Settings act on the person who taps them: only meaningful in their own chat.
         row = [InlineKeyboardButton(text=t("Settings"), callback_data=SETTINGS_OPEN)]

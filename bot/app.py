@@ -12,8 +12,10 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.utils.i18n import I18n
+from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.chart_image import ChartRenderer
 from bot.delivery import SenderState, run_delivery
 from bot.handlers import get_routers
 from bot.heartbeat import run_heartbeat
@@ -23,12 +25,12 @@ from bot.middlewares import setup_middlewares
 from bot.payments.scheduler import run_scheduler
 from bot.polling import poll_as_leader
 from bot.storage import SharedRedisStorage
-from bot.webhook import webhook_secret
-from volspike.clock import Clock, SystemClock
-from volspike.errors import ConfigError
-from volspike.metrics_server import start_metrics_server
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from bot.webhook import UpdateLedger, mount_webhook, webhook_secret
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError
+from core.redis_names import RedisNames
+from core.settings import Settings
+from db.metrics_server import start_metrics_server
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,22 @@ def build_dispatcher(
         names=names,
         clock=clock,
         i18n=i18n,
+        charts=ChartRenderer(),
     )
     setup_middlewares(dp, i18n)
     dp.include_routers(*get_routers(settings))
     return dp
+
+
+def mount_telegram_webhook(
+    app: web.Application, settings: Settings, pool: asyncpg.Pool, redis: Redis, clock: Clock, path: str
+) -> None:
+    """Webhook mode: the same Dispatcher as `volspike bot` answers Telegram's POSTs at `path` of
+    the webapp's `app` (the composition root hands this to `webapp.app.create_app`)."""
+    bot = build_bot(settings)
+    dispatcher = build_dispatcher(settings, pool, redis, i18n=create_i18n(), clock=clock)
+    ledger = UpdateLedger(redis, RedisNames(settings.redis_prefix))
+    mount_webhook(app, dispatcher, bot, path=path, secret=webhook_secret(settings), ledger=ledger)
 
 
 async def run_bot(

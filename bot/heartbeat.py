@@ -15,10 +15,10 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from volspike.alerts import iso_utc
-from volspike.clock import Clock
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
+from core.alerts import iso_utc
+from core.clock import Clock
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

@@ -1,41 +1,29 @@
-"""Translations: aiogram's gettext-backed I18n over the `locales` package's catalogs.
-
-Catalogs live in `locales/<lang>/LC_MESSAGES/messages.po`; the `.mo` files beside them are build
-output, compiled by the build hook (`hatch_build.py`) for the wheel and the editable install.
-"""
+"""The bot's translations: aiogram's I18n (what its I18nMiddleware takes) over the same catalogs
+as `core.i18n`. Its context also sets core's, so the texts in core (`core.i18n.gettext`) translate
+inside handlers in the user's language."""
 
 from __future__ import annotations
 
-from aiogram.utils.i18n import I18n
+from collections.abc import Generator
+from contextlib import contextmanager
 
-from volspike.resources import package_dir
+from aiogram.utils.i18n import I18n as AiogramI18n
 
-LOCALES_DIR = package_dir("locales")
-DOMAIN = "messages"
-DEFAULT_LOCALE = "en"
-SUPPORTED_LOCALES: tuple[str, ...] = ("en", "ru", "es", "tr", "uk")
+from core.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES_DIR, use_translator
 
-LANGUAGE_NAMES: dict[str, str] = {
-    "en": "English",
-    "ru": "Русский",
-    "es": "Español",
-    "tr": "Türkçe",
-    "uk": "Українська",
-}
+
+class I18n(AiogramI18n):
+    @contextmanager
+    def context(self) -> Generator[AiogramI18n, None, None]:
+        # Set on aiogram's class itself: its mixin keeps one context variable per class, and
+        # aiogram's `gettext` reads the base class's.
+        token = AiogramI18n.set_current(self)
+        try:
+            with use_translator(self):
+                yield self
+        finally:
+            AiogramI18n.reset_current(token)
 
 
 def create_i18n() -> I18n:
     return I18n(path=LOCALES_DIR, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
-
-
-def pick_locale(language_code: str | None) -> str:
-    """Telegram's `language_code` (e.g. `ru`, `pt-br`, `uk`) to one of ours; English otherwise."""
-    if not language_code:
-        return DEFAULT_LOCALE
-    base = language_code.replace("_", "-").split("-", 1)[0].lower()
-    return base if base in SUPPORTED_LOCALES else DEFAULT_LOCALE
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction where it is translated later (`i18n.gettext(msg, locale=…)`)."""
-    return message

@@ -12,8 +12,8 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES
-from volspike.settings import Settings
+from core.i18n import DEFAULT_LOCALE, N_, SUPPORTED_LOCALES
+from core.settings import Settings
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Welcome and what VolSpike does")),
@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unwatch", N_("Remove symbols from your watchlist")),
     ("watchlist", N_("Show your watchlist")),
     ("settings", N_("Thresholds, alert types, quiet hours")),
+    ("mutes", N_("Muted symbols, and lift a mute")),
     ("status", N_("Your plan and what is on")),
     ("subscribe", N_("Plans and prices")),
     ("subscription", N_("Your plan and its renewal")),

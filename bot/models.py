@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from volspike.tiers import Tier
+from core.tiers import Tier
 
 
 @dataclass(frozen=True, slots=True)
 class BotUser:
     id: int
     language: str
-    tier: Tier  # already expiry-adjusted with volspike.tiers.effective_tier
+    tier: Tier  # already expiry-adjusted with core.tiers.effective_tier
     tier_expires_at: datetime | None
     banned: bool
     blocked: bool

@@ -5,7 +5,7 @@ here cancellation asks the Dispatcher to stop (`stop_polling`) and waits for it.
 
 Telegram serves one `getUpdates` at a time per bot (a second one gets 409 "Conflict: terminated
 by other getUpdates request"), so with several `volspike bot` processes only the holder of the
-polling lock polls (`poll_as_leader`, `volspike.leadership`); every process runs the delivery
+polling lock polls (`poll_as_leader`, `db.leadership`); every process runs the delivery
 worker.
 """
 
@@ -16,7 +16,7 @@ import contextlib
 
 from aiogram import Bot, Dispatcher
 
-from volspike.leadership import Leadership
+from db.leadership import Leadership
 
 POLLING_TIMEOUT = 10  # seconds Telegram holds a getUpdates open
 MAX_CONCURRENT_UPDATES = 64

@@ -6,7 +6,7 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
 
-from volspike.redis_names import RedisNames
+from core.redis_names import RedisNames
 
 STATE_TTL_SECONDS = 3600  # an abandoned "type your time zone" prompt expires
 

@@ -31,9 +31,10 @@ from aiohttp import web
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.unavailable import REDIS_UNAVAILABLE
+from core.redis_names import RedisNames
+from core.secret_compare import same_secret
+from core.settings import Settings
+from db.unavailable import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,17 @@ class WebhookHandler(SimpleRequestHandler):
         super().__init__(dispatcher, bot, handle_in_background=True, secret_token=secret_token, **data)
         self.ledger = ledger
 
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        """aiogram's check, safe for any header bytes (a non-ASCII header is simply wrong)."""
+        return self.secret_token is None or same_secret(telegram_secret_token, self.secret_token)
+
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
             return _error(401, "unauthorized", "bad or missing secret token")
         try:
             update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except (ValueError, ValidationError) as exc:
+        # RecursionError: JSON nested deeper than the parser's stack (an attacker's, never Telegram's)
+        except (ValueError, ValidationError, RecursionError) as exc:
             return _error(400, "bad_input", f"not a Telegram update: {type(exc).__name__}")
         if not await self.ledger.first_time(update.update_id):
             log.info("duplicate update ignored", extra={"update": update.update_id})

@@ -8,13 +8,13 @@ from datetime import datetime
 
 import asyncpg
 
+from core.alerts import Alert
 from db.alerts import COLUMNS, Executor, from_row
-from volspike.alerts import Alert
 
 # `detected_at <= $1`: a delayed tier does not see what its push has not shown yet.
 FEED = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE detected_at <= $1
+WHERE detected_at <= $1 AND publish_failed_at IS NULL
   AND alert_type = ANY($3::text[])
   AND ($4::text IS NULL OR symbol = $4)
   AND ($5::text IS NULL OR strpos(symbol, upper($5)) > 0)
@@ -25,6 +25,7 @@ LIMIT $2
 MARKERS = """
 SELECT detected_at, alert_type, volume_ratio FROM alerts
 WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
+  AND publish_failed_at IS NULL
   AND alert_type = ANY($5::text[])
 ORDER BY detected_at
 """

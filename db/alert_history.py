@@ -7,11 +7,14 @@ from datetime import datetime
 import asyncpg
 
 # `detected_at <= $1`: a delayed tier does not see in history what its push has not shown yet.
+# With each alert's outcome so far (`alert_outcomes`; NULL horizon: none computed yet).
 RECENT = """
-SELECT id, symbol, asset, alert_type, detected_at, current_volume, volume_ratio, price, simulated
-FROM alerts
-WHERE detected_at <= $1 AND alert_type = ANY($3::text[])
-ORDER BY detected_at DESC, id DESC
+SELECT a.id, a.symbol, a.asset, a.alert_type, a.detected_at, a.current_volume, a.volume_ratio, a.price,
+       a.simulated, o.horizon_minutes, o.change_15m, o.change_1h, o.change_4h
+FROM alerts a
+LEFT JOIN alert_outcomes o ON o.alert_id = a.id
+WHERE a.detected_at <= $1 AND a.alert_type = ANY($3::text[])
+ORDER BY a.detected_at DESC, a.id DESC
 LIMIT $2
 """
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.alerts import Alert, AlertType
+from core.alerts import Alert, AlertType
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
@@ -33,7 +33,7 @@ UPDATE alerts SET published_at = now() WHERE id = ANY($1::bigint[]) AND publishe
 # Rows to publish, locked so that two publishers never take the same row at the same time.
 LOCK_UNPUBLISHED = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE published_at IS NULL
+WHERE published_at IS NULL AND publish_failed_at IS NULL
 ORDER BY id
 LIMIT $1
 FOR UPDATE SKIP LOCKED
@@ -41,11 +41,19 @@ FOR UPDATE SKIP LOCKED
 
 LOCK_UNPUBLISHED_BY_ID = f"""
 SELECT {COLUMNS} FROM alerts
-WHERE id = $1 AND published_at IS NULL
+WHERE id = $1 AND published_at IS NULL AND publish_failed_at IS NULL
 FOR UPDATE SKIP LOCKED
 """
 
-COUNT_UNPUBLISHED = "SELECT count(*) FROM alerts WHERE published_at IS NULL"
+COUNT_UNPUBLISHED = "SELECT count(*) FROM alerts WHERE published_at IS NULL AND publish_failed_at IS NULL"
+
+# A row that cannot be published: set aside, and never fanned out either.
+DEAD_LETTER = """
+UPDATE alerts
+SET publish_failed_at = now(), publish_error = $2,
+    fanout_failed_at = coalesce(fanout_failed_at, now()), fanout_error = coalesce(fanout_error, $2)
+WHERE id = $1
+"""
 
 FIRED_SINCE = """
 SELECT symbol, hour_ts, alert_type, detected_at, previous_volume FROM alerts
@@ -139,14 +147,20 @@ async def mark_published(conn: Executor, ids: Sequence[int]) -> None:
     await conn.execute(MARK_PUBLISHED, list(ids))
 
 
-async def lock_unpublished(conn: Conn, limit: int) -> list[Alert]:
-    """Unpublished alerts in id order, row-locked (call inside a transaction)."""
-    return [from_row(row) for row in await conn.fetch(LOCK_UNPUBLISHED, limit)]
+async def lock_unpublished(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Unpublished rows in id order, row-locked (call inside a transaction); `from_row` makes
+    each an Alert (the publisher does, one by one, so one unreadable row stops nothing)."""
+    rows: list[asyncpg.Record] = await conn.fetch(LOCK_UNPUBLISHED, limit)
+    return rows
 
 
-async def lock_unpublished_by_id(conn: Conn, alert_id: int) -> Alert | None:
-    row = await conn.fetchrow(LOCK_UNPUBLISHED_BY_ID, alert_id)
-    return None if row is None else from_row(row)
+async def dead_letter(conn: Executor, alert_id: int, error: str) -> None:
+    await conn.execute(DEAD_LETTER, alert_id, error)
+
+
+async def lock_unpublished_by_id(conn: Conn, alert_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(LOCK_UNPUBLISHED_BY_ID, alert_id)
+    return row
 
 
 async def count_unpublished(conn: Executor) -> int:

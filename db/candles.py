@@ -124,6 +124,18 @@ WHERE open_time >= $1 AND open_time < $2
 ORDER BY symbol, open_time
 """
 
+# The stored minutes of an alert's own symbol and hour, keyed by the alert alone: the symbol and
+# the hour come from the alert row, so a chart asked for by alert id cannot show another symbol.
+ALERT_HOUR_MINUTES = """
+SELECT c.open_time AS bucket, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
+       c.trades::bigint AS trades, c.taker_buy_volume, c.taker_buy_quote
+FROM alerts a
+JOIN candles_1m c
+  ON c.symbol = a.symbol AND c.open_time >= a.hour_ts AND c.open_time < a.hour_ts + interval '1 hour'
+WHERE a.id = $1
+ORDER BY c.open_time
+"""
+
 LATEST_OPEN_TIME = "SELECT max(open_time) FROM candles_1m WHERE symbol = $1"
 
 MISSING_MINUTES = """
@@ -291,6 +303,12 @@ async def stored_minutes(conn: Executor, start: datetime, end: datetime) -> dict
     for row in await conn.fetch(FETCH_1M_ALL, start, end):
         out.setdefault(row["symbol"], []).append(_candle(row))
     return out
+
+
+async def alert_hour_minutes(conn: Executor, alert_id: int) -> list[Candle]:
+    """The stored 1m candles of alert `alert_id`'s symbol and hour, oldest first (none for an
+    unknown alert or an hour with no stored minute)."""
+    return [_candle(row) for row in await conn.fetch(ALERT_HOUR_MINUTES, alert_id)]
 
 
 async def latest_open_time(conn: Executor, symbol: str) -> datetime | None:

@@ -45,6 +45,9 @@ SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
        a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated,
        coalesce(u.language, 'en') AS language,
+       coalesce(s.timezone, 'UTC') AS timezone,
+       sp.detected_at AS spike_at, sp.current_volume AS spike_volume, sp.volume_ratio AS spike_ratio,
+       sp.price AS spike_price,
        ch.kind AS chat_kind,
        CASE
            WHEN ch.id IS NOT NULL THEN CASE WHEN ch.active THEN NULL ELSE 'disconnected' END
@@ -64,6 +67,8 @@ JOIN alerts a ON a.id = c.alert_id
 LEFT JOIN users u ON u.id = c.chat_id
 LEFT JOIN user_settings s ON s.user_id = c.chat_id
 LEFT JOIN chats ch ON ch.id = c.chat_id
+LEFT JOIN alerts sp ON a.alert_type <> 'SPIKE'
+                   AND sp.symbol = a.symbol AND sp.hour_ts = a.hour_ts AND sp.alert_type = 'SPIKE'
 ORDER BY c.priority, c.due_at, c.id
 """
 
@@ -158,7 +163,8 @@ async def claim_due(
     quiet_priorities: Sequence[int],
     split: tuple[int, int] | None = None,
 ) -> list[asyncpg.Record]:
-    """Mark up to `limit` due rows `sending` (elite first) and return them with their alert, whether
+    """Mark up to `limit` due rows `sending` (elite first) and return them with their alert (an
+    update with the figures of the SPIKE it follows, `spike_*`), the recipient's time zone, whether
     the alert is older than `max_age`, and why the row must be skipped now, if it must: the
     recipient left, paused, muted the symbol, or (for the `quiet_priorities`, the tiers that have
     quiet hours) is in quiet hours at `now`.

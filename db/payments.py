@@ -46,7 +46,8 @@ INSERT INTO user_settings (user_id) SELECT id FROM u ON CONFLICT (user_id) DO NO
 """
 
 GET_CURSOR = "SELECT next_offset FROM star_reconciliation"
-SET_CURSOR = "UPDATE star_reconciliation SET next_offset = $1, updated_at = now()"
+SET_CURSOR = "UPDATE star_reconciliation SET next_offset = $1, last_run_at = $2, updated_at = now()"
+LAST_RUN = "SELECT last_run_at FROM star_reconciliation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,11 @@ async def get_cursor(conn: Conn) -> int:
     return value
 
 
-async def set_cursor(conn: Conn, offset: int) -> None:
-    """Only the reconciliation job writes it, under its advisory lock."""
-    await conn.execute(SET_CURSOR, offset)
+async def set_cursor(conn: Conn, offset: int, run_at: datetime) -> None:
+    """Only the reconciliation job writes it (at the end of a run), under its advisory lock."""
+    await conn.execute(SET_CURSOR, offset, run_at)
+
+
+async def last_reconciliation(conn: Conn) -> datetime:
+    value: datetime = await conn.fetchval(LAST_RUN)
+    return value

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from volspike.errors import ServiceUnreachable
-from volspike.unavailable import PG_UNAVAILABLE as PG_UNAVAILABLE  # re-exported: callers import it here
+from core.errors import ServiceUnreachable
+from db.unavailable import PG_UNAVAILABLE as PG_UNAVAILABLE  # re-exported: callers import it here
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.tasks import raise_if_cancelling
+from core.tasks import raise_if_cancelling
 
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 

@@ -47,6 +47,8 @@ ACTIVE = "SELECT symbol FROM symbols WHERE active ORDER BY symbol"
 
 ASSETS = "SELECT symbol, base_asset FROM symbols WHERE active"
 
+ASSET = "SELECT base_asset FROM symbols WHERE symbol = $1"
+
 KNOWN = "SELECT EXISTS (SELECT 1 FROM symbols WHERE symbol = $1)"
 
 
@@ -105,3 +107,9 @@ async def is_known(conn: Executor, symbol: str) -> bool:
     """Whether the universe holds `symbol` (trading now or delisted)."""
     known: bool = await conn.fetchval(KNOWN, symbol)
     return known
+
+
+async def asset_of(conn: Executor, symbol: str) -> str | None:
+    """The base asset of a symbol the universe holds (active or not), None for an unknown one."""
+    value: str | None = await conn.fetchval(ASSET, symbol)
+    return value

@@ -21,10 +21,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from core.tasks import raise_if_cancelling
 from ingest import metrics
 from ingest.binance_rest import MAX_KLINES_LIMIT, BinanceApiError, BinanceError, BinanceRest
 from ingest.parsers import Kline, ParseError, kline_from_rest
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

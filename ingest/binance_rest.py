@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from volspike.tasks import raise_if_cancelling
+from core.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
 from ingest.parsers import Kline
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

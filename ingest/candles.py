@@ -25,10 +25,10 @@ from datetime import UTC, date, datetime
 import asyncpg
 from prometheus_client import Counter, Histogram
 
+from core.tasks import raise_if_cancelling
 from db.candles import PG_ERRORS, PG_UNAVAILABLE, Candle, stored_minutes, upsert_candles
 from db.partitions import ensure_partitions
 from ingest.parsers import Kline
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

@@ -49,9 +49,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.alerts import Alert, AlertType
+from core.clock import ms_from_utc, utc_from_ms
 from ingest.parsers import Kline, MarkPrice
-from volspike.alerts import Alert, AlertType
-from volspike.clock import ms_from_utc, utc_from_ms
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000

@@ -18,12 +18,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from core.tasks import raise_if_cancelling
 from ingest import metrics
 from ingest.backfill import CLOSE_MARGIN_MS, HOUR_MS, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
 from ingest.detector import SpikeDetector
 from ingest.parsers import ParseError, kline_from_rest
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

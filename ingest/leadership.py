@@ -1,6 +1,6 @@
 """One leader per ingest shard: `volspike ingest` started twice with the same `INGEST_SHARD`
 runs the ingest service in the process holding the shard's advisory lock (`Shard.lock_key`,
-`volspike.leadership`); the other stands by and says so in Redis
+`db.leadership`); the other stands by and says so in Redis
 (`RedisNames.ingest_standby_health`) until the leader dies, and then takes over.
 """
 
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 import orjson
 from redis.asyncio import Redis
 
-from volspike.leadership import Leadership
-from volspike.redis_names import RedisNames
-from volspike.shard import Shard
-from volspike.unavailable import REDIS_UNAVAILABLE
+from core.redis_names import RedisNames
+from core.shard import Shard
+from db.leadership import Leadership
+from db.unavailable import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from collections import deque
 import asyncpg
 from prometheus_client import Counter
 
+from core.clock import utc_from_ms
+from core.tasks import raise_if_cancelling
 from db import marks as db_marks
 from db.pool import PG_UNAVAILABLE
 from ingest.parsers import MarkPrice
-from volspike.clock import utc_from_ms
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

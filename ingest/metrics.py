@@ -2,7 +2,7 @@
 and, when INGEST_METRICS_PORT is set, by ingest itself).
 
 Registered once at import, as prometheus_client intends. Alert, candle-write and publish
-counters live beside the code that counts them (`ingest.publisher`, `ingest.candles`).
+counters live beside the code that counts them (`db.publisher`, `ingest.candles`).
 Per-connection series are labelled by the connection id (`c0`, `c1`, ...), a small set.
 """
 
@@ -13,7 +13,7 @@ import contextlib
 from prometheus_client import Counter, Gauge, Histogram
 
 # the ingest service's own port (INGEST_METRICS_PORT)
-from volspike.metrics_server import start_metrics_server as start_metrics_server
+from db.metrics_server import start_metrics_server as start_metrics_server
 
 CONNECTION_STATES = {"closed": 0, "connecting": 1, "open": 2}
 

@@ -21,10 +21,10 @@ from typing import IO
 
 import orjson
 
+from core.alerts import Alert
+from core.settings import Settings
 from ingest.detector import SpikeDetector
 from ingest.parsers import Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
-from volspike.alerts import Alert
-from volspike.settings import Settings
 
 GZIP_MAGIC = b"\x1f\x8b"
 MALFORMED_SHOWN = 5

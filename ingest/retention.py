@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from core.clock import Clock, SystemClock
 from db import retention as db_retention
 from db.partitions import maintain
-from volspike.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

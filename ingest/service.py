@@ -14,9 +14,9 @@ an alert is inserted and published inline (`AlertPublisher.emit`) before the nex
 while closed candles only go into the writer's buffer (`CandleWriter.add`, flushed in
 batches by its own task). Market logic runs on exchange time (event times, server time).
 
-With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`volspike.shard`); shard 0
-also keeps the `symbols` table and runs the retention job. Which process of a shard runs the
-service is decided outside it (`ingest.leadership`).
+With `INGEST_SHARD=i/n` the service follows only its shard's symbols (`core.shard`); shard 0
+also keeps the `symbols` table and runs the retention and outcomes jobs. Which process of a shard
+runs the service is decided outside it (`ingest.leadership`).
 
 Cancellation stops everything: the task group cancels its tasks, the candle writer flushes
 what it holds (bounded), websockets and the HTTP session close, the scheduler shuts down.
@@ -40,8 +40,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.alerts import Alert
+from core.clock import Clock, SystemClock, utc_from_ms
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.tasks import raise_if_cancelling
 from db import alerts as db_alerts
 from db import candles as db_candles
+from db.live_state import LiveState
+from db.publisher import AlertPublisher
 from ingest import metrics
 from ingest.backfill import HOUR_MS, MINUTE_MS, Backfiller, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
@@ -49,18 +56,12 @@ from ingest.candle_feed import CandleFeed
 from ingest.candles import CandleWriter, load_stored
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
-from ingest.live_state import LiveState
 from ingest.marks import MarkRecorder
+from ingest.outcomes import OutcomesJob
 from ingest.parsers import Kline, MarkPrices, Tickers
-from ingest.publisher import AlertPublisher
 from ingest.retention import RetentionJob
 from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
 from ingest.universe import SymbolInfo, UniverseChange, UniverseRefresher
-from volspike.alerts import Alert
-from volspike.clock import Clock, SystemClock, utc_from_ms
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class IngestTimings:
     health_ttl: float = 30.0
     republish_interval: float = 2.0
     retention_interval: float = 3600.0
+    outcomes_interval: float = 60.0  # SPIKE outcomes owed a horizon are computed
     live_flush: float = 1.0
     candle_flush: float = 1.0
     silence_timeout: float = 30.0
@@ -148,6 +150,7 @@ class IngestService:
             delivery_retention_days=settings.delivery_retention_days,
             clock=self.clock,
         )
+        self.outcomes = OutcomesJob(pool, lookback_days=settings.candle_retention_days, clock=self.clock)
         self.streams = StreamManager(
             settings.binance_ws_url,
             self._on_frame,
@@ -208,6 +211,7 @@ class IngestService:
             scheduler.start()
             if self.shard.runs_global_jobs:
                 self.retention.schedule(scheduler, interval=timedelta(seconds=self.t.retention_interval))
+                self.outcomes.schedule(scheduler, interval=timedelta(seconds=self.t.outcomes_interval))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.streams.run(), name="ingest-streams")
                 group.create_task(self._emit_loop(), name="ingest-alerts")
@@ -372,7 +376,7 @@ class IngestService:
             committed = time.perf_counter()
 
         if self.settings.use_simulator:
-            alert = replace(alert, simulated=True)  # volspike.alerts: its text says so everywhere
+            alert = replace(alert, simulated=True)  # core.alerts: its text says so everywhere
         try:
             saved = await self.publisher.save(alert, on_commit=on_commit)
         except asyncpg.PostgresError as exc:

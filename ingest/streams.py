@@ -40,9 +40,9 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from core.tasks import raise_if_cancelling
 from ingest import metrics
 from ingest.parsers import ControlReply, Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import asyncpg
 
+from core.tasks import raise_if_cancelling
 from db import symbols as symbols_db
 from db.pool import PG_UNAVAILABLE
 from ingest.binance_rest import BinanceError, BinanceRest
-from volspike.tasks import raise_if_cancelling
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ exchange_facts() {
   "$PY" - <<'PY'
 import sys
 
-from volspike.errors import ConfigError
-from volspike.settings import load_settings
+from core.errors import ConfigError
+from core.settings import load_settings
 
 try:
     s = load_settings()

@@ -16,8 +16,10 @@ say "ruff check"
 "$VENV/bin/ruff" check .
 say "ruff format --check"
 "$VENV/bin/ruff" format --check .
-say "mypy (strict for the shared package and db/)"
+say "mypy (strict for volspike/, core/ and db/)"
 "$VENV/bin/mypy"
+say "lint-imports (the layers and no import cycles: [tool.importlinter] in pyproject.toml)"
+"$VENV/bin/lint-imports"
 say "pytest"
 set +e
 "$PY" -m pytest -p no:cacheprovider "$@"

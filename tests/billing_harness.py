@@ -16,11 +16,11 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 from tests.fakes.telegram_api import BOT_ID, TOKEN
 from tests.fakes.telegram_oauth import CLIENT_SECRET, FakeTelegramOAuth
-from volspike.settings import Settings
 from webapp.app import create_app
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

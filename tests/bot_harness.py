@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiogram import Bot, Dispatcher
@@ -19,12 +20,13 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import build_bot, build_dispatcher
-from bot.i18n import DOMAIN, LOCALES_DIR, SUPPORTED_LOCALES, create_i18n
+from bot.i18n import create_i18n
 from bot.polling import poll_until_cancelled
+from core.clock import ManualClock
+from core.i18n import DOMAIN, LOCALES_DIR, SUPPORTED_LOCALES
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.fakes.telegram_api import TOKEN, Call, FakeTelegram
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 ADMIN_ID = 900_000_001
 
@@ -97,11 +99,19 @@ class RunningBot:
         return self.replies(chat_id)[before:]
 
     async def press(
-        self, user_id: int, data: str, *, language_code: str | None = "en", message_id: int = 1
+        self,
+        user_id: int,
+        data: str,
+        *,
+        language_code: str | None = "en",
+        message_id: int = 1,
+        reply_markup: dict[str, Any] | None = None,
     ) -> Call:
         """Press an inline button; waits for the callback answer and returns it."""
         await self.redis.delete(self.names.throttle(user_id))
-        update_id = self.tg.push_callback(user_id, data, language_code=language_code, message_id=message_id)
+        update_id = self.tg.push_callback(
+            user_id, data, language_code=language_code, message_id=message_id, reply_markup=reply_markup
+        )
         query_id = str(update_id - 1)  # the look-alike numbers the query just before the update
 
         def answered(calls: list[Call]) -> bool:

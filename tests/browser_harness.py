@@ -16,12 +16,12 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core.alerts import AlertType
+from core.redis_names import RedisNames
+from core.settings import Settings
+from db.live_state import LiveState
 from db.partitions import ensure_partitions
-from ingest.live_state import LiveState
 from tests.miniapp_harness import add_alert, add_symbols, sign_init_data
-from volspike.alerts import AlertType
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 from webapp.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.redis_names import RedisNames
+from core.settings import Settings, load_settings
 from db.migrate import migrate
 from db.pool import create_pool
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings, load_settings
 
 DATA = Path(__file__).parent / "data"
 

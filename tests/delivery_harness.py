@@ -17,12 +17,12 @@ from redis.asyncio import Redis
 from bot.app import build_bot
 from bot.delivery import DeliveryOptions, run_delivery
 from bot.i18n import create_i18n
+from core.alerts import Alert, AlertType
+from core.clock import ManualClock, hour_floor
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from volspike.alerts import Alert, AlertType
-from volspike.clock import ManualClock, hour_floor
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 FAST = DeliveryOptions(
     poll_interval=0.05,

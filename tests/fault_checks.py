@@ -3,7 +3,8 @@ figures real.
 
 Telegram's side is the look-alike's record of `sendMessage` calls: a call it received counts as
 delivered, whatever happened to the sender afterwards. An alert message is recognised by its
-headline (`[UPDATE: |HALF-UPDATE: ]<ASSET> hourly volume ...`), so the checks count, per chat,
+headline (`<ASSET> hourly volume ...`, `UPDATE — hour closed: <ASSET> ...`, `HALF-UPDATE —
+half-hour: <ASSET> ...`), so the checks count, per chat,
 the messages of each (asset, alert type) and compare them with the alert and delivery rows in
 PostgreSQL.
 """
@@ -17,12 +18,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from core.clock import ms_from_utc, utc_from_ms
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fault_processes import HOUR_MS, MINUTE_MS, SimControl
-from volspike.clock import ms_from_utc, utc_from_ms
 
-HEADLINE = re.compile(r"(HALF-UPDATE: |UPDATE: )?(\S+) hourly volume ")
-TYPE_OF_PREFIX = {None: "SPIKE", "HALF-UPDATE: ": "HALF_UPDATE", "UPDATE: ": "FULL_UPDATE"}
+HEADLINE = re.compile(r"^(?:\[SIMULATED\] )?(?:(HALF-UPDATE|UPDATE) — [^:]+: (\S+) |(\S+) hourly volume )")
+TYPE_OF_PREFIX = {None: "SPIKE", "HALF-UPDATE": "HALF_UPDATE", "UPDATE": "FULL_UPDATE"}
 # A row Telegram may or may not have: the crash came between the request and its answer.
 UNKNOWN = "unknown"
 FINAL = {"sent", UNKNOWN}
@@ -74,7 +75,7 @@ def alert_messages(tg: FakeTelegram, chat_id: int) -> Counter[tuple[str, str]]:
     for call in tg.calls_to("sendMessage", chat_id):
         match = HEADLINE.search(re.sub(r"<[^>]+>", "", call.text))
         if match is not None:
-            seen[(match.group(2), TYPE_OF_PREFIX[match.group(1)])] += 1
+            seen[(match.group(2) or match.group(3), TYPE_OF_PREFIX[match.group(1)])] += 1
     return seen
 
 

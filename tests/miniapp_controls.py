@@ -21,6 +21,7 @@ PAGES = {
     "plans": "/plans",
     "billing": "/billing",
     "unknown": "/chart/BTX",
+    "record": "/record",
 }
 
 # What the DOM calls interactive: what a tap, a click or the keyboard can reach.
@@ -89,6 +90,7 @@ TABLE: tuple[Control, ...] = (
         "tap All / Volume spike / Half-hour / Hour-close",
         "the chip is selected and only that type's cards show (an empty note when none)",
     ),
+    Control("feed", "a[href='/record']", "link", "tap Track record", "the track record page opens"),
     Control("feed", ".alert-card", "link", "tap an alert card", "that symbol's chart opens"),
     # Markets.
     Control(
@@ -210,6 +212,14 @@ TABLE: tuple[Control, ...] = (
     ),
     # Billing (card payments off here; signed-in forms in tests/test_billing_browser.py).
     Control("billing", "#cards-off a", "link", "tap Open in Telegram", "a t.me link to the Mini App"),
+    # Track record.
+    Control(
+        "record",
+        ".chip-link",
+        "link",
+        "tap 30 / 90 days or after 15 min / 1 h / 4 h",
+        "the figures of that window, its chip marked current",
+    ),
     # Unknown symbol.
     Control(
         "unknown",

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 import asyncpg
 
+from core.alerts import Alert, AlertType
 from db.alerts import insert_alert
 from db.partitions import ensure_partitions
-from volspike.alerts import Alert, AlertType
 
 BOT_TOKEN = "123456:TEST-miniapp-token-AAAAAAAAAAAAAAAAAAA"
 OTHER_BOT_TOKEN = "654321:OTHER-bot-token-BBBBBBBBBBBBBBBBBBBB"

@@ -17,11 +17,11 @@ from bot.delivery.limiter import PAID_BROADCAST_RATE, RateLimiter
 from bot.delivery.recipients import insert_deliveries
 from bot.delivery.sender import Sender
 from bot.i18n import create_i18n
+from core.clock import ManualClock
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.delivery_harness import bot_settings
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.clock import ManualClock
-from volspike.settings import Settings
 
 NOW = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 

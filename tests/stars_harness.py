@@ -13,12 +13,12 @@ import asyncpg
 from aiogram.types import Update
 from redis.asyncio import Redis
 
-from bot.payments.plans import Kind, Payload
+from core.clock import ManualClock
+from core.plans import Kind, Payload
+from core.settings import Settings
+from core.tiers import Tier
 from tests.bot_harness import RunningBot, running_bot
 from tests.fakes.telegram_payments import FakeStars
-from volspike.clock import ManualClock
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 _FED_IDS = itertools.count(10_000_000)  # apart from the look-alike's own update ids
 PRO_PRICE = 250

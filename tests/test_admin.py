@@ -11,9 +11,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.delivery_harness import add_alert
-from volspike.settings import Settings
 
 USER = 4242
 UNKNOWN_COMMAND = "I don't know that command"
@@ -152,7 +152,7 @@ async def test_health_reports_postgres_redis_ingest_lag_and_queue(app: RunningBo
 async def test_mute_button_mutes_the_symbol_for_24_hours(app: RunningBot):
     await seed_symbols(app.pool)  # a mute is honoured for a symbol the universe holds
     answer = await app.press(USER, "mute:BTCUSDT")
-    assert answer.params["text"] == "BTCUSDT muted for 24 hours."
+    assert answer.params["text"] == "BTCUSDT muted for 24 hours. /mutes lists your mutes."
     until = await app.pool.fetchval("SELECT until FROM mutes WHERE user_id = $1 AND symbol = 'BTCUSDT'", USER)
     assert until == app.clock.now() + timedelta(hours=24)
     bad = await app.press(USER, "mute:<script>")

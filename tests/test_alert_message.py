@@ -9,11 +9,12 @@ import orjson
 import pytest
 
 from bot.alert_message import render_alert
-from bot.i18n import SUPPORTED_LOCALES, create_i18n
+from bot.i18n import create_i18n
+from core.alerts import SIMULATED_MARKER, Alert, AlertType, format_message
+from core.i18n import SUPPORTED_LOCALES
+from core.tiers import TIERS, Tier
 from tests.bot_harness import compile_catalogs
 from tests.telegram_html import html_problems
-from volspike.alerts import SIMULATED_MARKER, Alert, AlertType, format_message
-from volspike.tiers import TIERS, Tier
 
 T = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 
@@ -93,7 +94,7 @@ def test_a_non_ascii_symbol_gets_a_mute_button_within_64_bytes(i18n):
     rendered = render(i18n, alert(symbol="我踏马来了USDT", asset="我踏马来了"))
     assert rendered.keyboard is not None
     data = [b.callback_data for row in rendered.keyboard.inline_keyboard for b in row if b.callback_data]
-    assert data == ["mute:我踏马来了USDT", "settings:open"]
+    assert data == ["chart:7", "mute:我踏马来了USDT", "settings:open"]
     assert all(len(d.encode()) <= 64 for d in data)
 
 
@@ -102,4 +103,26 @@ def test_a_symbol_too_long_for_callback_data_gets_no_mute_button_rather_than_a_r
     rendered = render(i18n, alert(symbol=long_symbol, asset="币" * 20))
     assert rendered.keyboard is not None
     data = [b.callback_data for row in rendered.keyboard.inline_keyboard for b in row if b.callback_data]
-    assert data == ["settings:open"]
+    assert data == ["chart:7", "settings:open"]
+
+
+def test_the_chart_image_button_carries_the_alert_id_within_64_bytes_in_private_chats_only(i18n):
+    from bot.alert_message import alert_from_chart_callback
+
+    def data(rendered) -> list[str]:
+        markup = rendered.keyboard
+        return [] if markup is None else [b.callback_data for row in markup.inline_keyboard for b in row]
+
+    largest = alert(id=2**63 - 1)  # alerts.id is a bigint
+    chart = [d for d in data(render(i18n, largest)) if d and d.startswith("chart:")]
+    assert chart == [f"chart:{2**63 - 1}"] and len(chart[0].encode()) <= 64
+    assert alert_from_chart_callback(chart[0]) == 2**63 - 1
+    assert not any(d and d.startswith("chart:") for d in data(render(i18n, alert(), private=False)))
+    assert not any(d and d.startswith("chart:") for d in data(render(i18n, alert(id=None))))
+    labels = {locale: render(i18n, alert(), locale=locale).keyboard for locale in SUPPORTED_LOCALES}
+    texts = {
+        locale: next(b.text for row in k.inline_keyboard for b in row if b.callback_data == "chart:7")
+        for locale, k in labels.items()
+        if k is not None
+    }
+    assert texts["en"] == "📈 Chart" and texts["ru"] == "📈 График" and len(set(texts.values())) == 5

@@ -7,7 +7,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from volspike.redis_names import RedisNames
+from core.redis_names import RedisNames
 from webapp import cache
 from webapp.cache import AnswerCache
 

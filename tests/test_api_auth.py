@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from core.clock import ManualClock
 from tests.miniapp_harness import BOT_TOKEN, NOW, OTHER_BOT_TOKEN, init_data, set_tier, sign_init_data, tma
-from volspike.clock import ManualClock
 from webapp.app import create_app
 
 
@@ -138,3 +138,19 @@ async def test_me_says_whether_the_bot_may_write_to_the_user(client: TestClient,
     assert body["canWrite"] is True
     await users_db.upsert_seen(db, 1001, username=None, first_name="Ada", language="en", in_private=False)
     assert (await (await client.get("/api/me", headers=tma(init_data(1001)))).json())["canWrite"] is True
+
+
+@pytest.mark.parametrize("user_id", [0, -1001, 2**52, 2**53 + 1, 2**63 - 1, 2**64], ids=str)
+async def test_signed_init_data_naming_a_user_id_outside_telegrams_range_is_401(
+    client: TestClient, db, user_id: int
+) -> None:
+    """Signed with the bot's token, but no Telegram user has this id (positive, 52 bits at most)."""
+    response = await client.get("/api/me", headers=tma(init_data(user_id)))
+    assert response.status == 401
+    assert (await response.json())["error"] == "unauthorized"
+    assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_the_largest_telegram_user_id_signs_in(client: TestClient) -> None:
+    response = await client.get("/api/me", headers=tma(init_data(2**52 - 1)))
+    assert response.status == 200

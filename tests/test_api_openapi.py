@@ -49,3 +49,14 @@ async def test_api_operations_reference_their_models(settings, pool, redis) -> N
     assert "spikeMultiple" in schemas[body_ref]["properties"]
     assert doc["paths"]["/api/watchlist/{symbol}"]["delete"]["parameters"][0]["in"] == "path"
     assert schemas["ErrorBody"]["required"] == ["error"]
+
+
+async def test_the_ingest_endpoint_documents_200_as_the_original_product_answered(
+    settings, pool, redis
+) -> None:
+    """The original poster counts only 200 as posted; the document says what the endpoint answers."""
+    app = create_app(settings, pool=pool, redis=redis)
+    async with TestClient(TestServer(app)) as client:
+        doc = await (await client.get("/api/openapi.json")).json()
+    responses = doc["paths"]["/api/volume-alerts/ingest"]["post"]["responses"]
+    assert "200" in responses and "201" not in responses

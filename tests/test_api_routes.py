@@ -12,8 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from bot.alert_message import render_alert
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.tiers import Tier
 from db import alert_feed
-from ingest.live_state import LiveState
+from db.live_state import LiveState
 from tests.miniapp_harness import (
     BOT_TOKEN,
     NOW,
@@ -24,13 +27,9 @@ from tests.miniapp_harness import (
     set_tier,
     tma,
 )
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.tiers import Tier
 from webapp.api.models import CandlesPage
 from webapp.app import create_app
-from webapp.keys import ANSWERS
-from webapp.pages.templating import I18N
+from webapp.keys import ANSWERS, I18N
 
 
 @pytest.fixture
@@ -64,7 +63,7 @@ async def test_public_alert_feed_applies_the_free_delay_and_spikes_only(client: 
     item = body["alerts"][0]
     assert set(item) == {
         "id", "symbol", "asset", "type", "currentVolume", "previousVolume", "ratio", "price",
-        "fundingRate", "hour", "detectedAt", "text",
+        "fundingRate", "hour", "detectedAt", "text", "outcome",
     }  # fmt: skip
     assert item["symbol"] == "BTCUSDT" and item["asset"] == "BTC" and item["type"] == "SPIKE"
     assert item["detectedAt"] == "2026-03-02T11:40:00Z" and item["hour"] == "2026-03-02T11:00:00Z"
@@ -305,6 +304,23 @@ async def test_updates_alert_types_are_elite_only(client: TestClient, db) -> Non
         "/api/settings", json={"alertTypes": ["SPIKE", "FULL_UPDATE"]}, headers=user()
     )
     assert response.status == 403
+
+
+async def test_updates_without_spike_are_refused_by_the_bots_own_rule(client: TestClient, db) -> None:
+    await set_tier(db, 1001, "elite")
+    response = await client.put("/api/settings", json={"alertTypes": ["FULL_UPDATE"]}, headers=user())
+    assert response.status == 400
+    body = await response.json()
+    assert body["detail"] == {
+        "field": "alertTypes",
+        "message": "updates follow a SPIKE: keep SPIKE to get updates",
+    }
+    stored = await db.fetchval("SELECT alert_types FROM user_settings WHERE user_id = 1001")
+    assert stored in (None, ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"])
+    response = await client.put(
+        "/api/settings", json={"alertTypes": ["SPIKE", "FULL_UPDATE"]}, headers=user()
+    )
+    assert response.status == 200
 
 
 @pytest.mark.parametrize(

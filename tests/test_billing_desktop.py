@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.billing_harness import Billing, billing
-from webapp.billing.session import CSRF_COOKIE
+from webapp.session import CSRF_COOKIE
 
 WEB_USER = 5151
 

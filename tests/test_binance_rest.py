@@ -15,8 +15,8 @@ from ingest.binance_rest import (
     klines_weight,
     weight_limit_from,
 )
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from simulator.config import SimConfig
+from simulator.server import SimServer
 
 
 def test_klines_weight_follows_the_documented_limit_brackets() -> None:

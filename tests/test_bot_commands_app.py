@@ -16,13 +16,13 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from bot.app import run_bot
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.delivery_harness import add_alert, add_user, poll_until, publish
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fault_servers import free_port
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 USER = 500_000_004
 

@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import RunningBot, running_bot, seed_symbols
-from volspike.settings import Settings
 
 USER = 500_000_002
 

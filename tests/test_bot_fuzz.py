@@ -26,10 +26,10 @@ from redis.asyncio import Redis
 
 from bot.handlers.errors import SOMETHING_WENT_WRONG
 from bot.i18n import create_i18n
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, Call
 from tests.telegram_html import html_problems
-from volspike.settings import Settings
 
 FREE, PRO, ELITE = 700_000_001, 700_000_002, 700_000_003
 SENDERS = (FREE, PRO, ELITE, ADMIN_ID)
@@ -38,12 +38,13 @@ CYRILLIC = re.compile(r"[а-яА-ЯёЁіїєґІЇЄҐ]")
 COMMANDS = (
     "start", "help", "alerts", "watch", "unwatch", "watchlist", "settings", "status", "language",
     "stop", "grant", "revoke", "ban", "unban", "stats", "health", "broadcast", "connect",
-    "disconnect", "nosuchcommand",
+    "disconnect", "mutes", "nosuchcommand",
 )  # fmt: skip
 CALLBACK_PREFIXES = (
     "mute:", "settings:open", "settings:back", "settings:locked", "settings:locked:elite",
     "settings:menu:", "settings:mult:", "settings:vol:", "settings:type:", "settings:wlonly",
-    "settings:pause", "settings:quiet:", "settings:tz", "lang:", "bc:go:", "bc:no:", "bc:stop:", "",
+    "settings:pause", "settings:quiet:", "settings:tz", "settings:cancel", "unmute:", "lang:",
+    "bc:go:", "bc:no:", "bc:stop:", "chart:", "",
 )  # fmt: skip
 
 FUZZ = settings(

@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.fakes import telegram_api
 from tests.telegram_html import html_problems
-from volspike.settings import Settings
 
 USER = 600_000_001
 NEWCOMER = 600_000_002
@@ -75,7 +75,7 @@ async def test_a_non_ascii_symbol_is_watched_and_muted_like_any_other(app: Runni
     [reply] = await app.send(USER, "/watch 我踏马来了 btc")
     assert reply.text == "Added: 我踏马来了USDT, BTCUSDT"
     answer = await app.press(USER, "mute:我踏马来了USDT")
-    assert answer.params["text"] == "我踏马来了USDT muted for 24 hours."
+    assert answer.params["text"] == "我踏马来了USDT muted for 24 hours. /mutes lists your mutes."
     muted = await app.pool.fetchval("SELECT symbol FROM mutes WHERE user_id = $1", USER)
     assert muted == "我踏马来了USDT"
     [reply] = await app.send(USER, "/unwatch 我踏马来了USDT")

@@ -9,10 +9,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.symbols import resolve, suggest
-from bot.timezones import display_timezone, in_quiet_hours, parse_quiet_hours, parse_timezone
+from core.settings import Settings
+from core.symbols import resolve, suggest
+from core.timezones import display_timezone, in_quiet_hours, parse_quiet_hours, parse_timezone
 from tests.bot_harness import RunningBot, running_bot, seed_symbols
-from volspike.settings import Settings
 
 USER = 500_000_003
 
@@ -92,9 +92,8 @@ async def test_alert_types_updates_are_elite_only_and_one_type_must_stay(app: Ru
     await app.pool.execute("UPDATE users SET tier = 'elite' WHERE id = $1", USER)
     await app.press(USER, "settings:type:HALF_UPDATE")
     assert (await prefs(app))["alert_types"] == ["SPIKE", "FULL_UPDATE"]
-    await app.press(USER, "settings:type:SPIKE")
-    assert (await prefs(app))["alert_types"] == ["FULL_UPDATE"]
-    await app.press(USER, "settings:type:SPIKE")
+    answer = await app.press(USER, "settings:type:SPIKE")  # updates follow a SPIKE: refused, with why
+    assert "Updates follow a volume spike" in answer.params["text"]
     assert (await prefs(app))["alert_types"] == ["SPIKE", "FULL_UPDATE"]
 
 

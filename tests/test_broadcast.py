@@ -10,12 +10,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.broadcast import BroadcastRunner
+from bot.delivery.broadcast import BroadcastRunner
 from bot.delivery.limiter import RateLimiter
 from bot.i18n import create_i18n
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot
 from tests.delivery_harness import poll_until
-from volspike.settings import Settings
 
 USERS = [8001, 8002, 8003, 8004]
 

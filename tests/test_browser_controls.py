@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
+from core.alerts import AlertType
 from tests.browser_harness import DARK_THEME, browser_available, seed, serve, utcnow
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.telegram_payments import FakeStars
 from tests.miniapp_controls import INTERACTIVE, PAGES, TABLE, rows_for
 from tests.miniapp_harness import add_alert, set_tier
-from volspike.alerts import AlertType
 from webapp.ws import LIVE_HUB
 
 if not browser_available():
@@ -58,6 +58,7 @@ READY = {
     "plans": ".plans",
     "billing": "#cards-off",
     "unknown": "#unknown-note",
+    "record": ".chip-link",
 }
 
 UNLISTED = """(args) => {
@@ -380,4 +381,13 @@ async def test_the_chart_loads_older_candles_when_dragged_back(page, site: Site,
             break
         await tab.wait_for_timeout(150)
     assert older, "dragging back never asked for older candles"
+    assert console.errors == []
+
+
+async def test_the_track_record_chips_switch_the_window(page, site: Site) -> None:
+    tab, console = page
+    await open_page(tab, site, "record", "tg")
+    await tab.locator(".chip-link[href*='days=90']").tap()
+    await tab.wait_for_url("**days=90**")
+    await expect(tab.locator(".chip-link[aria-current='true']", has_text="90")).to_be_visible()
     assert console.errors == []

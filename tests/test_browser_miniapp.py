@@ -13,19 +13,19 @@ import pytest
 
 from bot.alert_message import render_alert
 from bot.i18n import create_i18n
+from core.alerts import Alert, AlertType
+from core.number_format import format_change, format_funding, format_price, format_ratio, format_usd
+from core.tiers import Tier
 from db import alert_feed
+from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
 from tests.browser_harness import (
     DARK_THEME,
     browser_available,
     utcnow,
 )
 from tests.miniapp_harness import set_tier
-from volspike.alerts import Alert, AlertType
-from volspike.number_format import format_change, format_funding, format_price, format_ratio, format_usd
-from volspike.tiers import Tier
 from webapp.ws import LIVE_HUB
 
 if not browser_available():

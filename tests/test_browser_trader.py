@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingest.live_state import LiveState
+from db.live_state import LiveState
 from tests.browser_harness import browser_available, seed_candles, utcnow
 from tests.miniapp_harness import add_alert, add_symbols, set_tier
 

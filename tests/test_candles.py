@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from core.settings import Settings
 from db.candles import (
     PG_UNAVAILABLE,
     Bars,
@@ -24,7 +25,6 @@ from db.partitions import list_partitions
 from db.pool import create_pool
 from ingest.candles import CandleWriter
 from ingest.parsers import Kline
-from volspike.settings import Settings
 
 MIN_MS = 60_000
 DAY0 = datetime(2021, 7, 22, tzinfo=UTC)

@@ -9,12 +9,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.alerts import AlertType
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.delivery_harness import add_alert, add_user, poll_until, publish, running_delivery, statuses
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.alerts import AlertType
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 ELITE, PRO, FREE = 101, 102, 103
 START = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
@@ -41,7 +41,11 @@ async def test_each_tier_gets_the_alert_after_its_delay(
         assert "Price: $97,123.40" in calls[0].text and "Funding: +0.0100%" in calls[0].text
         buttons = [b for row in calls[0].params["reply_markup"]["inline_keyboard"] for b in row]
         assert buttons[0]["web_app"]["url"] == "https://volspike.test/chart/BTCUSDT"
-        assert [b.get("callback_data") for b in buttons[1:]] == ["mute:BTCUSDT", "settings:open"]
+        assert [b.get("callback_data") for b in buttons[1:]] == [
+            f"chart:{alert.id}",
+            "mute:BTCUSDT",
+            "settings:open",
+        ]
         due = {
             row["chat_id"]: row["due_at"] for row in await db.fetch("SELECT chat_id, due_at FROM deliveries")
         }
@@ -175,7 +179,9 @@ async def test_connected_group_gets_spikes_only_with_a_url_chart_button(
     keyboard = group_calls[0].params["reply_markup"]["inline_keyboard"]
     assert keyboard == [[{"text": "Chart", "url": "https://volspike.test/chart/BTCUSDT"}]]
     assert not tg.calls_to("sendMessage", -5)
-    assert any(c.text.startswith("<b>HALF-UPDATE: BTC") for c in tg.calls_to("sendMessage", ELITE))
+    assert any(
+        c.text.startswith("<b>HALF-UPDATE — half-hour: BTC") for c in tg.calls_to("sendMessage", ELITE)
+    )
 
 
 async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_webapp_url(
@@ -188,7 +194,11 @@ async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_web
         await publish(redis, names, alert)
         calls = await tg.wait_for_call("sendMessage", ELITE)
     keyboard = calls[0].params["reply_markup"]["inline_keyboard"]
-    assert [b["callback_data"] for row in keyboard for b in row] == ["mute:BTCUSDT", "settings:open"]
+    assert [b["callback_data"] for row in keyboard for b in row] == [
+        f"chart:{alert.id}",
+        "mute:BTCUSDT",
+        "settings:open",
+    ]
     assert "$5.00B" in calls[0].text and "3.33×" in calls[0].text
     assert "VOLUME SPIKE" not in calls[0].text or calls[0].text.startswith("<b>")
 

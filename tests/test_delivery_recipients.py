@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 import asyncpg
 
 from bot.delivery.recipients import fan_out, insert_deliveries
+from core.alerts import AlertType
 from tests.delivery_harness import add_alert, add_user
-from volspike.alerts import AlertType
 
 NOW = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
 

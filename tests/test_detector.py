@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from core.alerts import Alert, AlertType
+from core.clock import ms_from_utc, utc_from_ms
 from ingest.detector import CLOSE_GRACE_MS, HeldBack, SpikeDetector
 from ingest.parsers import Kline, MarkPrice
-from volspike.alerts import Alert, AlertType
-from volspike.clock import ms_from_utc, utc_from_ms
 
 DATA = Path(__file__).parent / "data"
 MIN = 60_000

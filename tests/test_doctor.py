@@ -10,14 +10,14 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from core.settings import Settings
+from simulator.config import SimConfig
+from simulator.server import SimServer
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_cli import VOLSPIKE, clean_env, free_port
 from volspike import __version__
 from volspike.doctor import Check, doctor, run_checks
-from volspike.settings import Settings
 
 
 @pytest.fixture

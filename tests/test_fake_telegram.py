@@ -41,3 +41,41 @@ async def test_real_aiogram_bot_round_trips_through_the_look_alike():
             assert updates[0].message is not None and updates[0].message.text == "/start"
         finally:
             await bot.session.close()
+
+
+def _png(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk of the given size: all the look-alike reads of a photo."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x06\x00\x00\x00"
+    return b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + b"IHDR" + ihdr + b"\x00" * 4
+
+
+async def test_send_photo_uploads_are_recorded_and_checked_as_telegram_documents_them():
+    from aiogram.types import BufferedInputFile
+
+    from tests.fakes.telegram_api import Upload
+
+    async with FakeTelegram() as tg:
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.url)))
+        try:
+            data = _png(1100, 660)
+            message = await bot.send_photo(42, BufferedInputFile(data, "chart.png"), caption="BTCUSDT")
+            assert message.photo is not None and (message.photo[0].width, message.photo[0].height) == (
+                1100,
+                660,
+            )
+            photo = tg.calls_to("sendPhoto", 42)[0].params["photo"]
+            assert isinstance(photo, Upload) and photo.data == data and photo.filename == "chart.png"
+            assert tg.delivered_to(42) == tg.calls_to("sendPhoto", 42)
+            refusals = {
+                "PHOTO_INVALID_DIMENSIONS": (_png(9000, 1001), "x"),
+                "IMAGE_PROCESS_FAILED": (b"GIF89a" + b"\x00" * 30, "x"),
+                "caption is too long": (data, "x" * 1025),
+            }
+            for reason, (body, caption) in refusals.items():
+                with pytest.raises(TelegramBadRequest, match=reason):
+                    await bot.send_photo(42, BufferedInputFile(body, "x.png"), caption=caption)
+            with pytest.raises(TelegramBadRequest, match="PHOTO_INVALID_DIMENSIONS"):
+                await bot.send_photo(42, BufferedInputFile(_png(2100, 100), "x.png"))  # ratio 21
+            assert len(tg.delivered_to(42)) == 1
+        finally:
+            await bot.session.close()

@@ -17,6 +17,9 @@ from redis.asyncio import Redis
 from bot.app import build_bot
 from bot.delivery import run_delivery
 from bot.i18n import create_i18n
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from db.pool import create_pool
 from tests.bot_harness import compile_catalogs
 from tests.delivery_harness import (
@@ -30,9 +33,6 @@ from tests.delivery_harness import (
     statuses,
 )
 from tests.fakes.telegram_api import FakeTelegram
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 USERS = (201, 202, 203)
 START = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)

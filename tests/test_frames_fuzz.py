@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.parsers import ControlReply, Ignored, Kline, MarkPrices, ParseError, Tickers, parse_frame
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
-from ingest.sim.streams import METHODS, Connection, Hub
 from ingest.streams import StreamManager
+from simulator.config import SimConfig
+from simulator.server import SimServer
+from simulator.streams import METHODS, Connection, Hub
 from tests.frame_fuzz import FRAMES, JSON_VALUES, SEEDS, TEXT, near_valid
 from tests.test_streams import Recorder, options, running, wait_until
 

@@ -12,8 +12,8 @@ from ingest.binance_rest import BinanceRest
 from ingest.detector import SpikeDetector
 from ingest.hour_totals import HourTotals
 from ingest.parsers import Kline
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from simulator.config import SimConfig
+from simulator.server import SimServer
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000

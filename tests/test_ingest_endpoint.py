@@ -3,17 +3,18 @@ through real HTTP, PostgreSQL, Redis and (for delivery) the Telegram look-alike.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from core.clock import ManualClock
+from db.publisher import AlertPublisher
 from tests.delivery_harness import add_user, running_delivery
 from tests.fakes.telegram_api import FakeTelegram
 from tests.miniapp_harness import add_symbols
-from volspike.clock import ManualClock
 from webapp.app import create_app
 
 KEY = "ingest-key-0123456789"
@@ -61,7 +62,7 @@ async def client(settings, db, redis, clock):
 
 async def test_good_key_stores_and_publishes_the_alert(client: TestClient, db, redis, names) -> None:
     response = await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
-    assert response.status == 201
+    assert response.status == 200
     body = await response.json()
     assert body["success"] is True and body["alertId"].isdigit()
     row = await db.fetchrow("SELECT * FROM alerts WHERE id = $1", int(body["alertId"]))
@@ -75,8 +76,9 @@ async def test_good_key_stores_and_publishes_the_alert(client: TestClient, db, r
 
 
 async def test_a_duplicate_answers_the_first_id_and_publishes_nothing_more(
-    client: TestClient, redis, names
+    client: TestClient, redis, names, clock: ManualClock
 ) -> None:
+    clock.advance(timedelta(minutes=23))  # 12:30:30, when the HALF_UPDATE below is detected
     first = await (
         await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
     ).json()
@@ -94,7 +96,7 @@ async def test_a_duplicate_answers_the_first_id_and_publishes_nothing_more(
         json=payload(alertType="HALF_UPDATE", isUpdate=True, timestamp="2026-03-02T12:30:00Z"),
         headers={"X-API-Key": KEY},
     )
-    assert update.status == 201  # another type of the same hour is another alert
+    assert update.status == 200  # another type of the same hour is another alert
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": KEY + "x"}, {"X-API-Key": ""}])
@@ -127,6 +129,45 @@ async def test_bad_json_is_400(client: TestClient, db, body: bytes) -> None:
     assert await db.fetchval("SELECT count(*) FROM alerts") == 0
 
 
+# What the attack run posted (with the key), and what else breaks ingest's own alert rule.
+ATTACKS = {
+    "year-1-hour": payload(hourTimestamp="0001-01-01T00:00:00Z", timestamp="0001-01-01T00:07:00Z"),
+    "infinity-volume": payload(currentVolume="Infinity"),
+    "nan-ratio": payload(volumeRatio="NaN"),
+    "nan-previous": payload(previousVolume="NaN"),
+    "1e308-volume": payload(currentVolume=1e308, volumeRatio=1e308 / 1_500_000_000),
+    "1e308-price": payload(price=1e308),
+    "infinity-price": payload(price="Infinity"),
+    "infinity-funding": payload(fundingRate="-Infinity"),
+    "zero-previous": payload(previousVolume=0),
+    "ratio-not-current-over-previous": payload(volumeRatio=30.0),
+    "next-hour": payload(hourTimestamp="2026-03-02T13:00:00Z", timestamp="2026-03-02T13:01:00Z"),
+    "hour-before-previous": payload(hourTimestamp="2026-03-02T10:00:00Z", timestamp="2026-03-02T10:07:00Z"),
+    "timestamp-ahead-of-now": payload(timestamp="2026-03-02T12:59:00Z"),
+    "year-9999": payload(hourTimestamp="9999-12-31T23:00:00Z", timestamp="9999-12-31T23:07:00Z"),
+}
+
+
+@pytest.mark.parametrize("body", ATTACKS.values(), ids=ATTACKS.keys())
+async def test_an_alert_that_breaks_the_alert_rule_is_400_and_stores_nothing(
+    client: TestClient, db, redis, names, body: dict[str, object]
+) -> None:
+    response = await client.post("/api/volume-alerts/ingest", json=body, headers={"X-API-Key": KEY})
+    assert response.status == 400, await response.text()
+    answer = await response.json()
+    assert answer["error"] == "bad_input"
+    assert await db.fetchval("SELECT count(*) FROM alerts") == 0
+    assert await redis.xlen(names.alerts_stream) == 0
+    feed = await client.get("/api/volume-alerts")
+    assert feed.status == 200
+
+
+async def test_the_previous_hour_is_taken(client: TestClient, clock: ManualClock) -> None:
+    clock.advance(timedelta(hours=1))  # 13:07: 12:00 is now the previous hour
+    response = await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
+    assert response.status == 200
+
+
 async def test_without_the_setting_the_endpoint_is_off(settings, db, redis, clock) -> None:
     client = await _client(settings, db, redis, clock, alert_ingest_api_key=None)
     try:
@@ -142,7 +183,7 @@ async def test_an_ingested_alert_is_delivered_through_the_normal_path(
     await add_user(db, 501, tier="elite")
     async with FakeTelegram() as tg, running_delivery(settings, db, redis, tg, clock):
         response = await client.post("/api/volume-alerts/ingest", json=payload(), headers={"X-API-Key": KEY})
-        assert response.status == 201
+        assert response.status == 200
         calls = await tg.wait_for_call("sendMessage", 501)
         assert calls[0].text.startswith("<b>BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!</b>")
         alert_id = int((await response.json())["alertId"])
@@ -150,3 +191,27 @@ async def test_an_ingested_alert_is_delivered_through_the_normal_path(
             "SELECT status FROM deliveries WHERE alert_id = $1 AND chat_id = 501", alert_id
         )
         assert status in ("sending", "sent")
+
+
+async def test_a_row_left_by_the_attack_is_set_aside_and_the_feed_answers_everyone(
+    client: TestClient, db, redis, names
+) -> None:
+    """The row the attack run's POST left before the endpoint checked (an hour of year 1, stored as
+    -infinity) made GET /api/volume-alerts answer 500 for everyone; once the republisher has set it
+    aside, the feed answers again (the public view: the free tier's delayed window)."""
+    await db.execute(
+        """
+        INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
+                            previous_volume, volume_ratio, price, funding_rate, simulated)
+        VALUES ('BTCUSDT', 'BTC', 'SPIKE', '-infinity', '-infinity', 5e9, 1.5e9, 3.33, 97000, 0.0001, false)
+        """
+    )
+    good = await client.post(
+        "/api/volume-alerts/ingest", json=payload(symbol="ETHUSDT", asset="ETH"), headers={"X-API-Key": KEY}
+    )
+    assert good.status == 200
+    await AlertPublisher(db, redis, names).republish_pending()
+    feed = await client.get("/api/volume-alerts")
+    assert feed.status == 200
+    assert "BTCUSDT" not in [a["symbol"] for a in (await feed.json())["alerts"]]
+    assert await db.fetchval("SELECT publish_error FROM alerts WHERE symbol = 'BTCUSDT'")

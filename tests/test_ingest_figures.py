@@ -22,15 +22,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
+from core.clock import utc_from_ms
+from core.redis_names import RedisNames
+from core.settings import Settings
 from db import candles as db_candles
 from ingest.detector import CLOSE_GRACE_MS, FULL_WAIT_MS
 from ingest.service import IngestService, IngestTimings
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from simulator.config import SimConfig
+from simulator.server import SimServer
 from tests.stopping import stop_within
-from volspike.clock import utc_from_ms
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 from webapp.app import create_app
 
 HOUR_MS = 3_600_000

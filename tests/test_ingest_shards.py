@@ -13,14 +13,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.shard import Shard
 from ingest.service import run_ingest
-from ingest.sim.server import SimServer
+from simulator.server import SimServer
 from tests import test_ingest_service as single
 from tests.stopping import stop_within
 from tests.test_ingest_service import FAST, HOUR_MS, MINUTE_MS, closed_candles_cover, followed, poll, spikes
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.shard import Shard
 
 
 @pytest.fixture

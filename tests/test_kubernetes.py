@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from core.settings import Settings, load_settings
+from core.shard import Shard
 from volspike.cli import build_parser
-from volspike.settings import Settings
-from volspike.shard import Shard
 
 DIR = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 ROLES = {"ingest", "bot", "webapp"}
@@ -104,3 +104,11 @@ def test_webapp_service_reaches_the_webapp_pods_on_their_port() -> None:
     (config,) = _of_kind("ConfigMap")
     assert port["containerPort"] == int(config["data"]["WEBAPP_PORT"])
     assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+
+
+def test_the_webapp_behind_the_ingress_trusts_the_cluster_network_as_its_proxy() -> None:
+    """The Ingress controller forwards every client: without TRUSTED_PROXIES they would all share
+    one per-IP rate-limit bucket (the controller's address)."""
+    (config,) = _of_kind("ConfigMap")
+    proxies = load_settings(trusted_proxies=config["data"]["TRUSTED_PROXIES"]).trusted_proxies
+    assert proxies and all(network.prefixlen <= 16 for network in proxies)

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from db import job_locks
-from volspike.leadership import Leadership
+from db.leadership import Leadership
 
 FAST = {"retry": 0.2, "check": 0.1, "check_timeout": 0.5}
 

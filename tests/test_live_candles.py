@@ -11,8 +11,8 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from simulator.config import SimConfig
+from simulator.server import SimServer
 from tests.test_ingest_service import armed, followed, ingest, sim_start_ms
 from webapp.app import create_app
 from webapp.ws import LIVE_HUB

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from volspike.logs import JsonFormatter
+from core.logs import JsonFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}

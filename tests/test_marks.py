@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from core.clock import ManualClock, utc_from_ms
 from db import marks as db_marks
 from ingest.marks import MarkRecorder
 from ingest.parsers import MarkPrice
 from ingest.retention import RetentionJob
-from volspike.clock import ManualClock, utc_from_ms
 
 T0 = int(datetime(2026, 3, 2, 14, 0, tzinfo=UTC).timestamp() * 1000)
 FIVE_MIN = 5 * 60_000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from volspike.number_format import format_change, format_funding, format_price, format_ratio, format_usd
+from core.number_format import format_change, format_funding, format_price, format_ratio, format_usd
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "webapp" / "frontend"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from core.settings import Settings
 from volspike.cli import build_parser
-from volspike.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "scripts" / "lib.sh"

@@ -21,15 +21,15 @@ from redis.asyncio import Redis
 
 from bot.app import build_bot, run_bot
 from bot.payments.broadcast_fees import collect_fees
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from db import broadcast_fees
 from tests.bot_harness import ADMIN_ID, compile_catalogs
 from tests.delivery_harness import add_alert, add_user, bot_settings, poll_until, publish, running_delivery
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_limits import FREE_PER_SECOND
 from tests.fakes.telegram_payments import FakeStars
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 ELITE = list(range(3_100_001, 3_100_001 + 300))
 

@@ -11,7 +11,7 @@ import pytest
 
 from bench.polling_baseline import PollingBaseline, SimTime, Spike
 from ingest.detector import SpikeDetector
-from ingest.sim import SimConfig, SimServer
+from simulator import SimConfig, SimServer
 
 HOUR = 3_600_000
 MINUTE = 60_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -11,13 +12,13 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.alerts import Alert, AlertType
+from core.redis_names import RedisNames
 from db import alerts as db_alerts
+from db.live_state import LiveState, read_market
+from db.publisher import AlertPublisher
 from ingest.detector import SpikeDetector, SymbolSnapshot
-from ingest.live_state import LiveState, read_market
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
-from volspike.alerts import Alert, AlertType
-from volspike.redis_names import RedisNames
 
 HOUR = datetime(2026, 3, 2, 14, tzinfo=UTC)
 
@@ -282,3 +283,46 @@ async def test_live_state_run_loop_flushes_until_cancelled(redis: Redis, names: 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_row_that_cannot_be_published_is_dead_lettered_and_the_rest_go_on(
+    db: asyncpg.Pool, redis: Redis, names: RedisNames, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rows the attack run's POSTs left before the endpoint checked them: an hour of year 1
+    (stored as -infinity), Infinity and NaN figures. The republisher failed on the first every 2 s
+    and took ingest down; now each is set aside with its reason and the good row after it goes out."""
+    await db.execute(
+        """
+        INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
+                            previous_volume, volume_ratio, price, funding_rate, simulated)
+        VALUES ('BTCUSDT', 'BTC', 'SPIKE', '-infinity', '-infinity', 5e9, 1.5e9, 3.33, 97000, 0.0001, false),
+               ('ETHUSDT', 'ETH', 'SPIKE', '2026-03-02T14:00Z', '2026-03-02T14:07Z',
+                'Infinity', 1.5e9, 'Infinity', 3000, 0.0001, false),
+               ('SOLUSDT', 'SOL', 'SPIKE', '2026-03-02T14:00Z', '2026-03-02T14:07Z',
+                5e9, 'NaN', 'NaN', 150, 0.0001, false)
+        """
+    )
+    good = await AlertPublisher(db, redis, names).save(alert("XRPUSDT"))
+    assert good is not None
+    publisher = AlertPublisher(db, redis, names)
+    runner = asyncio.create_task(publisher.run(interval=0.05))
+    try:
+        for _ in range(200):
+            if await published_at(db, good.id or 0) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert not runner.done()
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert [entry["symbol"] for entry in await stream_alerts(redis, names)] == ["XRPUSDT"]
+    dead = await db.fetch(
+        "SELECT symbol, publish_error, fanout_failed_at FROM alerts WHERE publish_failed_at IS NOT NULL"
+        " ORDER BY id"
+    )
+    assert [row["symbol"] for row in dead] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert all(row["publish_error"] and row["fanout_failed_at"] is not None for row in dead)
+    assert await db_alerts.count_unpublished(db) == 0
+    logged = [r for r in caplog.records if r.getMessage().startswith("alert dead-lettered")]
+    assert len(logged) == 3

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from core.clock import ManualClock
+from core.settings import load_settings
 from db import marks as db_marks
 from db import retention as db_retention
 from ingest.retention import RetentionJob
 from tests.delivery_harness import add_alert, add_user
-from volspike.clock import ManualClock
-from volspike.settings import load_settings
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 

@@ -28,12 +28,12 @@ import orjson
 import pytest
 from redis.exceptions import RedisError
 
+from core.redis_names import RedisNames
+from core.shard import Shard
 from tests.fault_checks import alert_messages
 from tests.fault_harness import FaultWorld, _epoch, open_world, poll, sim_start_ms
 from tests.fault_processes import HOUR_MS, MINUTE_MS
 from tests.fault_servers import free_port
-from volspike.redis_names import RedisNames
-from volspike.shard import Shard
 
 # Up to seven real processes per scenario: slow on a busy 2-core machine, never hanging.
 pytestmark = pytest.mark.timeout(300)
@@ -215,9 +215,7 @@ def leading_spans(world: FaultWorld, names: list[str]) -> list[tuple[float, floa
             if not line.startswith("{"):
                 continue
             entry = orjson.loads(line)
-            if entry.get("logger") != "volspike.leadership" or not str(entry.get("role", "")).startswith(
-                "ingest"
-            ):
+            if entry.get("logger") != "db.leadership" or not str(entry.get("role", "")).startswith("ingest"):
                 continue
             if entry["msg"] == "leader":
                 began = _epoch(entry["ts"])

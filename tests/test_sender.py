@@ -16,11 +16,11 @@ from aiogram.methods import TelegramMethod
 
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.sender import Sender
+from core.clock import ManualClock
+from core.settings import Settings
 from tests.delivery_harness import add_alert, add_user, poll_until, statuses
 from tests.fakes.telegram_api import FakeTelegram
 from tests.sender_harness import NOW, counted, fan_out, running_sender
-from volspike.clock import ManualClock
-from volspike.settings import Settings
 
 
 @pytest.fixture

@@ -21,13 +21,13 @@ from redis.asyncio import Redis
 
 from bot.delivery.sender import SenderState
 from bot.heartbeat import run_heartbeat
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.bot_harness import ADMIN_ID, running_bot
 from tests.delivery_harness import add_alert, add_user, poll_until, publish, running_delivery, statuses
 from tests.fakes.telegram_api import FakeTelegram
 from tests.sender_harness import NOW, counted, fan_out, running_sender
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 from webapp.app import create_app
 
 

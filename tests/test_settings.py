@@ -2,8 +2,8 @@
 
 import pytest
 
-from volspike.errors import ConfigError
-from volspike.settings import load_settings
+from core.errors import ConfigError
+from core.settings import load_settings
 
 
 def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +71,7 @@ def test_env_example_documents_every_setting_and_loads() -> None:
     import re
     from pathlib import Path
 
-    from volspike.settings import Settings
+    from core.settings import Settings
 
     text = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))

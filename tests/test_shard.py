@@ -4,9 +4,9 @@ import zlib
 
 import pytest
 
-from volspike.errors import ConfigError
-from volspike.settings import load_settings
-from volspike.shard import Shard
+from core.errors import ConfigError
+from core.settings import load_settings
+from core.shard import Shard
 
 SYMBOLS = [f"COIN{i}USDT" for i in range(600)] + ["BTCUSDT", "ETHUSDT", "币安人生USDT"]
 

@@ -6,9 +6,9 @@ import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.handlers.admin import find_lag_ms
+from core.shard import Shard
+from db.ingest_health import shards_snapshot
 from volspike.healthcheck import healthcheck
-from volspike.ingest_health import shards_snapshot
-from volspike.shard import Shard
 from webapp.app import create_app
 
 

@@ -17,10 +17,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
-import ingest.sim as sim_cli
-from ingest.sim import ScheduledSpike, SimConfig, SimServer
-from ingest.sim.market import Market
-from ingest.sim.universe import PERPETUAL_DELIVERY_MS, build_universe
+import simulator as sim_cli
+from simulator import ScheduledSpike, SimConfig, SimServer
+from simulator.market import Market
+from simulator.universe import PERPETUAL_DELIVERY_MS, build_universe
 
 # 2026-01-01 00:20:10 UTC: ten seconds into a minute, so a test has ~50 s before a boundary
 START = 1_767_225_600_000 + 20 * 60_000 + 10_000

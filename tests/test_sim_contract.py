@@ -17,7 +17,7 @@ import orjson
 import pytest
 import websockets
 
-from ingest.sim import SimConfig, SimServer
+from simulator import SimConfig, SimServer
 
 # 2026-01-01 00:20:10 UTC
 START = 1_767_225_600_000 + 20 * 60_000 + 10_000

@@ -13,11 +13,11 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import run_bot
+from core.alerts import SIMULATED_MARKER
 from ingest.service import run_ingest
-from ingest.sim import SimConfig, SimServer
+from simulator import SimConfig, SimServer
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_vertical_slice import eventually
-from volspike.alerts import SIMULATED_MARKER
 
 ELITE = 5560001
 

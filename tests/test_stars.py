@@ -12,13 +12,14 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.i18n import create_i18n
-from bot.payments.plans import PERIOD, Kind
 from bot.payments.reconcile import reconcile
+from bot.payments.scheduler import build_jobs, catch_up, run_scheduler
+from core.clock import ManualClock
+from core.plans import PERIOD, Kind
+from core.settings import Settings
+from core.tiers import Tier
 from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import ELITE_PRICE, PRO_PRICE, StarsBot, stars_bot
-from volspike.clock import ManualClock
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 USER = 5150
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -361,3 +362,65 @@ async def test_a_refunded_subscription_payment_stops_the_renewal(sb: StarsBot):
     await sb.feed(sb.stars.refunded_payment_update(first))
     assert (await sb.user(USER))["tier"] == "free"
     assert not await sb.app.pool.fetchval("SELECT renews FROM subscriptions WHERE user_id = $1", USER)
+
+
+async def _set_last_reconciliation(pool: asyncpg.Pool, at: datetime) -> None:
+    await pool.execute("UPDATE star_reconciliation SET last_run_at = $1", at)
+
+
+async def test_a_reconciliation_missed_while_the_bot_was_down_runs_at_start(sb: StarsBot):
+    """The bot was down at 03:17 UTC yesterday: the lost payment is found when it starts again,
+    not a day later."""
+    await _set_last_reconciliation(sb.app.pool, NOW - timedelta(days=1, hours=9))
+    newcomer = 6161
+    charge = sb.stars.charge(newcomer, sb.payload(newcomer), PRO_PRICE)
+    scheduler = asyncio.create_task(
+        run_scheduler(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
+    )
+    try:
+        async with asyncio.timeout(20):
+            while not await sb.payments(newcomer):  # noqa: ASYNC110 - the job has no event to wait on
+                await asyncio.sleep(0.05)
+    finally:
+        scheduler.cancel()
+        await asyncio.gather(scheduler, return_exceptions=True)
+    [payment] = await sb.payments(newcomer)
+    assert payment["source"] == "reconciliation" and payment["provider_charge_id"] == charge.charge_id
+    assert await sb.app.pool.fetchval("SELECT last_run_at FROM star_reconciliation") == NOW
+
+
+async def test_a_reconciliation_run_within_a_day_is_not_repeated_at_start(sb: StarsBot):
+    await _set_last_reconciliation(sb.app.pool, NOW - timedelta(hours=20))
+    newcomer = 6162
+    sb.stars.charge(newcomer, sb.payload(newcomer), PRO_PRICE)
+    _, reconciliation, _ = build_jobs(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
+    assert await catch_up(sb.app.pool, reconciliation, NOW) is False
+    assert reconciliation.runs == 0 and await sb.payments(newcomer) == []
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(1, "XTR"), (PRO_PRICE - 1, "XTR"), (PRO_PRICE, "USD")])
+async def test_a_payment_that_does_not_pay_for_its_plan_is_recorded_grants_nothing_and_warns_the_admins(
+    sb: StarsBot, amount: int, currency: str
+):
+    """Telegram confirms a payment whose amount or currency does not match the plan its payload
+    names (the pre-checkout check would have refused it): it is kept, but buys no tier."""
+    charge = sb.stars.charge(USER, sb.payload(USER), amount)
+    update = sb.stars.successful_payment_update(charge)
+    update["message"]["successful_payment"]["currency"] = currency
+    await sb.feed(update)
+    [payment] = await sb.payments(USER)
+    assert (payment["amount"], payment["currency"]) == (amount, currency)
+    assert payment["tier_before"] == payment["tier_after"] == "free"
+    row = await sb.user(USER)
+    assert row["tier"] == "free" and row["tier_expires_at"] is None
+    assert await sb.history(USER) == []
+    [warning] = sb.app.tg.sent_texts(ADMIN_ID)
+    assert "granted nothing" in warning and charge.charge_id in warning and str(USER) in warning
+    assert sb.app.tg.sent_texts(USER) == []
+
+
+async def test_paying_more_than_the_price_grants_the_plan_and_nothing_more(sb: StarsBot):
+    charge = sb.stars.charge(USER, sb.payload(USER), PRO_PRICE * 10)
+    await sb.feed(sb.stars.successful_payment_update(charge))
+    row = await sb.user(USER)
+    assert row["tier"] == "pro" and row["tier_expires_at"] == NOW + PERIOD

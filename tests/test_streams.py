@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from ingest.parsers import Kline, MarkPrices
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
 from ingest.streams import DataFrame, ReadPacer, StreamConnection, StreamManager, StreamOptions
+from simulator.config import SimConfig
+from simulator.server import SimServer
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "币安人生USDT"]
 

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from core.clock import ManualClock
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
 from db.tier_history import history
 from tests.bot_harness import compile_catalogs
 from tests.fakes.stripe_api import SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from volspike.clock import ManualClock
 from webapp.app import create_app
 
 USER = 4242
@@ -43,7 +44,8 @@ def signature(body: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = Non
 
 
 def event(kind: str, obj: dict[str, Any], *, created: int = START) -> bytes:
-    return orjson.dumps(
+    # The stdlib writes integers beyond 64 bits too (orjson refuses them), as any sender may.
+    return json.dumps(
         {
             "id": f"evt_{next(_ids)}",
             "object": "event",
@@ -53,7 +55,7 @@ def event(kind: str, obj: dict[str, Any], *, created: int = START) -> bytes:
             "livemode": False,
             "data": {"object": obj},
         }
-    )
+    ).encode()
 
 
 def checkout(user_id: int = USER, tier: str = "pro", sub: str = "sub_1") -> dict[str, Any]:
@@ -352,3 +354,80 @@ async def test_after_a_cancellation_the_lifecycle_job_ends_the_tier_at_expiry_wi
     )
     [due] = await subscriptions_db.expired(hook.pool, just_after, grace, 10)
     assert (due.user_id, due.tier) == (USER, "pro")
+
+
+async def test_a_signature_timestamp_far_in_the_future_is_refused(hook):
+    """Correctly signed, but dated an hour ahead: the library checks only the past."""
+    body = event("invoice.paid", invoice("in_future", START, START + MONTH))
+    assert await hook.post(body, signature(body, at=int(time.time()) + 3600)) == 400
+    assert await hook.user() == ("free", None)
+    assert await hook.events() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        event("invoice.paid", invoice("in_x", START, START + MONTH), created=10**12),
+        event("invoice.paid", invoice("in_x", START, START + MONTH), created=-(10**12)),
+        orjson.dumps(
+            {"id": "evt_" + "x" * 10_000, "object": "event", "created": START, "type": "invoice.paid"}
+            | {"data": {"object": invoice("in_x", START, START + MONTH)}}
+        ),
+    ],
+    ids=["created-year-33658", "created-before-1970", "id-10000-chars"],
+)
+async def test_a_signed_event_with_an_absurd_envelope_is_400(hook, body: bytes):
+    assert await hook.post(body) == 400
+    assert await hook.user() == ("free", None)
+    assert await hook.events() == 0
+
+
+def _absurd_invoice(**changes: Any) -> dict[str, Any]:
+    obj = invoice("in_absurd", START, START + MONTH)
+    meta = obj["parent"]["subscription_details"]["metadata"]
+    for key, value in changes.items():
+        if key == "telegram_user_id":
+            meta[key] = value
+        elif key == "period":
+            obj["lines"]["data"][0]["period"] = value
+        else:
+            obj[key] = value
+    return obj
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        _absurd_invoice(period={"start": START, "end": 10**11}),  # year 5138
+        _absurd_invoice(period={"start": START, "end": START + 5 * 365 * 86_400}),  # paid 5 years ahead
+        _absurd_invoice(period={"start": START + MONTH, "end": START}),
+        _absurd_invoice(period={"start": 2**63, "end": 2**64}),
+        _absurd_invoice(telegram_user_id=str(2**53 + 1)),
+        _absurd_invoice(telegram_user_id="-4242"),
+        _absurd_invoice(amount_paid=2**70),
+        _absurd_invoice(id="in_" + "x" * 1000),
+        _absurd_invoice(currency="dollars"),
+    ],
+    ids=[
+        "period-year-5138",
+        "period-5-years",
+        "period-backwards",
+        "period-2^64",
+        "user-2^53",
+        "user-negative",
+        "amount-2^70",
+        "invoice-id-1000",
+        "currency-word",
+    ],
+)
+async def test_a_signed_invoice_with_absurd_values_grants_nothing(hook, obj: dict[str, Any]):
+    assert await hook.post(event("invoice.paid", obj)) == 200  # Stripe retrying cannot fix it
+    assert await hook.user() == ("free", None)
+    assert await hook.pool.fetchval("SELECT count(*) FROM payments") == 0
+
+
+async def test_a_subscription_update_ending_in_year_9999_changes_nothing(hook):
+    await hook.post(event("checkout.session.completed", checkout()))
+    before = await hook.user()
+    assert await hook.post(event("customer.subscription.updated", subscription_obj(end=253402214400))) == 200
+    assert await hook.user() == before

@@ -16,10 +16,10 @@ import websockets
 from prometheus_client import REGISTRY
 from websockets.exceptions import ConnectionClosed
 
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
-from ingest.sim.streams import Connection
 from ingest.streams import StreamManager
+from simulator.config import SimConfig
+from simulator.server import SimServer
+from simulator.streams import Connection
 from tests.test_streams import Recorder, options, running, wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

@@ -12,13 +12,13 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from core.redis_names import RedisNames
+from core.settings import Settings
 from ingest.service import IngestService, IngestTimings
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from simulator.config import SimConfig
+from simulator.server import SimServer
 from tests.stopping import stop_within
 from tests.test_ingest_service import FAST, HOUR_MS, _market_has, poll, sim_start_ms, spikes
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
 
 NEW = "NEWUSDT"
 

@@ -14,12 +14,12 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from core.errors import ConfigError
+from core.settings import Settings
+from core.supervisor import supervise
+from db.unavailable import is_unavailable
 from tests.fakes.telegram_api import TOKEN
-from volspike.errors import ConfigError
 from volspike.runtime import run_services
-from volspike.settings import Settings
-from volspike.supervisor import supervise
-from volspike.unavailable import is_unavailable
 from webapp.app import run_webapp
 
 
@@ -59,7 +59,7 @@ async def test_a_service_killed_by_postgres_is_restarted_with_backoff_while_the_
         running.set()
         await asyncio.Event().wait()
 
-    caplog.set_level(logging.ERROR, logger="volspike.supervisor")
+    caplog.set_level(logging.ERROR, logger="core.supervisor")
     task = asyncio.create_task(
         supervise(
             {"webapp": lambda: run_webapp(config, db, redis), "flaky": flaky},
@@ -144,7 +144,7 @@ async def test_volspike_run_keeps_the_webapp_serving_while_the_bot_cannot_start(
             "webapp_port": port,
         }
     )
-    caplog.set_level(logging.ERROR, logger="volspike.supervisor")
+    caplog.set_level(logging.ERROR, logger="core.supervisor")
     task = asyncio.create_task(run_services(config, ingest=False, bot=True, webapp=True))
 
     def bot_restarts() -> int:
@@ -169,3 +169,39 @@ async def test_volspike_run_keeps_the_webapp_serving_while_the_bot_cannot_start(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_health_says_not_ok_while_a_service_is_crash_looping(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, caplog: pytest.LogCaptureFixture
+):
+    """`volspike run` with a bot that dies at every start (Telegram unreachable): after three
+    restarts in a row /health answers 503 naming the bot as crash-looping, not `ok`."""
+    port = free_port()
+    config = settings.model_copy(
+        update={
+            "bot_token": SecretStr(TOKEN),
+            "telegram_api_url": f"http://127.0.0.1:{free_port()}",
+            "webapp_host": "127.0.0.1",
+            "webapp_port": port,
+        }
+    )
+    task = asyncio.create_task(run_services(config, ingest=False, bot=True, webapp=True))
+    body: dict[str, object] = {}
+    try:
+        async with aiohttp.ClientSession() as http:
+            status = None
+            for _ in range(600):  # bounded: 600 × 50 ms; restarts come after 1, 2 and 4 s
+                assert not task.done(), task
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                        status, body = response.status, await response.json()
+                if status == 503:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert status == 503, body
+    assert body["status"] == "degraded" and body["postgres"]["ok"] and body["redis"]["ok"]  # type: ignore[index]
+    bot = body["services"]["bot"]  # type: ignore[index]
+    assert bot["ok"] is False and bot["state"] == "crash-looping" and bot["restarts_in_a_row"] >= 3

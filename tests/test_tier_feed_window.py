@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from volspike.tiers import Tier, feed_window
+from core.tiers import Tier, feed_window
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -14,15 +14,15 @@ from redis.asyncio import Redis
 
 from bot.i18n import create_i18n
 from bot.payments.lifecycle import due_reminders, run_lifecycle
-from bot.payments.plans import PERIOD, Kind
 from bot.payments.rules import TierState, after_payment, after_refund
 from bot.payments.scheduler import ExclusiveJob, build_scheduler
+from core.clock import ManualClock
+from core.plans import PERIOD, Kind
+from core.settings import Settings
+from core.tiers import Tier
 from db import subscriptions as subscriptions_db
 from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import PRO_PRICE, StarsBot, stars_bot
-from volspike.clock import ManualClock
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 USER = 7170
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from core.clock import ManualClock
 from tests.miniapp_harness import NOW, add_minutes, add_symbols
-from volspike.clock import ManualClock
 from webapp.app import create_app
 from webapp.keys import ANSWERS
 
@@ -91,12 +91,26 @@ async def test_empty_range_with_older_bars_is_no_data_with_next_time(client: Tes
         f"symbol=NOPEUSDT&resolution=60&from={T0}&to={T0 + 3600}",
         f"symbol=BTCUSDT&resolution=7&from={T0}&to={T0 + 3600}",
         f"symbol=BTCUSDT&resolution=60&from={T0 + 3600}&to={T0}",
-        "symbol=BTCUSDT&resolution=60&from=abc&to=1",
-        "resolution=60",
     ],
 )
 async def test_bad_symbol_resolution_or_range_is_udf_error(client: TestClient, query: str) -> None:
     body = await _get(client, f"/udf/history?{query}")
+    assert body["s"] == "error" and body["errmsg"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "symbol=BTCUSDT&resolution=60&from=abc&to=1",
+        "resolution=60",
+        f"symbol=BTCUSDT&resolution=60&from={T0}&to=99999999999999999",  # the attack run's huge `to`
+        "symbol=BTCUSDT&resolution=60&countback=5&to=253402300800",  # 10000-01-01: past datetime's range
+    ],
+)
+async def test_a_query_that_does_not_parse_is_a_400_udf_error(client: TestClient, query: str) -> None:
+    response = await client.get(f"/udf/history?{query}")
+    assert response.status == 400
+    body = orjson.loads(await response.read())
     assert body["s"] == "error" and body["errmsg"]
 
 

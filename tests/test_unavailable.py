@@ -8,9 +8,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.backoff import Backoff
+from core.redis_names import RedisNames
+from db.unavailable import is_unavailable
 from tests.conftest import TEST_REDIS_URL
-from volspike.redis_names import RedisNames
-from volspike.unavailable import Backoff, is_unavailable
 
 
 async def _error_of(coro: object) -> BaseException:

@@ -6,12 +6,12 @@ import asyncpg
 
 from db import symbols as symbols_db
 from ingest.binance_rest import BinanceRest
-from ingest.sim.config import SimConfig
-from ingest.sim.payloads import exchange_info
-from ingest.sim.server import SimServer
-from ingest.sim.universe import build_universe
 from ingest.streams import kline_stream, stream_url
 from ingest.universe import UniverseRefresher, diff_universe, select_universe
+from simulator.config import SimConfig
+from simulator.payloads import exchange_info
+from simulator.server import SimServer
+from simulator.universe import build_universe
 
 NOW_MS = 1_780_000_000_000
 PERPETUAL_DELIVERY_MS = 4133404800000

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bot.app import run_bot
 from ingest.service import run_ingest
-from ingest.sim import SimConfig, SimServer
+from simulator import SimConfig, SimServer
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 ELITE = 5550001

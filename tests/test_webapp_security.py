@@ -9,10 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from ingest.sim.config import SimConfig
-from ingest.sim.server import SimServer
+from core.clock import ManualClock
+from simulator.config import SimConfig
+from simulator.server import SimServer
 from tests.miniapp_harness import BOT_TOKEN, NOW, init_data, tma
-from volspike.clock import ManualClock
 from webapp.app import create_app
 from webapp.security import TELEGRAM_WEB_CLIENTS
 

@@ -15,8 +15,8 @@ import orjson
 from pydantic import SecretStr
 
 from bench.ingest_memory import free_port
+from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
-from ingest.publisher import AlertPublisher
 from tests.miniapp_harness import BOT_TOKEN, add_symbols, init_data, set_tier
 from tests.test_ws import kline, spike
 from webapp.app import run_webapp

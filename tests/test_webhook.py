@@ -18,11 +18,11 @@ from redis.asyncio import Redis
 
 from bot.app import build_bot
 from bot.webhook import SECRET_HEADER, UpdateLedger, mount_webhook
+from core.redis_names import RedisNames
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from webapp.app import create_app
+from volspike.runtime import create_webapp as create_app
 from webapp.telegram_webhook import WEBHOOK_PATH
 
 USER = 500_000_014

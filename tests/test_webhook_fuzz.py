@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from bot.webhook import SECRET_HEADER
+from core.settings import Settings
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_bot_fuzz import FUZZ, json_values, update_bodies
 from tests.test_webhook import SECRET, USER, serving, update, webhook_settings
-from volspike.settings import Settings
-from webapp.app import create_app
+from volspike.runtime import create_webapp as create_app
 
 
 @dataclass

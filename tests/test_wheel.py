@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.i18n import SUPPORTED_LOCALES
+from core.i18n import SUPPORTED_LOCALES
 from tests.conftest import PG_ADMIN_URL, TEST_REDIS_URL
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_cli import free_port

@@ -16,18 +16,19 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from core.alerts import Alert, AlertType
+from core.clock import ManualClock
+from core.redis_names import RedisNames
+from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from ingest.publisher import AlertPublisher
 from tests.miniapp_harness import BOT_TOKEN, NOW, add_symbols, init_data, set_tier
-from volspike.alerts import Alert, AlertType
-from volspike.clock import ManualClock
-from volspike.redis_names import RedisNames
+from webapp import session as web_session
 from webapp.app import create_app
 from webapp.ws import LIVE_HUB, LIVE_OPTIONS, LiveHub, LiveOptions
 
@@ -341,3 +342,43 @@ async def test_the_hub_resubscribes_after_a_redis_restart(settings, db, names) -
         await own.aclose()
         server.terminate()
         server.wait(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("https://evil.example", False),
+        ("https://web.telegram.org.evil.example", False),
+        ("https://x.y.web.telegram.org", False),
+        ("null", False),
+        ("https://web.telegram.org", True),
+        ("https://webk.telegram.org", True),
+        ("https://a.web.telegram.org", True),
+        ("https://volspike.test", True),  # WEBAPP_URL's origin (tests/conftest.py)
+        ("https://volspike.test:8443", False),
+    ],
+)
+async def test_a_cookie_session_opens_the_socket_only_from_the_apps_or_telegrams_origin(
+    settings, db, redis, origin: str, accepted: bool
+) -> None:
+    """Cross-site WebSocket hijacking: the attack run opened /ws with a signed-in user's session
+    cookie from another origin, and got their elite alert feed."""
+    await set_tier(db, 1001, "elite")
+    async with live_app(settings, db, redis) as client:
+        session = await web_session.create(client.server.app, 1001)
+        assert settings.webapp_url == "https://volspike.test"
+        headers = {"Cookie": f"{web_session.COOKIE}={session.token}", "Origin": origin}
+        if not accepted:
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await client.ws_connect("/ws", headers=headers)
+            assert refused.value.status == 403
+            return
+        async with client.ws_connect("/ws", headers=headers) as ws:
+            await send(ws, op="subscribe", channel="alerts")  # elite: the cookie signed the socket in
+            await until(lambda: any(c.alerts for c in hub_of(client).clients))
+
+
+async def test_the_server_header_names_no_versions(settings, db, redis) -> None:
+    async with live_app(settings, db, redis) as client:
+        for path in ("/api/plans", "/nope", "/health"):
+            assert (await client.get(path)).headers["Server"] == "volspike"

@@ -1,7 +1,8 @@
 """VolSpike: volume-spike alerts for Binance USDⓈ-M perpetuals on Telegram.
 
-This package holds what the services share: settings, tiers, the alert model and
-its formatting, Redis names, logging, the clock, and the command line.
+This package is the composition root: the command line (`cli`), the runtime that wires the
+services (`runtime`), `doctor` and `healthcheck`. Nothing imports it; what the services share is
+in `core` (the pure domain) and `db` (PostgreSQL, Redis).
 """
 
-__version__ = "0.1.0"
+from core import __version__ as __version__

@@ -14,10 +14,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from core.errors import ConfigError, ServiceUnreachable
+from core.logs import setup_logging
+from core.settings import Settings, load_settings
 from volspike import __version__
-from volspike.errors import ConfigError, ServiceUnreachable
-from volspike.logs import setup_logging
-from volspike.settings import Settings, load_settings
 
 log = logging.getLogger("volspike")
 
@@ -75,7 +75,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sim(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest import sim
+    import simulator as sim
 
     return await sim.run(args)
 
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service", choices=SERVICES, help="the service to ask")
     p.set_defaults(func=_healthcheck)
 
-    from ingest import sim
+    import simulator as sim
 
     p = sub.add_parser("sim", help="a Binance-compatible exchange simulator on localhost")
     sim.configure_parser(p)

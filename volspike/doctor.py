@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.app import build_bot
+from core.settings import Settings
 from db.migrate import pending_versions
 from ingest.streams import stream_url
-from volspike.settings import Settings
 
 TIMEOUT = 5.0
 

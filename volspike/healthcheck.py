@@ -13,8 +13,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
+from core.redis_names import RedisNames
+from core.settings import Settings
 
 SERVICES = ("run", "webapp", "ingest", "bot")
 TIMEOUT = 5.0

@@ -11,7 +11,7 @@ The middleware puts the caller on the request as `USER` (a `WebUser`); without a
 the key is absent: the public view. A header that does not validate is 401, never the public view.
 
 Outside Telegram (a desktop browser), the web session of Log In With Telegram
-(`webapp.billing.session`) is the second way to a `WebUser`: without an Authorization header,
+(`webapp.session`) is the second way to a `WebUser`: without an Authorization header,
 the session cookie names the user. A state-changing call made with the cookie must carry the
 session's CSRF token in `X-CSRF-Token` (403 otherwise); an unknown or expired cookie is the public view.
 """
@@ -26,13 +26,14 @@ from aiogram.utils.web_app import WebAppInitData, safe_parse_webapp_init_data
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.i18n import pick_locale
+from core.errors import Forbidden, Unauthorized
+from core.i18n import pick_locale
+from core.settings import Settings
+from core.telegram_ids import is_user_id
+from core.tiers import Tier, effective_tier
 from db import users as users_db
-from volspike.errors import Forbidden, Unauthorized
-from volspike.settings import Settings
-from volspike.tiers import Tier, effective_tier
 from webapp import keys
-from webapp.billing import session as web_session
+from webapp import session as web_session
 
 SCHEME = "tma"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,7 +47,7 @@ class WebUser:
     id: int
     first_name: str
     language: str
-    tier: Tier  # expiry-adjusted with volspike.tiers.effective_tier
+    tier: Tier  # expiry-adjusted with core.tiers.effective_tier
     tier_expires_at: datetime | None
     can_write: bool = False  # has written to the bot in private: it may message them
 
@@ -60,7 +61,9 @@ def validate_init_data(raw: str, bot_token: str, *, now: datetime, max_age: time
         raise Unauthorized("empty initData")
     try:
         data = safe_parse_webapp_init_data(bot_token, raw)
-    except ValueError:  # a bad signature, a malformed query string or malformed fields
+    # ValueError: a bad signature, a malformed query string or fields; TypeError: a non-ASCII
+    # `hash`, which the constant-time compare refuses (not ours either way).
+    except (ValueError, TypeError):
         raise Unauthorized("initData signature is not valid") from None
     age = now - data.auth_date
     if age > max_age:
@@ -69,6 +72,8 @@ def validate_init_data(raw: str, bot_token: str, *, now: datetime, max_age: time
         raise Unauthorized("initData is from the future")
     if data.user is None:
         raise Unauthorized("initData carries no user")
+    if not is_user_id(data.user.id):
+        raise Unauthorized("initData names no valid Telegram user id")
     return data
 
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from volspike.redis_names import RedisNames
+from core.redis_names import RedisNames
 
 log = logging.getLogger(__name__)
 

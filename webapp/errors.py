@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from volspike.errors import AppError, RateLimited
+from core.errors import AppError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ _HTTP_NAMES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    408: "request_timeout",
     415: "unsupported_media_type",
     429: "too_many_requests",
 }
@@ -44,6 +45,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         name = _HTTP_NAMES.get(exc.status, "http_error")
         return json_error(exc.status, name, exc.reason)
+    except ConnectionResetError:  # aiohttp's "Connection lost": the client left during its body
+        log.warning("client left before its request was read", extra={"path": request.path})
+        return json_error(400, "bad_request", "the request ended early")
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return json_error(500, "internal_error", None)

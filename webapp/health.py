@@ -1,4 +1,5 @@
-"""GET /health: 200 only when PostgreSQL and Redis answer; services report through Redis."""
+"""GET /health: 200 only when PostgreSQL and Redis answer and no service is crash-looping under
+the supervisor (`db.service_crashes`); services report through Redis."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from volspike.ingest_health import shards_snapshot
-from webapp.keys import NAMES, POOL, REDIS, SETTINGS
+from db.ingest_health import shards_snapshot
+from db.service_crashes import crash_loops
+from webapp.keys import CLOCK, NAMES, POOL, REDIS, SETTINGS
 
 CHECK_TIMEOUT = 2.0
 
@@ -55,16 +57,30 @@ async def _ingest_shards(request: web.Request) -> dict[str, object] | None:
         return None
 
 
+async def _crash_loops(request: web.Request) -> dict[str, dict[str, object]]:
+    now_ms = int(request.app[CLOCK].now().timestamp() * 1000)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await crash_loops(request.app[REDIS], request.app[NAMES], now_ms)
+    except (OSError, TimeoutError, Exception):  # noqa: BLE001 - reported through the redis check
+        return {}
+
+
 async def health(request: web.Request) -> web.Response:
     names = request.app[NAMES]
     postgres, redis = await asyncio.gather(_postgres(request), _redis(request))
-    ok = bool(postgres["ok"] and redis["ok"])
+    looping = await _crash_loops(request) if redis["ok"] else {}
+    ok = bool(postgres["ok"] and redis["ok"]) and not looping
     services: dict[str, object] = {"webapp": {"ok": True}}
     for name, key in (("ingest", names.ingest_health), ("bot", names.bot_health)):
         state = await _service(request, key) if redis["ok"] else None
         if state is None and name == "ingest" and redis["ok"]:
             state = await _ingest_shards(request)
         services[name] = state if state is not None else {"ok": False, "state": "not running"}
+    for name, crash in looping.items():
+        earlier = services.get(name)
+        base = dict(earlier) if isinstance(earlier, dict) else {}
+        services[name] = {**base, "ok": False, "state": "crash-looping", **crash}
     body = {"status": "ok" if ok else "degraded", "postgres": postgres, "redis": redis, "services": services}
     return web.json_response(body, status=200 if ok else 503)
 

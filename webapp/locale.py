@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.i18n import DEFAULT_LOCALE, pick_locale
+from core.i18n import DEFAULT_LOCALE, pick_locale
 
 LANG_COOKIE = "volspike_lang"
 

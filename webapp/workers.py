@@ -18,13 +18,19 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event as EventType
+from typing import Any
 
-from volspike.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+Serve = Callable[..., Coroutine[Any, Any, None]]
+"""`webapp.app.run_webapp` (with what the composition root bound to it): what a worker runs. Handed
+in by the caller (it must pickle: a module-level function or a partial of one), so this module
+does not import the app that starts it."""
 
 PARENT_CHECK = 1.0  # seconds between two looks at whether the parent is still there
 STOP_TIMEOUT = 15.0  # a worker's graceful stop, then SIGKILL
@@ -38,14 +44,14 @@ def reuse_port(settings: Settings) -> bool | None:
 
 
 @contextlib.asynccontextmanager
-async def extra_workers(settings: Settings) -> AsyncIterator[list[SpawnProcess]]:
+async def extra_workers(settings: Settings, serve: Serve) -> AsyncIterator[list[SpawnProcess]]:
     """Start the `webapp_workers - 1` other processes and wait (up to START_TIMEOUT) until
     each has bound the port; on exit SIGTERM them and wait."""
     context = multiprocessing.get_context("spawn")
     ready = [context.Event() for _ in range(1, settings.webapp_workers)]
     processes = [
         context.Process(
-            target=worker_main, args=(settings, os.getpid(), event), name=f"webapp-{n}", daemon=True
+            target=worker_main, args=(settings, os.getpid(), event, serve), name=f"webapp-{n}", daemon=True
         )
         for n, event in enumerate(ready, start=1)
     ]
@@ -68,19 +74,18 @@ async def extra_workers(settings: Settings) -> AsyncIterator[list[SpawnProcess]]
                 await asyncio.to_thread(process.join)
 
 
-def worker_main(settings: Settings, parent: int, ready: EventType) -> None:
+def worker_main(settings: Settings, parent: int, ready: EventType, serve: Serve) -> None:
     """A worker process: the webapp alone until SIGTERM/SIGINT or until its parent is gone."""
-    from volspike.logs import setup_logging
+    from core.logs import setup_logging
 
     setup_logging(settings.log_level)
-    asyncio.run(_serve(settings, parent, ready))
+    asyncio.run(_serve(settings, parent, ready, serve))
 
 
-async def _serve(settings: Settings, parent: int, ready: EventType) -> None:
+async def _serve(settings: Settings, parent: int, ready: EventType, serve: Serve) -> None:
+    from core.supervisor import supervise
     from db.pool import create_pool
-    from volspike.redis_client import create_redis
-    from volspike.supervisor import supervise
-    from webapp.app import run_webapp
+    from db.redis_client import create_redis
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -91,7 +96,7 @@ async def _serve(settings: Settings, parent: int, ready: EventType) -> None:
         redis = await create_redis(settings.redis_url)
         try:
             webapp = {
-                "webapp": lambda: run_webapp(
+                "webapp": lambda: serve(
                     settings, pool, redis, primary=False, listening=ready.set, freeze_gc=True
                 )
             }

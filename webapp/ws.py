@@ -10,6 +10,9 @@ The hub resubscribes after a Redis failure with a capped backoff, and sends
 `{"type": "ping"}` to every socket every `heartbeat` seconds (WebSocket pings also detect
 dead peers).
 
+A handshake made with the web-session cookie (no Authorization header) is refused (403) unless
+its `Origin` is the app's own or a Telegram web client's (`webapp.security.trusted_origin`).
+
 Client → server: `{"op": "auth", "initData": "…"}` (or the `Authorization: tma …` header on
 the handshake), `{"op": "subscribe"|"unsubscribe", "channel": "alerts"}` (alerts are elite's),
 `{"op": "subscribe"|"unsubscribe", "channel": "candles", "symbol": "BTCUSDT"}`, `{"op": "pong"}`.
@@ -26,23 +29,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiogram.utils.i18n import I18n
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from bot.alert_message import alert_text
-from bot.i18n import DEFAULT_LOCALE, pick_locale
-from volspike.alerts import Alert
-from volspike.errors import AppError
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import limits
+from core.alert_message import alert_text
+from core.alerts import Alert
+from core.errors import AppError, Forbidden
+from core.i18n import DEFAULT_LOCALE, I18n, pick_locale
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
+from core.tiers import limits
 from webapp import keys
+from webapp import session as web_session
 from webapp.api.alerts import alert_item
 from webapp.auth import WebUser, authenticate, current_user
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
+from webapp.security import trusted_origin
 from webapp.ws_frames import text_frame
 
 log = logging.getLogger(__name__)
@@ -332,9 +336,21 @@ async def _read_loop(request: web.Request, hub: LiveHub, client: LiveClient) -> 
             client.offer(_error("text_only"))
 
 
+def _check_origin(request: web.Request) -> None:
+    """Cross-site WebSocket hijacking: a page elsewhere opening /ws rides the session cookie.
+    A browser always sends Origin on a WebSocket handshake; a client without one is no browser
+    and holds the cookie itself."""
+    origin = request.headers.get("Origin")
+    cookie_session = "Authorization" not in request.headers and web_session.COOKIE in request.cookies
+    if cookie_session and origin is not None and not trusted_origin(request, origin):
+        log.warning("ws handshake from a foreign origin refused", extra={"origin": origin[:100]})
+        raise Forbidden("this origin may not open the live socket with a session cookie")
+
+
 async def live_socket(request: web.Request) -> web.WebSocketResponse:
     """The live WebSocket: alerts (elite) and candle updates."""
     hub = request.app[LIVE_HUB]
+    _check_origin(request)
     # Uncompressed: the hub writes each message's one encoded frame to every socket.
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat, max_msg_size=MAX_MESSAGE, compress=False)
     await ws.prepare(request)

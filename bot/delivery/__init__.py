@@ -22,10 +22,10 @@ from bot.delivery.fanout import Fanout
 from bot.delivery.limiter import PAID_BROADCAST_RATE, RateLimiter
 from bot.delivery.sender import DEFAULT_LEASE, SEND_TIMEOUT, SHUTDOWN_GRACE, Sender, SenderState
 from bot.delivery.worker import StreamWorker
-from volspike.clock import Clock
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.supervisor import supervise
+from core.clock import Clock
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.supervisor import supervise
 
 __all__ = ["DeliveryOptions", "SenderState", "default_consumer_name", "run_delivery"]
 
@@ -66,8 +66,8 @@ async def run_delivery(
     state: SenderState | None = None,
 ) -> None:
     """Run the stream worker, the sender and the broadcast runner until cancelled."""
-    # Imported here: bot.broadcast itself uses this package's limiter (an import cycle otherwise).
-    from bot.broadcast import BroadcastRunner
+    # Imported here: bot.delivery.broadcast itself imports this package (its limiter and metrics).
+    from bot.delivery.broadcast import BroadcastRunner
 
     opts = options or DeliveryOptions()
     paid_rate = PAID_BROADCAST_RATE if settings.telegram_paid_broadcast else 0.0

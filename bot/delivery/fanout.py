@@ -32,10 +32,10 @@ from prometheus_client import Counter
 
 from bot.delivery import metrics
 from bot.delivery.recipients import Conn, fan_out
+from core.clock import Clock
+from core.tasks import raise_if_cancelling
 from db import alerts as db_alerts
-from volspike.clock import Clock
-from volspike.tasks import raise_if_cancelling
-from volspike.unavailable import is_unavailable
+from db.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from volspike.tasks import raise_if_cancelling
+from core.tasks import raise_if_cancelling
 
 PRIVATE_INTERVAL = 1.0  # seconds between two messages to one private chat
 GROUP_INTERVAL = 3.0  # 20 messages per minute in a group or channel

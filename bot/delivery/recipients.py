@@ -24,7 +24,7 @@ Due time = the alert's `detected_at` + the tier's delay; priority = the tier's d
 That also makes it safe to run the query in chunks of users (`fan_out`), one transaction each,
 so the first recipients can be sent to while the rest are still being written: a crash between
 chunks re-runs all of them and only the missing rows are added.
-The tier numbers come from `volspike.tiers.TIERS` as query parameters, so they live in one place.
+The tier numbers come from `core.tiers.TIERS` as query parameters, so they live in one place.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import TIERS
+from core.tasks import raise_if_cancelling
+from core.tiers import TIERS
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 

@@ -47,12 +47,13 @@ from bot.alert_message import RenderedAlert, render_alert
 from bot.delivery import metrics
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.send_failures import Kind, SendFailure, classify
+from core.alert_message import SpikeFigures
+from core.alerts import Alert, AlertType
+from core.clock import Clock
+from core.tasks import raise_if_cancelling
+from core.tiers import TIERS, Tier
 from db import deliveries
 from db.deliveries import Outcome
-from volspike.alerts import Alert, AlertType
-from volspike.clock import Clock
-from volspike.tasks import raise_if_cancelling
-from volspike.tiers import TIERS, Tier
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Claimed:
     skip_reason: str | None
     expired: bool
     alert: Alert
+    timezone: str = "UTC"
+    spike: SpikeFigures | None = None  # an update's SPIKE of the hour
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> Claimed:
@@ -110,6 +113,10 @@ class Claimed:
             skip_reason=row["skip_reason"],
             expired=row["expired"],
             alert=alert,
+            timezone=row["timezone"],
+            spike=None
+            if row["spike_at"] is None
+            else SpikeFigures(row["spike_at"], row["spike_volume"], row["spike_ratio"], row["spike_price"]),
         )
 
 
@@ -322,7 +329,7 @@ class Sender:
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
         self.requests = RequestGate(limiter.total_rate)
-        self._renders: dict[tuple[int | None, str, Tier, bool], RenderedAlert] = {}
+        self._renders: dict[tuple[int | None, str, Tier, bool, str], RenderedAlert] = {}
 
     def wake(self) -> None:
         """New deliveries may be due: look now instead of at the next poll."""
@@ -652,8 +659,8 @@ class Sender:
         metrics.DELIVERIES.labels(label).inc()
 
     def _render(self, row: Claimed) -> RenderedAlert:
-        """One rendering per (alert, language, tier, chat kind), shared by all its recipients."""
-        key = (row.alert.id, row.language, row.tier, row.group)
+        """One rendering per (alert, language, tier, chat kind, time zone), shared by its recipients."""
+        key = (row.alert.id, row.language, row.tier, row.group, row.timezone)
         rendered = self._renders.get(key)
         if rendered is None:
             rendered = render_alert(
@@ -663,6 +670,8 @@ class Sender:
                 tier=row.tier,
                 private=not row.group,
                 webapp_url=self.webapp_url,
+                zone=row.timezone,
+                spike=row.spike,
             )
             if len(self._renders) >= _RENDER_CACHE:
                 self._renders.pop(next(iter(self._renders)))

@@ -1,7 +1,7 @@
 """The fan-out worker: the Redis stream wakes it, PostgreSQL says what to fan out.
 
 Two loops, each retrying every "unavailable" error of PostgreSQL and Redis with capped backoff
-(`volspike.unavailable`), so neither a restart of PostgreSQL nor one of Redis stops it:
+(`db.unavailable`), so neither a restart of PostgreSQL nor one of Redis stops it:
 
 - **The sweep** calls `Fanout.fan_out_due()` at start and every `sweep_interval`, without Redis:
   an alert whose stream entry was lost (Redis restarted without persistence, a failover, a
@@ -28,9 +28,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from bot.delivery.fanout import Fanout
-from volspike.redis_names import RedisNames
-from volspike.tasks import raise_if_cancelling
-from volspike.unavailable import UNAVAILABLE, Backoff, is_unavailable
+from core.backoff import Backoff
+from core.redis_names import RedisNames
+from core.tasks import raise_if_cancelling
+from db.unavailable import UNAVAILABLE, is_unavailable
 
 log = logging.getLogger(__name__)
 

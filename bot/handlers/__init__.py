@@ -8,6 +8,7 @@ from bot.handlers import (
     admin,
     alerts,
     broadcast,
+    chart,
     connect,
     errors,
     language,
@@ -20,7 +21,7 @@ from bot.handlers import (
     subscription,
     watchlist,
 )
-from volspike.settings import Settings
+from core.settings import Settings
 
 
 def get_routers(config: Settings) -> list[Router]:
@@ -39,6 +40,7 @@ def get_routers(config: Settings) -> list[Router]:
         payments.build_admin_router(config),
         broadcast.build_router(config),
         mute.build_router(config),
+        chart.build_router(config),
         connect.build_router(config),
         errors.build_fallback_router(config),  # unknown commands: must stay last
     ]

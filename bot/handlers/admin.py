@@ -21,15 +21,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.ids import parse_positive
+from core.clock import Clock
+from core.errors import BadInput
+from core.redis_names import RedisNames
+from core.settings import Settings
+from core.tiers import Tier
 from db import admin as admin_db
 from db import broadcast_fees as fees_db
 from db import deliveries as deliveries_db
-from volspike.clock import Clock
-from volspike.errors import BadInput
-from volspike.ingest_health import shards_snapshot
-from volspike.redis_names import RedisNames
-from volspike.settings import Settings
-from volspike.tiers import Tier
+from db.ingest_health import shards_snapshot
 
 MAX_GRANT_DAYS = 3650
 

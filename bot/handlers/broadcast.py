@@ -2,7 +2,7 @@
 
 Preview (exactly what users will get) → Confirm / Cancel → on confirm the broadcast is `running`
 with one recipient row per reachable user, and the confirmation message becomes the progress
-message (with a Cancel button) that `bot.broadcast.BroadcastRunner` keeps editing.
+message (with a Cancel button) that `bot.delivery.broadcast.BroadcastRunner` keeps editing.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.broadcast import CONFIRM_PREFIX, DISCARD_PREFIX, STOP_PREFIX, progress_text, stop_keyboard
+from bot.delivery.broadcast import CONFIRM_PREFIX, DISCARD_PREFIX, STOP_PREFIX, progress_text, stop_keyboard
 from bot.ids import parse_positive
+from core.errors import BadInput
+from core.settings import Settings
 from db import admin as admin_db
 from db import broadcasts as broadcasts_db
 from db.broadcasts import Progress
-from volspike.errors import BadInput
-from volspike.settings import Settings
 
 MAX_TEXT = 4096
 

@@ -22,12 +22,12 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.ids import parse_int, parse_negative
-from bot.texts import html_text
+from core.errors import BadInput
+from core.settings import Settings
+from core.texts import html_text
+from core.tiers import Tier
 from db import admin as admin_db
 from db import chats as chats_db
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

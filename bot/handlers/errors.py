@@ -1,7 +1,7 @@
 """The error handler (any unexpected exception: logged with context, the user gets a localized
 "something went wrong", the bot keeps running) and the unknown-command fallback.
 
-Bad input raised as `volspike.errors.AppError` is answered with its own (already localized) detail,
+Bad input raised as `core.errors.AppError` is answered with its own (already localized) detail,
 as text: a detail such as "Usage: /revoke <user_id>" is escaped for the HTML parse mode.
 """
 
@@ -15,11 +15,11 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import DEFAULT_LOCALE, N_
 from bot.models import BotUser
-from bot.texts import html_text
-from volspike.errors import AppError
-from volspike.settings import Settings
+from core.errors import AppError
+from core.i18n import DEFAULT_LOCALE, N_
+from core.settings import Settings
+from core.texts import html_text
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ from aiogram.utils.i18n import gettext as _
 from bot.models import BotUser
 from bot.payments.invoices import invoice_link, send_pass_invoice
 from bot.payments.notify import tell_admins
-from bot.payments.plans import PAID_TIERS, Kind, check_checkout, price, subscription_allowed
 from bot.payments.recording import PROVIDER, StarsCharge, record_payment, record_refund
-from bot.payments.texts import date_text, paid_text, refunded_text, refusal_text, tier_benefits
-from bot.texts import html_text, tier_name
+from core.clock import Clock, utc_from_ms
+from core.errors import BadInput
+from core.payment_texts import date_text, paid_text, refunded_text, refusal_text, tier_benefits
+from core.plans import PAID_TIERS, Kind, check_checkout, price, subscription_allowed
+from core.settings import Settings
+from core.texts import html_text, tier_name
+from core.tiers import Tier
 from db import payments as payments_db
-from volspike.clock import Clock, utc_from_ms
-from volspike.errors import BadInput
-from volspike.settings import Settings
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,25 @@ def build_router(settings: Settings) -> Router:
                 is_recurring=bool(payment.is_recurring) and not payment.is_first_recurring,
                 subscription_expires_at=utc_from_ms(expires * 1000) if expires else None,
                 source="update",
+                currency=payment.currency,
             ),
             clock.now(),
         )
-        if recorded is not None:
+        if recorded is not None and recorded.mismatch is not None:
+            await tell_admins(
+                bot,
+                settings.admin_ids,
+                _(
+                    "A Stars payment does not pay for its plan and granted nothing: user {user_id}, "
+                    "{amount} {currency}, charge {charge_id}."
+                ).format(
+                    user_id=message.from_user.id,
+                    amount=payment.total_amount,
+                    currency=html_text(payment.currency),
+                    charge_id=html_text(payment.telegram_payment_charge_id),
+                ),
+            )
+        elif recorded is not None:
             await message.answer(paid_text(recorded.after.tier, recorded.after.expires_at, recorded.kind))
         elif await payments_db.get_by_charge(pool, PROVIDER, payment.telegram_payment_charge_id) is None:
             # Paid but not ours to record (a payload this bot did not make): a person must look.

@@ -11,10 +11,10 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards.webapp import chart_keyboard, open_app_keyboard
-from bot.symbols import resolve_one
-from bot.texts import html_text
+from core.settings import Settings
+from core.symbols import resolve_one
+from core.texts import html_text
 from db import watchlists as watchlists_db
-from volspike.settings import Settings
 
 # Deep-link payloads are [A-Za-z0-9_-]{1,64}; we accept `BTCUSDT` and `chart_BTCUSDT`.
 _PAYLOAD = re.compile(r"^(?:chart[_-])?([A-Za-z0-9]{1,30})$")
@@ -31,52 +31,60 @@ def welcome_text(first_name: str | None) -> str:
 
 
 def help_text() -> str:
-    return _(
-        "<b>Commands</b>\n"
-        "/alerts — latest volume spikes\n"
-        "/watch BTC ETH — add symbols to your watchlist\n"
-        "/unwatch BTC — remove symbols (/unwatch all clears the list)\n"
-        "/watchlist — your watchlist\n"
-        "/settings — multiple, minimum volume, alert types, quiet hours, pause\n"
-        "/status — your plan and what is on\n"
-        "/language — change the language\n"
-        "/stop — pause all alerts\n\n"
-        "An alert says how much a coin traded this hour and how many times the previous hour "
-        "that is, e.g. <i>BTC hourly volume $5.00B (3.33× prev)</i>."
+    return (
+        _(
+            "<b>Commands</b>\n"
+            "/alerts — latest volume spikes\n"
+            "/watch BTC ETH — add symbols to your watchlist\n"
+            "/unwatch BTC — remove symbols (/unwatch all clears the list)\n"
+            "/watchlist — your watchlist\n"
+            "/settings — multiple, minimum volume, alert types, quiet hours, pause\n"
+            "/status — your plan and what is on\n"
+            "/language — change the language\n"
+            "/stop — pause all alerts\n\n"
+            "An alert says how much a coin traded this hour and how many times the previous hour "
+            "that is, e.g. <i>BTC hourly volume $5.00B (3.33× prev)</i>."
+        )
+        + "\n\n"
+        + _("Muted a symbol with the button under an alert? /mutes lists your mutes and lifts them.")
     )
+
+
+async def start_with_chart(
+    message: Message, command: CommandObject, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    match = _PAYLOAD.match(command.args or "")
+    assert match is not None
+    symbol = resolve_one(match.group(1), await watchlists_db.active_symbols(pool))
+    if symbol is None:
+        await start(message, settings)
+        return
+    if settings.webapp_url:
+        await message.answer(
+            _("Here is the {symbol} chart.").format(symbol=symbol),
+            reply_markup=chart_keyboard(settings.webapp_url, symbol),
+        )
+    else:
+        await message.answer(
+            _("{symbol}: charts open in the Mini App, which is not available right now. See /alerts.").format(
+                symbol=symbol
+            )
+        )
+
+
+async def start(message: Message, settings: Settings) -> None:
+    first_name = message.from_user.first_name if message.from_user else None
+    await message.answer(welcome_text(first_name), reply_markup=open_app_keyboard(settings.webapp_url))
+
+
+async def help_(message: Message) -> None:
+    await message.answer(help_text())
 
 
 def build_router(settings: Settings) -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-
-    @router.message(CommandStart(deep_link=True, magic=F.args.regexp(_PAYLOAD)))
-    async def start_with_chart(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
-        match = _PAYLOAD.match(command.args or "")
-        assert match is not None
-        symbol = resolve_one(match.group(1), await watchlists_db.active_symbols(pool))
-        if symbol is None:
-            await start(message)
-            return
-        if settings.webapp_url:
-            await message.answer(
-                _("Here is the {symbol} chart.").format(symbol=symbol),
-                reply_markup=chart_keyboard(settings.webapp_url, symbol),
-            )
-        else:
-            await message.answer(
-                _(
-                    "{symbol}: charts open in the Mini App, which is not available right now. See /alerts."
-                ).format(symbol=symbol)
-            )
-
-    @router.message(CommandStart())
-    async def start(message: Message) -> None:
-        first_name = message.from_user.first_name if message.from_user else None
-        await message.answer(welcome_text(first_name), reply_markup=open_app_keyboard(settings.webapp_url))
-
-    @router.message(Command("help"))
-    async def help_(message: Message) -> None:
-        await message.answer(help_text())
-
+    router.message.register(start_with_chart, CommandStart(deep_link=True, magic=F.args.regexp(_PAYLOAD)))
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
     return router

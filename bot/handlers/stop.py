@@ -9,17 +9,17 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
+from core.settings import Settings
 from db import user_settings as settings_db
-from volspike.settings import Settings
+
+
+async def stop(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
+    await settings_db.set_paused(pool, user.id, True)
+    await message.answer(_("All alerts are paused. Resume them any time in /settings."))
 
 
 def build_router(settings: Settings) -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-
-    @router.message(Command("stop"))
-    async def stop(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
-        await settings_db.set_paused(pool, user.id, True)
-        await message.answer(_("All alerts are paused. Resume them any time in /settings."))
-
+    router.message.register(stop, Command("stop"))
     return router

@@ -15,11 +15,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
 from bot.payments.recording import PROVIDER
-from bot.payments.texts import date_text, tier_benefits
-from bot.texts import tier_name
+from core.clock import Clock
+from core.payment_texts import date_text, tier_benefits
+from core.texts import tier_name
+from core.tiers import Tier
 from db import subscriptions as subscriptions_db
-from volspike.clock import Clock
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

@@ -5,28 +5,14 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.texts import alert_type_name, on_off, tier_name
-from bot.timezones import display_timezone, format_quiet_hours
+from core.alerts import AlertType, format_usd
+from core.presets import QUIET_PRESETS, format_multiple, multiple_presets, volume_presets
+from core.texts import alert_type_name, on_off, tier_name
+from core.tiers import Tier, limits
+from core.timezones import display_timezone, format_quiet_hours
 from db.user_settings import UserSettings
-from volspike.alerts import AlertType, format_usd
-from volspike.tiers import Tier, limits
 
 LOCK = "🔒 "
-MULTIPLE_PRESETS = (3.0, 4.0, 5.0, 7.0, 10.0)
-VOLUME_PRESETS = (3_000_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000)
-QUIET_PRESETS = ("22:00-07:00", "23:00-08:00", "00:00-06:00")
-
-
-def format_multiple(value: float) -> str:
-    return f"{value:g}×"
-
-
-def multiple_presets(default: float) -> list[float]:
-    return sorted({default, *(p for p in MULTIPLE_PRESETS if p > default)})
-
-
-def volume_presets(default: float) -> list[float]:
-    return sorted({default, *(float(p) for p in VOLUME_PRESETS if p > default)})
 
 
 def _button(text: str, data: str) -> InlineKeyboardButton:
@@ -37,12 +23,28 @@ def _back() -> list[InlineKeyboardButton]:
     return [_button("« " + _("Back"), "settings:back")]
 
 
-def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float) -> str:
-    # What applies now: a tier without custom settings gets the defaults, whatever is stored.
-    tier_limits = limits(tier)
-    custom = tier_limits.custom_thresholds
+def thresholds(
+    prefs: UserSettings, tier: Tier, default_multiple: float, default_volume: float
+) -> tuple[float, float]:
+    """The multiple and minimum volume that apply now: a tier without custom settings gets the
+    defaults, whatever is stored."""
+    custom = limits(tier).custom_thresholds
     multiple = (prefs.spike_multiple if custom else None) or default_multiple
     volume = prefs.min_quote_volume if custom and prefs.min_quote_volume is not None else default_volume
+    return multiple, volume
+
+
+def settings_text(
+    prefs: UserSettings,
+    tier: Tier,
+    default_multiple: float,
+    default_volume: float,
+    *,
+    watchlist_empty: bool = False,
+) -> str:
+    tier_limits = limits(tier)
+    custom = tier_limits.custom_thresholds
+    multiple, volume = thresholds(prefs, tier, default_multiple, default_volume)
     types = ", ".join(
         alert_type_name(t)
         for t in AlertType
@@ -55,6 +57,11 @@ def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, defa
         _("Minimum hourly volume: {value}").format(value=format_usd(volume)),
         _("Alert types: {value}").format(value=types),
         _("Watchlist only: {value}").format(value=on_off(prefs.watchlist_only)),
+        *(
+            ["⚠️ " + _("Your watchlist is empty, so no alert reaches you. Add symbols with /watch BTC ETH")]
+            if watchlist_empty
+            else []
+        ),
         _("Quiet hours: {value}").format(value=quiet or _("off")),
         _("Time zone: {value}").format(value=display_timezone(prefs.timezone)),
         _("Alerts: {value}").format(value=_("paused") if prefs.paused else _("on")),
@@ -67,12 +74,13 @@ def settings_text(prefs: UserSettings, tier: Tier, default_multiple: float, defa
                 "{pro} unlocks your own spike multiple, minimum volume, alert types and quiet hours; "
                 "{elite} adds half-hour and hour-close updates and real-time delivery."
             ).format(pro=tier_name(Tier.PRO), elite=tier_name(Tier.ELITE)),
-            _("See /status for your plan."),
+            _("Plans and prices: /subscribe"),
         ]
     elif not tier_limits.updates:
         lines += [
             "",
             LOCK + _("{elite} adds half-hour and hour-close updates.").format(elite=tier_name(Tier.ELITE)),
+            _("Plans and prices: /subscribe"),
         ]
     return "\n".join(lines)
 

@@ -7,8 +7,8 @@ from typing import Any
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18nMiddleware
 
-from bot.i18n import SUPPORTED_LOCALES, pick_locale
 from bot.models import BotUser
+from core.i18n import SUPPORTED_LOCALES, pick_locale
 
 
 class UserI18nMiddleware(I18nMiddleware):

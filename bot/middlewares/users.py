@@ -9,11 +9,11 @@ import asyncpg
 from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, User
 
-from bot.i18n import pick_locale
 from bot.models import BotUser
+from core.clock import Clock
+from core.i18n import pick_locale
+from core.tiers import Tier, effective_tier
 from db import users as users_db
-from volspike.clock import Clock
-from volspike.tiers import Tier, effective_tier
 
 
 class UserMiddleware(BaseMiddleware):

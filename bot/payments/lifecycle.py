@@ -15,11 +15,11 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.payments.notify import tell_user
-from bot.payments.texts import date_text
-from bot.texts import tier_name
+from core.payment_texts import date_text
+from core.texts import tier_name
+from core.tiers import Tier
 from db import subscriptions as subscriptions_db
 from db.tier_history import Cause, change_tier, lock_user
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from aiogram.types import StarTransaction, TransactionPartnerUser
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import pick_locale
 from bot.payments.notify import tell_admins
 from bot.payments.recording import PROVIDER, Recorded, Refunded, StarsCharge, record_payment, record_refund
-from bot.payments.texts import date_text
+from core.i18n import pick_locale
+from core.payment_texts import date_text
+from core.settings import Settings
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
-from volspike.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ async def reconcile(
         if len(batch) < PAGE:
             break
     async with pool.acquire() as conn:
-        await payments_db.set_cursor(conn, max(offset, cursor))
+        await payments_db.set_cursor(conn, max(offset, cursor), now)
     if report.payments or report.refunds:
         with i18n.context(), i18n.use_locale(i18n.default_locale):
             lines = [_("Reconciliation found Stars transactions the bot never received:")]

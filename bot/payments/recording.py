@@ -3,6 +3,10 @@
 One transaction holds the payment row (unique on the charge id: a second copy of the same update,
 concurrent or late, inserts nothing and changes nothing), the user's row lock, the new tier, the
 tier-history row and, for a subscription, the renewing-subscription row.
+
+A payment whose currency is not Stars or whose amount is below the price its payload names (the
+plan it was sold at) is recorded as paid but changes no tier: `Recorded.mismatch` says why, the
+caller warns the admins, and a person decides (a refund, or granting by hand).
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.payments.plans import PERIOD, BadPayload, Kind, parse_payload
 from bot.payments.rules import TierState, after_payment, after_refund
+from core.plans import PERIOD, BadPayload, Kind, parse_payload
+from core.tiers import Tier
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
 from db.tier_history import Cause, StoredTier, change_tier, lock_user
-from volspike.tiers import Tier
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class StarsCharge:
     is_recurring: bool  # a renewal: Telegram's is_recurring without is_first_recurring
     subscription_expires_at: datetime | None
     source: str  # 'update' or 'reconciliation'
+    currency: str = "XTR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class Recorded:
     kind: Kind
     before: TierState
     after: TierState
+    mismatch: str | None = None  # why nothing was granted: the charge does not pay for its plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,14 @@ def _state(stored: StoredTier) -> TierState:
     return TierState(Tier(stored.tier), stored.expires_at)
 
 
+def _mismatch(charge: StarsCharge, price: int) -> str | None:
+    if charge.currency != "XTR":
+        return f"paid in {charge.currency[:10]!r}, not Stars"
+    if charge.amount < price:
+        return f"paid {charge.amount} Stars for a plan sold at {price}"
+    return None
+
+
 async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime) -> Recorded | None:
     """Record the charge and extend the tier; None when it was recorded before (or is not ours)."""
     try:
@@ -72,6 +86,7 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
         )
         return None
     kind = Kind.SUBSCRIPTION if charge.subscription_expires_at is not None else payload.kind
+    mismatch = _mismatch(charge, payload.price)
     async with pool.acquire() as conn, conn.transaction():
         payment_id = await payments_db.insert(
             conn,
@@ -80,7 +95,7 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
                 provider=PROVIDER,
                 charge_id=charge.charge_id,
                 amount=charge.amount,
-                currency="XTR",
+                currency=charge.currency[:10],
                 tier=payload.tier.value,
                 period_days=PERIOD.days,
                 kind=kind.value,
@@ -95,6 +110,20 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
         stored = await lock_user(conn, charge.user_id)
         assert stored is not None  # the payments row references the user
         before = _state(stored)
+        if mismatch is not None:
+            await payments_db.set_effect(
+                conn,
+                payment_id,
+                tier_before=before.tier.value,
+                expires_before=before.expires_at,
+                tier_after=before.tier.value,
+                expires_after=before.expires_at,
+            )
+            log.warning(
+                "stars payment does not pay for its plan: recorded, nothing granted",
+                extra={"user_id": charge.user_id, "charge_id": charge.charge_id, "mismatch": mismatch},
+            )
+            return Recorded(payment_id, charge.user_id, charge.charge_id, kind, before, before, mismatch)
         after = after_payment(
             before,
             tier=payload.tier,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.payments.plans import PERIOD, Kind
-from volspike.tiers import Tier, effective_tier
+from core.plans import PERIOD, Kind
+from core.tiers import Tier, effective_tier
 
 
 @dataclass(frozen=True, slots=True)

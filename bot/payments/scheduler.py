@@ -2,6 +2,9 @@
 every few minutes, the Stars reconciliation once a day and, with `TELEGRAM_PAID_BROADCAST`, the
 paid broadcast fees every minute.
 
+The reconciliation runs at RECONCILE_AT; a bot that was down then would skip a day, so at start
+`catch_up` runs it at once when its last run (kept in PostgreSQL) is older than CATCH_UP_AFTER.
+
 Several bot processes may run; each job takes a PostgreSQL advisory lock first and is skipped when
 another process holds it, so one process at a time runs it. The lock is a session lock on one
 pooled connection, released when the job ends (or when that connection dies).
@@ -25,9 +28,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.payments.broadcast_fees import collect_fees
 from bot.payments.lifecycle import run_lifecycle
 from bot.payments.reconcile import reconcile
+from core.clock import Clock
+from core.settings import Settings
 from db import job_locks
-from volspike.clock import Clock
-from volspike.settings import Settings
+from db import payments as payments_db
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ FEES_LOCK = 0x56_53_46_45_45_53  # "VSFEES"
 FEES_EVERY = timedelta(minutes=1)
 LIFECYCLE_EVERY = timedelta(minutes=5)
 RECONCILE_AT = {"hour": 3, "minute": 17}  # UTC, daily
+CATCH_UP_AFTER = timedelta(days=1)
 
 
 class ExclusiveJob:
@@ -133,6 +138,22 @@ def build_scheduler(
     return scheduler
 
 
+async def catch_up(pool: asyncpg.Pool, reconciliation: ExclusiveJob, now: datetime) -> bool:
+    """Run the reconciliation now if its last run is older than CATCH_UP_AFTER; whether it ran
+    (another process holding its lock counts as running it)."""
+    try:
+        async with pool.acquire() as conn:
+            last = await payments_db.last_reconciliation(conn)
+    except (asyncpg.PostgresError, OSError) as exc:
+        log.warning("reconciliation catch-up not checked", extra={"error": repr(exc)})
+        return False
+    if now - last <= CATCH_UP_AFTER:
+        return False
+    log.info("stars reconciliation overdue; running it at start", extra={"last_run": last.isoformat()})
+    await reconciliation.run()
+    return True
+
+
 async def run_scheduler(pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock) -> None:
     """Run the lifecycle scheduler until cancelled; a job still running is cancelled and awaited
     on the way out, so its lock and connection are given back before the pool closes."""
@@ -140,6 +161,7 @@ async def run_scheduler(pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: 
     scheduler = build_scheduler(*jobs)
     scheduler.start()
     try:
+        await catch_up(pool, jobs[1], clock.now())
         await asyncio.Event().wait()
     finally:
         scheduler.shutdown(wait=False)

@@ -21,8 +21,13 @@ With `enforce_limits()` it also holds the bot to Telegram's broadcast limits (ab
 second, up to 1000 with `allow_paid_broadcast`) and bills paid broadcasts in Stars, as
 `tests/fakes/telegram_limits.py` describes; off by default, so tests that send fast need not comply.
 
-`delivered` lists the messages a user would see (sendMessage/copyMessage calls Telegram carried
-out, including those whose answer then failed), so a test can check that none came twice.
+`delivered` lists the messages a user would see (sendMessage/copyMessage/sendPhoto calls Telegram
+carried out, including those whose answer then failed), so a test can check that none came twice.
+
+Files come as Telegram takes them: multipart/form-data, the parameter naming the part as
+`attach://<name>`; the call records the part as an `Upload` (its bytes, name and type). sendPhoto
+checks an uploaded photo as Telegram documents it (at most 10 MB; width + height at most 10000,
+their ratio at most 20; a caption of at most 1024 characters) and answers 400 otherwise.
 """
 
 from __future__ import annotations
@@ -58,6 +63,15 @@ _JSON_FIELDS = {
     "prices",
     "results",
 }
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart request."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -291,11 +305,22 @@ class FakeTelegram:
         chat_id: int | None = None,
         language_code: str | None = "en",
         message_text: str = "…",
+        reply_markup: dict[str, Any] | None = None,
     ) -> int:
+        """A button press on a bot message (`reply_markup`: the keyboard that message carries)."""
         user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": "Trader"}
         if language_code:
             user["language_code"] = language_code
         chat = chat_id if chat_id is not None else user_id
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "private", "first_name": "Trader"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "VolSpike"},
+            "text": message_text,
+        }
+        if reply_markup is not None:
+            message["reply_markup"] = reply_markup
         return self.push_update(
             {
                 "callback_query": {
@@ -303,13 +328,7 @@ class FakeTelegram:
                     "from": user,
                     "chat_instance": str(chat),
                     "data": data,
-                    "message": {
-                        "message_id": message_id,
-                        "date": int(time.time()),
-                        "chat": {"id": chat, "type": "private", "first_name": "Trader"},
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "VolSpike"},
-                        "text": message_text,
-                    },
+                    "message": message,
                 }
             }
         )
@@ -357,8 +376,15 @@ class FakeTelegram:
                 params.update(await request.json(loads=orjson.loads))
             else:
                 form = await request.post()
+                files: dict[str, Upload] = {}
                 for key, value in form.items():
-                    params[key] = value if isinstance(value, str) else "<file>"
+                    if isinstance(value, str):
+                        params[key] = value
+                    else:
+                        files[key] = Upload(value.filename, value.content_type, value.file.read())
+                for key, value in list(params.items()):
+                    if isinstance(value, str) and value.startswith("attach://"):
+                        params[key] = files.get(value.removeprefix("attach://"), value)
         for key in _JSON_FIELDS & params.keys():
             if isinstance(params[key], str):
                 with contextlib.suppress(orjson.JSONDecodeError):
@@ -427,6 +453,10 @@ class FakeTelegram:
             if failure.migrate_to_chat_id is not None:
                 parameters["migrate_to_chat_id"] = failure.migrate_to_chat_id
             return _error(failure.status, failure.description, parameters)
+        if method == "sendPhoto":
+            refused = _photo_problem(params)
+            if refused is not None:
+                return _error(400, refused)
         if method in _DELIVERING:
             self._deliver(call, paid)
             await self._answers.wait()
@@ -489,8 +519,55 @@ class FakeTelegram:
             message["reply_markup"] = params["reply_markup"]
         return message
 
+    def _photo_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._message(params)
+        photo = params["photo"]
+        width, height = png_size(photo.data) or (0, 0)
+        message["photo"] = [
+            {
+                "file_id": f"photo-{message['message_id']}",
+                "file_unique_id": f"u-{message['message_id']}",
+                "width": width,
+                "height": height,
+                "file_size": len(photo.data),
+            }
+        ]
+        if "caption" in params:
+            message["caption"] = params["caption"]
+        return message
 
-_DELIVERING = {"sendMessage", "copyMessage"}
+
+_DELIVERING = {"sendMessage", "copyMessage", "sendPhoto"}
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_CAPTION = 1024
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk; None when `data` is not a PNG."""
+    if len(data) < 24 or not data.startswith(_PNG) or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _photo_problem(params: dict[str, Any]) -> str | None:
+    """Telegram's 400 description for a photo it would refuse, or None."""
+    if len(str(params.get("caption", ""))) > MAX_CAPTION:
+        return "Bad Request: message caption is too long"
+    photo = params.get("photo")
+    if not isinstance(photo, Upload):
+        return "Bad Request: wrong file identifier/HTTP URL specified"
+    if len(photo.data) > MAX_PHOTO_BYTES:
+        return "Bad Request: file is too big"
+    size = png_size(photo.data)
+    if size is None:
+        return "Bad Request: IMAGE_PROCESS_FAILED"
+    width, height = size
+    if width + height > 10_000 or max(width, height) > 20 * min(width, height):
+        return "Bad Request: PHOTO_INVALID_DIMENSIONS"
+    return None
+
+
 _CHAT_METHODS = {"sendMessage", "copyMessage", "editMessageText", "sendPhoto", "sendInvoice", "getChat"}
 
 
@@ -545,6 +622,7 @@ _RESULTS: dict[str, Callable[[FakeTelegram, dict[str, Any]], object]] = {
     "sendMessage": FakeTelegram._message,
     "editMessageText": FakeTelegram._message,
     "editMessageReplyMarkup": FakeTelegram._message,
+    "sendPhoto": FakeTelegram._photo_message,
     "copyMessage": _copy,
     "getChat": _get_chat,
     "getWebhookInfo": lambda fake, params: {

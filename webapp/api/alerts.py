@@ -4,18 +4,38 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.alert_message import alert_text
-from db import alert_feed
-from volspike.alerts import Alert
-from volspike.tiers import feed_window, limits
+from core.alert_message import alert_text
+from core.alerts import Alert
+from core.outcomes import Outcome
+from core.tiers import feed_window, limits
+from db import alert_feed, alert_outcomes
 from webapp import keys
-from webapp.api.models import AlertItem, AlertsPage, AlertsQuery
+from webapp.api.models import AlertItem, AlertOutcome, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond
 from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
-from webapp.pages.templating import I18N
+from webapp.keys import I18N
 
 
-def alert_item(alert: Alert, text: str) -> AlertItem:
+def outcome_item(outcome: Outcome) -> AlertOutcome:
+    return AlertOutcome(
+        horizon_minutes=outcome.horizon_minutes,
+        change15m=outcome.change(15),
+        change1h=outcome.change(60),
+        change4h=outcome.change(240),
+        vs_btc15m=outcome.relative(15),
+        vs_btc1h=outcome.relative(60),
+        vs_btc4h=outcome.relative(240),
+        direction=None if outcome.direction is None else ("up" if outcome.direction > 0 else "down"),
+        direction_source=outcome.direction_source,
+        taker_share=outcome.taker_share,
+        mfe=outcome.mfe,
+        mae=outcome.mae,
+        mfe_vs_btc=outcome.rel_mfe,
+        mae_vs_btc=outcome.rel_mae,
+    )
+
+
+def alert_item(alert: Alert, text: str, outcome: Outcome | None = None) -> AlertItem:
     """The API's (and /ws's) form of an alert, with its `text` in the reader's language."""
     assert alert.id is not None
     return AlertItem(
@@ -31,6 +51,7 @@ def alert_item(alert: Alert, text: str) -> AlertItem:
         hour=alert.hour,
         detected_at=alert.detected_at,
         text=text,
+        outcome=None if outcome is None else outcome_item(outcome),
     )
 
 
@@ -56,11 +77,16 @@ async def alerts(request: web.Request) -> web.Response:
         if types
         else []
     )
+    outcomes = await alert_outcomes.for_alerts(
+        request.app[keys.POOL], [a.id for a in rows if a.id is not None]
+    )
     tier_limits = limits(tier)
     i18n, locale = request.app[I18N], viewer_locale(request)
     return respond(
         AlertsPage(
-            alerts=[alert_item(a, alert_text(a, i18n=i18n, locale=locale)) for a in rows],
+            alerts=[
+                alert_item(a, alert_text(a, i18n=i18n, locale=locale), outcomes.get(a.id or 0)) for a in rows
+            ],
             delay_minutes=delay_minutes(tier_limits),
             history_limit=tier_limits.history,
             live=tier_limits.updates,

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from aiohttp import web
 
+from core.errors import BadInput
+from core.tiers import Tier, feed_window
 from db import alert_feed
 from db.candles import TIMEFRAMES, fetch_bars
-from volspike.errors import BadInput
-from volspike.tiers import Tier, feed_window
 from webapp import keys
 from webapp.api.models import CandlesPage, CandlesQuery
 from webapp.api.spec import API, parse_query

@@ -12,23 +12,21 @@ import logging
 from collections.abc import AsyncIterator
 
 import orjson
-from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.utils.i18n import I18n
+from aiogram.types import LabeledPrice
 from aiohttp import web
 
-from bot.i18n import create_i18n
-from bot.payments.invoices import invoice_link
-from bot.payments.plans import PAID_TIERS, Kind
-from volspike.errors import BadInput, NotFound
-from volspike.tiers import Tier
+from core.errors import BadInput, NotFound
+from core.i18n import create_i18n
+from core.invoices import PROVIDER_TOKEN, stars_invoice
+from core.plans import PAID_TIERS, Kind
+from core.tiers import Tier
 from webapp import keys
 from webapp.auth import require_user
+from webapp.keys import INVOICE_BOT, INVOICE_I18N
+from webapp.telegram import telegram_bot
 
 log = logging.getLogger(__name__)
-
-INVOICE_BOT = web.AppKey("invoice_bot", Bot)
-INVOICE_I18N = web.AppKey("invoice_i18n", I18n)
 
 
 async def plan_invoice(request: web.Request) -> web.Response:
@@ -55,7 +53,16 @@ async def plan_invoice(request: web.Request) -> web.Response:
     i18n = request.app[INVOICE_I18N]
     try:
         with i18n.context(), i18n.use_locale(locale):
-            link = await invoice_link(bot, settings, user_id, tier, kind)
+            invoice = stars_invoice(settings, user_id, tier, kind)
+        link = await bot.create_invoice_link(
+            title=invoice.title,
+            description=invoice.description,
+            payload=invoice.payload,
+            provider_token=PROVIDER_TOKEN,
+            currency=invoice.currency,
+            prices=[LabeledPrice(label=invoice.title, amount=invoice.price)],
+            subscription_period=invoice.subscription_period,
+        )
     except TelegramAPIError as exc:
         log.warning("createInvoiceLink failed", extra={"user_id": user_id, "error": str(exc)})
         raise web.HTTPBadGateway(reason="Telegram did not make the invoice") from None
@@ -64,13 +71,11 @@ async def plan_invoice(request: web.Request) -> web.Response:
 
 async def invoice_ctx(app: web.Application) -> AsyncIterator[None]:
     """The Bot the endpoint calls createInvoiceLink with (only when BOT_TOKEN is set)."""
-    settings = app[keys.SETTINGS]
-    if settings.bot_token is None:
+    bot = telegram_bot(app[keys.SETTINGS])
+    if bot is None:
         yield
         return
-    from bot.app import build_bot
-
-    app[INVOICE_BOT] = build_bot(settings)
+    app[INVOICE_BOT] = bot
     app[INVOICE_I18N] = create_i18n()
     try:
         yield

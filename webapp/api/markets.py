@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from core.tiers import Tier
 from db import watchlists as watchlists_db
-from ingest.live_state import read_market
-from volspike.tiers import Tier
+from db.live_state import read_market
 from webapp import keys
 from webapp.api.models import Market, MarketsPage
 from webapp.api.spec import API, respond

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from core.errors import NotFound
 from db.subscriptions import me_fields
-from volspike.errors import NotFound
 from webapp import keys
 from webapp.api.models import Me
 from webapp.api.spec import API, respond

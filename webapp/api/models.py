@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 AlertTypeName = Literal["SPIKE", "HALF_UPDATE", "FULL_UPDATE"]
@@ -58,6 +58,32 @@ class Me(ApiModel):
     limits: Limits
 
 
+class AlertOutcome(ApiModel):
+    """What the price did after the alert (SPIKEs only), in percent (1.5 is +1.5 %). Figures are
+    filled in as each horizon passes: `horizonMinutes` is the longest computed so far (15, 60 or
+    240); a null figure of a computed horizon is unknown (candles were missing), never zero."""
+
+    horizon_minutes: int = Field(description="longest horizon computed so far: 15, 60 or 240")
+    change15m: float | None = Field(alias="change15m", description="price change from the alert to +15 min")
+    change1h: float | None = Field(alias="change1h")
+    change4h: float | None = Field(alias="change4h")
+    vs_btc15m: float | None = Field(
+        serialization_alias="vsBtc15m",
+        description="the change with BTC's change over the same window subtracted",
+    )
+    vs_btc1h: float | None = Field(serialization_alias="vsBtc1h")
+    vs_btc4h: float | None = Field(serialization_alias="vsBtc4h")
+    direction: Literal["up", "down"] | None = Field(
+        description="the hour's taker imbalance (or its price move when takers were even)"
+    )
+    direction_source: Literal["taker", "price"] | None
+    taker_share: float | None = Field(description="taker-buy share of the hour's quote volume, 0..1")
+    mfe: float | None = Field(description="largest favourable move within 4 h, in `direction`")
+    mae: float | None = Field(description="largest adverse move within 4 h (zero or negative)")
+    mfe_vs_btc: float | None
+    mae_vs_btc: float | None
+
+
 class AlertItem(ApiModel):
     id: int
     symbol: str
@@ -71,6 +97,7 @@ class AlertItem(ApiModel):
     hour: datetime
     detected_at: datetime
     text: str
+    outcome: AlertOutcome | None = Field(None, description="null until +15 min has passed (and for updates)")
 
 
 class AlertsQuery(QueryModel):
@@ -92,6 +119,74 @@ class AlertsPage(ApiModel):
     live: bool
 
 
+class WhatIfQuery(QueryModel):
+    multiple: float | None = Field(
+        None, gt=1, le=1000, description="spike multiple, at least the service's (the default)"
+    )
+    min_volume: float | None = Field(
+        None,
+        ge=0,
+        le=1e13,
+        description="minimum hourly quote volume in USDT, at least the service's (the default)",
+    )
+
+
+class WhatIfAnswer(ApiModel):
+    """SPIKEs these thresholds would have given over the last `days` days with candles."""
+
+    multiple: float
+    min_volume: float
+    days: float = Field(description="days of the 30-day window with stored candles")
+    alerts: int
+    alerts_per_day: float | None
+    median1h: float | None = Field(
+        alias="median1h", description="median move after 1 h of those alerts, percent"
+    )
+    known: int = Field(description="alerts with a known move after 1 h")
+    text: str = Field(description="the sentence, in the caller's language")
+
+
+class RecordQuery(QueryModel):
+    days: Literal[30, 90] = Field(30, description="the window: the last 30 or 90 days")
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> object:
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+class RecordHorizon(ApiModel):
+    minutes: Literal[15, 60, 240]
+    known: int = Field(description="alerts whose move at this horizon is known")
+    p25: float | None = Field(description="lower quartile of the move, percent")
+    median: float | None
+    p75: float | None
+    big_share: float | None = Field(description="share (0..1) of the known moves beyond ±bigMove percent")
+
+
+class RecordBucket(ApiModel):
+    key: str
+    label: str
+    alerts: int = Field(description="SPIKEs detected in the window, outcome known or not")
+    small_sample: bool = Field(description="fewer than `smallSample` alerts: read with care")
+    horizons: list[RecordHorizon]
+
+
+class RecordGrouping(ApiModel):
+    key: Literal["all", "ratio", "taker", "liquidity"]
+    title: str
+    buckets: list[RecordBucket]
+
+
+class RecordPage(ApiModel):
+    days: Literal[30, 90]
+    start: datetime
+    end: datetime
+    big_move: float = Field(description="percent: a move beyond it either way counts in `bigShare`")
+    small_sample: int
+    groupings: list[RecordGrouping]
+
+
 class Market(ApiModel):
     symbol: str
     asset: str
@@ -109,11 +204,16 @@ class MarketsPage(ApiModel):
     refresh_seconds: int
 
 
+# Unix seconds past 3000-01-01 are refused (400): Python's datetime ends at 9999 and a chart
+# never asks that far, so a huge `to` is a bad request rather than an overflow.
+LATEST_TIME = 32_503_680_000
+
+
 class CandlesQuery(QueryModel):
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     interval: Interval = "1h"
-    from_: int | None = Field(None, alias="from", ge=0, description="unix seconds, inclusive")
-    to: int | None = Field(None, ge=0, description="unix seconds, exclusive")
+    from_: int | None = Field(None, alias="from", ge=0, le=LATEST_TIME, description="unix seconds, inclusive")
+    to: int | None = Field(None, ge=0, le=LATEST_TIME, description="unix seconds, exclusive")
     limit: int = Field(500, ge=1, le=CANDLE_LIMIT_CAP)
 
 
@@ -202,11 +302,11 @@ class IngestAlert(BaseModel):
 
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     asset: str = Field(min_length=1, max_length=30)
-    currentVolume: float = Field(gt=0)
-    previousVolume: float = Field(ge=0)
-    volumeRatio: float = Field(ge=0)
-    price: float = Field(gt=0)
-    fundingRate: float | None = None
+    currentVolume: float = Field(gt=0, allow_inf_nan=False)
+    previousVolume: float = Field(gt=0, allow_inf_nan=False)
+    volumeRatio: float = Field(gt=0, allow_inf_nan=False)
+    price: float = Field(gt=0, allow_inf_nan=False)
+    fundingRate: float | None = Field(None, allow_inf_nan=False)
     message: str | None = Field(None, max_length=4096)
     timestamp: datetime
     hourTimestamp: datetime
@@ -221,7 +321,7 @@ class IngestAnswer(BaseModel):
 
 
 class VolumeAlert(BaseModel):
-    """An alert in the original product's JSON form (volspike.alerts.Alert.to_json_dict)."""
+    """An alert in the original product's JSON form (core.alerts.Alert.to_json_dict)."""
 
     id: int
     symbol: str

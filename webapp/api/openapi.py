@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from volspike import __version__
+from core import __version__
 from webapp.api.models import ErrorBody
 from webapp.api.spec import API, ApiRoute
 
@@ -86,8 +86,7 @@ def build_document(app: web.Application, extra_routes: list[ApiRoute] | None = N
                 "required": True,
                 "content": {"application/json": {"schema": ref(route.body, "validation")}},
             }
-        ok = "201" if route.method == "POST" and route.auth == "api_key" else "200"
-        op["responses"][ok] = {
+        op["responses"]["200"] = {
             "description": "OK",
             **({"content": {"application/json": {"schema": ref(route.response)}}} if route.response else {}),
         }

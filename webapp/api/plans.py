@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from volspike.tiers import TIERS, Tier
+from core.tiers import TIERS, Tier
 from webapp import keys
 from webapp.api.models import CurrentPlan, Plan, PlansPage
 from webapp.api.spec import API, respond

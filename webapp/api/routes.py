@@ -6,15 +6,39 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingest.publisher import AlertPublisher
-from webapp import keys, udf
-from webapp.api import alerts, candles, markets, me, plans, settings, volume_alerts, watchlist
+from db.publisher import AlertPublisher
+from webapp import keys
+from webapp.api import (
+    alerts,
+    candles,
+    markets,
+    me,
+    plans,
+    record,
+    settings,
+    udf,
+    volume_alerts,
+    watchlist,
+    what_if,
+)
 from webapp.api.openapi import OPENAPI, OpenApiCache, openapi
 from webapp.api.spec import API
-from webapp.api.universe import SymbolUniverse
 from webapp.cache import AnswerCache
+from webapp.universe import SymbolUniverse
 
-HANDLER_MODULES = (alerts, candles, markets, me, plans, settings, volume_alerts, watchlist, udf)
+HANDLER_MODULES = (
+    alerts,
+    candles,
+    markets,
+    me,
+    plans,
+    record,
+    settings,
+    volume_alerts,
+    watchlist,
+    what_if,
+    udf,
+)
 
 
 async def api_ctx(app: web.Application) -> AsyncIterator[None]:

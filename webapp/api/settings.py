@@ -1,7 +1,7 @@
 """GET/PUT /api/settings: the bot's /settings over JSON, with the bot's rules.
 
-The rules are the bot's own: thresholds come from the same presets (bot/keyboards/settings.py),
-time zones and quiet hours are parsed by bot/timezones.py, and a field only pro and elite
+The rules are the bot's own: thresholds come from the same presets (core/presets.py),
+time zones and quiet hours are parsed by core/timezones.py, and a field only pro and elite
 may change (thresholds, alert types, quiet hours) is 403 `tier_required` for free users;
 HALF/FULL updates are elite's. Only changed fields are checked, so a page can send back
 what GET gave it.
@@ -15,13 +15,13 @@ from typing import cast
 import asyncpg
 from aiohttp import web
 
-from bot.keyboards.settings import multiple_presets, volume_presets
-from bot.timezones import parse_quiet_hours, parse_timezone
+from core.alerts import AlertType, AlertTypesProblem, alert_types_problem
+from core.errors import BadInput, TierRequired
+from core.presets import multiple_presets, volume_presets
+from core.tiers import Tier, limits
+from core.timezones import parse_quiet_hours, parse_timezone
 from db import user_settings as settings_db
 from db.user_settings import UserSettings
-from volspike.alerts import AlertType
-from volspike.errors import BadInput, TierRequired
-from volspike.tiers import Tier, limits
 from webapp import keys
 from webapp.api.models import SettingsUpdate, UserSettingsBody
 from webapp.api.spec import API, parse_body, respond
@@ -95,8 +95,13 @@ async def put_settings(request: web.Request) -> web.Response:
             raise BadInput({"field": "minQuoteVolume", "allowed": volume_presets(default)})
     if "alert_types" in changed:
         types = set(changed["alert_types"])
-        if not types:
+        problem = alert_types_problem(types)
+        if problem is AlertTypesProblem.EMPTY:
             raise BadInput({"field": "alertTypes", "message": "keep at least one alert type"})
+        if problem is AlertTypesProblem.UPDATES_WITHOUT_SPIKE:
+            raise BadInput(
+                {"field": "alertTypes", "message": "updates follow a SPIKE: keep SPIKE to get updates"}
+            )
         if any(AlertType(t).is_update for t in types) and not limits(user.tier).updates:
             _need(user, Tier.ELITE, "alertTypes")
     quiet: tuple[time, time] | None = None

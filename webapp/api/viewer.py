@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.i18n import pick_locale
-from volspike.tiers import Tier, TierLimits, limits
+from core.i18n import pick_locale
+from core.tiers import Tier, TierLimits, limits
 from webapp.api.models import Limits
 from webapp.auth import current_user
 from webapp.locale import page_locale

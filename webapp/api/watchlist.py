@@ -1,14 +1,14 @@
 """/api/watchlist: the symbols a user follows, within the tier's size; the same data and
-rules as the bot's /watch, /unwatch and /watchlist (db/watchlists.py, bot/symbols.py)."""
+rules as the bot's /watch, /unwatch and /watchlist (db/watchlists.py, core/symbols.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from bot.symbols import resolve_one
+from core.errors import UnknownSymbol, WatchlistFull
+from core.symbols import resolve_one
+from core.tiers import limits
 from db import watchlists as watchlists_db
-from volspike.errors import UnknownSymbol, WatchlistFull
-from volspike.tiers import limits
 from webapp import keys
 from webapp.api.models import Watchlist, WatchlistBody
 from webapp.api.spec import API, parse_body, respond

@@ -4,18 +4,27 @@ Shapes are Stripe's current API: a Checkout Session names the user in `client_re
 the plan in `metadata`; an invoice's subscription is `parent.subscription_details.subscription`
 (with the subscription's `metadata` snapshot beside it) and the paid period is
 `lines.data[].period`; a subscription's period end is `items.data[].current_period_end`.
-A payload without what a record needs raises `BadEvent`.
+A payload without what a record needs, or with values no real Stripe event has (a timestamp
+outside 2010-2100, an id over 255 characters, a user id outside Telegram's range, an amount
+over `MAX_AMOUNT`, a period ending more than `MAX_AHEAD` after now: `check_period`), raises
+`BadEvent`: signed by Stripe or not, it grants nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from volspike.tiers import Tier
+from core.telegram_ids import is_user_id
+from core.tiers import Tier
 
 PAID = (Tier.PRO, Tier.ELITE)
+EARLIEST_TS = 1_262_304_000  # 2010-01-01: before Stripe's API had subscriptions
+LATEST_TS = 4_102_444_800  # 2100-01-01
+MAX_ID = 255  # Stripe's ids are far shorter
+MAX_AMOUNT = 10**10  # minor units: $100M on one invoice
+MAX_AHEAD = timedelta(days=400)  # a yearly plan's period, with room
 
 
 class BadEvent(ValueError):
@@ -54,21 +63,31 @@ class SubscriptionState:
     renews: bool
 
 
+def plausible_ts(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and EARLIEST_TS <= value < LATEST_TS
+
+
 def _ts(value: object) -> datetime:
-    if not isinstance(value, int):
-        raise BadEvent(f"expected a Unix timestamp, got {value!r}")
+    if not isinstance(value, int) or not plausible_ts(value):
+        raise BadEvent(f"expected a Unix timestamp in 2010-2100, got {value!r}"[:200])
     return datetime.fromtimestamp(value, UTC)
+
+
+def check_period(period_end: datetime, now: datetime) -> None:
+    """A paid period cannot end more than MAX_AHEAD from now."""
+    if period_end > now + MAX_AHEAD:
+        raise BadEvent(f"period ends {period_end.isoformat()}, more than {MAX_AHEAD.days} days ahead")
 
 
 def _user_id(value: object) -> int | None:
     if value is None:
         return None
     try:
-        user_id = int(str(value))
+        user_id = int(str(value)[:30])
     except ValueError:
-        raise BadEvent(f"not a Telegram user id: {value!r}") from None
-    if user_id <= 0:
-        raise BadEvent(f"not a Telegram user id: {value!r}")
+        raise BadEvent(f"not a Telegram user id: {value!r}"[:200]) from None
+    if not is_user_id(user_id):
+        raise BadEvent(f"not a Telegram user id: {value!r}"[:200])
     return user_id
 
 
@@ -90,6 +109,8 @@ def _id(value: object, what: str) -> str:
         value = value.get("id")
     if not isinstance(value, str) or not value:
         raise BadEvent(f"missing {what}")
+    if len(value) > MAX_ID:
+        raise BadEvent(f"{what} is {len(value)} characters long")
     return value
 
 
@@ -130,16 +151,25 @@ def invoice(obj: dict[str, Any]) -> InvoiceEvent:
     if not periods:
         raise BadEvent("invoice without lines.data[].period")
     amount = obj.get("amount_paid") if obj.get("status") == "paid" else obj.get("amount_due")
+    if amount is not None and not (isinstance(amount, int) and 0 <= amount <= MAX_AMOUNT):
+        raise BadEvent(f"invoice amount {amount!r} is not whole minor units in range"[:200])
+    currency = str(obj.get("currency") or "usd")
+    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+        raise BadEvent(f"not a currency code: {currency[:20]!r}")
+    start = min(_ts(p.get("start")) for p in periods)
+    end = max(_ts(p.get("end")) for p in periods)
+    if end <= start:
+        raise BadEvent("invoice period ends before it starts")
     return InvoiceEvent(
         invoice_id=_id(obj.get("id"), "invoice id"),
         user_id=_user_id(meta.get("telegram_user_id")),
         customer_id=_optional_id(obj.get("customer")),
         subscription_id=subscription_id,
         tier=_tier(meta.get("tier")),
-        period_end=max(_ts(p.get("end")) for p in periods),
-        period_start=min(_ts(p.get("start")) for p in periods),
+        period_end=end,
+        period_start=start,
         amount=amount if isinstance(amount, int) else 0,
-        currency=str(obj.get("currency") or "usd"),
+        currency=currency,
     )
 
 

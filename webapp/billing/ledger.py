@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.tiers import Tier
 from db import payments as payments_db
 from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
 from db.tier_history import Cause, Conn, StoredTier, change_tier, lock_user
-from volspike.tiers import Tier
 from webapp.billing.events import BadEvent, CheckoutCompleted, InvoiceEvent, SubscriptionState
 
 log = logging.getLogger(__name__)

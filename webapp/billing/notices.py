@@ -1,6 +1,6 @@
 """Messages the webapp sends a user in the bot about their Stripe billing.
 
-Sent after the event's transaction commits, with the Bot of `webapp.api.invoice` (present when
+Sent after the event's transaction commits, with the webapp's Bot (`webapp.keys.INVOICE_BOT`, present when
 BOT_TOKEN is set). A send that fails is logged: Stripe also emails the customer about a failed
 payment, and the event must not be retried for a message."""
 
@@ -11,11 +11,11 @@ import logging
 from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 
-from bot.payments.texts import card_payment_failed_text
+from core.payment_texts import card_payment_failed_text
 from db import stripe as stripe_db
 from webapp import keys
-from webapp.api.invoice import INVOICE_BOT, INVOICE_I18N
 from webapp.billing.ledger import PaymentFailed
+from webapp.keys import INVOICE_BOT, INVOICE_I18N
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,12 @@
 OAuth server, as Telegram documents it (core.telegram.org/bots/telegram-login).
 
 `start` keeps a fresh `state`, `nonce` and PKCE `code_verifier` in Redis (10 minutes, used
-once) and gives the authorize URL. `finish` takes that attempt back by its `state` (a second
-use finds nothing), exchanges the code at the token endpoint with the verifier and the bot's
+once) and gives the authorize URL. The attempt is bound to the browser that started it: a
+random value in a short-lived `HttpOnly`, `SameSite=Lax` cookie (`LOGIN_COOKIE`, sent on the
+top-level redirect back from Telegram), whose hash the attempt keeps. `finish` takes the
+attempt back by its `state` (a second use finds nothing) and refuses it unless this browser
+holds the cookie, so an attacker's callback URL opened by a victim signs nobody in (login
+CSRF). It then exchanges the code at the token endpoint with the verifier and the bot's
 client secret, and validates the `id_token` against the issuer's JWKS: the RS256 signature,
 `iss`, `aud` = the bot's id, `exp` and the `nonce` of this attempt. PKCE and tokens come from
 Authlib, the JOSE checks from joserfc (Authlib's own JOSE library). Every URL is a setting.
@@ -11,6 +15,7 @@ Authlib, the JOSE checks from joserfc (Authlib's own JOSE library). Every URL is
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +30,16 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from volspike.errors import NotFound, Unauthorized
-from volspike.settings import Settings
+from core.errors import NotFound, Unauthorized
+from core.secret_compare import same_secret
+from core.settings import Settings
+from core.telegram_ids import is_user_id
 from webapp import keys
 
 log = logging.getLogger(__name__)
 
 ATTEMPT_TTL = 600  # seconds
+LOGIN_COOKIE = "volspike_login"
 SCOPE = "openid profile"
 ALGORITHMS = ["RS256"]
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -57,10 +65,44 @@ def redirect_uri(request: web.Request) -> str:
     return f"{base}/billing/callback"
 
 
-async def start(request: web.Request) -> str:
+def _digest(binding: str) -> str:
+    return hashlib.sha256(binding.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    authorize_url: str
+    binding: str  # for LOGIN_COOKIE (`bind_browser`)
+
+
+def bind_browser(response: web.StreamResponse, started: Started) -> None:
+    response.set_cookie(
+        LOGIN_COOKIE,
+        started.binding,
+        max_age=ATTEMPT_TTL,
+        path="/billing",
+        httponly=True,
+        secure=True,
+        samesite="Lax",
+    )
+
+
+def unbind_browser(response: web.StreamResponse) -> None:
+    response.del_cookie(LOGIN_COOKIE, path="/billing")
+
+
+async def start(request: web.Request) -> Started:
     settings = request.app[keys.SETTINGS]
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-    attempt = orjson.dumps({"nonce": nonce, "verifier": verifier, "redirect_uri": redirect_uri(request)})
+    binding = generate_token(32)
+    attempt = orjson.dumps(
+        {
+            "nonce": nonce,
+            "verifier": verifier,
+            "redirect_uri": redirect_uri(request),
+            "browser": _digest(binding),
+        }
+    )
     await request.app[keys.REDIS].set(request.app[keys.NAMES].oidc_login(state), attempt, ex=ATTEMPT_TTL)
     query = {
         "response_type": "code",
@@ -72,7 +114,7 @@ async def start(request: web.Request) -> str:
         "code_challenge": create_s256_code_challenge(verifier),
         "code_challenge_method": "S256",
     }
-    return f"{settings.telegram_oauth_authorize_url}?{urlencode(query)}"
+    return Started(f"{settings.telegram_oauth_authorize_url}?{urlencode(query)}", binding)
 
 
 async def _json(response: aiohttp.ClientResponse, what: str) -> Any:
@@ -137,6 +179,10 @@ async def finish(request: web.Request, code: str, state: str) -> TelegramIdentit
     if raw is None:
         raise Unauthorized("unknown or already used sign-in attempt")
     attempt = orjson.loads(raw)
+    binding = request.cookies.get(LOGIN_COOKIE, "")
+    if not binding or not same_secret(_digest(binding), str(attempt.get("browser", ""))):
+        log.warning("sign-in callback from another browser refused", extra={"remote": request.remote})
+        raise Unauthorized("this sign-in was started in another browser: start it again here")
     id_token, jwks = await _fetch(settings, code, attempt["verifier"], attempt["redirect_uri"])
     claims = validate_id_token(
         id_token,
@@ -151,6 +197,8 @@ async def finish(request: web.Request, code: str, state: str) -> TelegramIdentit
         user_id = int(str(raw_id))
     except ValueError:
         raise Unauthorized("id_token names no Telegram user") from None
+    if not is_user_id(user_id):
+        raise Unauthorized("id_token names no valid Telegram user id")
     name = claims.get("given_name") or claims.get("name")
     username = claims.get("preferred_username")
     return TelegramIdentity(

@@ -15,23 +15,24 @@ import stripe
 from aiohttp import web
 from stripe.params.checkout import SessionCreateParams
 
-from bot.i18n import pick_locale
+from core.errors import Forbidden, NotFound, Unauthorized
+from core.i18n import pick_locale
+from core.settings import Settings
+from core.tiers import Tier
 from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
 from db import users as users_db
-from volspike.errors import Forbidden, NotFound, Unauthorized
-from volspike.settings import Settings
-from volspike.tiers import Tier
 from webapp import keys
+from webapp import session as web_session
 from webapp.billing import oidc
-from webapp.billing import session as web_session
 from webapp.billing.client import STRIPE
 from webapp.pages.templating import render
 from webapp.pages.views import common, plan_rows
-from webapp.security import CONTENT_SECURITY_POLICY
+from webapp.security import CONTENT_SECURITY_POLICY, count_request
 
 log = logging.getLogger(__name__)
 
+LOGIN_STARTS_PER_MINUTE = 20  # per client address: a person signs in a few times at most
 STRIPE_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
 
 
@@ -100,8 +101,14 @@ async def billing_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
+    """Start Log In With Telegram. Each start writes a Redis key, so it is limited per client
+    address (`LOGIN_STARTS_PER_MINUTE`)."""
     _require_stripe(request.app[keys.SETTINGS])
-    raise web.HTTPFound(await oidc.start(request))
+    await count_request(request, "login", request.remote or "unknown", LOGIN_STARTS_PER_MINUTE)
+    started = await oidc.start(request)
+    response = web.HTTPFound(started.authorize_url)
+    oidc.bind_browser(response, started)
+    raise response
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
@@ -124,6 +131,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     log.info("signed in on the web", extra={"user_id": identity.user_id})
     response = web.HTTPSeeOther("/billing")
     web_session.set_cookie(response, created)
+    oidc.unbind_browser(response)
     raise response
 
 

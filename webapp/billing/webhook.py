@@ -2,16 +2,20 @@
 
 The `Stripe-Signature` header is checked by the stripe library on the raw body with
 STRIPE_WEBHOOK_SECRET (a missing, bad or stale signature, or a body that is not JSON: 400 and
-nothing changes). The event id is stored in the transaction that applies the event, so a
-redelivered event answers 200 and changes nothing. A checkout fetches its subscription from
-Stripe first, for the period it paid. Unknown event types and events VolSpike cannot use (an
-unknown Telegram user, a missing field) are logged and answered 200: Stripe retrying them
-cannot help. A failed renewal payment is told to the user in the bot after the commit.
+nothing changes). The library refuses only a signed timestamp too far in the past; one more
+than TOLERANCE ahead of now (the same wall clock the library reads) is refused here, as is an
+event id over 255 characters or a `created` outside 2010-2100. The event id is stored in the
+transaction that applies the event, so a redelivered event answers 200 and changes nothing.
+A checkout fetches its subscription from Stripe first, for the period it paid. Unknown event
+types and events VolSpike cannot use (an unknown Telegram user, a missing field, a value out of
+range: `webapp.billing.events`) are logged and answered 200: Stripe retrying them cannot help.
+A failed renewal payment is told to the user in the bot after the commit.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +23,8 @@ import orjson
 import stripe
 from aiohttp import web
 
+from core.errors import BadInput, NotFound
 from db import stripe as stripe_db
-from volspike.errors import BadInput, NotFound
 from webapp import keys
 from webapp.billing import events, ledger
 from webapp.billing.client import STRIPE
@@ -39,10 +43,24 @@ HANDLED = (
 )
 
 
+def _signed_at(header: str) -> int | None:
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def verified_event(body: bytes, header: str | None, secret: str) -> dict[str, Any]:
     """The event as plain JSON once its signature holds; BadInput otherwise."""
     if not header:
         raise BadInput("missing Stripe-Signature header")
+    signed_at = _signed_at(header)
+    if signed_at is not None and signed_at > time.time() + TOLERANCE:
+        raise BadInput("Stripe-Signature timestamp is in the future")
     try:
         # The library's check (HMAC-SHA256 of `t.body`, constant-time, 300 s tolerance); the body is
         # parsed here, as the library's own parser fails on JSON that is not an object.
@@ -54,11 +72,13 @@ def verified_event(body: bytes, header: str | None, secret: str) -> dict[str, An
         raise BadInput("body is not a JSON event") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or "type" not in event:
         raise BadInput("body is not a Stripe event")
+    if not 0 < len(event["id"]) <= events.MAX_ID:
+        raise BadInput("event id out of range")
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise BadInput("event without data.object")
-    if not isinstance(event.get("created"), int):
-        raise BadInput("event without a created timestamp")
+    if not events.plausible_ts(event.get("created")):
+        raise BadInput("event without a created timestamp in 2010-2100")
     return event
 
 
@@ -94,9 +114,17 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     failed: ledger.PaymentFailed | None = None
     try:
         fetched = None
+        invoice = subscription = None
         if kind == "checkout.session.completed":
             checkout = events.checkout_completed(obj)
             fetched = await _fetched_subscription(request, checkout.subscription_id)
+            events.check_period(fetched.period_end, now)
+        elif kind in ("invoice.paid", "invoice.payment_failed"):
+            invoice = events.invoice(obj)
+            events.check_period(invoice.period_end, now)
+        else:
+            subscription = events.subscription(obj, deleted=kind == "customer.subscription.deleted")
+            events.check_period(subscription.period_end, now)
         async with request.app[keys.POOL].acquire() as conn, conn.transaction():
             if not await stripe_db.record_event(conn, event_id, kind):
                 log.info("stripe event already applied", extra={"event_id": event_id, "type": kind})
@@ -105,12 +133,14 @@ async def stripe_webhook(request: web.Request) -> web.Response:
                 assert fetched is not None
                 await ledger.checkout_completed(conn, checkout, fetched, now=now, event_at=event_at)
             elif kind == "invoice.paid":
-                await ledger.invoice_paid(conn, events.invoice(obj), now)
+                assert invoice is not None
+                await ledger.invoice_paid(conn, invoice, now)
             elif kind == "invoice.payment_failed":
-                failed = await ledger.invoice_failed(conn, events.invoice(obj))
+                assert invoice is not None
+                failed = await ledger.invoice_failed(conn, invoice)
             else:
-                deleted = kind == "customer.subscription.deleted"
-                await ledger.subscription_changed(conn, events.subscription(obj, deleted=deleted), event_at)
+                assert subscription is not None
+                await ledger.subscription_changed(conn, subscription, event_at)
     except events.BadEvent as exc:
         log.warning("stripe event not usable", extra={"event_id": event_id, "type": kind, "error": str(exc)})
         return web.json_response({"received": True, "handled": False})

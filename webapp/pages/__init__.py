@@ -18,4 +18,5 @@ def setup_pages(app: web.Application) -> None:
     app.router.add_get("/watchlist", views.watchlist, name="watchlist")
     app.router.add_get("/settings", views.settings, name="settings")
     app.router.add_get("/plans", views.plans, name="plans")
+    app.router.add_get("/record", views.record, name="record")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)

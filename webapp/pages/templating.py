@@ -1,6 +1,6 @@
 """Jinja2 for the pages: autoescaped templates, gettext from the bot's catalogs, asset URLs.
 
-Translations come from the same compiled catalogs as the bot (`bot.i18n.create_i18n`): the
+Translations come from the same compiled catalogs as the bot (`core.i18n.create_i18n`): the
 templates call `_()` / `gettext()`, resolved per request with the page's `locale`. A page's
 language is `webapp.locale.page_locale`.
 """
@@ -15,11 +15,11 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
-from aiogram.utils.i18n import I18n
 from aiohttp import web
 
-from bot.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n
-from volspike.resources import package_dir
+from core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, create_i18n
+from core.resources import package_dir
+from webapp.keys import I18N
 from webapp.locale import page_locale
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,6 @@ WEBAPP_DIR = package_dir("webapp")
 TEMPLATES_DIR = WEBAPP_DIR / "templates"
 STATIC_DIR = WEBAPP_DIR / "static"
 DIST_DIR = STATIC_DIR / "dist"
-
-I18N = web.AppKey("pages_i18n", I18n)
 
 
 @cache

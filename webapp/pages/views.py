@@ -10,15 +10,17 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from bot.keyboards.settings import format_multiple, multiple_presets, volume_presets
-from bot.symbols import resolve_one, suggest
+from core.alerts import format_usd
+from core.number_format import format_change
+from core.presets import format_multiple, multiple_presets, volume_presets
+from core.settings import Settings
+from core.symbols import resolve_one, suggest
+from core.tiers import TIERS, Tier
 from db import symbols as db_symbols
-from volspike.alerts import format_usd
-from volspike.settings import Settings
-from volspike.tiers import TIERS, Tier
 from webapp import keys
 from webapp.api.candles import page_json
-from webapp.api.models import CandlesQuery
+from webapp.api.models import CandlesQuery, RecordPage
+from webapp.api.record import record_json
 from webapp.api.viewer import viewer_tier
 from webapp.pages.templating import render
 
@@ -134,3 +136,54 @@ def plan_rows(app_settings: Settings) -> list[dict[str, Any]]:
 async def plans(request: web.Request) -> web.Response:
     table = plan_rows(request.app[keys.SETTINGS])
     return render(request, "plans.html", {**common(request, "plans"), "plans": table})
+
+
+RECORD_HORIZONS = (15, 60, 240)
+
+
+def _change(value: float | None) -> str:
+    return "–" if value is None else format_change(value)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def _chart_rows(page: RecordPage, horizon: int) -> list[dict[str, Any]]:
+    """Each grouping with, per bucket, where the quartile box and the median of `horizon` sit
+    on a shared axis (percent of the width, 50 = no move), for the page's bar chart."""
+    groupings = []
+    for grouping in page.groupings:
+        stats = [next(h for h in b.horizons if h.minutes == horizon) for b in grouping.buckets]
+        reach = max([1.0, *(abs(v) for s in stats for v in (s.p25, s.p75) if v is not None)])
+
+        def at(value: float, reach: float = reach) -> float:
+            return round(50 + 50 * value / reach, 2)
+
+        rows = []
+        for bucket, chosen in zip(grouping.buckets, stats, strict=True):
+            bar = None
+            if chosen.median is not None and chosen.p25 is not None and chosen.p75 is not None:
+                bar = {"left": at(chosen.p25), "width": round(at(chosen.p75) - at(chosen.p25), 2),
+                       "median": at(chosen.median)}  # fmt: skip
+            rows.append({"bucket": bucket, "chosen": chosen, "bar": bar})
+        groupings.append({"grouping": grouping, "rows": rows, "reach": reach})
+    return groupings
+
+
+async def record(request: web.Request) -> web.Response:
+    """The public track record (the figures of GET /api/record), drawn as bars."""
+    days = 90 if request.query.get("days") == "90" else 30
+    horizon = int(request.query.get("h", "60")) if request.query.get("h") in ("15", "60", "240") else 60
+    page = RecordPage.model_validate_json(await record_json(request, days))
+    context = {
+        **common(request, "record"),
+        "record": page,
+        "days": days,
+        "horizon": horizon,
+        "horizons": RECORD_HORIZONS,
+        "groupings": _chart_rows(page, horizon),
+        "change": _change,
+        "share_pct": _share,
+    }
+    return render(request, "record.html", context)

@@ -1,7 +1,7 @@
 // The figures' formats, read from the one spec the bot and the API format with
-// (volspike/number_formats.json, used by volspike/number_format.py): a figure the browser
+// (core/number_formats.json, used by core/number_format.py): a figure the browser
 // computes (a live candle, the hour's ratio) reads exactly as the bot writes it.
-import spec from "../../../../volspike/number_formats.json";
+import spec from "../../../../core/number_formats.json";
 
 const missing = (value) => value === null || value === undefined || Number.isNaN(value);
 const signed = (text) => (text.startsWith("-") ? text : `+${text}`);

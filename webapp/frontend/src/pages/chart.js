@@ -330,8 +330,8 @@ function onAlert(message) {
 async function main() {
   holdVerticalSwipes();
   const first = loadLatest().catch(reportError);
+  wireTimeframes(); // before the user is known: a tap on a timeframe is never lost
   const user = await boot({ inner: true });
-  wireTimeframes();
   wireStar(user);
   await first;
   const live = user && user.tier === "elite"; // alerts reach elite on /ws as they fire

@@ -2,7 +2,7 @@
 import { api, ApiError } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, el, lang, status } from "../lib/dom.js";
-import { funding, price, ratio, usd, when } from "../lib/format.js";
+import { change, funding, price, ratio, usd, when } from "../lib/format.js";
 import { connectLive } from "../lib/live.js";
 import { startSymbol } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
@@ -13,6 +13,31 @@ const filters = { type: "", symbol: "", typed: "" };
 let shown = new Set();
 let historyLimit = 10;
 let loads = 0; // the newest load's number: an older answer arriving late is dropped
+
+const HORIZONS = [
+  [240, "change4h", "vsBtc4h", "h240"],
+  [60, "change1h", "vsBtc1h", "h60"],
+  [15, "change15m", "vsBtc15m", "h15"],
+];
+
+/** "+3.10% after 1 h · vs BTC +1.20%": the longest horizon computed so far; null before +15 min. */
+function outcomeLine(outcome) {
+  if (!outcome) return null;
+  const [, field, vsBtc, name] = HORIZONS.find(([minutes]) => minutes <= outcome.horizonMinutes);
+  const horizon = t(name);
+  const value = outcome[field];
+  if (value === null || value === undefined) {
+    return el("div", { class: "alert-outcome", dataset: { outcome: "unknown" }, text: t("outcomeUnknown", { horizon }) });
+  }
+  const line = el(
+    "div",
+    { class: "alert-outcome", dataset: { outcome: String(outcome.horizonMinutes) } },
+    el("b", { class: value > 0 ? "up" : value < 0 ? "down" : "", text: change(value) }),
+    ` ${t("outcomeAfter", { horizon })}`,
+  );
+  if (outcome[vsBtc] !== null && outcome[vsBtc] !== undefined) line.append(` · ${t("vsBtc", { change: change(outcome[vsBtc]) })}`);
+  return line;
+}
 
 export function alertCard(alert, fresh = false) {
   return el(
@@ -33,6 +58,7 @@ export function alertCard(alert, fresh = false) {
       el("span", { class: "figure" }, el("small", { text: t("price") }), price(alert.price)),
       el("span", { class: "figure" }, el("small", { text: t("funding") }), funding(alert.fundingRate)),
     ),
+    outcomeLine(alert.outcome),
   );
 }
 

@@ -1,4 +1,4 @@
-// `/plans`: the tier table (rendered by the server from volspike/tiers.py), the user's tier
+// `/plans`: the tier table (rendered by the server from core/tiers.py), the user's tier
 // and expiry, and a Stars button per paid tier.
 // Inside Telegram only Stars are offered (never a card link); the invoice comes from
 // POST /api/plans/{tier}/invoice and opens in Telegram's own sheet.

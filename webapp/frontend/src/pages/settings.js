@@ -69,6 +69,27 @@ function lock(user) {
   }
 }
 
+let asked = 0;
+
+/** "With these thresholds you would have had N alerts a day over the last 30 days; median move
+ * after 1 h: X" for the thresholds on screen (GET /api/what-if; empty select: the default). */
+async function whatIf() {
+  const params = new URLSearchParams();
+  if (form.spikeMultiple.value) params.set("multiple", form.spikeMultiple.value);
+  if (form.minQuoteVolume.value) params.set("minVolume", form.minQuoteVolume.value);
+  const ticket = ++asked;
+  const node = $("#what-if");
+  try {
+    const answer = await api(`/api/what-if${params.size ? `?${params}` : ""}`);
+    if (ticket !== asked) return; // a newer choice is being asked
+    node.textContent = answer.text;
+    node.hidden = false;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    node.hidden = true;
+  }
+}
+
 async function save() {
   action.progress(true);
   try {
@@ -94,6 +115,7 @@ async function main() {
   }
   form.addEventListener("change", (event) => {
     if (event.target.type === "checkbox") haptic();
+    if (event.target === form.spikeMultiple || event.target === form.minQuoteVolume) whatIf();
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -103,6 +125,7 @@ async function main() {
   try {
     fill(await api("/api/settings"));
     lock(user);
+    whatIf();
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     status(t("error"), "error");
