@@ -9,7 +9,7 @@ control API (`POST /sim/spike`), one symbol at a time. Two figures per alert:
 - event → committed: the exchange event time `E` of the frame (the alert's `detected_at`)
   to the row's `created_at` — adds the exchange's send and the network (same clock here).
 
-Needs PostgreSQL and Redis; uses the database `volspike_bench`.
+Needs PostgreSQL and Redis; uses a database of its own, `volspike_bench_detection_<pid>`, dropped afterwards.
 
     .venv/bin/python -m bench.detection_latency [--symbols 600] [--spikes 100] [--gap 0.3] [--phases 10]
 """
@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from redis.asyncio import Redis
 
 from bench.ingest_memory import SIM_WARM_TIMEOUT, free_port, start_sim, stop, wait_http
@@ -100,7 +101,9 @@ async def rows(symbols: int = 600, spikes: int = 100, gap: float = 0.3, phases: 
 async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[list[float], list[float], int]:
     """(received → committed ms, event time → committed ms, spikes triggered)."""
     base = load_settings(_env_file=None)
-    database_url = base.database_url.rsplit("/", 1)[0] + "/volspike_bench"
+    db_name = f"volspike_bench_detection_{os.getpid()}"  # its own: other runs may be going on
+    admin_url = base.database_url.rsplit("/", 1)[0] + "/postgres"
+    database_url = base.database_url.rsplit("/", 1)[0] + f"/{db_name}"
     prefix = f"volspike-bench:{os.getpid()}:"
     await migrate(database_url)
     port = free_port()
@@ -119,7 +122,7 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
                 "binance_ws_url": f"ws://127.0.0.1:{port}",
             }
         )
-        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False, freeze_gc=True))
+        service = IngestService(settings, pool, redis, timings=IngestTimings(history=False))
         task = asyncio.create_task(service.run())
         async with asyncio.timeout(60):
             await service.armed.wait()
@@ -162,6 +165,11 @@ async def measure(symbols: int, spikes: int, gap: float, phases: int) -> tuple[l
         await redis.aclose()
         await pool.close()
         await stop(sim)
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
     return inside, end_to_end, len(targets)
 

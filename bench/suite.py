@@ -32,6 +32,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "replay_throughput": {"lines": 5_000, "rounds": 1},
         "detection_latency": {"symbols": 20, "spikes": 5, "gap": 0.2},
         "candle_writes": {"count": 5_000},
+        "alert_context": {"symbols": 5, "alerts": 50},
         "fanout": {"users": 100, "rate": 1000.0, "alerts": 3, "second_rate": None},
         "api_latency": {"clients": 10, "requests": 100, "seconds": 2.0},
         "elite_latency": {"sizes": (50,), "modes": ("free", "paid")},
@@ -44,6 +45,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "replay_throughput": {"lines": 50_000, "rounds": 2},
         "detection_latency": {"symbols": 200, "spikes": 30, "gap": 0.3},
         "candle_writes": {"count": 50_000},
+        "alert_context": {"symbols": 50, "alerts": 200},
         "fanout": {"users": 2_000, "rate": 1000.0, "alerts": 10, "second_rate": None},
         "api_latency": {"clients": 100, "requests": 1_000, "seconds": 10.0},
         "elite_latency": {"sizes": (100, 1_000), "modes": ("free", "paid")},
@@ -57,6 +59,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "replay_throughput": {"lines": 200_000, "rounds": 3},
         "detection_latency": {"symbols": 600, "spikes": 100, "gap": 0.3},
         "candle_writes": {"count": 200_000},
+        "alert_context": {"symbols": 200, "alerts": 1_000},
         "fanout": {"users": 10_000, "rate": 1000.0, "alerts": 30, "second_rate": 500.0},
         "api_latency": {"clients": 100, "requests": 3_000, "seconds": 20.0},
         "elite_latency": {"sizes": (100, 1_000, 10_000), "modes": ("free", "paid")},
@@ -144,7 +147,18 @@ def write_json(
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
 
-async def main(size: str, json_path: Path, chart_path: Path | None, only: list[str] | None = None) -> int:
+# `volspike bench --steady`: the steady-state module alone (a 30-day data set; bench/steady_state.py),
+# at the scale (`--size tiny`: a few hundred users, the suite's test).
+STEADY = {
+    "tiny": {"scale": "tiny", "api_seconds": 2.0},
+    "quick": {"scale": "full"},
+    "full": {"scale": "full"},
+}
+
+
+async def main(
+    size: str, json_path: Path, chart_path: Path | None, only: list[str] | None = None, steady: bool = False
+) -> int:
     from bench import chart
 
     if chart_path is not None:
@@ -157,8 +171,13 @@ async def main(size: str, json_path: Path, chart_path: Path | None, only: list[s
         )
         return 2
     started = time.monotonic()
-    print(f"volspike bench, size {size}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    rows, samples = await run_suite(size, only)
+    what = "steady state" if steady else f"size {size}"
+    print(f"volspike bench, {what}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if steady:
+        section = await run_module("steady_state", STEADY[size])
+        rows, samples = section.rows, section.samples
+    else:
+        rows, samples = await run_suite(size, only)
     print_table(rows)
     write_json(json_path, size, rows, samples, time.monotonic() - started)
     print(f"\ntable as JSON: {json_path}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import multiprocessing
 import os
 import resource
@@ -59,8 +58,6 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port(settings)).start()
-        gc.collect()  # as `volspike webapp` does once serving (webapp.app.run_webapp's freeze_gc)
-        gc.freeze()
         async with extra_workers(settings, run_webapp):
             await stop.wait()
     finally:

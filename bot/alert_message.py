@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 from aiogram.utils.i18n import I18n
 
+from core.alert_context import context_lines
 from core.alert_message import SpikeFigures, alert_lines, chart_url
 from core.alerts import Alert
 from core.symbols import symbol_callback
@@ -68,13 +69,21 @@ def render_alert(
 
     headline, *rest = (html_text(line) for line in alert_lines(alert, t, zone=zone, spike=spike))
     lines = [f"<b>{headline}</b>", *rest]
+    lines += (html_text(line) for line in context_lines(alert.context, alert.hour, t))
     delay = limits(tier).alert_delay
     if delay:
         minutes = round(delay.total_seconds() / 60)
-        late = ngettext(
-            "This alert is {minutes} minute late. /status",
-            "This alert is {minutes} minutes late. /status",
-            minutes,
+        # /status means nothing in a group or channel: their members have plans of their own.
+        late = (
+            ngettext(
+                "This alert is {minutes} minute late. /status",
+                "This alert is {minutes} minutes late. /status",
+                minutes,
+            )
+            if private
+            else ngettext(
+                "This alert is {minutes} minute late.", "This alert is {minutes} minutes late.", minutes
+            )
         ).format(minutes=minutes)
         lines.append("")
         lines.append(f"<i>{late}</i>")

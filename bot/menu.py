@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("status", N_("Your plan and what is on")),
     ("subscribe", N_("Plans and prices")),
     ("subscription", N_("Your plan and its renewal")),
+    ("paysupport", N_("Help with a payment")),
+    ("terms", N_("Terms of payment")),
     ("language", N_("Change the language")),
     ("stop", N_("Pause all alerts")),
     ("help", N_("How to use the bot")),

@@ -1,10 +1,12 @@
 """Which alert figures and times make sense: one rule for every alert that enters the system.
 
 Ingest's detector only makes alerts with positive, known figures, `ratio = current / previous`
-and an exchange event time inside the alert's hour. An alert from anywhere else (the original
-product's ingest endpoint) must meet the same rule, and the publisher sets aside (dead-letters)
-any stored row that does not, rather than fail on it. `problem` names the first field that
-breaks the rule, or None.
+and an hour in a sane range. An alert from anywhere else (the original product's ingest
+endpoint) must meet the same rule, and the publisher sets aside (dead-letters) any stored row
+that does not, rather than fail on it. `problem` names the first field that breaks the rule, or
+None. When an alert may be detected relative to its hour is `timing_problem`: the endpoint asks
+it of what it is sent; the publisher does not, because ingest's own FULL_UPDATE can come well
+after its hour's close (it waits for the hour's missing minutes).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from core.alerts import Alert
+from core.alerts import Alert, AlertType
 
 MAX_FIGURE = 1e15  # USD volumes and prices above a quadrillion are nobody's market
 MAX_FUNDING = 1.0  # a funding rate is a fraction; Binance caps it far below 100 %
@@ -46,6 +48,14 @@ def problem(alert: Alert) -> tuple[str, str] | None:
         return "hourTimestamp", f"must be between {EARLIEST.year} and {LATEST.year}"
     if alert.hour.minute or alert.hour.second or alert.hour.microsecond:
         return "hourTimestamp", "must be the start of an hour"
-    if not alert.hour <= alert.detected_at <= alert.hour + HOUR:
-        return "timestamp", "must fall in the hour of hourTimestamp"
+    return None
+
+
+def timing_problem(alert: Alert) -> tuple[str, str] | None:
+    """`(field, message)` when the detection time cannot belong to the alert's hour: a SPIKE or
+    HALF_UPDATE is detected inside its hour, a FULL_UPDATE from the hour's start up to an hour
+    after its close."""
+    latest = alert.hour + (2 * HOUR if alert.alert_type is AlertType.FULL_UPDATE else HOUR)
+    if not alert.hour <= alert.detected_at <= latest:
+        return "timestamp", "must fall in the hour of hourTimestamp (up to an hour after it for FULL_UPDATE)"
     return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core.alert_context import context_lines
 from core.alerts import (
     Alert,
     AlertType,
@@ -94,8 +95,13 @@ def alert_lines(
 
 
 def alert_text(alert: Alert, *, i18n: Translator, locale: str) -> str:
-    """The alert as plain text in `locale` (the Mini App API's and /ws's `text`)."""
-    return "\n".join(alert_lines(alert, lambda msgid: i18n.gettext(msgid, locale=locale)))
+    """The alert as plain text in `locale` (the Mini App API's and /ws's `text`): its lines and
+    its context's."""
+
+    def t(msgid: str) -> str:
+        return i18n.gettext(msgid, locale=locale)
+
+    return "\n".join((*alert_lines(alert, t), *context_lines(alert.context, alert.hour, t)))
 
 
 def chart_url(webapp_url: str, symbol: str) -> str:

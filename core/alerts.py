@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from core.alert_context import AlertContext
+
 # The figures' formats (one rule each, in core/number_formats.json), re-exported for the
 # alert text's users.
 from core.number_format import format_funding as format_funding
@@ -50,6 +52,7 @@ class Alert:
     funding_rate: float | None
     id: int | None = None
     simulated: bool = False  # detected on the built-in exchange simulator, not on Binance
+    context: AlertContext | None = None  # core.alert_context: figures around it, when it fired
 
     def with_id(self, alert_id: int) -> Alert:
         return replace(self, id=alert_id)
@@ -73,6 +76,8 @@ class Alert:
             data["id"] = self.id
         if self.simulated:  # present only when true: a real alert keeps the original payload exactly
             data["simulated"] = True
+        if self.context is not None:
+            data["context"] = self.context.to_json_dict()
         return data
 
     def to_json(self) -> bytes:
@@ -82,6 +87,7 @@ class Alert:
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> Alert:
         data = raw if isinstance(raw, dict) else orjson.loads(raw)
         funding = data.get("fundingRate")
+        context = data.get("context")
         return cls(
             symbol=str(data["symbol"]),
             asset=str(data["asset"]),
@@ -95,6 +101,7 @@ class Alert:
             funding_rate=None if funding is None else float(funding),
             id=int(data["id"]) if data.get("id") is not None else None,
             simulated=data.get("simulated") is True,
+            context=AlertContext.from_json_dict(context) if isinstance(context, dict) else None,
         )
 
 

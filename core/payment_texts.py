@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from core.i18n import gettext as _
 from core.plans import Kind, Refusal
 from core.texts import tier_name
 from core.tiers import Tier, limits
+from core.timezones import display_timezone
 
 
 def refusal_text(reason: Refusal) -> str:
@@ -16,11 +18,25 @@ def refusal_text(reason: Refusal) -> str:
         Refusal.PRICE_CHANGED: _("The price of this plan has changed. Send /subscribe for a new invoice."),
         Refusal.BANNED: _("Your access to VolSpike has been suspended, so this payment cannot be accepted."),
         Refusal.OTHER_USER: _("This invoice was made for another account. Send /subscribe for your own."),
+        Refusal.LOWER: _(
+            "You already have a higher plan, and this one would not add to it. "
+            "Send /subscribe to see what you can buy."
+        ),
+        Refusal.FOREVER: _("You already have this plan with no end date."),
+        Refusal.SUBSCRIBED: _(
+            "You already subscribe to this plan and it renews by itself. See /subscription."
+        ),
     }[reason]
 
 
 def date_text(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def local_date_text(when: datetime, zone: str) -> str:
+    """The date in the user's time zone, written as /status writes it."""
+    local = when.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {display_timezone(zone)}"
 
 
 INVOICE_TITLE_MAX = 32  # Bot API sendInvoice / createInvoiceLink: title 1-32 characters
@@ -109,3 +125,9 @@ def card_payment_failed_text(tier: Tier, expires_at: datetime | None) -> str:
         "Your card payment for VolSpike did not go through. You keep {tier} until {date}; "
         "update your card on the billing page to keep it after that."
     ).format(tier=tier_name(tier), date=date_text(expires_at))
+
+
+def replaced_subscription_text(old: Tier) -> str:
+    return _("Your {tier} monthly plan was cancelled: only the new plan renews now.").format(
+        tier=tier_name(old)
+    )

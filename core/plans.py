@@ -79,6 +79,9 @@ class Refusal(StrEnum):
     PRICE_CHANGED = "price_changed"
     BANNED = "banned"
     OTHER_USER = "other_user"
+    LOWER = "lower"  # the user has a higher plan: a lower one would take it away
+    FOREVER = "forever"  # the user has this plan with no end
+    SUBSCRIBED = "subscribed"  # this plan already renews by subscription
 
 
 def check_checkout(

@@ -97,6 +97,11 @@ class RedisNames:
         """A browser's signed-in session on the web (outside Telegram), with a TTL."""
         return f"{self.prefix}websession:{token}"
 
+    def support_thread(self, admin_chat_id: int, message_id: int) -> str:
+        """The user behind a support message forwarded into an admin's chat, with a TTL, so the
+        admin's reply to it reaches that user."""
+        return f"{self.prefix}support:{admin_chat_id}:{message_id}"
+
     def oidc_login(self, state: str) -> str:
         """A Log In With Telegram attempt in flight (nonce, PKCE verifier), used once, with a TTL."""
         return f"{self.prefix}oidc:{state}"

@@ -10,7 +10,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from db.tier_history import Cause, change_tier
+from core.entitlements import Entitlement, after_grant, after_revoke
+from core.tiers import Tier
+from db.tier_history import Cause, change_tier, lock_user
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -27,31 +29,75 @@ GROUP BY 1
 ACTIVE_SINCE = "SELECT count(*) FROM users WHERE last_seen_at >= $1"
 ALERTS_SINCE = "SELECT count(*) FROM alerts WHERE detected_at >= $1"
 DELIVERIES_SINCE = "SELECT status, count(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY status"
-PENDING_DELIVERIES = "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')"
+# Each status through its own partial index (an IN list of both is a scan of the whole table).
+PENDING_DELIVERIES = """
+SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending')
+     + (SELECT count(*) FROM deliveries WHERE status = 'sending')
+"""
 
 
 async def audit(conn: Conn, admin_id: int, action: str, target: str | None, details: dict[str, Any]) -> None:
     await conn.execute(AUDIT, admin_id, action, target, details)
 
 
-async def set_tier(
-    conn: Conn,
-    admin_id: int,
-    user_id: int,
-    tier: str,
-    expires_at: datetime | None,
-    *,
-    action: str,
-) -> bool:
-    """Grant (or revoke to free) through the one tier-change function; False when the user is
-    unknown. Audited either way."""
-    cause = Cause.ADMIN_REVOKE if action == "revoke" else Cause.ADMIN_GRANT
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An admin's grant or revoke: the plan before and after (equal when nothing changed)."""
+
+    before: Entitlement
+    after: Entitlement
+
+
+async def grant(
+    conn: Conn, admin_id: int, user_id: int, tier: Tier, until: datetime | None, now: datetime
+) -> Change | None:
+    """Grant `tier` until `until` (None: for ever) by the one entitlement rule: never lowers or
+    shortens what the user has. None for an unknown user. Audited either way."""
+    return await _apply(conn, admin_id, user_id, "grant", tier, until, now)
+
+
+async def revoke(conn: Conn, admin_id: int, user_id: int, now: datetime) -> Change | None:
+    """Back to free; None for an unknown user. Audited either way."""
+    return await _apply(conn, admin_id, user_id, "revoke", Tier.FREE, None, now)
+
+
+async def _apply(
+    conn: Conn, admin_id: int, user_id: int, action: str, tier: Tier, until: datetime | None, now: datetime
+) -> Change | None:
     async with conn.transaction():
-        before = await change_tier(conn, user_id, tier, expires_at, cause=cause, admin_id=admin_id)
-        found = before is not None
-        details = {"tier": tier, "expires_at": expires_at.isoformat() if expires_at else None, "ok": found}
+        stored = await lock_user(conn, user_id)
+        change: Change | None = None
+        if stored is not None:
+            before = Entitlement(Tier(stored.tier), stored.expires_at)
+            if action == "revoke":
+                after = after_revoke(before)
+            else:
+                after = after_grant(before, tier, now=now, until=until)
+            if after != before:
+                cause = Cause.ADMIN_REVOKE if action == "revoke" else Cause.ADMIN_GRANT
+                await change_tier(
+                    conn,
+                    user_id,
+                    after.tier.value,
+                    after.expires_at,
+                    cause=cause,
+                    admin_id=admin_id,
+                    before=stored,
+                )
+            change = Change(before.effective(now), after.effective(now))
+        details = {
+            "tier": tier.value,
+            "expires_at": until.isoformat() if until else None,
+            "ok": change is not None,
+            "result": None if change is None else change.after.tier.value,
+            "result_expires_at": (
+                change.after.expires_at.isoformat()
+                if change is not None and change.after.expires_at
+                else None
+            ),
+        }
         await audit(conn, admin_id, action, str(user_id), details)
-    return found
+    return change
 
 
 async def set_banned(conn: Conn, admin_id: int, user_id: int, banned: bool) -> bool:

@@ -6,22 +6,24 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from core.alerts import Alert, AlertType
+from db.alert_context import context_from_db
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 COLUMNS = (
     "id, symbol, asset, alert_type, hour_ts, detected_at, current_volume, previous_volume, "
-    "volume_ratio, price, funding_rate, simulated"
+    "volume_ratio, price, funding_rate, simulated, context"
 )
 
 INSERT = """
 INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
-                    previous_volume, volume_ratio, price, funding_rate, simulated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    previous_volume, volume_ratio, price, funding_rate, simulated, context)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb)
 ON CONFLICT (symbol, hour_ts, alert_type) DO NOTHING
 RETURNING id
 """
@@ -121,6 +123,7 @@ def from_row(row: asyncpg.Record) -> Alert:
         funding_rate=row["funding_rate"],
         id=row["id"],
         simulated=row["simulated"],
+        context=context_from_db(row["context"]),
     )
 
 
@@ -139,6 +142,7 @@ async def insert_alert(conn: Executor, alert: Alert) -> int | None:
         alert.price,
         alert.funding_rate,
         alert.simulated,
+        None if alert.context is None else orjson.dumps(alert.context.to_json_dict()).decode(),
     )
     return alert_id
 

@@ -6,12 +6,13 @@ Telegram call) → `sent` | `blocked` | `failed` | `skipped` | `expired` | `unkn
 
 `unknown` means Telegram may or may not have the message (a timeout or a reset after the request
 was written, a 5xx, or a crash while the request was open): it is never sent again. A row still
-`sending` when a sender starts was claimed by a process that died: it becomes `unknown` too.
+`sending` whose sender process died (it no longer holds its owner lock) becomes `unknown` too.
 `expired`: the alert was older than ALERT_MAX_AGE when it would have been sent.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,30 +22,33 @@ from asyncpg.pool import PoolConnectionProxy
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
+# One index-friendly statement per lane, each a LIMIT over `deliveries_claim_idx` in its order:
+# the rows of both lanes are then updated by primary key (`= ANY (ARRAY(...))`), never by a scan
+# of the table (an `id IN (...) OR id IN (...)` is planned as a sequential scan of all rows).
 CLAIM_DUE = """
-WITH claimed AS (
+WITH first_lane AS (
+    SELECT id FROM deliveries
+    WHERE status = 'pending' AND due_at <= $1 AND priority <= $5
+    ORDER BY priority, due_at, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), rest_lane AS (
+    SELECT id FROM deliveries
+    WHERE status = 'pending' AND due_at <= $1 AND priority > $5
+    ORDER BY priority, due_at, id
+    LIMIT $6
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
     UPDATE deliveries d
-    SET status = 'sending', attempts = d.attempts + 1, updated_at = now()
-    WHERE d.id IN (
-        SELECT id FROM deliveries
-        WHERE status = 'pending' AND due_at <= $1 AND priority <= $5
-        ORDER BY priority, due_at, id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-    ) OR d.id IN (
-        SELECT id FROM deliveries
-        WHERE status = 'pending' AND due_at <= $1 AND priority > $5
-        ORDER BY priority, due_at, id
-        LIMIT $6
-        FOR UPDATE SKIP LOCKED
-    )
+    SET status = 'sending', attempts = d.attempts + 1, updated_at = now(), claimed_by = $7
+    WHERE d.id = ANY (ARRAY(SELECT id FROM first_lane UNION ALL SELECT id FROM rest_lane))
     RETURNING d.id, d.alert_id, d.chat_id, d.priority, d.attempts, d.due_at
 )
 SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
        a.detected_at < $1 - $3::interval AS expired,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
-       a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated,
-       coalesce(u.language, 'en') AS language,
+       a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated, a.context,
+       coalesce(ch.language, u.language, 'en') AS language,
        coalesce(s.timezone, 'UTC') AS timezone,
        sp.detected_at AS spike_at, sp.current_volume AS spike_volume, sp.volume_ratio AS spike_ratio,
        sp.price AS spike_price,
@@ -90,22 +94,39 @@ WHERE d.id = r.id AND d.status IN ('sending', 'unknown')
 """
 
 MARK_USERS_BLOCKED = "UPDATE users SET blocked = true WHERE id = ANY($1::bigint[]) AND NOT blocked"
-DEACTIVATE_CHATS = "UPDATE chats SET active = false WHERE id = ANY($1::bigint[]) AND active"
+# The admin who connected the chat is told later (bot.chat_notices), from `deactivation_told`.
+DEACTIVATE_CHATS = """
+UPDATE chats SET active = false, deactivated_at = now(), deactivation_told = false
+WHERE id = ANY($1::bigint[]) AND active
+"""
 
 MARK_STALE_UNKNOWN = """
 UPDATE deliveries SET status = 'unknown', error = 'in flight during a crash', updated_at = now()
 WHERE status = 'sending' AND updated_at < now() - $1::interval
 """
 
-MARK_ALL_UNKNOWN = """
-UPDATE deliveries SET status = 'unknown', error = 'in flight during a crash', updated_at = now()
-WHERE status = 'sending'
+# Each running sender holds the session advisory lock (SENDER_LOCK_CLASS, owner) and writes its
+# owner into the rows it claims. A `sending` row whose owner holds no lock (or that has no owner)
+# was left by a process that died; a living sibling's rows in flight are not touched.
+SENDER_LOCK_CLASS = 1447316548  # 'VSPD'
+TRY_OWNER_LOCK = "SELECT pg_try_advisory_lock($1::integer, $2::integer)"
+OWNER_UNLOCK = "SELECT pg_advisory_unlock($1::integer, $2::integer)"
+MARK_ORPHANS_UNKNOWN = """
+UPDATE deliveries d SET status = 'unknown', error = 'in flight during a crash', updated_at = now()
+WHERE d.status = 'sending'
+  AND (d.claimed_by IS NULL OR NOT d.claimed_by = ANY (ARRAY(
+      SELECT l.objid::bigint FROM pg_locks l
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = $1::oid
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  )))
 """
 
+# The alert's age is looked up per due row through its primary key: due rows are few, the alerts
+# many (a join would hash the whole alerts table at every sweep).
 EXPIRE_DUE = """
 UPDATE deliveries d SET status = 'expired', error = 'older than ALERT_MAX_AGE', updated_at = now()
-FROM alerts a
-WHERE a.id = d.alert_id AND d.status = 'pending' AND d.due_at <= $1 AND a.detected_at < $1 - $2::interval
+WHERE d.status = 'pending' AND d.due_at <= $1
+  AND (SELECT a.detected_at FROM alerts a WHERE a.id = d.alert_id) < $1 - $2::interval
 """
 
 # A group became a supergroup (Telegram's `migrate_to_chat_id`): the connected chat and its
@@ -162,6 +183,7 @@ async def claim_due(
     max_age: timedelta,
     quiet_priorities: Sequence[int],
     split: tuple[int, int] | None = None,
+    owner: int | None = None,
 ) -> list[asyncpg.Record]:
     """Mark up to `limit` due rows `sending` (elite first) and return them with their alert (an
     update with the figures of the SPIKE it follows, `spike_*`), the recipient's time zone, whether
@@ -171,10 +193,10 @@ async def claim_due(
 
     With `split = (priority, rest_limit)`, `limit` counts only rows of that priority or a lower
     (earlier) one, and up to `rest_limit` rows of the later priorities are claimed beside them:
-    two lanes, each with its own budget."""
+    two lanes, each with its own budget. `owner`: the claiming sender's lock key (`take_owner_lock`)."""
     through, rest_limit = split if split is not None else (32767, 0)
     rows: list[asyncpg.Record] = await conn.fetch(
-        CLAIM_DUE, now, limit, max_age, list(quiet_priorities), through, rest_limit
+        CLAIM_DUE, now, limit, max_age, list(quiet_priorities), through, rest_limit, owner
     )
     return rows
 
@@ -209,11 +231,24 @@ def _count(status: str) -> int:
 
 
 async def mark_unknown(conn: Conn, *, older_than: timedelta | None = None) -> int:
-    """`sending` rows → `unknown` (all, or those claimed longer ago than `older_than`): their
-    process died with the request possibly open. Returns the count."""
+    """`sending` rows → `unknown`: those whose process died (its owner lock is gone), or those
+    claimed longer ago than `older_than`: their request was possibly open. Returns the count."""
     if older_than is None:
-        return _count(await conn.execute(MARK_ALL_UNKNOWN))
+        return _count(await conn.execute(MARK_ORPHANS_UNKNOWN, SENDER_LOCK_CLASS))
     return _count(await conn.execute(MARK_STALE_UNKNOWN, older_than))
+
+
+async def take_owner_lock(conn: Conn) -> int:
+    """Hold a fresh sender owner key on `conn`'s session (until it is unlocked or the session ends);
+    the key to write into claimed rows."""
+    while True:
+        owner = secrets.randbelow(2**31 - 2) + 1
+        if await conn.fetchval(TRY_OWNER_LOCK, SENDER_LOCK_CLASS, owner):
+            return owner
+
+
+async def release_owner_lock(conn: Conn, owner: int) -> None:
+    await conn.execute(OWNER_UNLOCK, SENDER_LOCK_CLASS, owner)
 
 
 async def expire_due(conn: Conn, now: datetime, max_age: timedelta) -> int:

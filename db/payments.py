@@ -34,6 +34,10 @@ GET_BY_CHARGE = """
 SELECT id, user_id, provider_charge_id, amount, tier, kind, status, is_recurring, source, created_at
 FROM payments WHERE provider = $1 AND provider_charge_id = $2
 """
+RECENT = """
+SELECT provider, provider_charge_id, amount, currency, tier, kind, status, created_at
+FROM payments WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
+"""
 MARK_REFUNDED = "UPDATE payments SET status = 'refunded', refunded_at = $2 WHERE id = $1"
 
 # A user known only from a Star transaction (their update never reached the bot).
@@ -135,6 +139,11 @@ async def lock_by_charge(conn: Conn, provider: str, charge_id: str) -> StoredPay
 async def get_by_charge(conn: Conn | asyncpg.Pool, provider: str, charge_id: str) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await conn.fetchrow(GET_BY_CHARGE, provider, charge_id)
     return record
+
+
+async def recent(conn: Conn | asyncpg.Pool, user_id: int, limit: int) -> list[asyncpg.Record]:
+    """The user's last `limit` charges, newest first (any provider, refunded ones too)."""
+    return list(await conn.fetch(RECENT, user_id, limit))
 
 
 async def mark_refunded(conn: Conn, payment_id: int, at: datetime) -> None:

@@ -21,9 +21,11 @@ Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 DEFAULT_BATCH = 5000
 
 # `deliveries_created_idx` (migration 009) finds the oldest rows.
+# The batch's ids as an array: deleted through the primary key (an `id IN (subquery)` may be
+# planned as a hash join over the whole table).
 DELETE_DELIVERIES = """
 DELETE FROM deliveries
-WHERE id IN (SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+WHERE id = ANY (ARRAY(SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at LIMIT $2))
 """
 
 # A finished broadcast keeps its row and its totals (stored when it ended); only its recipients

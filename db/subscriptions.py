@@ -30,6 +30,15 @@ GET = """
 SELECT provider, external_id, tier, period_end, renews FROM subscriptions
 WHERE user_id = $1 ORDER BY period_end DESC LIMIT 1
 """
+RENEWING = """
+SELECT provider, external_id, tier, period_end, renews FROM subscriptions
+WHERE user_id = $1 AND provider = $2 AND renews AND period_end > $3
+"""
+RENEWING_ANY = """
+SELECT provider, external_id, tier, period_end, renews FROM subscriptions
+WHERE user_id = $1 AND renews AND period_end > $2
+ORDER BY CASE tier WHEN 'elite' THEN 0 WHEN 'pro' THEN 1 ELSE 2 END, period_end DESC
+"""
 
 # The plan as shown: the stored tier (expiry-adjusted by the caller), expiry, renewal, provider.
 PLAN = """
@@ -117,6 +126,24 @@ async def get(conn: Conn | asyncpg.Pool, user_id: int) -> Subscription | None:
     if row is None:
         return None
     return Subscription(row["provider"], row["external_id"], row["tier"], row["period_end"], row["renews"])
+
+
+async def renewing(
+    conn: Conn | asyncpg.Pool, user_id: int, provider: str, now: datetime
+) -> Subscription | None:
+    """The user's subscription with `provider` that renews (and has not run out); None otherwise."""
+    row = await conn.fetchrow(RENEWING, user_id, provider, now)
+    if row is None:
+        return None
+    return Subscription(row["provider"], row["external_id"], row["tier"], row["period_end"], row["renews"])
+
+
+async def renewing_any(conn: Conn | asyncpg.Pool, user_id: int, now: datetime) -> list[Subscription]:
+    """Every subscription of the user that renews (Stars, card), the highest tier first."""
+    rows = await conn.fetch(RENEWING_ANY, user_id, now)
+    return [
+        Subscription(r["provider"], r["external_id"], r["tier"], r["period_end"], r["renews"]) for r in rows
+    ]
 
 
 async def me_fields(conn: Conn | asyncpg.Pool, user_id: int, now: datetime) -> dict[str, Any] | None:

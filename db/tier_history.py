@@ -2,7 +2,8 @@
 
 Every cause goes through `change_tier`: Stars payments, Stripe payments, refunds, admin grants and
 revokes, expiry. Call it inside a transaction; it locks the user row so concurrent changes to one
-user apply one after the other.
+user apply one after the other. Alerts already queued for the user move up to the new tier's
+delay on an upgrade.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from enum import StrEnum
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from core.tiers import limits
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -32,6 +35,16 @@ INSERT_HISTORY = """
 INSERT INTO tier_history
     (user_id, tier_before, expires_before, tier_after, expires_after, cause, payment_id, admin_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+# Alerts already queued for the user (pending delivery rows) follow an upgrade: due at the new
+# tier's delay after detection and at its priority, never later than they were.
+RETIME_PENDING = """
+UPDATE deliveries d
+SET due_at = LEAST(d.due_at, a.detected_at + $2::interval), priority = LEAST(d.priority, $3),
+    updated_at = now()
+FROM alerts a
+WHERE d.chat_id = $1 AND d.status = 'pending' AND a.id = d.alert_id
+  AND (d.due_at > a.detected_at + $2::interval OR d.priority > $3)
 """
 HISTORY = """
 SELECT tier_before, expires_before, tier_after, expires_after, cause, payment_id, admin_id, created_at
@@ -70,6 +83,8 @@ async def change_tier(
         if before is None:
             return None
     await conn.execute(SET_TIER, user_id, tier, expires_at)
+    table = limits(tier)
+    await conn.execute(RETIME_PENDING, user_id, table.alert_delay, table.delivery_priority)
     await conn.execute(
         INSERT_HISTORY,
         user_id,

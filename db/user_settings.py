@@ -23,6 +23,7 @@ TOGGLE_WATCHLIST_ONLY = """
 UPDATE user_settings SET watchlist_only = NOT watchlist_only, updated_at = now()
 WHERE user_id = $1 RETURNING watchlist_only
 """
+SET_WATCHLIST_ONLY = "UPDATE user_settings SET watchlist_only = $2, updated_at = now() WHERE user_id = $1"
 SET_PAUSED = "UPDATE user_settings SET paused = $2, updated_at = now() WHERE user_id = $1"
 SET_QUIET = """
 UPDATE user_settings SET quiet_start = $2, quiet_end = $3, updated_at = now() WHERE user_id = $1
@@ -77,6 +78,10 @@ async def set_alert_types(
 async def toggle_watchlist_only(conn: asyncpg.Pool | asyncpg.Connection, user_id: int) -> bool:
     value: bool = await conn.fetchval(TOGGLE_WATCHLIST_ONLY, user_id)
     return value
+
+
+async def set_watchlist_only(conn: asyncpg.Pool | asyncpg.Connection, user_id: int, value: bool) -> None:
+    await conn.execute(SET_WATCHLIST_ONLY, user_id, value)
 
 
 async def set_paused(conn: asyncpg.Pool | asyncpg.Connection, user_id: int, paused: bool) -> None:

@@ -9,7 +9,9 @@ kept in the budget that every caller of the client goes through.
 
 Weights as documented for `/fapi/v1`: exchangeInfo 1, time 1, klines by `limit`
 ([1,100) 1, [100,500) 2, [500,1000] 5, >1000 10), ticker/24hr 1 with a symbol and 40
-without, premiumIndex 1 with a symbol and 10 without.
+without, premiumIndex 1 with a symbol and 10 without, openInterest 1; and
+`/futures/data/openInterestHist` 0 (the USDⓈ-M page's figure; the /futures/data endpoints have
+their own per-IP request limit instead, which an alert's one request a symbol-hour stays far under).
 """
 
 from __future__ import annotations
@@ -279,6 +281,21 @@ class BinanceRest:
     async def premium_index(self, symbol: str | None = None) -> Any:
         params: dict[str, str | int] = {} if symbol is None else {"symbol": symbol}
         return await self.get("/fapi/v1/premiumIndex", params, weight=10 if symbol is None else 1)
+
+    async def open_interest(self, symbol: str) -> Any:
+        """`{"openInterest": "10659.509", "symbol": "BTCUSDT", "time": 1589437530011}`"""
+        return await self.get("/fapi/v1/openInterest", {"symbol": symbol}, weight=1, share=0.5)
+
+    async def open_interest_hist(self, symbol: str, period: str, *, start_ms: int, limit: int = 1) -> Any:
+        """`[{"symbol": "BTCUSDT", "sumOpenInterest": "20403.637", "sumOpenInterestValue": "150570784.07",
+        "timestamp": 1583127900000}, ...]` from `start_ms` on, oldest first."""
+        params: dict[str, str | int] = {
+            "symbol": symbol,
+            "period": period,
+            "startTime": start_ms,
+            "limit": limit,
+        }
+        return await self.get("/futures/data/openInterestHist", params, weight=0, share=0.5)
 
     # --- transport ---------------------------------------------------------------------
 

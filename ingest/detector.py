@@ -51,7 +51,7 @@ from datetime import datetime
 
 from core.alerts import Alert, AlertType
 from core.clock import ms_from_utc, utc_from_ms
-from ingest.parsers import Kline, MarkPrice
+from ingest.parsers import Kline, MarkPrice, RuleKline
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -284,7 +284,7 @@ class SpikeDetector:
 
     # --- input ----------------------------------------------------------------------------
 
-    def _apply(self, state: _Symbol, k: Kline) -> _Hour | None:
+    def _apply(self, state: _Symbol, k: Kline | RuleKline) -> _Hour | None:
         if k.interval == "1m":
             start = k.open_time_ms - k.open_time_ms % HOUR_MS
             h = state.hour(start)
@@ -305,7 +305,7 @@ class SpikeDetector:
             return h
         return None  # other intervals do not feed the rule
 
-    def on_kline(self, k: Kline) -> list[Alert]:
+    def on_kline(self, k: Kline | RuleKline) -> list[Alert]:
         """Apply one kline update (1m or 1h) and return the alerts it makes due, in order."""
         alerts = self._advance(k.event_time_ms) if k.event_time_ms > self._now_ms else []
         state = self._state(k.symbol)

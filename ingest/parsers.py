@@ -30,6 +30,7 @@ __all__ = [
     "MarkPrice",
     "MarkPrices",
     "ParseError",
+    "RuleKline",
     "Ticker",
     "Tickers",
     "kline_from_rest",
@@ -72,6 +73,21 @@ class Kline:
     taker_buy_quote: float  # k.Q
     closed: bool  # k.x
     event_time_ms: int  # E (for REST rows: see kline_from_rest)
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field
+class RuleKline:
+    """What the spike rule reads of a kline update, and all that `parse_frame(..., rule_only=True)`
+    (the replay's parse) validates: a frame malformed in these fields is a ParseError, the other
+    fields are neither read nor checked (a live connection parses and validates them all)."""
+
+    symbol: str
+    interval: str
+    open_time_ms: int
+    quote_volume: float
+    close: float
+    closed: bool
+    event_time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +166,7 @@ class Ignored:
     kind: str
 
 
-Frame = Kline | MarkPrices | Tickers | ControlReply | Ignored
+Frame = Kline | RuleKline | MarkPrices | Tickers | ControlReply | Ignored
 
 
 def stream_kind(stream: str) -> str:
@@ -234,6 +250,40 @@ def parse_kline(data: object) -> Kline:
         )
     except KeyError as exc:
         raise ParseError(f"kline is missing field {exc.args[0]!r}") from None
+
+
+_INF = float("inf")
+
+
+def _rule_kline(data: Any) -> RuleKline:
+    """`parse_kline` for the rule's fields only, without a call per field (the replay's hot
+    loop): the common shape (numbers as strings, as Binance sends them) is checked inline; any
+    other goes to `parse_kline`, which accepts what it accepts or says precisely what is wrong."""
+    try:
+        k = data["k"]
+        symbol, interval, start, event, closed = k["s"], k["i"], k["t"], data["E"], k["x"]
+        raw_volume, raw_close = k["q"], k["c"]
+        if (
+            raw_volume.__class__ is str
+            and raw_close.__class__ is str
+            and symbol.__class__ is str
+            and symbol
+            and interval.__class__ is str
+            and interval
+            and start.__class__ is int
+            and event.__class__ is int
+            and closed.__class__ is bool
+        ):
+            volume, close = float(raw_volume), float(raw_close)
+            if 0.0 <= volume < _INF and 0.0 <= close < _INF:  # finite, not negative (nan fails)
+                return RuleKline(symbol, interval, start, volume, close, closed, event)
+    except (KeyError, TypeError, ValueError):
+        pass
+    full = parse_kline(data)  # raises the precise ParseError when a rule field is wrong
+    return RuleKline(
+        full.symbol, full.interval, full.open_time_ms, full.quote_volume, full.close, full.closed,
+        full.event_time_ms,
+    )  # fmt: skip
 
 
 def parse_mark_price(data: object) -> MarkPrice:
@@ -325,8 +375,10 @@ def _raw_payload(payload: object) -> Frame:
     return parser(payload)
 
 
-def parse_frame(raw: bytes | str) -> Frame:
-    """Parse one websocket message (see the module docstring for the shapes accepted)."""
+def parse_frame(raw: bytes | str, *, rule_only: bool = False) -> Frame:
+    """Parse one websocket message (see the module docstring for the shapes accepted).
+    `rule_only`: a kline of a combined stream comes back as a `RuleKline`, only the fields the
+    spike rule reads validated (the replay: what-if runs over recordings, read as fast as may be)."""
     try:
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -343,7 +395,7 @@ def parse_frame(raw: bytes | str) -> Frame:
             if what.__class__ is Ignored:
                 return what
             if what == _KLINE:
-                return parse_kline(data)
+                return _rule_kline(data) if rule_only else parse_kline(data)
             if what == _MARK:
                 return _mark_prices(data)
             return _tickers(data)

@@ -25,7 +25,6 @@ what it holds (bounded), websockets and the HTTP session close, the scheduler sh
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections import deque
@@ -54,6 +53,7 @@ from ingest.backfill import HOUR_MS, MINUTE_MS, Backfiller, ExchangeClock
 from ingest.binance_rest import BinanceError, BinanceRest
 from ingest.candle_feed import CandleFeed
 from ingest.candles import CandleWriter, load_stored
+from ingest.context import ContextGatherer, HourFlows
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
 from ingest.marks import MarkRecorder
@@ -66,6 +66,7 @@ from ingest.universe import SymbolInfo, UniverseChange, UniverseRefresher
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError)
+OPEN_INTEREST_CONCURRENCY = 4  # open-interest lookups in flight at once
 LIVE_SLICE = 25  # symbols snapshotted between two yields to the event loop
 
 
@@ -95,10 +96,8 @@ class IngestTimings:
     hour_total_interval: float = 1.0  # how often hours with missing minutes are looked for
     hour_total_retry: float = 5.0  # first delay before a refused 1h kline is asked again
     mark_snapshot_interval: float = 300.0  # exchange seconds between funding/mark snapshots
-    # Once armed (and again after the history backfill), collect and gc.freeze() what is alive:
-    # the detector's hours and the universe then stay out of every later full collection,
-    # which otherwise stalls the loop for tens of ms. Process-wide, so only the CLI turns it on.
-    freeze_gc: bool = False
+    context_timeout: float = 0.5  # the stored part of an alert's context, before it goes without
+    open_interest_timeout: float = 5.0  # both open-interest requests of an alert, after publishing
 
 
 async def run_ingest(
@@ -178,6 +177,10 @@ class IngestService:
         self._backfill: Backfiller | None = None
         self._refresher: UniverseRefresher | None = None
         self._hour_totals: HourTotals | None = None
+        # the alert's context (ingest/context.py): minutes in memory, the rest gathered around saving
+        self.flows = HourFlows()
+        self._context: ContextGatherer | None = None
+        self._open_interest: asyncio.Queue[Alert] = asyncio.Queue()  # published, OI still to add
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -186,6 +189,12 @@ class IngestService:
         scheduler = AsyncIOScheduler(timezone=UTC)
         rest = BinanceRest(self.settings.binance_rest_url, on_request=metrics.record_rest)
         self._rest = rest
+        self._context = ContextGatherer(
+            self.pool,
+            rest,
+            stored_timeout=self.t.context_timeout,
+            open_interest_timeout=self.t.open_interest_timeout,
+        )
         self._backfill = Backfiller(
             rest, self._deliver, self.exchange_clock, concurrency=self.t.backfill_concurrency
         )
@@ -216,6 +225,7 @@ class IngestService:
                 group.create_task(self.streams.run(), name="ingest-streams")
                 group.create_task(self._emit_loop(), name="ingest-alerts")
                 group.create_task(self._publish_loop(), name="ingest-publish")
+                group.create_task(self._open_interest_loop(), name="ingest-open-interest")
                 group.create_task(self.writer.run(), name="ingest-candles")
                 group.create_task(self.marks.run(), name="ingest-marks")
                 group.create_task(self.publisher.run(self.t.republish_interval), name="ingest-republish")
@@ -286,6 +296,7 @@ class IngestService:
         change = self._own(change)
         for symbol in change.removed:
             self.detector.forget(symbol)
+            self.flows.forget(symbol)
             self.marks.forget(symbol)
             self.live.remove(symbol)
             self._last_closed.pop(symbol, None)
@@ -314,6 +325,7 @@ class IngestService:
             if frame.symbol not in self.universe:
                 return  # a leftover frame of a delisted symbol
             self.exchange_clock.observe(frame.event_time_ms)
+            self.flows.add(frame)  # before the rule: an alert's context includes its own kline
             alerts = detector.on_kline(frame)
             self.candle_feed.update(frame)
             if frame.closed and frame.interval == "1m":
@@ -337,7 +349,7 @@ class IngestService:
         else:  # pragma: no cover - DataFrame is exhaustive
             return
         for alert in alerts:
-            self._alerts.put_nowait((alert, received))
+            self._alerts.put_nowait((self.flows.attach(alert), received))
             self.streams.pacer.press()  # released by _emit_loop once the row is saved
 
     def _held_back(self, held: HeldBack) -> None:
@@ -362,6 +374,8 @@ class IngestService:
             raise_if_cancelling()
             alert, received = await queue.get()
             try:
+                if self._context is not None:
+                    alert = await self._context.add_stored(alert)  # bounded: never holds it back
                 saved = await self._save(alert, received)
             finally:
                 self.streams.pacer.release()  # readers stepped aside since its detection
@@ -402,6 +416,7 @@ class IngestService:
             raise_if_cancelling()
             saved, received = await queue.get()
             await self.publisher.publish(saved)
+            self._open_interest.put_nowait(saved)
             log.info(
                 "alert",
                 extra={
@@ -413,6 +428,20 @@ class IngestService:
                 },
             )
 
+    async def _open_interest_loop(self) -> None:
+        """After publishing, each alert's open-interest change (ingest/context.py), a few at a
+        time: a slow or refused request leaves the figure unknown, never delays an alert."""
+        assert self._context is not None
+        gatherer = self._context
+        slots = asyncio.Semaphore(OPEN_INTEREST_CONCURRENCY)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                raise_if_cancelling()
+                saved = await self._open_interest.get()
+                await slots.acquire()
+                task = group.create_task(gatherer.add_open_interest(saved))
+                task.add_done_callback(lambda _: slots.release())
+
     # --- backfill -----------------------------------------------------------------------
 
     async def _deliver(self, symbol: str, klines: list[Kline]) -> None:
@@ -420,6 +449,7 @@ class IngestService:
         if symbol not in self.universe:
             return
         self.detector.seed(symbol, klines)
+        self.flows.seed(klines)
         for k in klines:
             if k.closed:
                 self.writer.add(k)
@@ -482,7 +512,6 @@ class IngestService:
         candles, failed = await self._backfill.arm(symbols, loaded)
         for symbol in failed:
             self._want_gap(symbol, armed_from)
-        self._settle_memory()
         self.armed.set()
         log.info(
             "detection armed",
@@ -498,7 +527,6 @@ class IngestService:
             sorted(self.universe), self.settings.history_hours, self._missing, before_ms=armed_from
         )
         log.info("history backfilled", extra={"candles": candles, "failed": len(failed)})
-        self._settle_memory()
 
     async def _seed_stored(self, symbols: list[str], start_ms: int) -> dict[str, int]:
         """Seed the detector with the closed minutes `candles_1m` already holds from `start_ms`
@@ -514,6 +542,7 @@ class IngestService:
             if not klines:
                 continue
             self.detector.seed(symbol, klines)
+            self.flows.seed(klines)
             have = {k.open_time_ms for k in klines}
             missing = start_ms
             while missing in have:
@@ -529,11 +558,6 @@ class IngestService:
         assert self._hour_totals is not None
         await self.armed.wait()
         await self._hour_totals.run(self.t.hour_total_interval)
-
-    def _settle_memory(self) -> None:
-        if self.t.freeze_gc:
-            gc.collect()
-            gc.freeze()
 
     async def _missing(self, symbol: str, first_ms: int, last_ms: int) -> list[tuple[int, int]]:
         """Inclusive ranges of open times in [first_ms, last_ms] missing from candles_1m."""

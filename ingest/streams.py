@@ -70,7 +70,8 @@ class ReadPacer:
     Normally after `read_slice` seconds of frames. From the moment an alert is detected until
     its row is saved (`press()` … `release()`), readers stop taking frames (they wait in the
     socket buffers) so that the alert's round trip to PostgreSQL has the event loop and the CPU
-    to itself; at most `max_pause` seconds per episode, then they go on frame by frame."""
+    to itself; at most `max_pause` seconds per episode, then they go on frame by frame.
+    Kept: without it every interleaved run's detection p50 was higher (docs/benchmarks.md)."""
 
     def __init__(self, read_slice: float = READ_SLICE, max_pause: float = MAX_PAUSE) -> None:
         self.read_slice = read_slice

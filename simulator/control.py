@@ -44,6 +44,9 @@ class Controllable(Protocol):
     def drop_connections(self, *, refuse_seconds: float = 0.0) -> int: ...
     def refuse_connections(self, seconds: float) -> None: ...
     def fail_rest(self, count: int, *, retry_after: int = 1, status: int = 429) -> None: ...
+    def fault_path(
+        self, path: str, *, stall: float = 0.0, status: int | None = None, count: int = 1 << 30
+    ) -> None: ...
     def send_malformed(self, count: int) -> int: ...
     def forget_subscription(self, stream: str | None = None) -> int: ...
     def go_silent(self, seconds: float) -> None: ...
@@ -153,6 +156,15 @@ def control_routes(sim: Controllable) -> list[web.RouteDef]:
         sim.fail_rest(count, retry_after=int(_num(data, "retry_after", 1)), status=status)
         return {"ok": True, "count": count}
 
+    def path_fault(data: dict[str, Any]) -> Any:
+        path = _str(data, "path")
+        status = _opt_num(data, "status")
+        count = int(_num(data, "count", float(1 << 30)))
+        sim.fault_path(
+            path, stall=_num(data, "stall", 0.0), status=None if status is None else int(status), count=count
+        )
+        return {"ok": True, "path": path}
+
     def malformed(data: dict[str, Any]) -> Any:
         return {"connections": sim.send_malformed(int(_num(data, "count", 1)))}
 
@@ -195,6 +207,7 @@ def control_routes(sim: Controllable) -> list[web.RouteDef]:
         route("POST", "/sim/refuse", refuse),
         route("POST", "/sim/rest_errors", rest_errors),
         route("POST", "/sim/malformed", malformed),
+        route("POST", "/sim/path_fault", path_fault),
         route("POST", "/sim/silence", silence),
         route("POST", "/sim/forget", forget),
         web.get("/sim/requests", requests_get),

@@ -16,6 +16,16 @@ class ForcedError:
     retry_after: int  # seconds
 
 
+@dataclass(slots=True)
+class PathFault:
+    """Requests to one path: held ``stall`` seconds before any answer, then (with a ``status``)
+    answered with that error instead; for the next ``count`` requests."""
+
+    stall: float
+    status: int | None
+    count: int
+
+
 class Faults:
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
@@ -25,6 +35,7 @@ class Faults:
         self._silent_until = 0.0
         self._holding = False
         self._held: list[asyncio.Future[None]] = []
+        self._paths: dict[str, PathFault] = {}
 
     # REST
     def fail_rest(self, count: int, *, retry_after: int = 1, status: int = 429) -> None:
@@ -43,6 +54,27 @@ class Faults:
     @property
     def rest_errors_pending(self) -> int:
         return self._rest_remaining
+
+    def fault_path(
+        self, path: str, *, stall: float = 0.0, status: int | None = None, count: int = 1 << 30
+    ) -> None:
+        """Stall (``stall`` seconds) and/or fail (``status``) the next ``count`` requests to
+        ``path``; ``count=0`` clears it."""
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status")
+        if count <= 0:
+            self._paths.pop(path, None)
+        else:
+            self._paths[path] = PathFault(max(0.0, stall), status, count)
+
+    def take_path_fault(self, path: str) -> PathFault | None:
+        fault = self._paths.get(path)
+        if fault is None:
+            return None
+        fault.count -= 1
+        if fault.count <= 0:
+            del self._paths[path]
+        return fault
 
     # WebSocket
     def refuse_ws(self, seconds: float) -> None:
@@ -88,6 +120,7 @@ class Faults:
         self._rest_remaining = 0
         self._refuse_until = 0.0
         self._silent_until = 0.0
+        self._paths.clear()
         self.release_handshakes()
 
 

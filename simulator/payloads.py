@@ -126,6 +126,28 @@ def premium_index(market: Market, info: SymbolInfo, t_ms: int) -> JSON:
     }
 
 
+def open_interest(market: Market, info: SymbolInfo, t_ms: int) -> JSON:
+    """`GET /fapi/v1/openInterest`: ``{"openInterest": "10659.509", "symbol": "BTCUSDT",
+    "time": 1589437530011}``."""
+    return {
+        "openInterest": fmt(market.open_interest(info, t_ms), info.quantity_precision),
+        "symbol": info.symbol,
+        "time": t_ms,
+    }
+
+
+def open_interest_stat(market: Market, info: SymbolInfo, t_ms: int) -> JSON:
+    """One row of `GET /futures/data/openInterestHist`: contracts and their value at ``t_ms``
+    (a period boundary); Binance writes the sums as strings and the timestamp as a number."""
+    contracts = market.open_interest(info, t_ms)
+    return {
+        "symbol": info.symbol,
+        "sumOpenInterest": f"{contracts:.8f}",
+        "sumOpenInterestValue": f"{contracts * market.last_price(info.symbol, t_ms):.8f}",
+        "timestamp": t_ms,
+    }
+
+
 def ticker_24h(market: Market, info: SymbolInfo, now_ms: int) -> JSON:
     """24h rolling statistics, the aggregate of the sim's own 1m klines over the last 24 hours
     (``Market.rolling_24h``): open, high, low, last, volume, quote volume, trades and trade ids

@@ -18,8 +18,21 @@ from multidict import MultiMapping
 from .clock import SimClock
 from .faults import Faults
 from .market import INTERVALS, Market
-from .payloads import exchange_info, kline_row, premium_index, ticker_24h
+from .payloads import exchange_info, kline_row, open_interest, open_interest_stat, premium_index, ticker_24h
+from .universe import MINUTE_MS
 
+OPEN_INTEREST_HIST = "/futures/data/openInterestHist"
+OPEN_INTEREST_PERIODS = {
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "4h": 240,
+    "6h": 360,
+    "12h": 720,
+    "1d": 1440,
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
@@ -59,6 +72,8 @@ def request_weight(path: str, query: MultiMapping[str]) -> int:
         return 1 if query.get("symbol") else 40
     if path == "/fapi/v1/premiumIndex":
         return 1 if query.get("symbol") else 10
+    if path == OPEN_INTEREST_HIST:
+        return 0  # the USDⓈ-M page's weight: /futures/data has its own request limit
     return 1
 
 
@@ -166,18 +181,30 @@ class RestApi:
             web.get("/fapi/v1/klines", self.klines),
             web.get("/fapi/v1/ticker/24hr", self.ticker_24h),
             web.get("/fapi/v1/premiumIndex", self.premium_index),
+            web.get("/fapi/v1/openInterest", self.open_interest),
+            web.get(OPEN_INTEREST_HIST, self.open_interest_hist),
         ]
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/fapi/"):
+        if not request.path.startswith(("/fapi/", "/futures/")):
             if isinstance(request.match_info, MatchInfoError):
                 return unknown_path(request)
             return await handler(request)
         weight = request_weight(request.path, request.query)
+        sim_time = self.clock.now_ms()  # when it arrived, in exchange time (tests recompute answers)
         forced = self.faults.take_rest_error()
+        path_fault = self.faults.take_path_fault(request.path)
+        if path_fault is not None and path_fault.stall > 0:
+            await asyncio.sleep(path_fault.stall)  # a hung exchange: the client's timeout decides
         response: web.StreamResponse
-        if forced is not None:
+        if path_fault is not None and path_fault.status is not None:
+            response = json_response(
+                {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+                status=path_fault.status,
+            )
+            used = self.limiter.used
+        elif forced is not None:
             response = _too_many(forced.status, self.limiter.limit, forced.retry_after)
             used = self.limiter.used
         else:
@@ -203,6 +230,7 @@ class RestApi:
                 "time": time.time(),
                 "status": response.status,
                 "weight": weight,
+                "sim_time": sim_time,
             }
         )
         return response
@@ -283,6 +311,44 @@ class RestApi:
             await asyncio.to_thread(self.market.warm_day, [i.symbol for i in infos], now)
         tickers = [ticker_24h(self.market, i, now) for i in infos]
         return json_response(tickers[0] if symbol is not None else tickers)
+
+    async def open_interest(self, request: web.Request) -> web.Response:
+        symbol = self._symbol(request.query)
+        assert symbol is not None
+        info = self.market.get(symbol)
+        assert info is not None
+        return json_response(open_interest(self.market, info, self.clock.now_ms()))
+
+    async def open_interest_hist(self, request: web.Request) -> web.Response:
+        """Rows at each `period` boundary in [startTime, endTime] (default: the latest `limit`
+        up to now), oldest first; only the last 30 days and only since the listing."""
+        q = request.query
+        symbol = self._symbol(q)
+        assert symbol is not None
+        info = self.market.get(symbol)
+        assert info is not None
+        period = q.get("period")
+        if not period:
+            raise BinanceError(
+                -1102, "Mandatory parameter 'period' was not sent, was empty/null, or malformed."
+            )
+        if period not in OPEN_INTEREST_PERIODS:
+            raise BinanceError(-1120, "Invalid period.")
+        limit = self._int(q, "limit")
+        limit = 30 if limit is None else limit
+        if limit < 1 or limit > 500:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        start, end = self._int(q, "startTime"), self._int(q, "endTime")
+        step = OPEN_INTEREST_PERIODS[period] * MINUTE_MS
+        now = self.clock.now_ms()
+        last = min(now if end is None else end, now) // step * step
+        first = max(now - 30 * 24 * 60 * MINUTE_MS, -(-info.onboard_ms // step) * step)
+        if start is not None:
+            first = max(first, -(-start // step) * step)
+            times = list(range(first, last + 1, step))[:limit]
+        else:
+            times = list(range(first, last + 1, step))[-limit:]
+        return json_response([open_interest_stat(self.market, info, t) for t in times])
 
     async def premium_index(self, request: web.Request) -> web.Response:
         symbol = self._symbol(request.query, required=False)

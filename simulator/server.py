@@ -272,6 +272,13 @@ class SimServer:
         """Answer the next ``count`` REST requests with ``status`` (429/418) and ``Retry-After``."""
         self.faults.fail_rest(count, retry_after=retry_after, status=status)
 
+    def fault_path(
+        self, path: str, *, stall: float = 0.0, status: int | None = None, count: int = 1 << 30
+    ) -> None:
+        """Stall ``stall`` seconds and/or answer ``status`` to the next ``count`` requests to ``path``
+        (e.g. ``/futures/data/openInterestHist``); ``count=0`` clears it."""
+        self.faults.fault_path(path, stall=stall, status=status, count=count)
+
     def send_malformed(self, count: int) -> int:
         """Send ``count`` malformed frames on every live connection; returns the connection count."""
         return self.hub.send_malformed(count)

@@ -23,7 +23,7 @@ GROUP_CHAT = -100_777
 class Use:
     """One thing a user does. `sends` is the message text for commands, prompts and texts, the
     callback data for buttons, or a payment event (`pre_checkout`, `paid`, `refunded`).
-    `before` runs first (a prompt's button, or a purchase before its refund); `state` names a
+    `before` runs first (a prompt's button or command, or a purchase before its refund); `state` names a
     prompt's FSM state; `sees` maps a
     language to a piece of text the user must see (a message, an edit, a button label, a
     callback answer or an invoice)."""
@@ -36,6 +36,7 @@ class Use:
     group: bool = False
     before: tuple[str, ...] = ()
     state: str = ""  # a prompt's FSM state
+    reply_to_support: bool = False  # an admin's reply to the last support message forwarded to them
     notes: str = ""
 
 
@@ -82,6 +83,14 @@ SURFACE: tuple[Use, ...] = (
         group=True,
     ),
     Use("command", "/disconnect", both("Usage: /disconnect", "Использование: /disconnect"), admin=True),
+    Use(
+        "command",
+        "/connect pro ru",
+        both("spike alerts in Русский", "всплесках Pro на языке: Русский"),
+        admin=True,
+        group=True,
+        notes="the alerts' language",
+    ),
     # --- buttons (callback data) -------------------------------------------------------------
     Use(
         "button",
@@ -148,6 +157,7 @@ SURFACE: tuple[Use, ...] = (
         admin=True,
     ),
     Use("button", "old:button", both("That button has expired.", "Эта кнопка устарела."), notes="forged"),
+    Use("button", "support:done", both("We answer here in this chat.", "Мы ответим здесь, в этом чате.")),
     # --- typed-input prompts -----------------------------------------------------------------
     Use(
         "prompt",
@@ -163,6 +173,22 @@ SURFACE: tuple[Use, ...] = (
         tier="pro",
         before=("settings:quiet:custom",),
         state="SettingsInput:quiet_hours",
+    ),
+    Use(
+        "prompt",
+        "I was charged twice",
+        both("Sent to the VolSpike team.", "Отправлено команде VolSpike."),
+        before=("/paysupport",),
+        state="Support:open",
+        notes="forwarded to the admins",
+    ),
+    Use(
+        "text",
+        "We refunded one of them.",
+        both("Sent to user", "Отправлено пользователю"),
+        admin=True,
+        reply_to_support=True,
+        notes="the admin's reply to the forwarded support message reaches the user",
     ),
     # --- payments (Telegram Stars) -----------------------------------------------------------
     Use("payment", "pre_checkout", both("ok", "ok"), notes="answerPreCheckoutQuery ok"),

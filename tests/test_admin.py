@@ -41,17 +41,22 @@ async def user_row(app: RunningBot, user_id: int = USER) -> asyncpg.Record:
 async def test_grant_with_days_sets_tier_and_expiry_and_is_audited(app: RunningBot):
     [reply] = await app.send(ADMIN_ID, f"/grant {USER} pro 30")
     expires = app.clock.now() + timedelta(days=30)
-    assert reply.text == f"User {USER} now has pro until {expires:%Y-%m-%d %H:%M} UTC."
+    assert reply.text == f"User {USER} now has Pro until {expires:%Y-%m-%d %H:%M} UTC."
     row = await user_row(app)
     assert row["tier"] == "pro" and row["tier_expires_at"] == expires
-    assert await audit(app) == [
-        (ADMIN_ID, "grant", str(USER), {"tier": "pro", "expires_at": expires.isoformat(), "ok": True})
-    ]
+    details = {
+        "tier": "pro",
+        "expires_at": expires.isoformat(),
+        "ok": True,
+        "result": "pro",
+        "result_expires_at": expires.isoformat(),
+    }
+    assert await audit(app) == [(ADMIN_ID, "grant", str(USER), details)]
 
 
 async def test_grant_without_days_is_open_ended_and_revoke_returns_to_free(app: RunningBot):
     [reply] = await app.send(ADMIN_ID, f"/grant {USER} ELITE")
-    assert reply.text == f"User {USER} now has elite."
+    assert reply.text == f"User {USER} now has Elite with no end date."
     row = await user_row(app)
     assert row["tier"] == "elite" and row["tier_expires_at"] is None
     [reply] = await app.send(ADMIN_ID, f"/revoke {USER}")
@@ -133,7 +138,7 @@ async def test_stats_counts_users_alerts_and_deliveries(app: RunningBot):
         app.clock.now(),
     )
     [reply] = await app.send(ADMIN_ID, "/stats")
-    assert "Users: free 3, pro 0, elite 1" in reply.text
+    assert "Users: Free 3, Pro 0, Elite 1" in reply.text
     assert "Alerts today: 1" in reply.text
     assert "Deliveries: sent 2, pending 1, failed 1, blocked 1, unknown 2, expired 1" in reply.text
     assert "Queue: 1 due now, 1 pending in all" in reply.text
@@ -145,7 +150,7 @@ async def test_health_reports_postgres_redis_ingest_lag_and_queue(app: RunningBo
     await app.redis.set(app.names.ingest_health, orjson.dumps(snapshot), ex=30)
     [reply] = await app.send(ADMIN_ID, "/health")
     assert "PostgreSQL: ok" in reply.text and "Redis: ok" in reply.text
-    assert "Ingest: running, lag 1.5 s" in reply.text
+    assert "Ingest: running, 1.5 s behind" in reply.text
     assert "Deliveries: 0 due now, 0 pending" in reply.text
 
 
@@ -163,7 +168,7 @@ async def test_mute_button_mutes_the_symbol_for_24_hours(app: RunningBot):
 async def test_admin_connects_a_group_in_the_group_and_disconnects_it(app: RunningBot):
     group = -100777
     [reply] = await app.send(ADMIN_ID, "/connect pro", chat_id=group, chat_type="supergroup")
-    assert reply.text == "This chat now receives pro spike alerts."
+    assert reply.text == "This chat now receives Pro spike alerts in English."
     row = await app.pool.fetchrow("SELECT kind, tier, active, connected_by FROM chats WHERE id = $1", group)
     assert dict(row) == {"kind": "supergroup", "tier": "pro", "active": True, "connected_by": ADMIN_ID}
     [reply] = await app.send(ADMIN_ID, "/disconnect", chat_id=group, chat_type="supergroup")
@@ -175,7 +180,7 @@ async def test_admin_connects_a_group_in_the_group_and_disconnects_it(app: Runni
 async def test_admin_connects_a_channel_by_id_after_checking_it(app: RunningBot):
     channel = -1001234567
     [reply] = await app.send(ADMIN_ID, f"/connect {channel} elite")
-    assert reply.text == "Test chat now receives elite spike alerts."
+    assert reply.text == "Test chat now receives Elite spike alerts in English."
     assert app.tg.calls_to("getChat", channel)
     row = await app.pool.fetchrow("SELECT kind, tier FROM chats WHERE id = $1", channel)
     assert dict(row) == {"kind": "channel", "tier": "elite"}

@@ -154,3 +154,24 @@ async def test_signed_init_data_naming_a_user_id_outside_telegrams_range_is_401(
 async def test_the_largest_telegram_user_id_signs_in(client: TestClient) -> None:
     response = await client.get("/api/me", headers=tma(init_data(2**52 - 1)))
     assert response.status == 200
+
+
+async def test_reading_the_app_writes_last_seen_at_at_most_once_per_few_minutes(
+    client: TestClient, db
+) -> None:
+    """Every authenticated call signs the user in; only the first in five minutes writes the row
+    (its xmin, the writing transaction, stays the same across the others)."""
+    headers = tma(init_data(1001, first_name="Ada"))
+    assert (await client.get("/api/me", headers=headers)).status == 200
+    before = await db.fetchrow("SELECT xmin::text AS xmin, last_seen_at FROM users WHERE id = 1001")
+    for path in ("/api/me", "/api/settings", "/api/me", "/api/watchlist"):
+        assert (await client.get(path, headers=headers)).status == 200
+    after = await db.fetchrow("SELECT xmin::text AS xmin, last_seen_at FROM users WHERE id = 1001")
+    assert tuple(after) == tuple(before)
+    # A changed name is written at once; a visit after five minutes refreshes last_seen_at.
+    assert (await client.get("/api/me", headers=tma(init_data(1001, first_name="Ada L")))).status == 200
+    assert await db.fetchval("SELECT first_name FROM users WHERE id = 1001") == "Ada L"
+    await db.execute("UPDATE users SET last_seen_at = now() - interval '6 minutes' WHERE id = 1001")
+    assert (await client.get("/api/me", headers=tma(init_data(1001, first_name="Ada L")))).status == 200
+    seen = await db.fetchval("SELECT now() - last_seen_at FROM users WHERE id = 1001")
+    assert seen < timedelta(minutes=1)

@@ -63,7 +63,7 @@ async def test_public_alert_feed_applies_the_free_delay_and_spikes_only(client: 
     item = body["alerts"][0]
     assert set(item) == {
         "id", "symbol", "asset", "type", "currentVolume", "previousVolume", "ratio", "price",
-        "fundingRate", "hour", "detectedAt", "text", "outcome",
+        "fundingRate", "hour", "detectedAt", "text", "context", "contextLines", "outcome",
     }  # fmt: skip
     assert item["symbol"] == "BTCUSDT" and item["asset"] == "BTC" and item["type"] == "SPIKE"
     assert item["detectedAt"] == "2026-03-02T11:40:00Z" and item["hour"] == "2026-03-02T11:00:00Z"
@@ -284,6 +284,21 @@ async def test_settings_read_and_write_as_the_bot_stores_them(client: TestClient
     assert body["quietStart"] == "22:00" and body["timezone"] == "Etc/GMT-3"
     row = await db.fetchrow("SELECT spike_multiple, paused, timezone FROM user_settings WHERE user_id = 1001")
     assert tuple(row) == (5.0, True, "Etc/GMT-3")
+
+
+async def test_concurrent_saves_of_watchlist_only_set_it_and_never_cancel_each_other(
+    client: TestClient, db
+) -> None:
+    """Two devices (or a double tap) save the same switch at once: each save sets the value it
+    carries; a toggle computed from a read outside the transaction would undo the other."""
+    await client.get("/api/settings", headers=user())
+    for wanted in (True, False, True):
+        answers = await asyncio.gather(
+            *(client.put("/api/settings", json={"watchlistOnly": wanted}, headers=user()) for _ in range(6))
+        )
+        assert [a.status for a in answers] == [200] * 6
+        stored = await db.fetchval("SELECT watchlist_only FROM user_settings WHERE user_id = 1001")
+        assert stored is wanted
 
 
 async def test_free_user_changing_a_pro_field_is_403_tier_required(client: TestClient) -> None:

@@ -157,3 +157,19 @@ async def test_unreachable_exchange_gives_up_after_bounded_retries() -> None:
             await rest.server_time()
     finally:
         await rest.close()
+
+
+async def test_open_interest_requests_are_charged_their_documented_weights() -> None:
+    async with SimServer(SimConfig(symbols=3)) as sim, BinanceRest(sim.rest_url) as rest:
+        await rest.server_time()
+        before = rest.budget.used
+        now = await rest.open_interest("BTCUSDT")
+        assert rest.budget.used == before + 1  # /fapi/v1/openInterest: 1
+        hour = sim.now_ms() - sim.now_ms() % 3_600_000
+        rows = await rest.open_interest_hist("BTCUSDT", "5m", start_ms=hour, limit=1)
+        assert rest.budget.used == before + 1  # /futures/data/openInterestHist: 0
+        assert float(now["openInterest"]) > 0 and rows[0]["timestamp"] == hour
+        assert [(e["path"], e["weight"]) for e in sim.request_log()][1:] == [
+            ("/fapi/v1/openInterest", 1),
+            ("/futures/data/openInterestHist", 0),
+        ]

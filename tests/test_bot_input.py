@@ -55,7 +55,7 @@ async def test_a_connected_chat_title_is_echoed_escaped(app: RunningBot, monkeyp
 
     monkeypatch.setitem(telegram_api._RESULTS, "getChat", get_chat)
     [reply] = await app.send(ADMIN_ID, "/connect -1001234567 pro")
-    assert reply.text == "&lt;b&gt;Pump &amp; Dump&lt;/b&gt; now receives pro spike alerts."
+    assert reply.text == "&lt;b&gt;Pump &amp; Dump&lt;/b&gt; now receives Pro spike alerts in English."
     assert await app.pool.fetchval("SELECT title FROM chats") == "<b>Pump & Dump</b>"
 
 
@@ -123,7 +123,10 @@ async def test_a_failed_handler_logs_ids_but_never_what_the_user_typed(
         ("/ban 99999999999999999999", "Usage: /ban &lt;user_id&gt;"),  # beyond bigint
         ("/grant 5 pro ٣", "Usage: /grant &lt;user_id&gt; &lt;free|pro|elite&gt; [days]"),
         ("/disconnect -٣", "Usage: /disconnect &lt;chat_id&gt;"),
-        ("/connect -99999999999999999999 pro", "Usage: /connect &lt;chat_id&gt; [free|pro|elite]"),
+        (
+            "/connect -99999999999999999999 pro",
+            "Usage: /connect &lt;chat_id&gt; [free|pro|elite] [en|ru|es|tr|uk]",
+        ),
     ],
 )
 async def test_odd_digits_and_huge_ids_get_the_usage_line(app: RunningBot, args: str, usage: str):

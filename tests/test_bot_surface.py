@@ -108,7 +108,7 @@ class Runner:
             else:
                 await self.sb.feed(stars.refunded_payment_update(self.charges[user_id]))
             return lambda c: c.chat_id == user_id
-        if use.kind == "button" or sends in use.before:
+        if use.kind == "button" or (sends in use.before and not sends.startswith("/")):
             update_id = tg.push_callback(user_id, sends, language_code=self.language)
             query_id = str(update_id - 1)  # the look-alike numbers the query just before the update
             return lambda c: c.chat_id == user_id or c.params.get("callback_query_id") == query_id
@@ -118,14 +118,23 @@ class Runner:
             chat_id=chat,
             chat_type="group" if use.group else "private",
             language_code=self.language,
+            reply_to=await self.support_message(user_id) if use.reply_to_support else None,
         )
         return lambda c: c.chat_id == chat
+
+    async def support_message(self, admin_id: int) -> dict[str, Any]:
+        """The last support message forwarded into the admin's chat, to reply to."""
+        pattern = f"{self.app.names.prefix}support:{admin_id}:*"
+        ids = [int(key.decode().rsplit(":", 1)[1]) async for key in self.app.redis.scan_iter(match=pattern)]
+        assert ids, "no support message was forwarded to the admin"
+        chat = {"id": admin_id, "type": "private", "first_name": "Admin"}
+        return {"message_id": max(ids), "date": 0, "chat": chat, "text": "…"}
 
     async def run(self, index: int, use: Use) -> str | None:
         """Do the row; None when the user saw what they must, else what went wrong."""
         user_id = await self.user_for(index, use)
         for step in use.before:
-            kind = "payment" if step == "paid" else "button"
+            kind = "payment" if step == "paid" else "command" if step.startswith("/") else "button"
             start = len(self.app.tg.calls)
             answers = await self.act(user_id, step, Use(kind, step, {}))
             await self.app.tg.wait_for(lambda calls, a=answers, s=start: any(a(c) for c in calls[s:]))

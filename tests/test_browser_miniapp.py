@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import orjson
 import pytest
 
 from bot.alert_message import render_alert
 from bot.i18n import create_i18n
+from core.alert_context import AlertContext
 from core.alerts import Alert, AlertType
 from core.number_format import format_change, format_funding, format_price, format_ratio, format_usd
 from core.tiers import Tier
 from db import alert_feed
+from db.alerts import insert_alert
 from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
@@ -338,4 +341,60 @@ async def test_an_elite_user_sees_a_new_alert_slide_into_the_feed(page, site: Si
     await fresh.wait_for()
     assert await fresh.get_attribute("href") == "/chart/XRPUSDT"
     assert await tab.locator(".alert-card").first.get_attribute("href") == "/chart/XRPUSDT"
+    assert console.errors == []
+
+
+async def test_an_alert_card_shows_the_context_lines_the_bot_sends(
+    page, site: Site, db, redis, names
+) -> None:
+    await set_tier(db, USER, "elite")
+    tab, console = page
+    now = utcnow()
+    context = AlertContext(
+        taker_buy_share=0.71,
+        price_change_1h=3.5,
+        price_change_24h=None,  # unknown: written as such, never as zero
+        open_interest_change_1h=-2.25,
+        funding_percentile=92.0,
+        turnover_24h=48e6,
+        rank_top_percent=100 / 31,
+    )
+
+    def alert(symbol: str, detected_at: datetime) -> Alert:
+        return Alert(
+            symbol=symbol,
+            asset=symbol.removesuffix("USDT"),
+            alert_type=AlertType.SPIKE,
+            hour=detected_at.replace(minute=0, second=0, microsecond=0),
+            detected_at=detected_at,
+            current_volume=9e6,
+            previous_volume=2e6,
+            ratio=4.5,
+            price=0.62,
+            funding_rate=0.0001,
+            context=context,
+        )
+
+    i18n = create_i18n()
+
+    def bot_lines(item: Alert) -> list[str]:
+        sent = render_alert(item, i18n=i18n, locale="en", tier=Tier.ELITE, private=True, webapp_url=None)
+        return sent.text.split("\n")[3:5]
+
+    stored = alert("XRPUSDT", now - timedelta(hours=2))
+    stored_id = await insert_alert(db, stored)
+    await tab.goto(site.tg("/"))
+    card = tab.locator(f".alert-card[data-id='{stored_id}'] .alert-context")
+    await expect(card.first).to_be_visible()
+    assert await card.all_text_contents() == bot_lines(stored)
+    assert "n/a 24h" in (await card.all_text_contents())[0]
+
+    hub = site.app[LIVE_HUB]
+    await until(lambda: any(c.alerts for c in hub.clients))
+    live = alert("DOGEUSDT", utcnow())
+    assert await AlertPublisher(db, redis, names).emit(live) is not None
+    fresh = tab.locator(".alert-card.fresh .alert-context")
+    await fresh.first.wait_for()
+    assert await fresh.all_text_contents() == bot_lines(live)
+    await screenshot(tab, "feed-alert-context")
     assert console.errors == []

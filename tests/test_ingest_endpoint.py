@@ -145,6 +145,10 @@ ATTACKS = {
     "hour-before-previous": payload(hourTimestamp="2026-03-02T10:00:00Z", timestamp="2026-03-02T10:07:00Z"),
     "timestamp-ahead-of-now": payload(timestamp="2026-03-02T12:59:00Z"),
     "year-9999": payload(hourTimestamp="9999-12-31T23:00:00Z", timestamp="9999-12-31T23:07:00Z"),
+    "spike-detected-before-its-hour": payload(timestamp="2026-03-02T11:59:00Z"),
+    "spike-detected-after-its-hour": payload(
+        hourTimestamp="2026-03-02T11:00:00Z", timestamp="2026-03-02T12:05:00Z"
+    ),
 }
 
 
@@ -160,6 +164,19 @@ async def test_an_alert_that_breaks_the_alert_rule_is_400_and_stores_nothing(
     assert await redis.xlen(names.alerts_stream) == 0
     feed = await client.get("/api/volume-alerts")
     assert feed.status == 200
+
+
+async def test_a_full_update_of_the_previous_hour_detected_after_its_close_is_taken(
+    client: TestClient,
+) -> None:
+    body = payload(
+        alertType="FULL_UPDATE",
+        isUpdate=True,
+        hourTimestamp="2026-03-02T11:00:00Z",
+        timestamp="2026-03-02T12:05:00Z",
+    )
+    response = await client.post("/api/volume-alerts/ingest", json=body, headers={"X-API-Key": KEY})
+    assert response.status == 200, await response.text()
 
 
 async def test_the_previous_hour_is_taken(client: TestClient, clock: ManualClock) -> None:

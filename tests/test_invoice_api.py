@@ -90,3 +90,18 @@ async def test_bad_requests_get_a_json_error_and_no_invoice(api, path, auth, bod
     assert response.status == status
     assert set(await response.json()) == {"error", "detail"}
     assert stars.tg.calls_to("createInvoiceLink") == []
+
+
+async def test_an_elite_user_gets_no_pro_invoice_from_the_mini_app(api, pool):
+    client, stars = api
+    await client.post("/api/plans/elite/invoice", headers={"Authorization": f"tma {init_data(USER)}"})
+    await pool.execute("UPDATE users SET tier = 'elite', tier_expires_at = NULL WHERE id = $1", USER)
+    before = len(stars.tg.calls_to("createInvoiceLink"))
+    response = await client.post(
+        "/api/plans/pro/invoice",
+        headers={"Authorization": f"tma {init_data(USER)}"},
+        data=orjson.dumps({"kind": "pass"}),
+    )
+    assert response.status == 409
+    assert (await response.json())["error"]
+    assert len(stars.tg.calls_to("createInvoiceLink")) == before

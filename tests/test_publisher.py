@@ -326,3 +326,16 @@ async def test_a_row_that_cannot_be_published_is_dead_lettered_and_the_rest_go_o
     assert await db_alerts.count_unpublished(db) == 0
     logged = [r for r in caplog.records if r.getMessage().startswith("alert dead-lettered")]
     assert len(logged) == 3
+
+
+async def test_a_full_update_detected_after_its_hour_closed_is_published_not_dead_lettered(
+    db: asyncpg.Pool, redis: Redis, names: RedisNames
+) -> None:
+    """Ingest's own FULL_UPDATE waits for the hour's missing minutes (a gap backfilled after the
+    close), so its detection time can be minutes after the hour: that row is good and goes out."""
+    late = alert(kind=AlertType.FULL_UPDATE, minute=71)
+    sent = await AlertPublisher(db, redis, names).emit(late)
+    assert sent is not None and sent.id is not None
+    assert await published_at(db, sent.id) is not None
+    assert [entry["alertType"] for entry in await stream_alerts(redis, names)] == ["FULL_UPDATE"]
+    assert await db.fetchval("SELECT count(*) FROM alerts WHERE publish_failed_at IS NOT NULL") == 0

@@ -178,3 +178,71 @@ def test_replay_lines_gives_the_same_alerts_as_the_cli(tmp_path: Path) -> None:
     kinds = [a.alert_type.value for a in alerts]
     assert kinds == ["SPIKE", "HALF_UPDATE", "SPIKE", "FULL_UPDATE", "FULL_UPDATE"]
     assert stats.klines == 1 + 60 + 4 + 1 + 120 and stats.mark_prices == 250 and stats.malformed == 0
+
+
+def _with_kline_field(line: bytes, field: str, value: object) -> bytes:
+    msg = orjson.loads(line)
+    if field == "E":
+        msg["data"]["E"] = value
+    else:
+        msg["data"]["k"][field] = value
+    return orjson.dumps(msg)
+
+
+def test_replay_validates_the_fields_the_rule_reads_and_counts_the_frames_that_fail(tmp_path: Path) -> None:
+    """The replay checks what the spike rule uses (symbol, interval, open and event time, quote
+    volume, close, closed): a frame wrong there is counted malformed with the reason; a frame wrong
+    only in a field the rule never reads is replayed (a live connection still refuses it)."""
+    lines = recording()
+    at = next(i for i, line in enumerate(lines) if b"kline_1m" in line)  # a BBB 1m kline
+    good = lines[at]
+    broken = [
+        _with_kline_field(good, "q", "1e999"),  # not finite
+        _with_kline_field(good, "q", "-5"),
+        _with_kline_field(good, "c", "abc"),
+        _with_kline_field(good, "c", True),
+        _with_kline_field(good, "t", "1700000000000"),
+        _with_kline_field(good, "E", None),
+        _with_kline_field(good, "x", "false"),
+        _with_kline_field(good, "s", ""),
+    ]
+    unused = _with_kline_field(good, "o", "not a price")  # open: not read by the rule
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b"\n".join([*lines[: at + 1], *broken, unused, *lines[at + 1 :]]))
+    result = volspike("replay", path, cwd=tmp_path)
+    assert result.returncode == 0
+    assert len(alerts_of(result.stdout)) == 5
+    err = result.stderr.decode()
+    assert f"{len(broken)} malformed" in err
+    first = at + 2  # line numbers count from 1
+    assert (
+        f"line {first}: field 'q' is not finite" in err and f"line {first + 1}: field 'q' is negative" in err
+    )
+    assert f"line {first + 2}: field 'c' is not a number" in err
+    # Numbers sent as JSON numbers rather than strings take the full parser's path: same alerts.
+    numeric = [
+        _with_kline_field(_with_kline_field(line, "q", float(orjson.loads(line)["data"]["k"]["q"])), "c", 2.5)
+        if b"@kline_" in line
+        else line
+        for line in recording()
+    ]
+    assert [a.alert_type for a in replay_lines(numeric, SpikeDetector(3.0, 3_000_000))[0]] == [
+        a.alert_type for a in replay_lines(recording(), SpikeDetector(3.0, 3_000_000))[0]
+    ]
+
+
+def test_the_rule_only_parse_gives_the_alerts_of_the_full_parse() -> None:
+    from ingest.parsers import parse_frame
+
+    full = SpikeDetector(3.0, 3_000_000)
+    expected = []
+    for line in recording():
+        frame = parse_frame(line)
+        if frame.__class__.__name__ == "Kline":
+            expected += full.on_kline(frame)  # type: ignore[arg-type]
+        elif frame.__class__.__name__ == "MarkPrices":
+            for mark in frame.items:  # type: ignore[union-attr]
+                full.set_mark(mark)
+            expected += full.on_time(frame.event_time_ms)  # type: ignore[union-attr]
+    alerts, _ = replay_lines(recording(), SpikeDetector(3.0, 3_000_000))
+    assert alerts == expected and len(alerts) == 5

@@ -7,6 +7,7 @@ with ``advance``, so the ticker and the klines it is compared with describe the 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from collections.abc import AsyncIterator
@@ -132,6 +133,7 @@ async def test_unknown_fapi_path_is_charged_weight_like_any_request(
         ("/fapi/v1/klines", {"symbol": "NOPEUSDT", "interval": "1h", "limit": 2}),
         ("/fapi/v1/ticker/24hr", {"symbol": "NOPEUSDT"}),
         ("/fapi/v1/premiumIndex", {"symbol": "NOPEUSDT"}),
+        ("/fapi/v1/openInterest", {"symbol": "NOPEUSDT"}),
     ],
 )
 async def test_unknown_symbol_gets_invalid_symbol(
@@ -240,3 +242,103 @@ async def test_a_warm_start_answers_ticker_24h_from_the_day_it_computed_before_l
         cached_hours = {s: len(warm.market._states[s].closed_agg) for s in warm.market._states}
         assert all(n >= 23 for n in cached_hours.values()), cached_hours  # the closed hours of the day
         assert await get_json(http, warm, "/fapi/v1/ticker/24hr") == cold
+
+
+# ---------------------------------------------------------------- REST: open interest
+
+
+async def test_open_interest_now_and_its_history_agree_at_each_5_minute_boundary(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    sim.advance((5 * MINUTE - START % (5 * MINUTE)) / 1000)  # onto a 5-minute boundary
+    now = sim.now_ms()
+    assert now % (5 * MINUTE) == 0
+    current = await get_json(http, sim, "/fapi/v1/openInterest", symbol="BTCUSDT")
+    assert set(current) == {"openInterest", "symbol", "time"}
+    assert current["symbol"] == "BTCUSDT" and current["time"] == now
+    rows = await get_json(http, sim, "/futures/data/openInterestHist", symbol="BTCUSDT", period="5m")
+    assert len(rows) == 30  # the default limit: the latest 30 periods, oldest first
+    assert [r["timestamp"] for r in rows] == [now - (29 - i) * 5 * MINUTE for i in range(30)]
+    assert set(rows[-1]) == {"symbol", "sumOpenInterest", "sumOpenInterestValue", "timestamp"}
+    assert float(rows[-1]["sumOpenInterest"]) == float(current["openInterest"])
+    price = float((await get_json(http, sim, "/fapi/v1/premiumIndex", symbol="BTCUSDT"))["markPrice"])
+    assert math.isclose(
+        float(rows[-1]["sumOpenInterestValue"]), float(current["openInterest"]) * price, rel_tol=1e-3
+    )
+
+
+async def test_open_interest_history_from_the_hours_start_and_its_plausible_change(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    hour = START - START % HOUR
+    first = await get_json(
+        http, sim, "/futures/data/openInterestHist", symbol="ETHUSDT", period="5m", startTime=hour, limit=1
+    )
+    assert len(first) == 1 and first[0]["timestamp"] == hour
+    # startTime inside a period: the first boundary after it
+    later = await get_json(
+        http,
+        sim,
+        "/futures/data/openInterestHist",
+        symbol="ETHUSDT",
+        period="15m",
+        startTime=hour + 1,
+        limit=2,
+    )
+    assert [r["timestamp"] for r in later] == [hour + 15 * MINUTE]  # the next one is after now
+    now = float((await get_json(http, sim, "/fapi/v1/openInterest", symbol="ETHUSDT"))["openInterest"])
+    change = now / float(first[0]["sumOpenInterest"]) - 1
+    assert now > 0 and abs(change) < 0.25  # a perpetual's open interest does not jump 25 % in 20 min
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"symbol": "BTCUSDT"}, -1102),  # no period
+        ({"symbol": "BTCUSDT", "period": "1m"}, -1120),
+        ({"symbol": "BTCUSDT", "period": "5m", "limit": 501}, -1130),
+        ({"symbol": "NOPEUSDT", "period": "5m"}, -1121),
+        ({"period": "5m"}, -1102),  # no symbol
+    ],
+)
+async def test_open_interest_history_refuses_bad_parameters_as_binance_does(
+    sim: SimServer, http: aiohttp.ClientSession, params: dict[str, Any], code: int
+) -> None:
+    status, content_type, body = await call(http, sim, "/futures/data/openInterestHist", **params)
+    assert status == 400 and content_type == "application/json"
+    assert orjson.loads(body)["code"] == code
+
+
+async def test_open_interest_is_charged_weight_1_and_its_history_0(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(sim.rest_url + "/fapi/v1/time") as r:
+        used = int(r.headers["X-MBX-USED-WEIGHT-1M"])
+    async with http.get(sim.rest_url + "/fapi/v1/openInterest", params={"symbol": "BTCUSDT"}) as r:
+        assert r.status == 200 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) == used + 1
+    params = {"symbol": "BTCUSDT", "period": "5m"}
+    async with http.get(sim.rest_url + "/futures/data/openInterestHist", params=params) as r:
+        assert r.status == 200 and int(r.headers["X-MBX-USED-WEIGHT-1M"]) == used + 1
+    assert [e["weight"] for e in sim.request_log("/futures/data/openInterestHist")] == [0]
+
+
+async def test_a_path_can_be_told_to_stall_or_fail_through_the_control_api(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        sim.rest_url + "/sim/path_fault", json={"path": "/fapi/v1/openInterest", "status": 503, "count": 1}
+    ) as r:
+        assert r.status == 200
+    status, _, _ = await call(http, sim, "/fapi/v1/openInterest", symbol="BTCUSDT")
+    assert status == 503
+    status, _, _ = await call(http, sim, "/fapi/v1/openInterest", symbol="BTCUSDT")
+    assert status == 200  # the count is used up
+    sim.fault_path("/futures/data/openInterestHist", stall=30.0)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await call(http, sim, "/futures/data/openInterestHist", symbol="BTCUSDT", period="5m")
+    status, _, _ = await call(http, sim, "/fapi/v1/klines", symbol="BTCUSDT", interval="1m", limit=1)
+    assert status == 200  # other paths answer meanwhile
+    sim.fault_path("/futures/data/openInterestHist", count=0)
+    rows = await get_json(http, sim, "/futures/data/openInterestHist", symbol="BTCUSDT", period="5m", limit=1)
+    assert len(rows) == 1

@@ -389,6 +389,25 @@ async def test_a_reconciliation_missed_while_the_bot_was_down_runs_at_start(sb: 
     assert await sb.app.pool.fetchval("SELECT last_run_at FROM star_reconciliation") == NOW
 
 
+async def test_a_catch_up_that_telegram_refuses_leaves_the_bot_running(sb: StarsBot):
+    """The overdue run at start meets a Telegram error: it is logged, the daily run tries again,
+    and the scheduler (inside the bot's task group) keeps running instead of ending the bot."""
+    await _set_last_reconciliation(sb.app.pool, NOW - timedelta(days=2))
+    sb.app.tg.fail("getStarTransactions", 500, "Internal Server Error", count=10)
+    scheduler = asyncio.create_task(
+        run_scheduler(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
+    )
+    try:
+        async with asyncio.timeout(20):
+            while not sb.app.tg.calls_to("getStarTransactions"):  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert not scheduler.done()
+    finally:
+        scheduler.cancel()
+        await asyncio.gather(scheduler, return_exceptions=True)
+
+
 async def test_a_reconciliation_run_within_a_day_is_not_repeated_at_start(sb: StarsBot):
     await _set_last_reconciliation(sb.app.pool, NOW - timedelta(hours=20))
     newcomer = 6162

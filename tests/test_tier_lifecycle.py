@@ -14,12 +14,10 @@ from redis.asyncio import Redis
 
 from bot.i18n import create_i18n
 from bot.payments.lifecycle import due_reminders, run_lifecycle
-from bot.payments.rules import TierState, after_payment, after_refund
 from bot.payments.scheduler import ExclusiveJob, build_scheduler
 from core.clock import ManualClock
 from core.plans import PERIOD, Kind
 from core.settings import Settings
-from core.tiers import Tier
 from db import subscriptions as subscriptions_db
 from tests.bot_harness import ADMIN_ID
 from tests.stars_harness import PRO_PRICE, StarsBot, stars_bot
@@ -216,20 +214,3 @@ def test_reminder_rule_sends_the_most_urgent_once():
     assert due_reminders(expires, expires - timedelta(hours=5), frozenset()) == (1, [3, 1])
     assert due_reminders(expires, expires - timedelta(hours=5), frozenset({3})) == (1, [1])
     assert due_reminders(expires, expires - timedelta(hours=5), frozenset({3, 1})) == (None, [])
-
-
-def test_pass_extends_from_the_later_of_now_and_expiry_and_a_refund_undoes_it():
-    free = TierState(Tier.FREE, None)
-    pro = after_payment(free, tier=Tier.PRO, kind=Kind.PASS, now=NOW, subscription_expires_at=None)
-    assert pro == TierState(Tier.PRO, NOW + PERIOD)
-    twice = after_payment(pro, tier=Tier.PRO, kind=Kind.PASS, now=NOW, subscription_expires_at=None)
-    assert twice == TierState(Tier.PRO, NOW + 2 * PERIOD)
-    lapsed = after_payment(
-        pro, tier=Tier.PRO, kind=Kind.PASS, now=NOW + 2 * PERIOD, subscription_expires_at=None
-    )
-    assert lapsed == TierState(Tier.PRO, NOW + 3 * PERIOD)
-    elite = after_payment(pro, tier=Tier.ELITE, kind=Kind.PASS, now=NOW, subscription_expires_at=None)
-    assert elite == TierState(Tier.ELITE, NOW + PERIOD)
-    assert after_refund(pro, before=free, after=pro) == free
-    assert after_refund(twice, before=free, after=pro) == TierState(Tier.PRO, NOW + PERIOD)
-    assert after_refund(free, before=free, after=pro) == free

@@ -103,7 +103,9 @@ async def _bench(args: argparse.Namespace, settings: Settings) -> int:
     suite = _from_checkout("bench.suite")
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     size = args.size or args.mode
-    result: int = await suite.main(size, args.json, Path(args.chart) if args.chart else None, only)
+    result: int = await suite.main(
+        size, args.json, Path(args.chart) if args.chart else None, only, steady=args.steady
+    )
     return result
 
 
@@ -173,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=Path("bench-results/results.json"), help="the table as JSON")
     p.add_argument("--chart", default="bench-results/latencies.png", help="PNG of the latency distributions")
     p.add_argument("--only", help="comma-separated bench modules (replay_throughput,fanout,...)")
+    p.add_argument(
+        "--steady",
+        action="store_true",
+        help="the steady state: a 30-day data set for 10,000 users (built once, kept) beside an empty one",
+    )
     p.set_defaults(func=_bench, mode="quick")
 
     p = sub.add_parser("soak", help="the whole system against the simulator for a long run (from a checkout)")

@@ -77,7 +77,7 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
                 settings.shard,
                 redis,
                 names,
-                lambda: run_ingest(settings, pool, redis, freeze_gc=True),
+                lambda: run_ingest(settings, pool, redis),
             )
         if bot:
             from bot.app import run_bot
@@ -89,7 +89,7 @@ async def run_services(settings: Settings, *, ingest: bool, bot: bool, webapp: b
             from webapp.app import run_webapp
 
             mount = telegram_webhook(settings)
-            jobs["webapp"] = lambda: run_webapp(settings, pool, redis, freeze_gc=True, telegram_webhook=mount)
+            jobs["webapp"] = lambda: run_webapp(settings, pool, redis, telegram_webhook=mount)
         await supervise(jobs, on_crash=reporter(redis, names))
         return 0
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -108,14 +107,10 @@ async def run_webapp(
     *,
     primary: bool = True,
     listening: Callable[[], None] | None = None,
-    freeze_gc: bool = False,
     telegram_webhook: WebhookMount | None = None,
 ) -> None:
     """Serve until cancelled; the primary process also runs the other `WEBAPP_WORKERS - 1`
-    (`webapp.workers`) for as long as it serves. `listening` is called once the port is bound.
-    `freeze_gc` (the CLI's processes): once serving, what start-up made (imports, schemas,
-    templates) is collected and frozen out of every later full collection, which a request's
-    garbage otherwise triggers over all of it (+37 % /api/candles throughput in bench.api_latency)."""
+    (`webapp.workers`) for as long as it serves. `listening` is called once the port is bound."""
     app = create_app(settings, pool=pool, redis=redis, telegram_webhook=telegram_webhook)
     # keepalive_timeout bounds a connection's wait for a complete request head, lingering_time the
     # reading of an unread body after the answer (webapp.slow_clients).
@@ -129,9 +124,6 @@ async def run_webapp(
         )
         await site.start()
         log.info("webapp listening", extra={"host": settings.webapp_host, "port": settings.webapp_port})
-        if freeze_gc:
-            gc.collect()
-            gc.freeze()
         if listening is not None:
             listening()
         if not primary:

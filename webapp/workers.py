@@ -95,11 +95,7 @@ async def _serve(settings: Settings, parent: int, ready: EventType, serve: Serve
     try:
         redis = await create_redis(settings.redis_url)
         try:
-            webapp = {
-                "webapp": lambda: serve(
-                    settings, pool, redis, primary=False, listening=ready.set, freeze_gc=True
-                )
-            }
+            webapp = {"webapp": lambda: serve(settings, pool, redis, primary=False, listening=ready.set)}
             served = asyncio.create_task(supervise(webapp))
             while not stop.is_set() and os.getppid() == parent and not served.done():
                 with contextlib.suppress(TimeoutError):

@@ -43,7 +43,7 @@ from core.tasks import raise_if_cancelling
 from core.tiers import limits
 from webapp import keys
 from webapp import session as web_session
-from webapp.api.alerts import alert_item
+from webapp.api.alerts import alert_item, localized_context
 from webapp.auth import WebUser, authenticate, current_user
 from webapp.keys import I18N
 from webapp.security import trusted_origin
@@ -194,7 +194,11 @@ class LiveHub:
             audiences.setdefault(client.locale, set()).add(client)
         sent = 0
         for locale, clients in audiences.items():
-            item = alert_item(alert, alert_text(alert, i18n=self._i18n, locale=locale))
+            item = alert_item(
+                alert,
+                alert_text(alert, i18n=self._i18n, locale=locale),
+                lines=localized_context(alert, self._i18n, locale),
+            )
             body = {"type": "alert", "alert": item.model_dump(mode="json", by_alias=True)}
             sent += self._fan_out(clients, text_frame(orjson.dumps(body)))
         return sent

@@ -3,6 +3,7 @@
 A server's frames are not masked (RFC 6455 §5.1), so one message's frame is the same bytes for
 every socket that gets it: the live hub encodes a message once per audience and hands the
 bytes to each socket's transport, instead of framing (and awaiting) it once per socket.
+Kept: with aiohttp's own send path (a task per socket) the last of 5,000 sockets waits twice as long.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ class DeliveryOptions:
     send_timeout: int = SEND_TIMEOUT  # sender: seconds for one sendMessage
     broadcast_poll: float = 1.0  # broadcast runner: look for running broadcasts this often
     progress_every: float = 3.0  # broadcast runner: edit the progress message this often
+    claim_lanes: bool = True  # sender: with paid broadcasts, elite and the rest claimed in two lanes
 
 
 def default_consumer_name() -> str:
@@ -85,6 +86,7 @@ async def run_delivery(
         grace=opts.grace,
         send_timeout=opts.send_timeout,
         paid_broadcast=settings.telegram_paid_broadcast,
+        lanes=opts.claim_lanes,
         state=state,
     )
     fanout = Fanout(pool, clock=clock, max_age=settings.alert_max_age, on_inserted=sender.wake)

@@ -1,10 +1,9 @@
 """The sender: due delivery rows → Telegram messages, within Telegram's limits, at most once.
 
 Loop: claim due rows (elite first; `FOR UPDATE SKIP LOCKED`, so two processes never take the
-same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter
-and a request slot, is sent, and its outcome is queued for a batched write. With paid broadcasts
-there are two lanes, elite rows on the paid budget and the rest on the free one, each claiming
-for its own rate.
+same row) as `sending`, only as many as can go out soon; each row waits for the shared limiter,
+is sent, and its outcome is queued for a batched write. With paid broadcasts there are two
+lanes, elite rows on the paid budget and the rest on the free one, each claiming for its own rate.
 
 At most once. A row is `sending` from its claim until its outcome is committed. Each failure is
 classified (`bot.delivery.send_failures`): a message known not to have been sent is retried
@@ -24,16 +23,16 @@ revoked) stops the sender: rows stay `pending`, `state.stopped` says why, for th
 Shutdown. When cancelled, requests already open get `grace` seconds to be answered (their
 outcome is then known; after that they are `unknown`); every other claimed row goes back to
 `pending`, so a clean shutdown loses nothing. Only a hard crash leaves rows `sending`: the next
-start marks them `unknown`, never re-sent.
+start of any sender marks them `unknown`, never re-sent. A sender holds an owner lock (a session
+advisory lock) while it runs and its key is in the rows it claims, so a sibling that starts
+beside it (several bot processes, a rolling restart) leaves its rows in flight alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,6 +52,7 @@ from core.clock import Clock
 from core.tasks import raise_if_cancelling
 from core.tiers import TIERS, Tier
 from db import deliveries
+from db.alert_context import context_from_db
 from db.deliveries import Outcome
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Claimed:
             funding_rate=row["funding_rate"],
             id=row["alert_id"],
             simulated=row["simulated"],
+            context=context_from_db(row["context"]),
         )
         return cls(
             id=row["id"],
@@ -137,64 +138,6 @@ class SenderState:
 def backoff(attempts: int) -> timedelta:
     """2 s, 4 s, 8 s, … capped at a minute."""
     return min(timedelta(seconds=2**attempts), BACKOFF_CAP)
-
-
-RTT_DOUBLING = 30.0
-
-
-class RequestGate:
-    """How many sendMessage calls may be open at once, sized by Little's law from the measured
-    round trip: `rate × min_rtt`, within [8, 64]. The minimum round trip (decaying slowly so it
-    can grow again) estimates the network delay without the queueing of a busy process; more calls
-    in flight than that only make them all slower, the first ones included."""
-
-    def __init__(self, rate: float, *, initial_rtt: float = 0.1) -> None:
-        self.rate = rate
-        self.min_rtt = initial_rtt
-        self._open = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._last = asyncio.get_running_loop().time()
-
-    @property
-    def limit(self) -> int:
-        return max(8, min(64, math.ceil(self.rate * self.min_rtt)))
-
-    def observe(self, rtt: float) -> None:
-        now = asyncio.get_running_loop().time()
-        drift = 2 ** ((now - self._last) / RTT_DOUBLING)  # an old minimum doubles every 30 s
-        self._last = now
-        self.min_rtt = min(rtt, self.min_rtt * drift)
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        # A counter and a FIFO of futures rather than an asyncio.Condition: this runs once per
-        # message, a thousand times a second.
-        if self._open >= self.limit or self._waiters:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter  # the releaser counted us in
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()  # granted and cancelled at once: hand the slot on
-                else:
-                    with contextlib.suppress(ValueError):  # already skipped by a releaser
-                        self._waiters.remove(waiter)
-                raise
-        else:
-            self._open += 1
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        self._open -= 1
-        while self._waiters and self._open < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._open += 1
-                waiter.set_result(None)
 
 
 def default_concurrency(rate: float) -> int:
@@ -294,6 +237,7 @@ class Sender:
         grace: float = SHUTDOWN_GRACE,
         send_timeout: int = SEND_TIMEOUT,
         paid_broadcast: bool = False,
+        lanes: bool = True,
         state: SenderState | None = None,
     ) -> None:
         self.bot = bot
@@ -306,11 +250,14 @@ class Sender:
         # on the free one, each with rows in flight for about a quarter second of its own budget.
         # One shared count would let pro and free rows claimed beside a fast paid lane wait
         # seconds for their slow budget, and a crash turns every claimed row `unknown`.
+        # Kept after measuring one lane against two (issue #16, bench/steady_state.py): the last of
+        # 850 paid elite took 4.3-6.5 s with one lane, 2.9-5.0 s with two (docs/benchmarks.md).
         lane_rate = limiter.paid_rate if paid_broadcast and limiter.paid_rate else limiter.rate
         self.concurrency = concurrency or default_concurrency(lane_rate)
         self.max_claim = max(MIN_CLAIM, int(lane_rate * MAX_CLAIM_SECONDS))
+        # `lanes=False`: one lane for every tier on the paid lane's budget (the bench's comparison).
         self.rest_concurrency = (
-            default_concurrency(limiter.rate) if paid_broadcast and limiter.paid_rate else 0
+            default_concurrency(limiter.rate) if lanes and paid_broadcast and limiter.paid_rate else 0
         )
         self.max_attempts = max_attempts
         self.lease = lease
@@ -328,15 +275,16 @@ class Sender:
         # Claimed rows without an outcome yet → whether their request has been started.
         self._open: dict[int, bool] = {}
         self._migrated: dict[int, int] = {}  # group id → its supergroup id, as Telegram told us
-        self.requests = RequestGate(limiter.total_rate)
         self._renders: dict[tuple[int | None, str, Tier, bool, str], RenderedAlert] = {}
+        self.owner: int | None = None  # this process's owner lock key while it runs
 
     def wake(self) -> None:
         """New deliveries may be due: look now instead of at the next poll."""
         self._wake.set()
 
     async def recover(self) -> int:
-        """Start-up: rows left `sending` by a crash become `unknown` (never re-sent), and due rows
+        """Start-up: rows left `sending` by a process that died (its owner lock is gone; a living
+        sibling's rows stay as they are) become `unknown` (never re-sent), and due rows
         whose alert is too old become `expired`."""
         async with self.pool.acquire() as conn:
             unknown = await deliveries.mark_unknown(conn)
@@ -355,14 +303,27 @@ class Sender:
         """Recover, then send due rows until cancelled. On cancellation, open requests get `grace`
         seconds, every other claimed row goes back to `pending`, and all outcomes are written."""
         metrics.SENDER_STOPPED.set(0)
-        await self.recover()
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.writer.run(), name="delivery-outcomes")
-                await self._claim_loop(tasks)
-        finally:
-            self._settle_leftovers()
-            await self.writer.close()
+        async with self._ownership():
+            await self.recover()
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self.writer.run(), name="delivery-outcomes")
+                    await self._claim_loop(tasks)
+            finally:
+                self._settle_leftovers()
+                await self.writer.close()
+
+    @contextlib.asynccontextmanager
+    async def _ownership(self) -> AsyncIterator[None]:
+        """Hold this process's owner lock (one pooled connection) while it runs: the rows it
+        claims carry the key, and a sibling starting meanwhile leaves them alone."""
+        async with self.pool.acquire() as conn:
+            self.owner = await deliveries.take_owner_lock(conn)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(*_DB_ERRORS):
+                    await deliveries.release_owner_lock(conn, self.owner)
 
     def _settle_leftovers(self) -> None:
         """Rows claimed but never finished (their task was cancelled before it ran, or a second
@@ -410,6 +371,7 @@ class Sender:
                         max_age=self.max_age,
                         quiet_priorities=QUIET_HOURS_PRIORITIES,
                         split=split,
+                        owner=self.owner,
                     )
             except _DB_ERRORS as exc:
                 task = asyncio.current_task()
@@ -478,30 +440,28 @@ class Sender:
             if chat_pause or self.state.stopped is not None:
                 self._give_back(row, after=chat_pause)
                 return
-            async with contextlib.AsyncExitStack() as stack:
-                try:
-                    async with asyncio.timeout(MAX_LIMITER_WAIT):
-                        await self.limiter.acquire(row.chat_id, group=row.group, paid=self._paid(row))
-                    await stack.enter_async_context(self.requests.slot())
-                except asyncio.CancelledError:
-                    self._give_back(row)  # stopped before the request: nothing was sent
-                    raise
-                except TimeoutError:
-                    pause = max(self.limiter.paused_for, self.limiter.chat_paused_for(row.chat_id))
-                    self._give_back(row, after=pause)
-                    return
-                # The wait may have been long: look again at what it may have changed.
-                if self._is_expired(row):
-                    self._expire(row)
-                    return
-                if self.state.stopped is not None:
-                    self._give_back(row)
-                    return
-                new_chat = self._migrated.get(row.chat_id)
-                if new_chat is not None:  # claimed for the old id before the chat moved
-                    await self._migrate(row, new_chat)
-                    return
-                result = await self._call(row)
+            try:
+                async with asyncio.timeout(MAX_LIMITER_WAIT):
+                    await self.limiter.acquire(row.chat_id, group=row.group, paid=self._paid(row))
+            except asyncio.CancelledError:
+                self._give_back(row)  # stopped before the request: nothing was sent
+                raise
+            except TimeoutError:
+                pause = max(self.limiter.paused_for, self.limiter.chat_paused_for(row.chat_id))
+                self._give_back(row, after=pause)
+                return
+            # The wait may have been long: look again at what it may have changed.
+            if self._is_expired(row):
+                self._expire(row)
+                return
+            if self.state.stopped is not None:
+                self._give_back(row)
+                return
+            new_chat = self._migrated.get(row.chat_id)
+            if new_chat is not None:  # claimed for the old id before the chat moved
+                await self._migrate(row, new_chat)
+                return
+            result = await self._call(row)
             await self._settle(row, result)
         finally:
             if rest_lane:
@@ -556,7 +516,6 @@ class Sender:
         finally:
             elapsed = loop.time() - started
             metrics.SEND_SECONDS.observe(elapsed)
-            self.requests.observe(elapsed)
         return Sent(message.message_id)
 
     def _paid(self, row: Claimed) -> bool:

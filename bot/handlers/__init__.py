@@ -19,6 +19,7 @@ from bot.handlers import (
     status,
     stop,
     subscription,
+    support,
     watchlist,
 )
 from core.settings import Settings
@@ -29,6 +30,7 @@ def get_routers(config: Settings) -> list[Router]:
         errors.build_router(config),  # the error handler only; sees errors of every router
         payments.build_router(config),  # payment updates first: nothing else may take them
         subscription.build_router(),
+        support.build_router(config),
         start.build_router(config),
         alerts.build_router(config),
         watchlist.build_router(config),
@@ -38,6 +40,7 @@ def get_routers(config: Settings) -> list[Router]:
         stop.build_router(config),
         admin.build_router(config),
         payments.build_admin_router(config),
+        support.build_admin_router(config),
         broadcast.build_router(config),
         mute.build_router(config),
         chart.build_router(config),

@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
 import orjson
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.admin_texts import banned_text, granted_text, plan_text, revoked_text, unbanned_text
 from bot.ids import parse_positive
+from bot.payments.notify import tell_user_by_id
+from bot.payments.renewals import lower_renewals, stop_renewals
 from core.clock import Clock
 from core.errors import BadInput
 from core.redis_names import RedisNames
 from core.settings import Settings
+from core.texts import tier_name
 from core.tiers import Tier
 from db import admin as admin_db
 from db import broadcast_fees as fees_db
@@ -110,8 +116,11 @@ def _ingest_line(snapshot: dict[str, Any] | None) -> str:
     if snapshot is None:
         return _("Ingest: not running")
     lag = find_lag_ms(snapshot)
-    lag_text = f"{lag / 1000:.1f} s" if lag is not None else "n/a"
-    return _("Ingest: running, lag {lag}").format(lag=lag_text)
+    if lag is None:
+        return _("Ingest: running")
+    if lag < 1000:
+        return _("Ingest: running, up to date (under a second behind)")
+    return _("Ingest: running, {seconds} s behind").format(seconds=f"{lag / 1000:.1f}")
 
 
 def build_router(settings: Settings) -> Router:
@@ -119,48 +128,68 @@ def build_router(settings: Settings) -> Router:
     router.message.filter(F.from_user.id.in_(settings.admin_ids))
 
     @router.message(Command("grant"))
-    async def grant(message: Message, command: CommandObject, pool: asyncpg.Pool, clock: Clock) -> None:
+    async def grant(
+        message: Message, command: CommandObject, pool: asyncpg.Pool, clock: Clock, bot: Bot, i18n: I18n
+    ) -> None:
         try:
             request = parse_grant(command.args)
         except ValueError:
             raise BadInput(_("Usage: /grant <user_id> <free|pro|elite> [days]")) from None
         assert message.from_user is not None
-        expires: datetime | None = None
-        if request.days is not None and request.tier is not Tier.FREE:
-            expires = clock.now() + timedelta(days=request.days)
+        if request.tier is Tier.FREE:
+            await revoke_plan(message, request.user_id, pool, clock, bot, i18n)
+            return
+        now = clock.now()
+        until = now + timedelta(days=request.days) if request.days is not None else None
         async with pool.acquire() as conn:
-            found = await admin_db.set_tier(
-                conn, message.from_user.id, request.user_id, request.tier, expires, action="grant"
+            change = await admin_db.grant(
+                conn, message.from_user.id, request.user_id, request.tier, until, now
             )
-        if not found:
+        if change is None:
             raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=request.user_id))
-        if expires is None:
-            text = _("User {user_id} now has {tier}.").format(
-                user_id=request.user_id, tier=request.tier.value
+        if change.after == change.before:
+            await message.answer(
+                _(
+                    "User {user_id} already has {plan}, which the grant would not extend: nothing changed."
+                ).format(user_id=request.user_id, plan=plan_text(change.after))
             )
-        else:
-            text = _("User {user_id} now has {tier} until {date}.").format(
-                user_id=request.user_id, tier=request.tier.value, date=f"{expires:%Y-%m-%d %H:%M} UTC"
-            )
-        await message.answer(text)
+            return
+        lines = [
+            _("User {user_id} now has {plan}.").format(user_id=request.user_id, plan=plan_text(change.after))
+        ]
+        lines += await lower_renewals(pool, request.user_id, change.after.tier, now)
+        await message.answer("\n".join(lines))
+        await tell_user_by_id(bot, i18n, pool, request.user_id, partial(granted_text, change.after))
+
+    async def revoke_plan(
+        message: Message, user_id: int, pool: asyncpg.Pool, clock: Clock, bot: Bot, i18n: I18n
+    ) -> None:
+        assert message.from_user is not None
+        now = clock.now()
+        async with pool.acquire() as conn:
+            change = await admin_db.revoke(conn, message.from_user.id, user_id, now)
+        if change is None:
+            raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=user_id))
+        lines = [_("User {user_id} is back on the free plan.").format(user_id=user_id)]
+        lines += await stop_renewals(pool, bot, settings, user_id, now)
+        await message.answer("\n".join(lines))
+        if change.before.tier is not Tier.FREE:
+            await tell_user_by_id(bot, i18n, pool, user_id, partial(revoked_text, change.before.tier))
 
     @router.message(Command("revoke"))
-    async def revoke(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+    async def revoke(
+        message: Message, command: CommandObject, pool: asyncpg.Pool, clock: Clock, bot: Bot, i18n: I18n
+    ) -> None:
         try:
             user_id = parse_user_id(command.args)
         except ValueError:
             raise BadInput(_("Usage: /revoke <user_id>")) from None
-        assert message.from_user is not None
-        async with pool.acquire() as conn:
-            found = await admin_db.set_tier(
-                conn, message.from_user.id, user_id, "free", None, action="revoke"
-            )
-        if not found:
-            raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=user_id))
-        await message.answer(_("User {user_id} is back on the free plan.").format(user_id=user_id))
+        await revoke_plan(message, user_id, pool, clock, bot, i18n)
 
     @router.message(Command("ban", "unban"))
-    async def ban(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+    async def ban(
+        message: Message, command: CommandObject, pool: asyncpg.Pool, clock: Clock, bot: Bot, i18n: I18n
+    ) -> None:
         banning = command.command == "ban"
         try:
             user_id = parse_user_id(command.args)
@@ -175,7 +204,11 @@ def build_router(settings: Settings) -> Router:
         if not found:
             raise BadInput(_("User {user_id} has not started the bot yet.").format(user_id=user_id))
         text = _("User {user_id} is banned.") if banning else _("User {user_id} is no longer banned.")
-        await message.answer(text.format(user_id=user_id))
+        lines = [text.format(user_id=user_id)]
+        if banning:
+            lines += await stop_renewals(pool, bot, settings, user_id, clock.now())
+        await message.answer("\n".join(lines))
+        await tell_user_by_id(bot, i18n, pool, user_id, banned_text if banning else unbanned_text)
 
     @router.message(Command("stats"))
     async def stats(
@@ -192,7 +225,9 @@ def build_router(settings: Settings) -> Router:
         sent = figures.deliveries_today
         lines = [
             _("<b>Stats</b> (today since 00:00 UTC)"),
-            _("Users: free {free}, pro {pro}, elite {elite}").format(**figures.users_per_tier),
+            _("Users: {counts}").format(
+                counts=", ".join(f"{tier_name(tier)} {figures.users_per_tier[tier.value]}" for tier in Tier)
+            ),
             _("Active today: {count}").format(count=figures.active_today),
             _("Alerts today: {count}").format(count=figures.alerts_today),
             _(

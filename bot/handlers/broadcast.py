@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
@@ -51,11 +52,19 @@ def build_router(settings: Settings) -> Router:
             else:
                 broadcast_id = await broadcasts_db.create_draft(conn, message.from_user.id, text=text)
             audience = await broadcasts_db.audience(conn)
-        # The preview is the message itself, sent the way users will receive it.
-        if reply is not None:
-            await bot.copy_message(message.chat.id, message.chat.id, reply.message_id)
-        else:
-            await bot.send_message(message.chat.id, text, parse_mode=None)
+        # The preview is the message itself, sent the way users will receive it. A message that
+        # cannot be copied (a service message, one deleted since) leaves no draft behind.
+        try:
+            if reply is not None:
+                await bot.copy_message(message.chat.id, message.chat.id, reply.message_id)
+            else:
+                await bot.send_message(message.chat.id, text, parse_mode=None)
+        except TelegramBadRequest as exc:
+            async with pool.acquire() as conn:
+                await broadcasts_db.cancel(conn, broadcast_id)
+            raise BadInput(
+                _("This message cannot be broadcast: Telegram said {error}").format(error=exc.message)
+            ) from None
         keyboard = InlineKeyboardMarkup(
             inline_keyboard=[
                 [

@@ -1,13 +1,14 @@
 """Connect a group or channel to the SPIKE alerts of a chosen tier (admins only).
 
-- `/connect [free|pro|elite]` sent by an admin inside a group connects that group;
-- `/connect <chat_id> [free|pro|elite]` in the admin's private chat connects any group or channel
-  the bot can see (checked with getChat) — the way to connect a channel, whose posts carry no
-  sender to check;
+- `/connect [free|pro|elite] [en|ru|es|tr|uk]` sent by an admin inside a group connects that group;
+- `/connect <chat_id> [free|pro|elite] [en|ru|es|tr|uk]` in the admin's private chat connects any
+  group or channel the bot can see (checked with getChat) — the way to connect a channel, whose
+  posts carry no sender to check;
 - `/disconnect` in the group, or `/disconnect <chat_id>` in private, stops it.
 
 The tier defaults to free (alerts 15 minutes late): a public channel should not undercut the
-paid plans unless an admin says so. Every change is audited.
+paid plans unless an admin says so. The alerts are written in the language given, by default the
+connecting admin's own. Every change is audited.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.ids import parse_int, parse_negative
+from bot.models import BotUser
 from core.errors import BadInput
+from core.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from core.settings import Settings
-from core.texts import html_text
+from core.texts import html_text, tier_name
 from core.tiers import Tier
 from db import admin as admin_db
 from db import chats as chats_db
@@ -34,18 +37,25 @@ log = logging.getLogger(__name__)
 GROUP_KINDS = ("group", "supergroup", "channel")
 
 
-def parse_connect_args(args: str | None, *, private: bool) -> tuple[int | None, Tier]:
-    """Private: `<chat_id> [tier]`; in a group: `[tier]`. ValueError on anything else."""
+def parse_connect_args(args: str | None, *, private: bool) -> tuple[int | None, Tier, str | None]:
+    """Private: `<chat_id> [tier] [lang]`; in a group: `[tier] [lang]` (tier and language in
+    either order). ValueError on anything else."""
     parts = (args or "").split()
     chat_id: int | None = None
     if private:
         chat_id = parse_negative(parts.pop(0)) if parts else None
         if chat_id is None:
             raise ValueError("expected a negative chat id")
-    if len(parts) > 1:
-        raise ValueError("too many arguments")
-    tier = Tier(parts[0].lower()) if parts else Tier.FREE
-    return chat_id, tier
+    tier: Tier | None = None
+    language: str | None = None
+    for part in (p.lower() for p in parts):
+        if part in SUPPORTED_LOCALES and language is None:
+            language = part
+        elif tier is None:
+            tier = Tier(part)
+        else:
+            raise ValueError("too many arguments")
+    return chat_id, tier or Tier.FREE, language
 
 
 def build_router(settings: Settings) -> Router:
@@ -53,28 +63,54 @@ def build_router(settings: Settings) -> Router:
     router.message.filter(F.from_user.id.in_(settings.admin_ids))
 
     async def save(
-        pool: asyncpg.Pool, admin_id: int, chat_id: int, kind: str, title: str | None, tier: Tier
+        pool: asyncpg.Pool,
+        admin_id: int,
+        chat_id: int,
+        kind: str,
+        title: str | None,
+        tier: Tier,
+        language: str,
     ) -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await chats_db.connect(conn, chat_id, kind=kind, title=title, tier=tier.value, admin_id=admin_id)
-            await admin_db.audit(conn, admin_id, "connect", str(chat_id), {"tier": tier.value, "kind": kind})
+            await chats_db.connect(
+                conn, chat_id, kind=kind, title=title, tier=tier.value, admin_id=admin_id, language=language
+            )
+            await admin_db.audit(
+                conn,
+                admin_id,
+                "connect",
+                str(chat_id),
+                {"tier": tier.value, "kind": kind, "language": language},
+            )
 
     @router.message(Command("connect"), F.chat.type.in_({"group", "supergroup"}))
-    async def connect_here(message: Message, command: CommandObject, pool: asyncpg.Pool) -> None:
+    async def connect_here(
+        message: Message, command: CommandObject, pool: asyncpg.Pool, user: BotUser
+    ) -> None:
         try:
-            _chat, tier = parse_connect_args(command.args, private=False)
+            _chat, tier, language = parse_connect_args(command.args, private=False)
         except ValueError:
-            raise BadInput(_("Usage: /connect [free|pro|elite]")) from None
+            raise BadInput(_("Usage: /connect [free|pro|elite] [en|ru|es|tr|uk]")) from None
         assert message.from_user is not None
-        await save(pool, message.from_user.id, message.chat.id, message.chat.type, message.chat.title, tier)
-        await message.answer(_("This chat now receives {tier} spike alerts.").format(tier=tier.value))
+        language = language or user.language
+        await save(
+            pool, message.from_user.id, message.chat.id, message.chat.type, message.chat.title, tier, language
+        )
+        await message.answer(
+            _("This chat now receives {tier} spike alerts in {language}.").format(
+                tier=tier_name(tier), language=LANGUAGE_NAMES[language]
+            )
+        )
 
     @router.message(Command("connect"), F.chat.type == "private")
-    async def connect_by_id(message: Message, command: CommandObject, pool: asyncpg.Pool, bot: Bot) -> None:
+    async def connect_by_id(
+        message: Message, command: CommandObject, pool: asyncpg.Pool, bot: Bot, user: BotUser
+    ) -> None:
         try:
-            chat_id, tier = parse_connect_args(command.args, private=True)
+            chat_id, tier, language = parse_connect_args(command.args, private=True)
         except ValueError:
-            raise BadInput(_("Usage: /connect <chat_id> [free|pro|elite]")) from None
+            raise BadInput(_("Usage: /connect <chat_id> [free|pro|elite] [en|ru|es|tr|uk]")) from None
+        language = language or user.language
         assert chat_id is not None and message.from_user is not None
         try:
             chat = await bot.get_chat(chat_id)
@@ -86,10 +122,12 @@ def build_router(settings: Settings) -> Router:
             ) from None
         if chat.type not in GROUP_KINDS:
             raise BadInput(_("Chat {chat_id} is not a group or channel.").format(chat_id=chat_id))
-        await save(pool, message.from_user.id, chat.id, chat.type, chat.title, tier)
+        await save(pool, message.from_user.id, chat.id, chat.type, chat.title, tier, language)
         await message.answer(
-            _("{title} now receives {tier} spike alerts.").format(
-                title=html_text(chat.title or chat.id), tier=tier.value
+            _("{title} now receives {tier} spike alerts in {language}.").format(
+                title=html_text(chat.title or chat.id),
+                tier=tier_name(tier),
+                language=LANGUAGE_NAMES[language],
             )
         )
 

@@ -53,7 +53,8 @@ def build_router(settings: Settings) -> Router:
             log.error("handler failed", extra=_describe(event.update, user), exc_info=exc)
             text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
         try:
-            if event.update.message is not None and event.update.message.chat.type == "private":
+            if event.update.message is not None:
+                # In a group too: there only admins' commands (/connect, /disconnect) get this far.
                 await event.update.message.answer(html_text(text))
             elif event.update.callback_query is not None:
                 await event.update.callback_query.answer(text, show_alert=True)

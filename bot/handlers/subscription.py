@@ -16,10 +16,11 @@ from aiogram.utils.i18n import gettext as _
 from bot.models import BotUser
 from bot.payments.recording import PROVIDER
 from core.clock import Clock
-from core.payment_texts import date_text, tier_benefits
+from core.payment_texts import local_date_text, tier_benefits
 from core.texts import tier_name
 from core.tiers import Tier
 from db import subscriptions as subscriptions_db
+from db import user_settings as settings_db
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,9 @@ RESUME = "sub:resume"
 
 
 def subscription_view(
-    user: BotUser, subscription: subscriptions_db.Subscription | None, now: datetime
+    user: BotUser, subscription: subscriptions_db.Subscription | None, now: datetime, zone: str = "UTC"
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The plan with its dates in the user's time zone `zone` (as /status shows them)."""
     lines = [
         "<b>" + _("Your plan: {tier}").format(tier=tier_name(user.tier)) + "</b>",
         tier_benefits(user.tier),
@@ -48,10 +50,14 @@ def subscription_view(
     elif user.tier_expires_at is None:
         lines.append(_("No end date."))
     elif stars is not None and stars.renews:
-        lines.append(_("Renews on {date} (Telegram Stars).").format(date=date_text(user.tier_expires_at)))
+        lines.append(
+            _("Renews on {date} (Telegram Stars).").format(date=local_date_text(user.tier_expires_at, zone))
+        )
         button = InlineKeyboardButton(text=_("Cancel renewal"), callback_data=CANCEL)
     else:
-        lines.append(_("Ends on {date}; it does not renew.").format(date=date_text(user.tier_expires_at)))
+        lines.append(
+            _("Ends on {date}; it does not renew.").format(date=local_date_text(user.tier_expires_at, zone))
+        )
         if stars is not None:
             button = InlineKeyboardButton(text=_("Re-enable renewal"), callback_data=RESUME)
         else:
@@ -65,7 +71,8 @@ def build_router() -> Router:
 
     @router.message(Command("subscription"), F.chat.type == "private")
     async def show(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
-        text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now())
+        zone = (await settings_db.get(pool, user.id)).timezone
+        text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now(), zone)
         await message.answer(text, reply_markup=keyboard)
 
     @router.callback_query(F.data.in_({CANCEL, RESUME}))
@@ -90,7 +97,8 @@ def build_router() -> Router:
             )
             return
         await subscriptions_db.set_renews(pool, user.id, PROVIDER, not cancel)
-        text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now())
+        zone = (await settings_db.get(pool, user.id)).timezone
+        text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now(), zone)
         if isinstance(query.message, Message):
             await query.message.edit_text(text, reply_markup=keyboard)
         await query.answer(_("Renewal cancelled.") if cancel else _("Renewal re-enabled."))

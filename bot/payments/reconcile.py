@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import asyncpg
 from aiogram import Bot
@@ -24,6 +25,7 @@ from bot.payments.recording import PROVIDER, Recorded, Refunded, StarsCharge, re
 from core.i18n import pick_locale
 from core.payment_texts import date_text
 from core.settings import Settings
+from core.texts import tier_name
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
 
@@ -59,29 +61,30 @@ async def reconcile(
     async with pool.acquire() as conn:
         await payments_db.set_cursor(conn, max(offset, cursor), now)
     if report.payments or report.refunds:
-        with i18n.context(), i18n.use_locale(i18n.default_locale):
-            lines = [_("Reconciliation found Stars transactions the bot never received:")]
-            lines += [
-                _("payment: user {user_id}, {tier} until {date}, charge {charge_id}").format(
-                    user_id=p.user_id,
-                    tier=p.after.tier.value,
-                    date=date_text(p.after.expires_at) if p.after.expires_at else "-",
-                    charge_id=p.charge_id,
-                )
-                for p in report.payments
-            ]
-            lines += [
-                _("refund: user {user_id}, charge {charge_id}").format(
-                    user_id=r.user_id, charge_id=r.charge_id
-                )
-                for r in report.refunds
-            ]
-        await tell_admins(bot, settings.admin_ids, "\n".join(lines))
+        await tell_admins(bot, i18n, pool, settings.admin_ids, partial(_found_text, report))
     log.info(
         "stars reconciliation done",
         extra={"read": report.read, "payments": len(report.payments), "refunds": len(report.refunds)},
     )
     return report
+
+
+def _found_text(report: ReconcileReport) -> str:
+    lines = [_("Reconciliation found Stars transactions the bot never received:")]
+    lines += [
+        _("payment: user {user_id}, {tier} until {date}, charge {charge_id}").format(
+            user_id=p.user_id,
+            tier=tier_name(p.after.tier),
+            date=date_text(p.after.expires_at) if p.after.expires_at else "-",
+            charge_id=p.charge_id,
+        )
+        for p in report.payments
+    ]
+    lines += [
+        _("refund: user {user_id}, charge {charge_id}").format(user_id=r.user_id, charge_id=r.charge_id)
+        for r in report.refunds
+    ]
+    return "\n".join(lines)
 
 
 async def _one(

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.payments.rules import TierState, after_payment, after_refund
+from core.entitlements import Entitlement, after_paid_until, after_pass, after_refund
 from core.plans import PERIOD, BadPayload, Kind, parse_payload
 from core.tiers import Tier
 from db import payments as payments_db
@@ -49,9 +49,12 @@ class Recorded:
     user_id: int
     charge_id: str
     kind: Kind
-    before: TierState
-    after: TierState
+    before: Entitlement
+    after: Entitlement
     mismatch: str | None = None  # why nothing was granted: the charge does not pay for its plan
+    # A renewing Stars subscription this payment replaces (an upgrade): its first charge id, to
+    # cancel with editUserStarSubscription once the transaction is committed.
+    replaced_subscription: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +62,12 @@ class Refunded:
     payment_id: int
     user_id: int
     charge_id: str
-    before: TierState
-    after: TierState
+    before: Entitlement
+    after: Entitlement
 
 
-def _state(stored: StoredTier) -> TierState:
-    return TierState(Tier(stored.tier), stored.expires_at)
+def _state(stored: StoredTier) -> Entitlement:
+    return Entitlement(Tier(stored.tier), stored.expires_at)
 
 
 def _mismatch(charge: StarsCharge, price: int) -> str | None:
@@ -123,14 +126,14 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
                 "stars payment does not pay for its plan: recorded, nothing granted",
                 extra={"user_id": charge.user_id, "charge_id": charge.charge_id, "mismatch": mismatch},
             )
-            return Recorded(payment_id, charge.user_id, charge.charge_id, kind, before, before, mismatch)
-        after = after_payment(
-            before,
-            tier=payload.tier,
-            kind=kind,
-            now=now,
-            subscription_expires_at=charge.subscription_expires_at,
-        )
+            return Recorded(
+                payment_id, charge.user_id, charge.charge_id, kind, before, before, mismatch=mismatch
+            )
+        if kind is Kind.SUBSCRIPTION and charge.subscription_expires_at is not None:
+            after = after_paid_until(before, payload.tier, now=now, until=charge.subscription_expires_at)
+        else:
+            after = after_pass(before, payload.tier, now=now, period=PERIOD)
+        replaced = await _replaced_subscription(conn, charge, payload.tier, kind)
         await change_tier(
             conn,
             charge.user_id,
@@ -169,7 +172,24 @@ async def record_payment(pool: asyncpg.Pool, charge: StarsCharge, now: datetime)
             "source": charge.source,
         },
     )
-    return Recorded(payment_id, charge.user_id, charge.charge_id, kind, before, after)
+    return Recorded(
+        payment_id, charge.user_id, charge.charge_id, kind, before, after, replaced_subscription=replaced
+    )
+
+
+async def _replaced_subscription(
+    conn: payments_db.Conn, charge: StarsCharge, tier: Tier, kind: Kind
+) -> str | None:
+    """The renewing Stars subscription of a lower tier that this payment (an upgrade) replaces,
+    marked as no longer renewing; None when there is none. One renewing Stars subscription per
+    user: the higher one stays."""
+    current = await subscriptions_db.get(conn, charge.user_id)
+    if current is None or current.provider != PROVIDER or not current.renews:
+        return None
+    if Tier(current.tier).rank >= tier.rank or current.external_id == charge.charge_id:
+        return None
+    await subscriptions_db.set_renews(conn, charge.user_id, PROVIDER, False)
+    return current.external_id
 
 
 async def _subscription_id(conn: payments_db.Conn, charge: StarsCharge) -> str:
@@ -202,8 +222,9 @@ async def record_refund(pool: asyncpg.Pool, charge_id: str, now: datetime) -> Re
         else:
             restored = after_refund(
                 current,
-                before=TierState(Tier(payment.tier_before), payment.expires_before),
-                after=TierState(Tier(payment.tier_after), payment.expires_after),
+                before=Entitlement(Tier(payment.tier_before), payment.expires_before),
+                after=Entitlement(Tier(payment.tier_after), payment.expires_after),
+                period=PERIOD,
             )
         await change_tier(
             conn,

@@ -19,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.chat_notices import tell_deactivated
 from bot.payments.broadcast_fees import collect_fees
 from bot.payments.lifecycle import run_lifecycle
 from bot.payments.reconcile import reconcile
@@ -86,6 +87,7 @@ def build_jobs(
     pool: asyncpg.Pool, bot: Bot, settings: Settings, i18n: I18n, clock: Clock
 ) -> tuple[ExclusiveJob, ExclusiveJob, ExclusiveJob | None]:
     async def lifecycle() -> None:
+        await tell_deactivated(pool, bot, i18n)
         report = await run_lifecycle(pool, bot, i18n, clock.now())
         if report.downgraded or report.reminded:
             log.info("lifecycle job", extra={"downgraded": report.downgraded, "reminded": report.reminded})
@@ -150,7 +152,11 @@ async def catch_up(pool: asyncpg.Pool, reconciliation: ExclusiveJob, now: dateti
     if now - last <= CATCH_UP_AFTER:
         return False
     log.info("stars reconciliation overdue; running it at start", extra={"last_run": last.isoformat()})
-    await reconciliation.run()
+    try:
+        await reconciliation.run()
+    except (AiogramError, asyncpg.PostgresError, OSError) as exc:  # the daily run tries again
+        log.warning("reconciliation catch-up failed", extra={"error": repr(exc)})
+        return False
     return True
 
 

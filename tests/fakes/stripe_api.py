@@ -8,13 +8,15 @@ with bracketed keys (`metadata[tier]=pro`, `line_items[0][price]=price_pro`), au
 - `POST /v1/checkout/sessions` makes a `checkout.session` whose `url` is this server's
   `/c/pay/<id>` (a page a browser can arrive at),
 - `POST /v1/billing_portal/sessions` makes a `billing_portal.session` for a known customer,
-- `GET /v1/subscriptions/<id>` answers a subscription the test put in `subscriptions`.
+- `GET /v1/subscriptions/<id>` answers a subscription the test put in `subscriptions`,
+- `DELETE /v1/subscriptions/<id>` cancels it at once (status `canceled`).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,7 @@ class FakeStripe:
         app.router.add_post("/v1/checkout/sessions", self._checkout)
         app.router.add_post("/v1/billing_portal/sessions", self._portal)
         app.router.add_get("/v1/subscriptions/{id}", self._subscription)
+        app.router.add_delete("/v1/subscriptions/{id}", self._cancel_subscription)
         app.router.add_get("/c/pay/{id}", self._pay_page)
         self._runner, self.port = await serve(app, self.host, self.port)
         return self
@@ -170,6 +173,21 @@ class FakeStripe:
         sub = self.subscriptions.get(request.match_info["id"])
         if sub is None:
             return self._error(404, f"No such subscription: '{request.match_info['id']}'", "id")
+        return web.json_response(sub)
+
+    async def _cancel_subscription(self, request: web.Request) -> web.Response:
+        """`DELETE /v1/subscriptions/{id}`: cancelled at once; the subscription comes back with
+        status `canceled`. A subscription cancelled before cannot be cancelled again."""
+        if not self._authorized(request):
+            return self._error(401, "Invalid API Key provided")
+        await self._params(request, "subscriptions.cancel")
+        sub = self.subscriptions.get(request.match_info["id"])
+        if sub is None:
+            return self._error(404, f"No such subscription: '{request.match_info['id']}'", "id")
+        if sub["status"] == "canceled":
+            return self._error(400, "A canceled subscription can only update its cancellation_details.")
+        sub["status"] = "canceled"
+        sub["canceled_at"] = int(time.time())
         return web.json_response(sub)
 
     async def _pay_page(self, request: web.Request) -> web.Response:

@@ -625,6 +625,7 @@ _RESULTS: dict[str, Callable[[FakeTelegram, dict[str, Any]], object]] = {
     "sendPhoto": FakeTelegram._photo_message,
     "copyMessage": _copy,
     "getChat": _get_chat,
+    "getStarTransactions": lambda fake, params: {"transactions": []},  # a bot nobody has paid yet
     "getWebhookInfo": lambda fake, params: {
         "url": "",
         "has_custom_certificate": False,

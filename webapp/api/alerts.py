@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
+from core.alert_context import context_lines
 from core.alert_message import alert_text
 from core.alerts import Alert
+from core.i18n import Translator
 from core.outcomes import Outcome
 from core.tiers import feed_window, limits
 from db import alert_feed, alert_outcomes
 from webapp import keys
-from webapp.api.models import AlertItem, AlertOutcome, AlertsPage, AlertsQuery
+from webapp.api.models import AlertContextItem, AlertItem, AlertOutcome, AlertsPage, AlertsQuery
 from webapp.api.spec import API, parse_query, respond
 from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
 from webapp.keys import I18N
@@ -35,9 +39,13 @@ def outcome_item(outcome: Outcome) -> AlertOutcome:
     )
 
 
-def alert_item(alert: Alert, text: str, outcome: Outcome | None = None) -> AlertItem:
-    """The API's (and /ws's) form of an alert, with its `text` in the reader's language."""
+def alert_item(
+    alert: Alert, text: str, outcome: Outcome | None = None, *, lines: tuple[str, ...] = ()
+) -> AlertItem:
+    """The API's (and /ws's) form of an alert, with its `text` and context `lines` in the
+    reader's language."""
     assert alert.id is not None
+    ctx = alert.context
     return AlertItem(
         id=alert.id,
         symbol=alert.symbol,
@@ -51,8 +59,14 @@ def alert_item(alert: Alert, text: str, outcome: Outcome | None = None) -> Alert
         hour=alert.hour,
         detected_at=alert.detected_at,
         text=text,
+        context=None if ctx is None else AlertContextItem(**asdict(ctx)),
+        context_lines=list(lines),
         outcome=None if outcome is None else outcome_item(outcome),
     )
+
+
+def localized_context(alert: Alert, i18n: Translator, locale: str) -> tuple[str, ...]:
+    return context_lines(alert.context, alert.hour, lambda msgid: i18n.gettext(msgid, locale=locale))
 
 
 @API.route("GET", "/api/alerts", query=AlertsQuery, response=AlertsPage, errors=(400,), tag="alerts")
@@ -85,7 +99,13 @@ async def alerts(request: web.Request) -> web.Response:
     return respond(
         AlertsPage(
             alerts=[
-                alert_item(a, alert_text(a, i18n=i18n, locale=locale), outcomes.get(a.id or 0)) for a in rows
+                alert_item(
+                    a,
+                    alert_text(a, i18n=i18n, locale=locale),
+                    outcomes.get(a.id or 0),
+                    lines=localized_context(a, i18n, locale),
+                )
+                for a in rows
             ],
             delay_minutes=delay_minutes(tier_limits),
             history_limit=tier_limits.history,

@@ -58,6 +58,31 @@ class Me(ApiModel):
     limits: Limits
 
 
+class AlertContextItem(ApiModel):
+    """An alert's context (core/alert_context.py) as computed when it fired; null: unknown."""
+
+    taker_buy_share: float | None = Field(
+        description="taker-buy share of the hour's quote volume so far, 0..1"
+    )
+    price_change_1h: float | None = Field(
+        alias="priceChange1h", description="price at the alert against the hour's open, %"
+    )
+    price_change_24h: float | None = Field(
+        alias="priceChange24h", description="price at the alert against 24 h earlier, %"
+    )
+    open_interest_change_1h: float | None = Field(
+        alias="openInterestChange1h",
+        description="open interest against the hour's start, %; added shortly after the alert",
+    )
+    funding_percentile: float | None = Field(
+        description="share of the last 30 days' funding snapshots at or below the alert's rate, %"
+    )
+    turnover_24h: float | None = Field(alias="turnover24h", description="quote volume of the last 24 h, USD")
+    rank_top_percent: float | None = Field(
+        description="this hour's place among the same UTC hour of the last 30 days: top X %"
+    )
+
+
 class AlertOutcome(ApiModel):
     """What the price did after the alert (SPIKEs only), in percent (1.5 is +1.5 %). Figures are
     filled in as each horizon passes: `horizonMinutes` is the longest computed so far (15, 60 or
@@ -97,6 +122,10 @@ class AlertItem(ApiModel):
     hour: datetime
     detected_at: datetime
     text: str
+    context: AlertContextItem | None = Field(None, description="null for alerts stored before alerts had one")
+    context_lines: list[str] = Field(
+        default_factory=list, description="the context in the reader's language, as the bot writes it"
+    )
     outcome: AlertOutcome | None = Field(None, description="null until +15 min has passed (and for updates)")
 
 

@@ -146,5 +146,6 @@ async def put_settings(request: web.Request) -> web.Response:
         if "paused" in changed:
             await settings_db.set_paused(conn, user.id, bool(changed["paused"]))
         if "watchlist_only" in changed:
-            await settings_db.toggle_watchlist_only(conn, user.id)
+            # Set, never toggled: two saves of the same value at once both leave it so.
+            await settings_db.set_watchlist_only(conn, user.id, bool(changed["watchlist_only"]))
     return respond(settings_body(await settings_db.get(pool, user.id)))

@@ -71,7 +71,7 @@ def to_alert(body: IngestAlert, asset: str, now: datetime) -> Alert:
         price=body.price,
         funding_rate=body.fundingRate,
     )
-    found = alert_figures.problem(alert)
+    found = alert_figures.problem(alert) or alert_figures.timing_problem(alert)
     if found is not None:
         raise BadInput({"field": found[0], "message": found[1]})
     this_hour = now.replace(minute=0, second=0, microsecond=0)

@@ -1,8 +1,9 @@
 """What each Stripe event changes in PostgreSQL, applied inside the transaction that stores the
 event id, so an event counts exactly once.
 
-Any order of arrival gives the same end state: a tier is only extended to a later period end
-(an older invoice arriving last changes nothing), a payment is recorded once per invoice, and a
+Any order of arrival gives the same end state: the tier changes by the one entitlement rule
+(`core.entitlements`: never lowered, only extended to a later period end, so an older invoice
+arriving last changes nothing), a payment is recorded once per invoice, and a
 subscription's renewal state is only replaced by a newer one (`db.stripe.set_state`). The tier
 of a cancelled subscription is left alone: it ends at its expiry, by the lifecycle job.
 """
@@ -13,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.entitlements import Entitlement, after_paid_until
 from core.tiers import Tier
 from db import payments as payments_db
 from db import stripe as stripe_db
@@ -21,6 +23,17 @@ from db.tier_history import Cause, Conn, StoredTier, change_tier, lock_user
 from webapp.billing.events import BadEvent, CheckoutCompleted, InvoiceEvent, SubscriptionState
 
 log = logging.getLogger(__name__)
+
+
+STARS = "stars"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacedStars:
+    """A Stars subscription a card subscription to a higher tier replaces: its first charge id."""
+
+    user_id: int
+    charge_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,35 +45,28 @@ class PaymentFailed:
     expires_at: datetime | None
 
 
-def _covers(before: StoredTier, tier: Tier, period_end: datetime) -> bool:
-    """The stored tier already gives at least `tier` until at least `period_end`."""
-    stored = Tier(before.tier)
-    if stored.rank < tier.rank:
-        return False
-    return (before.expires_at is None and stored is not Tier.FREE) or (
-        before.expires_at is not None and before.expires_at >= period_end
-    )
-
-
 async def _extend(
     conn: Conn, user_id: int, tier: Tier, period_end: datetime, now: datetime, payment_id: int | None
 ) -> StoredTier | None:
-    """Give `tier` until `period_end` unless the user has that already; the state after, or None."""
+    """Give `tier` until `period_end` by the one entitlement rule (never lowers or shortens what
+    the user has); the state after, or None for an unknown user."""
     before = await lock_user(conn, user_id)
     if before is None:
         return None
-    if period_end <= now or _covers(before, tier, period_end):
+    current = Entitlement(Tier(before.tier), before.expires_at)
+    after = after_paid_until(current, tier, now=now, until=period_end)
+    if period_end <= now or after == current:
         return before
     await change_tier(
         conn,
         user_id,
-        tier.value,
-        period_end,
+        after.tier.value,
+        after.expires_at,
         cause=Cause.STRIPE_PAYMENT,
         payment_id=payment_id,
         before=before,
     )
-    return StoredTier(tier.value, period_end)
+    return StoredTier(after.tier.value, after.expires_at)
 
 
 async def _known_user(conn: Conn, user_id: int | None, customer_id: str | None, what: str) -> int | None:
@@ -82,11 +88,18 @@ async def checkout_completed(
     *,
     now: datetime,
     event_at: datetime,
-) -> None:
-    """Link the customer and subscription to the user and grant the tier until the period end."""
+) -> ReplacedStars | None:
+    """Link the customer and subscription to the user and grant the tier until the period end.
+    A renewing Stars subscription of a lower tier is marked as not renewing and returned, to be
+    cancelled at Telegram after the commit (one renewing subscription per user)."""
     user_id = await _known_user(conn, checkout.user_id, None, "checkout.session.completed")
     if user_id is None:
-        return
+        return None
+    replaced: ReplacedStars | None = None
+    stars = await subscriptions_db.renewing(conn, user_id, STARS, now)
+    if stars is not None and Tier(stars.tier).rank < checkout.tier.rank:
+        await subscriptions_db.set_renews(conn, user_id, STARS, False)
+        replaced = ReplacedStars(user_id, stars.external_id)
     await stripe_db.link_customer(conn, user_id, checkout.customer_id)
     await subscriptions_db.upsert(
         conn,
@@ -108,6 +121,7 @@ async def checkout_completed(
         )
     if checkout.paid:
         await _extend(conn, user_id, checkout.tier, subscription.period_end, now, None)
+    return replaced
 
 
 async def invoice_paid(conn: Conn, invoice: InvoiceEvent, now: datetime) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 from core.payment_texts import card_payment_failed_text
 from db import stripe as stripe_db
 from webapp import keys
-from webapp.billing.ledger import PaymentFailed
+from webapp.billing.ledger import PaymentFailed, ReplacedStars
 from webapp.keys import INVOICE_BOT, INVOICE_I18N
 
 log = logging.getLogger(__name__)
@@ -36,4 +36,24 @@ async def tell_payment_failed(app: web.Application, failed: PaymentFailed) -> No
     except TelegramAPIError as exc:
         log.warning(
             "could not tell a user their payment failed", extra={"user_id": failed.user_id, "error": str(exc)}
+        )
+
+
+async def cancel_replaced_stars(app: web.Application, replaced: ReplacedStars) -> None:
+    """Cancel at Telegram the Stars subscription a higher card subscription replaced."""
+    bot = app.get(INVOICE_BOT)
+    if bot is None:
+        log.warning(
+            "a card subscription replaced a Stars one, but the bot is off: it still renews at Telegram",
+            extra={"user_id": replaced.user_id, "charge_id": replaced.charge_id},
+        )
+        return
+    try:
+        await bot.edit_user_star_subscription(
+            user_id=replaced.user_id, telegram_payment_charge_id=replaced.charge_id, is_canceled=True
+        )
+    except TelegramAPIError as exc:
+        log.warning(
+            "the replaced stars subscription was not cancelled",
+            extra={"user_id": replaced.user_id, "charge_id": replaced.charge_id, "error": str(exc)},
         )

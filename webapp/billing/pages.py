@@ -15,7 +15,8 @@ import stripe
 from aiohttp import web
 from stripe.params.checkout import SessionCreateParams
 
-from core.errors import Forbidden, NotFound, Unauthorized
+from core.entitlements import Entitlement, Offer, offer
+from core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from core.i18n import pick_locale
 from core.settings import Settings
 from core.tiers import Tier
@@ -69,6 +70,24 @@ async def _signed_in(request: web.Request) -> web_session.WebSession:
     return found
 
 
+async def _card_offer(request: web.Request, user_id: int, tier: Tier) -> Offer:
+    """What a card subscription to `tier` would be for the user, by the one entitlement rule."""
+    pool = request.app[keys.POOL]
+    now = request.app[keys.CLOCK].now()
+    user = await users_db.get(pool, user_id)
+    if user is None:
+        raise Unauthorized("sign in with Telegram on /billing first")
+    found = await subscriptions_db.renewing_any(pool, user_id, now)
+    renewing = found[0] if found else None
+    return offer(
+        Entitlement(Tier(user["tier"]), user["tier_expires_at"]),
+        tier,
+        now=now,
+        subscription=True,
+        renewing=Tier(renewing.tier) if renewing is not None else None,
+    )
+
+
 async def billing_page(request: web.Request) -> web.Response:
     """The plans with their prices, then Log In With Telegram (or the signed-in user's card plans);
     with card payments off, a page saying so and where to pay instead."""
@@ -91,7 +110,11 @@ async def billing_page(request: web.Request) -> web.Response:
                 csrf=found.csrf,
                 tier=plan["tier"],
                 expires=(plan["tierExpiresAt"] or "")[:10],
-                card_plans=[tier.value for tier in prices(settings)],
+                card_plans=[
+                    tier.value
+                    for tier in prices(settings)
+                    if (await _card_offer(request, found.user_id, tier)).on_sale
+                ],
                 portal=await stripe_db.customer_of_user(pool, found.user_id) is not None,
             )
     response = render(request, "billing.html", context)
@@ -147,6 +170,11 @@ async def checkout(request: web.Request) -> web.StreamResponse:
     price = prices(settings).get(tier)
     if price is None:
         raise NotFound(f"no card plan {form.get('tier')!r}")
+    sale = await _card_offer(request, signed.user_id, tier)
+    if not sale.on_sale:
+        raise Conflict(
+            f"{tier.value} is not on sale for this account ({sale.value}): it would not add to the plan"
+        )
     metadata = {"telegram_user_id": str(signed.user_id), "tier": tier.value}
     base = _base_url(request)
     params: SessionCreateParams = {

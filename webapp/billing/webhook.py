@@ -9,7 +9,8 @@ transaction that applies the event, so a redelivered event answers 200 and chang
 A checkout fetches its subscription from Stripe first, for the period it paid. Unknown event
 types and events VolSpike cannot use (an unknown Telegram user, a missing field, a value out of
 range: `webapp.billing.events`) are logged and answered 200: Stripe retrying them cannot help.
-A failed renewal payment is told to the user in the bot after the commit.
+A failed renewal payment is told to the user in the bot after the commit; a Stars subscription
+of a lower tier that a card checkout replaces is cancelled at Telegram after it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from db import stripe as stripe_db
 from webapp import keys
 from webapp.billing import events, ledger
 from webapp.billing.client import STRIPE
-from webapp.billing.notices import tell_payment_failed
+from webapp.billing.notices import cancel_replaced_stars, tell_payment_failed
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     event_at = datetime.fromtimestamp(event["created"], UTC)
     now = request.app[keys.CLOCK].now()
     failed: ledger.PaymentFailed | None = None
+    replaced: ledger.ReplacedStars | None = None
     try:
         fetched = None
         invoice = subscription = None
@@ -131,7 +133,9 @@ async def stripe_webhook(request: web.Request) -> web.Response:
                 return web.json_response({"received": True, "handled": True})
             if kind == "checkout.session.completed":
                 assert fetched is not None
-                await ledger.checkout_completed(conn, checkout, fetched, now=now, event_at=event_at)
+                replaced = await ledger.checkout_completed(
+                    conn, checkout, fetched, now=now, event_at=event_at
+                )
             elif kind == "invoice.paid":
                 assert invoice is not None
                 await ledger.invoice_paid(conn, invoice, now)
@@ -146,4 +150,6 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         return web.json_response({"received": True, "handled": False})
     if failed is not None:
         await tell_payment_failed(request.app, failed)
+    if replaced is not None:
+        await cancel_replaced_stars(request.app, replaced)
     return web.json_response({"received": True, "handled": True})

@@ -58,6 +58,8 @@ export function alertCard(alert, fresh = false) {
       el("span", { class: "figure" }, el("small", { text: t("price") }), price(alert.price)),
       el("span", { class: "figure" }, el("small", { text: t("funding") }), funding(alert.fundingRate)),
     ),
+    // the context as the bot writes it, in the reader's language (server-rendered: one rule)
+    ...(alert.contextLines || []).map((line) => el("div", { class: "alert-context", text: line })),
     outcomeLine(alert.outcome),
   );
 }
