@@ -18,12 +18,13 @@ SELECT {COLUMNS} FROM alerts
 WHERE detected_at <= $1 AND publish_failed_at IS NULL AND {PUBLIC}
   AND alert_type = ANY($3::text[])
   AND ($4::text IS NULL OR symbol = $4)
+  AND ($5::text IS NULL OR strpos(symbol, upper($5)) > 0)
 ORDER BY detected_at DESC, id DESC
 LIMIT $2
 """
 
 MARKERS = f"""
-SELECT detected_at, alert_type FROM alerts
+SELECT detected_at, alert_type, volume_ratio FROM alerts
 WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= $4
   AND publish_failed_at IS NULL AND {PUBLIC}
   AND alert_type = ANY($5::text[])
@@ -38,9 +39,10 @@ async def feed(
     limit: int,
     types: Sequence[str],
     symbol: str | None = None,
+    search: str | None = None,
 ) -> list[Alert]:
-    """Newest first."""
-    rows = await conn.fetch(FEED, visible_until, limit, list(types), symbol)
+    """Newest first; `search` keeps the symbols containing it, in any case."""
+    rows = await conn.fetch(FEED, visible_until, limit, list(types), symbol, search)
     return [from_row(row) for row in rows]
 
 
@@ -53,6 +55,6 @@ async def markers(
     visible_until: datetime,
     types: Sequence[str],
 ) -> list[asyncpg.Record]:
-    """`(detected_at, alert_type)` of the symbol's alerts in [start, end), oldest first."""
+    """`(detected_at, alert_type, volume_ratio)` of the symbol's alerts in [start, end), oldest first."""
     rows: list[asyncpg.Record] = await conn.fetch(MARKERS, symbol, start, end, visible_until, list(types))
     return rows

@@ -190,7 +190,7 @@ async def test_hourly_candles_are_aggregated_from_minutes_with_markers(client: T
         "c": 159.5,
         "v": sum(1000.0 + i for i in range(60)),
     }
-    assert body["markers"] == [{"t": int(alert_at.timestamp()), "type": "SPIKE"}]
+    assert body["markers"] == [{"t": int(alert_at.timestamp()), "type": "SPIKE", "ratio": 3.5}]
 
 
 async def test_candle_limit_keeps_the_newest_bars(client: TestClient, db) -> None:

@@ -86,7 +86,7 @@ async def test_record_page_at_phone_size(tab: Page, site: str) -> None:
     await tab.screenshot(path=str(ARTIFACTS / "record-light.png"), full_page=True)
     await tab.locator("a.chip-link", has_text="90").click()
     await tab.wait_for_url("**/record?days=90**")
-    assert await tab.locator("a.chip-link[aria-pressed='true']", has_text="90").count() == 1
+    assert await tab.locator("a.chip-link[aria-current='true']", has_text="90").count() == 1
     await tab.locator("a.chip-link", has_text="4").click()
     await tab.wait_for_url("**h=240**")
 

@@ -86,6 +86,7 @@ async def alerts(request: web.Request) -> web.Response:
             limit=limit,
             types=types,
             symbol=query.symbol,
+            search=query.search,
         )
         if types
         else []

@@ -52,7 +52,14 @@ async def _page_json(request: web.Request, query: CandlesQuery, tier: Tier) -> b
             visible_until=window.visible_until,
             types=window.types,
         )
-        markers = [{"t": int(r["detected_at"].timestamp()), "type": r["alert_type"]} for r in found]
+        markers = [
+            {
+                "t": int(r["detected_at"].timestamp()),
+                "type": r["alert_type"],
+                "ratio": round(r["volume_ratio"], 4),
+            }
+            for r in found
+        ]
     return orjson.dumps(
         {
             "symbol": query.symbol,

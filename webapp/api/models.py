@@ -16,7 +16,10 @@ AlertTypeName = Literal["SPIKE", "HALF_UPDATE", "FULL_UPDATE"]
 TierName = Literal["free", "pro", "elite"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,30}$"
+# A symbol as the exchange lists it: upper case, in any script (`我踏马来了USDT` trades on Binance
+# USDⓈ-M), no spaces; whether it is listed is the universe's to say (bot/symbols.py's rule).
+SYMBOL_PATTERN = r"^[^\sa-z]{2,48}$"
+SEARCH_MAX = 48
 CANDLE_LIMIT_CAP = 1000
 
 
@@ -129,6 +132,12 @@ class AlertItem(ApiModel):
 class AlertsQuery(QueryModel):
     type: AlertTypeName | None = None
     symbol: str | None = Field(None, pattern=SYMBOL_PATTERN)
+    search: str | None = Field(
+        None,
+        min_length=1,
+        max_length=SEARCH_MAX,
+        description="alerts of the symbols containing this text, in any case (`eth`, `pepe`, `bt`)",
+    )
     limit: int | None = Field(None, ge=1, le=100)
 
 
@@ -249,6 +258,7 @@ class CandleBar(BaseModel):
 class Marker(BaseModel):
     t: int = Field(description="detection time, unix seconds")
     type: AlertTypeName
+    ratio: float = Field(description="the hour's volume over the previous hour's when it fired")
 
 
 class CandlesPage(ApiModel):

@@ -28,6 +28,7 @@ from webapp import session as web_session
 from webapp.billing import oidc
 from webapp.billing.client import STRIPE
 from webapp.pages.templating import render
+from webapp.pages.views import common, plan_rows
 from webapp.security import CONTENT_SECURITY_POLICY, count_request
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _content_security_policy(settings: Settings) -> str:
 
 def _require_stripe(settings: Settings) -> None:
     if not settings.stripe_enabled:
-        raise NotFound("card payments are off (STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET are not set)")
+        raise NotFound("card payments are off")
 
 
 async def _signed_in(request: web.Request) -> web_session.WebSession:
@@ -88,10 +89,18 @@ async def _card_offer(request: web.Request, user_id: int, tier: Tier) -> Offer:
 
 
 async def billing_page(request: web.Request) -> web.Response:
+    """The plans with their prices, then Log In With Telegram (or the signed-in user's card plans);
+    with card payments off, a page saying so and where to pay instead."""
     settings = request.app[keys.SETTINGS]
-    _require_stripe(settings)
-    found = await web_session.load(request)
-    context: dict[str, object] = {"page": "billing", "signed_in": False, "plans": [], "portal": False}
+    context: dict[str, object] = {
+        **common(request, "billing"),
+        "cards": settings.stripe_enabled,
+        "signed_in": False,
+        "plans": plan_rows(settings),
+        "card_plans": [],
+        "portal": False,
+    }
+    found = await web_session.load(request) if settings.stripe_enabled else None
     if found is not None:
         pool = request.app[keys.POOL]
         plan = await subscriptions_db.me_fields(pool, found.user_id, request.app[keys.CLOCK].now())
@@ -101,7 +110,7 @@ async def billing_page(request: web.Request) -> web.Response:
                 csrf=found.csrf,
                 tier=plan["tier"],
                 expires=(plan["tierExpiresAt"] or "")[:10],
-                plans=[
+                card_plans=[
                     tier.value
                     for tier in prices(settings)
                     if (await _card_offer(request, found.user_id, tier)).on_sale

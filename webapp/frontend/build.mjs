@@ -9,7 +9,7 @@ import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "static", "dist");
-const pages = ["feed", "markets", "chart", "watchlist", "settings", "plans", "record"];
+const pages = ["feed", "markets", "chart", "watchlist", "settings", "plans", "record", "plain"];
 
 rmSync(out, { recursive: true, force: true });
 const result = await build({

@@ -13,7 +13,8 @@ from markupsafe import Markup
 from core.alerts import format_usd
 from core.number_format import format_change
 from core.presets import format_multiple, multiple_presets, volume_presets
-from core.symbols import resolve_one
+from core.settings import Settings
+from core.symbols import resolve_one, suggest
 from core.tiers import TIERS, Tier
 from db import symbols as db_symbols
 from webapp import keys
@@ -54,17 +55,17 @@ async def first_candles(request: web.Request, symbol: str, interval: str) -> Mar
     return Markup("{" + ",".join(parts).replace("<", "\\u003c") + "}")  # nothing can close the tag
 
 
-def _common(request: web.Request, page: str) -> dict[str, Any]:
+def common(request: web.Request, page: str) -> dict[str, Any]:
     settings = request.app[keys.SETTINGS]
     return {"page": page, "app_link": settings.telegram_app_link}
 
 
 async def feed(request: web.Request) -> web.Response:
-    return render(request, "feed.html", _common(request, "feed"))
+    return render(request, "feed.html", common(request, "feed"))
 
 
 async def markets(request: web.Request) -> web.Response:
-    return render(request, "markets.html", _common(request, "markets"))
+    return render(request, "markets.html", common(request, "markets"))
 
 
 async def chart(request: web.Request) -> web.StreamResponse:
@@ -72,7 +73,11 @@ async def chart(request: web.Request) -> web.StreamResponse:
     universe = await db_symbols.assets(request.app[keys.POOL])
     symbol = resolve_one(token, universe)
     if symbol is None:
-        context = {**_common(request, "chart"), "symbol": token.upper()[:30]}
+        context = {
+            **common(request, "unknown"),
+            "symbol": token.upper()[:30],
+            "suggestions": suggest(token, universe),
+        }
         response = render(request, "unknown_symbol.html", context)
         response.set_status(404)
         return response
@@ -81,7 +86,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
         query = {"interval": interval if interval in INTERVALS else DEFAULT_INTERVAL}
         raise web.HTTPFound(request.app.router["chart"].url_for(symbol=symbol).with_query(query))
     context = {
-        **_common(request, "chart"),
+        **common(request, "chart"),
         "symbol": symbol,
         "asset": universe[symbol],
         "interval": interval,
@@ -92,13 +97,13 @@ async def chart(request: web.Request) -> web.StreamResponse:
 
 
 async def watchlist(request: web.Request) -> web.Response:
-    return render(request, "watchlist.html", _common(request, "watchlist"))
+    return render(request, "watchlist.html", common(request, "watchlist"))
 
 
 async def settings(request: web.Request) -> web.Response:
     app_settings = request.app[keys.SETTINGS]
     context = {
-        **_common(request, "settings"),
+        **common(request, "settings"),
         "multiples": [
             (value, format_multiple(value)) for value in multiple_presets(app_settings.spike_multiple)
         ],
@@ -111,10 +116,10 @@ async def settings(request: web.Request) -> web.Response:
     return render(request, "settings.html", context)
 
 
-async def plans(request: web.Request) -> web.Response:
-    app_settings = request.app[keys.SETTINGS]
+def plan_rows(app_settings: Settings) -> list[dict[str, Any]]:
+    """The tier table of /plans and /billing: each tier's limits and its Stars price."""
     stars = {Tier.PRO: app_settings.stars_price_pro, Tier.ELITE: app_settings.stars_price_elite}
-    table = [
+    return [
         {
             "tier": tier.value,
             "delay_minutes": int(limits.alert_delay.total_seconds() // 60),
@@ -126,7 +131,11 @@ async def plans(request: web.Request) -> web.Response:
         }
         for tier, limits in TIERS.items()
     ]
-    return render(request, "plans.html", {**_common(request, "plans"), "plans": table})
+
+
+async def plans(request: web.Request) -> web.Response:
+    table = plan_rows(request.app[keys.SETTINGS])
+    return render(request, "plans.html", {**common(request, "plans"), "plans": table})
 
 
 RECORD_HORIZONS = (15, 60, 240)
@@ -168,7 +177,7 @@ async def record(request: web.Request) -> web.Response:
     horizon = int(request.query.get("h", "60")) if request.query.get("h") in ("15", "60", "240") else 60
     page = RecordPage.model_validate_json(await record_json(request, days))
     context = {
-        **_common(request, "record"),
+        **common(request, "record"),
         "record": page,
         "days": days,
         "horizon": horizon,

@@ -49,8 +49,8 @@ export async function api(path, { method = "GET", body } = {}) {
 let inline = null;
 
 /** The page's inline answer to `path` (`<script type="application/json" id="first-candles">`,
- * keyed by URL), once: later calls of the same URL ask the server. */
-function takeInline(path) {
+ * keyed by URL), once, or undefined: later calls of the same URL ask the server. */
+export function takeInline(path) {
   if (inline === null) {
     const node = document.getElementById("first-candles");
     inline = node ? JSON.parse(node.textContent) : {};
@@ -58,19 +58,6 @@ function takeInline(path) {
   const found = inline[path];
   delete inline[path];
   return found;
-}
-
-/**
- * A public GET without the user's credentials (candles are the same for everyone): answered
- * from the page itself when the server put the answer inline.
- */
-export async function publicGet(path) {
-  const found = takeInline(path);
-  if (found !== undefined) return found;
-  const response = await fetch(path);
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, (data && data.error) || "http_error", data && data.detail);
-  return data;
 }
 
 /** The signed-in user (`GET /api/me`: initData or the web session), or null in the public view

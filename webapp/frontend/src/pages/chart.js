@@ -2,10 +2,10 @@
 // markers; timeframes 1m…1d from /api/candles, older candles loaded when scrolled back, the
 // forming candle (and the hour's volume ratio) updated live from the 1m candles on /ws.
 import { CandlestickSeries, createChart, createSeriesMarkers, HistogramSeries } from "lightweight-charts";
-import { api, ApiError, publicGet } from "../lib/api.js";
+import { api, ApiError, takeInline } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
-import { $, status } from "../lib/dom.js";
-import { price, ratio, usd } from "../lib/format.js";
+import { $, lang, status } from "../lib/dom.js";
+import { price, ratio, usd, when } from "../lib/format.js";
 import { connectLive } from "../lib/live.js";
 import { haptic, holdVerticalSwipes, onScheme } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
@@ -14,6 +14,8 @@ import { setWatched } from "../lib/watch.js";
 const SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
 const PAGE = 300;
 const MARKER = { SPIKE: ["S", "#f5a623"], HALF_UPDATE: ["½", "#7b61ff"], FULL_UPDATE: ["U", "#2e86de"] };
+const TYPE_LABEL = { SPIKE: "typeSpike", HALF_UPDATE: "typeHalf", FULL_UPDATE: "typeFull" };
+const MARKER_REFRESH_MS = 60_000; // a delayed tier's next alert becomes visible on the minute
 
 const root = $("#chart-page");
 const symbol = root.dataset.symbol;
@@ -88,7 +90,8 @@ let markerPlugin = null;
 function makeChart() {
   chart = createChart($("#chart"), {
     autoSize: true,
-    layout: { attributionLogo: true, panes: { separatorColor: "transparent" } },
+    // The attribution is the page's own line under the chart (a 44 px link), not the logo.
+    layout: { attributionLogo: false, panes: { separatorColor: "transparent" } },
     rightPriceScale: { borderVisible: false },
     timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
     crosshair: { mode: 0 },
@@ -136,6 +139,16 @@ function drawMarkers() {
     if (!byTime.has(time) || m.type === "SPIKE") byTime.set(time, { time, position: "aboveBar", shape: "arrowDown", color, text });
   }
   markerPlugin.setMarkers([...byTime.values()].sort((a, b) => a.time - b.time));
+  showLastAlert();
+}
+
+/** The newest alert on the chart, in words: what the newest marker stands for. */
+function showLastAlert() {
+  const node = $("#last-alert");
+  const last = markers.reduce((newest, m) => (!newest || m.t > newest.t ? m : newest), null);
+  node.textContent = last
+    ? t("lastAlert", { type: t(TYPE_LABEL[last.type] || "typeSpike"), ratio: ratio(last.ratio), time: when(new Date(last.t * 1000).toISOString(), lang()) })
+    : t("noAlerts");
 }
 
 function mergeMarkers(fresh) {
@@ -151,13 +164,33 @@ function candlesUrl(params) {
   return `/api/candles?${new URLSearchParams({ symbol, ...params })}`;
 }
 
+/**
+ * A candles page: the first from the page itself (rendered for the public view, so its markers
+ * are the free tier's), the rest from the API with the user's credentials, whose markers follow
+ * the user's tier.
+ */
+async function candlesGet(path) {
+  const found = takeInline(path);
+  return found !== undefined ? found : api(path);
+}
+
+/** The markers the user's tier may see now (the inline first page carried the public ones). */
+async function refreshMarkers() {
+  if (!chart) return;
+  const mine = generation;
+  const page = await api(candlesUrl({ interval, limit: PAGE }));
+  if (mine !== generation) return;
+  mergeMarkers(page.markers || []);
+  drawMarkers();
+}
+
 async function loadLatest() {
   const mine = ++generation;
   exhausted = false;
   const [page, lastMinute, hours] = await Promise.all([
-    publicGet(candlesUrl({ interval, limit: PAGE })),
-    interval === "1m" ? null : publicGet(candlesUrl({ interval: "1m", limit: 3 })), // the newest closed minute
-    publicGet(candlesUrl({ interval: "1h", limit: 2 })),
+    candlesGet(candlesUrl({ interval, limit: PAGE })),
+    interval === "1m" ? null : candlesGet(candlesUrl({ interval: "1m", limit: 3 })), // the newest closed minute
+    candlesGet(candlesUrl({ interval: "1h", limit: 2 })),
   ]);
   if (mine !== generation) return;
   if (!chart) makeChart();
@@ -204,7 +237,7 @@ async function loadOlder() {
   const mine = generation;
   const oldest = candles[0].t;
   try {
-    const page = await publicGet(candlesUrl({ interval, to: oldest, limit: PAGE }));
+    const page = await candlesGet(candlesUrl({ interval, to: oldest, limit: PAGE }));
     if (mine !== generation) return;
     const older = ascending(page.candles).filter((c) => c.t < oldest);
     if (!older.length) {
@@ -246,13 +279,14 @@ function onLive(message) {
 }
 
 function wireTimeframes() {
-  for (const button of document.querySelectorAll("[data-interval]")) {
+  const buttons = [...document.querySelectorAll("#timeframes button")];
+  for (const button of buttons) {
     button.setAttribute("aria-pressed", String(button.dataset.interval === interval));
     button.addEventListener("click", async () => {
       if (button.dataset.interval === interval) return;
       interval = button.dataset.interval;
       haptic();
-      for (const other of document.querySelectorAll("[data-interval]")) other.setAttribute("aria-pressed", String(other === button));
+      for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
       const url = new URL(window.location.href);
       url.searchParams.set("interval", interval);
       window.history.replaceState(null, "", url);
@@ -286,14 +320,27 @@ function reportError(error) {
   status(error.error === "watchlist_full" ? t("watchlistFull") : t("error"), "error");
 }
 
+function onAlert(message) {
+  if (message.type !== "alert" || message.alert.symbol !== symbol || !chart) return;
+  const alert = message.alert;
+  mergeMarkers([{ t: Math.floor(Date.parse(alert.detectedAt) / 1000), type: alert.type, ratio: alert.ratio }]);
+  drawMarkers();
+}
+
 async function main() {
   holdVerticalSwipes();
   const first = loadLatest().catch(reportError);
+  wireTimeframes(); // before the user is known: a tap on a timeframe is never lost
   const user = await boot({ inner: true });
-  wireTimeframes();
   wireStar(user);
   await first;
-  connectLive([{ channel: "candles", symbol }], onLive);
+  const live = user && user.tier === "elite"; // alerts reach elite on /ws as they fire
+  connectLive([{ channel: "candles", symbol }, ...(live ? [{ channel: "alerts" }] : [])], (message) => {
+    onLive(message);
+    onAlert(message);
+  });
+  if (user && user.tier !== "free") await refreshMarkers().catch(reportError);
+  if (!live) window.setInterval(() => refreshMarkers().catch(reportError), MARKER_REFRESH_MS);
 }
 
 main();

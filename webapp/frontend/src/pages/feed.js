@@ -9,9 +9,10 @@ import { t } from "../lib/texts.js";
 
 const TYPE_LABEL = { SPIKE: "typeSpike", HALF_UPDATE: "typeHalf", FULL_UPDATE: "typeFull" };
 const list = $("#alerts");
-const filters = { type: "", symbol: "" };
+const filters = { type: "", symbol: "", typed: "" };
 let shown = new Set();
 let historyLimit = 10;
+let loads = 0; // the newest load's number: an older answer arriving late is dropped
 
 const HORIZONS = [
   [240, "change4h", "vsBtc4h", "h240"],
@@ -66,16 +67,20 @@ export function alertCard(alert, fresh = false) {
 function render(alerts) {
   shown = new Set(alerts.map((a) => a.id));
   list.replaceChildren(...alerts.map((a) => alertCard(a)));
-  $("#empty").hidden = alerts.length > 0;
+  const empty = $("#empty");
+  empty.hidden = alerts.length > 0;
+  empty.textContent = filters.symbol ? t("noMatch", { text: filters.typed }) : t("noAlerts");
 }
 
 async function load() {
   const params = new URLSearchParams();
   if (filters.type) params.set("type", filters.type);
-  if (filters.symbol) params.set("symbol", filters.symbol);
+  if (filters.symbol) params.set("search", filters.symbol);
   list.setAttribute("aria-busy", "true");
+  const mine = ++loads;
   try {
     const page = await api(`/api/alerts${params.size ? `?${params}` : ""}`);
+    if (mine !== loads) return page;
     historyLimit = page.historyLimit || historyLimit;
     const note = $("#delay-note");
     note.hidden = !page.delayMinutes;
@@ -94,7 +99,7 @@ async function load() {
 }
 
 function matches(alert) {
-  return (!filters.type || alert.type === filters.type) && (!filters.symbol || alert.symbol.startsWith(filters.symbol));
+  return (!filters.type || alert.type === filters.type) && (!filters.symbol || alert.symbol.includes(filters.symbol));
 }
 
 function slideIn(alert) {
@@ -117,7 +122,9 @@ function wireFilters() {
   $("#symbol-filter").addEventListener("input", (event) => {
     window.clearTimeout(timer);
     timer = window.setTimeout(() => {
-      filters.symbol = event.target.value.trim().toUpperCase().replace(/[^A-Z0-9]/g, "");
+      // Part of a symbol in any case and script ("eth", "pepe", "bt", "我踏"), as the API matches it.
+      filters.typed = event.target.value.trim();
+      filters.symbol = event.target.value.replace(/\s+/g, "").replace(/^[$#]+/, "").toUpperCase().slice(0, 48);
       load();
     }, 250);
   });

@@ -44,7 +44,7 @@ function starButton(market) {
 
 function rowNode(market) {
   const link = el("a", { class: "m-link", href: `/chart/${market.symbol}` }, ...cells(market));
-  return el("div", { class: "m-row", role: "row", dataset: { symbol: market.symbol } }, starButton(market), link);
+  return el("div", { class: "m-row", dataset: { symbol: market.symbol } }, starButton(market), link);
 }
 
 function update(markets) {
@@ -81,7 +81,7 @@ function arrange() {
   body.replaceChildren(fragment);
   $("#no-match").hidden = visible.length > 0;
   for (const head of document.querySelectorAll("[data-sort]")) {
-    head.setAttribute("aria-sort", head.dataset.sort === sort.key ? (sort.dir > 0 ? "ascending" : "descending") : "none");
+    head.dataset.order = head.dataset.sort === sort.key ? (sort.dir > 0 ? "ascending" : "descending") : "none";
   }
 }
 

@@ -2,7 +2,8 @@
 // API validates with the bot's rule). Locked items say which plan unlocks them.
 import { api, ApiError } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
-import { $, status } from "../lib/dom.js";
+import { $, el, status } from "../lib/dom.js";
+import { ratio, usd } from "../lib/format.js";
 import { haptic, mainAction } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
 
@@ -11,9 +12,27 @@ let action = null;
 
 const hhmm = (value) => (value ? String(value).slice(0, 5) : "");
 
+/**
+ * Show a threshold in its select: the option of the same number (the API answers `5.0` as 5,
+ * the option may read "5.0"), "Default" for null. A value set elsewhere that no option holds
+ * gets an option of its own, so the next save sends it back unchanged instead of a blank.
+ */
+function choose(select, value) {
+  if (value === null || value === undefined) {
+    select.value = "";
+    return;
+  }
+  let option = [...select.options].find((o) => o.value !== "" && Number(o.value) === value);
+  if (!option) {
+    option = el("option", { value: String(value), text: select === form.spikeMultiple ? ratio(value).replace(/\.?0+×$/, "×") : usd(value) });
+    select.append(option);
+  }
+  select.value = option.value;
+}
+
 function fill(settings) {
-  form.spikeMultiple.value = settings.spikeMultiple === null ? "" : String(settings.spikeMultiple);
-  form.minQuoteVolume.value = settings.minQuoteVolume === null ? "" : String(settings.minQuoteVolume);
+  choose(form.spikeMultiple, settings.spikeMultiple);
+  choose(form.minQuoteVolume, settings.minQuoteVolume);
   for (const box of form.querySelectorAll("[name=alertTypes]")) box.checked = settings.alertTypes.includes(box.value);
   form.watchlistOnly.checked = settings.watchlistOnly;
   form.quietStart.value = hhmm(settings.quietStart);
