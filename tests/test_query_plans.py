@@ -54,7 +54,7 @@ MODULES = (
 BTC = symbol_name(1)
 ELITE_USER = FIRST_USER + 10  # i % 10 == 0: elite
 # A symbol's alerts: either index on (symbol, ...) reads only them.
-SYMBOL_INDEX = r"alerts_symbol_(detected_idx|hour_ts_alert_type_key)"
+SYMBOL_INDEX = r"alerts_(public_)?symbol_detected_idx|alerts_public_key"  # both lead with the symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,10 @@ class Context:
     update: int  # a HALF_UPDATE of an earlier SPIKE
     owner: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _update_windows() -> tuple[object, ...]:
+    return (recipients.HALF_BEFORE, recipients.FULL_BEFORE)
 
 
 def _tiers() -> tuple[object, ...]:
@@ -160,14 +164,14 @@ HOT: dict[str, Hot] = {
     ),
     "fan-out insert (recipients), SPIKE": Hot(
         recipients.INSERT_DELIVERIES,
-        lambda c: (c.spike, NOW, *_tiers(), 0, FIRST_USER + 1000, True),
+        lambda c: (c.spike, NOW, *_tiers(), 0, FIRST_USER + 1000, True, *_update_windows()),
         (r"alerts_pkey", r"users_pkey"),
         ("bot.delivery.recipients.INSERT_DELIVERIES",),
     ),
     "fan-out insert (recipients), update": Hot(
         recipients.INSERT_DELIVERIES,
-        lambda c: (c.update, NOW, *_tiers(), 0, None, True),
-        (r"alerts_pkey", r"alerts_symbol_hour_ts_alert_type_key", r"deliveries_alert_id_chat_id_key"),
+        lambda c: (c.update, NOW, *_tiers(), 0, None, True, *_update_windows()),
+        (r"alerts_pkey", r"alerts_(public|crossing)_key", r"deliveries_alert_id_chat_id_key"),
     ),
     "fan-out due": Hot(
         alerts.FANOUT_DUE, lambda c: (0, 100), (r"alerts_fanout_due_idx",), ("db.alerts.FANOUT_DUE",)
@@ -221,27 +225,27 @@ HOT: dict[str, Hot] = {
     "alert id": Hot(
         alerts.FIND_ID,
         lambda c: (BTC, NOW.replace(minute=0, second=0), "SPIKE"),
-        (r"alerts_symbol_hour_ts_alert_type_key",),
+        (r"alerts_public_key",),
         ("db.alerts.FIND_ID",),
     ),
     "latest alerts": Hot(
-        alerts.LATEST, lambda c: (20, None), (r"alerts_detected_idx",), ("db.alerts.LATEST",)
+        alerts.LATEST, lambda c: (20, None), (r"alerts_(public_)?detected_idx",), ("db.alerts.LATEST",)
     ),
     "latest alerts of a symbol": Hot(
         alerts.LATEST_FOR_SYMBOL,
         lambda c: (BTC, 20, None),
-        (r"alerts_symbol_detected_idx",),
+        (SYMBOL_INDEX,),
         ("db.alerts.LATEST_FOR_SYMBOL",),
     ),
     "feed": Hot(
         alert_feed.FEED,
-        lambda c: (NOW - timedelta(minutes=15), 10, ["SPIKE"], None),
-        (r"alerts_(spike_)?detected_idx",),
+        lambda c: (NOW - timedelta(minutes=15), 10, ["SPIKE"], None, None),
+        (r"alerts_(spike_|public_)?detected_idx",),
         ("db.alert_feed.FEED",),
     ),
     "feed of a symbol": Hot(
         alert_feed.FEED,
-        lambda c: (NOW, 100, ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"], BTC),
+        lambda c: (NOW, 100, ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"], BTC, None),
         (SYMBOL_INDEX,),
     ),
     "chart markers": Hot(
@@ -253,7 +257,7 @@ HOT: dict[str, Hot] = {
     "alert history (/alerts)": Hot(
         alert_history.RECENT,
         lambda c: (NOW, 100, ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"]),
-        (r"alerts_detected_idx",),
+        (r"alerts_(public_)?detected_idx",),
         ("db.alert_history.RECENT",),
     ),
     "candles 1m": Hot(
@@ -325,7 +329,7 @@ HOT: dict[str, Hot] = {
         ("db.retention.DELETE_MARK_SNAPSHOTS",),
     ),
     "stats: alerts today": Hot(
-        admin.ALERTS_SINCE, lambda c: (NOW - DAY,), (r"alerts_detected_idx",), ("db.admin.ALERTS_SINCE",)
+        admin.ALERTS_SINCE, lambda c: (NOW - DAY,), (r"alerts_(public_)?detected_idx",), ("db.admin.ALERTS_SINCE",)
     ),
     "stats: deliveries today": Hot(
         admin.DELIVERIES_SINCE,
@@ -424,8 +428,11 @@ async def _now_playing(conn: asyncpg.Connection) -> Context:
         100.0,
         None,
         False,
+        None,  # context
+        None,  # level_multiple: a public alert
+        None,  # level_volume
     )
-    await conn.execute(recipients.INSERT_DELIVERIES, spike, NOW, *_tiers(), 0, None, True)
+    await recipients.insert_deliveries(conn, spike, NOW)
     await conn.execute(
         "UPDATE deliveries SET status = 'sending', updated_at = $2 WHERE id IN "
         "(SELECT id FROM deliveries WHERE alert_id = $1 ORDER BY id LIMIT 20)",
@@ -448,6 +455,9 @@ async def _now_playing(conn: asyncpg.Connection) -> Context:
         100.0,
         None,
         False,
+        None,  # context
+        None,  # level_multiple: a public alert
+        None,  # level_volume
     )
     assert update is not None
     await conn.execute("UPDATE alerts SET fanned_out_at = NULL, published_at = NULL WHERE id = $1", update)
