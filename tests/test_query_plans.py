@@ -329,7 +329,10 @@ HOT: dict[str, Hot] = {
         ("db.retention.DELETE_MARK_SNAPSHOTS",),
     ),
     "stats: alerts today": Hot(
-        admin.ALERTS_SINCE, lambda c: (NOW - DAY,), (r"alerts_(public_)?detected_idx",), ("db.admin.ALERTS_SINCE",)
+        admin.ALERTS_SINCE,
+        lambda c: (NOW - DAY,),
+        (r"alerts_(public_)?detected_idx",),
+        ("db.admin.ALERTS_SINCE",),
     ),
     "stats: deliveries today": Hot(
         admin.DELIVERIES_SINCE,
