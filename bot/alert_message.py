@@ -104,7 +104,7 @@ def _keyboard(
         rows.append([chart])
     if private and alert.id is not None:
         # The chart image goes to the chat it is asked from: in a group, to everyone, so only here.
-        image = InlineKeyboardButton(text=t("📈 Chart"), callback_data=chart_callback(alert.id))
+        image = InlineKeyboardButton(text=t("🖼 Chart image"), callback_data=chart_callback(alert.id))
         if rows:
             rows[0].append(image)
         else:

@@ -1,4 +1,4 @@
-"""The "📈 Chart" button under an alert, pressed through the real Dispatcher and the Telegram
+"""The "🖼 Chart image" button under an alert, pressed through the real Dispatcher and the Telegram
 look-alike: a PNG of the alert's own symbol and hour comes back as a reply, once per press, at
 most one per user every 3 s; a forged or unknown alert, an alert the plan does not show yet and
 an hour without candles are answered with their reason, in the user's language."""
@@ -58,7 +58,7 @@ async def chart_data(app: RunningBot, alert_id: int, *, locale: str = "en", tier
     assert rendered.keyboard is not None
     buttons = [b for row in rendered.keyboard.inline_keyboard for b in row]
     chart = next(b for b in buttons if b.callback_data and b.callback_data.startswith("chart:"))
-    assert chart.text == {"en": "📈 Chart", "ru": "📈 График"}[locale]
+    assert chart.text == {"en": "🖼 Chart image", "ru": "🖼 Картинка графика"}[locale]
     assert chart.callback_data is not None and len(chart.callback_data.encode()) <= 64
     return chart.callback_data
 

@@ -1,4 +1,4 @@
-"""The "📈 Chart" button under an alert: the alert's own hour of 1-minute candles as a picture,
+"""The "🖼 Chart image" button under an alert: the alert's own hour of 1-minute candles as a picture,
 sent as a reply to the alert.
 
 The callback data carries only the alert id; the symbol and the hour are read from that alert's
