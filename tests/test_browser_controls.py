@@ -331,7 +331,8 @@ async def test_an_unknown_time_zone_is_refused_with_a_message(page, site: Site) 
 # Plans.
 
 
-async def test_the_stars_button_opens_telegrams_invoice_sheet(page, site: Site) -> None:
+async def test_the_stars_button_opens_telegrams_invoice_sheet(page, site: Site, db) -> None:
+    await set_tier(db, USER, "free")  # Pro is an upgrade for a free user
     tab, console = page
     await open_page(tab, site, "plans", "tg")
     await tab.locator("[data-buy='pro']").tap()
@@ -339,6 +340,17 @@ async def test_the_stars_button_opens_telegrams_invoice_sheet(page, site: Site) 
         while not console.posted("web_app_open_invoice"):  # noqa: ASYNC110 - the page's log
             await asyncio.sleep(0.05)
     assert console.errors == []
+
+
+async def test_the_plan_the_user_already_has_is_not_sold_again(page, site: Site) -> None:
+    """The site's user has Elite without an end: the entitlement rule sells upgrades and renewals
+    only, so Pro's button says why instead of opening an invoice (the API answers 409)."""
+    tab, console = page
+    await open_page(tab, site, "plans", "tg")
+    await tab.locator("[data-buy='pro']").tap()
+    covered = "Your plan already covers this one: choose a higher plan"
+    await expect(tab.locator("#status")).to_have_text(covered)
+    assert not console.posted("web_app_open_invoice")
 
 
 # Billing and the unknown symbol.

@@ -37,6 +37,10 @@ async function buy(button) {
     if (error.status === 404 || error.status === 501) {
       button.textContent = t("starsSoon");
       button.classList.add("unavailable");
+    } else if (error.status === 409) {
+      // The entitlement rule sells upgrades and renewals only: this plan would add nothing.
+      button.disabled = false;
+      status(t("planCovered"));
     } else {
       button.disabled = false;
       status(t("error"), "error");
