@@ -62,7 +62,7 @@ def build_dispatcher(
         charts=ChartRenderer(),
     )
     setup_middlewares(dp, i18n)
-    dp.include_routers(*get_routers(settings))
+    dp.include_routers(*get_routers())
     return dp
 
 

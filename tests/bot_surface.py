@@ -128,6 +128,8 @@ SURFACE: tuple[Use, ...] = (
         tier="pro",
     ),
     Use("button", "settings:quiet:off", both("Quiet hours are off.", "Тихие часы выключены."), tier="pro"),
+    Use("button", "settings:menu:cap", both("At most this many spike alerts a day", "Не больше стольких")),
+    Use("button", "settings:cap:10", both("Daily cap: 10 spikes a day", "Дневной лимит: 10 всплесков")),
     Use(
         "button", "settings:quiet:custom", both("Send the quiet hours as", "Отправьте тихие часы"), tier="pro"
     ),

@@ -118,6 +118,25 @@ async def test_elite_alerts_show_a_hundred_in_real_time_with_updates(app: Runnin
     assert "late" not in text
 
 
+async def test_pro_alerts_list_an_early_warning_as_a_projection(app: RunningBot):
+    await app.add_user(USER, tier="pro")
+    now = app.clock.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    await app.pool.execute(
+        "INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,"
+        " previous_volume, volume_ratio, price, funding_rate, projected_volume)"
+        " VALUES ('SOLUSDT', 'SOL', 'EARLY', $1, $2, 6.37e6, 6e6, 1.0617, 20, 0.0001, 18.05e6)",
+        hour,
+        now - timedelta(minutes=6),
+    )
+    [reply] = await app.send(USER, "/alerts")
+    assert "⏳" in reply.text and "$6.37M · 1.06× · on pace for $18.05M (3.01×) · $20\n" in reply.text
+    await app.add_user(USER + 1, tier="free")
+    app.clock.set(now + timedelta(minutes=30))
+    [free] = await app.send(USER + 1, "/alerts")
+    assert "SOL" not in free.text  # the early warning is pro's and elite's
+
+
 async def test_pro_alert_times_are_shown_in_their_time_zone(app: RunningBot):
     await app.add_user(USER, tier="pro")
     await app.pool.execute("UPDATE user_settings SET timezone = 'Asia/Tokyo' WHERE user_id = $1", USER)

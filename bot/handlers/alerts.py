@@ -17,14 +17,13 @@ from bot.models import BotUser
 from core.alerts import AlertType, format_price, format_ratio, format_usd, simulated_prefix
 from core.clock import Clock
 from core.number_format import format_change
-from core.settings import Settings
 from core.texts import chunks, html_text
 from core.tiers import feed_window, limits
 from core.timezones import display_timezone
 from db import alert_history
 from db import user_settings as settings_db
 
-_MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_UPDATE: "●"}
+_MARK = {AlertType.SPIKE: "🚀", AlertType.HALF_UPDATE: "◐", AlertType.FULL_UPDATE: "●", AlertType.EARLY: "⏳"}
 
 
 _CHANGE_COLUMN = {15: "change_15m", 60: "change_1h", 240: "change_4h"}
@@ -45,12 +44,22 @@ def outcome_text(row: asyncpg.Record) -> str:
     return f" · {format_change(change)} " + _("after {horizon}").format(horizon=horizon_name(minutes))
 
 
+def projection_text(row: asyncpg.Record) -> str:
+    """An early warning's projection, said as one: " · on pace for $18.05M (3.01×)"."""
+    projected = row["projected_volume"]
+    if projected is None or not row["previous_volume"]:
+        return ""
+    return " · " + _("on pace for {volume} ({ratio})").format(
+        volume=format_usd(projected), ratio=format_ratio(projected / row["previous_volume"])
+    )
+
+
 def alert_line(row: asyncpg.Record, zone: ZoneInfo) -> str:
     local: datetime = row["detected_at"].astimezone(zone)
     return (
         f"{simulated_prefix(row['simulated'])}{_MARK[AlertType(row['alert_type'])]} "
         f"<code>{local:%m-%d %H:%M}</code> <b>{html_text(row['asset'])}</b> "
-        f"{format_usd(row['current_volume'])} · {format_ratio(row['volume_ratio'])} · "
+        f"{format_usd(row['current_volume'])} · {format_ratio(row['volume_ratio'])}{projection_text(row)} · "
         f"{format_price(row['price'])}{outcome_text(row)}"
     )
 
@@ -82,7 +91,7 @@ async def recent_alerts(message: Message, user: BotUser, pool: asyncpg.Pool, clo
         await message.answer(text)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(recent_alerts, Command("alerts"))

@@ -27,7 +27,6 @@ from bot.models import BotUser
 from core.clock import Clock, ms_from_utc
 from core.number_format import format_ratio
 from core.redis_names import RedisNames
-from core.settings import Settings
 from core.tiers import feed_window
 from db import alerts as alerts_db
 from db import candles as candles_db
@@ -130,7 +129,7 @@ async def send_chart(
     await callback.answer()
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.callback_query.register(send_chart, F.data.startswith(CHART_PREFIX))
     return router

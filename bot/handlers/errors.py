@@ -18,7 +18,6 @@ from aiogram.utils.i18n import gettext as _
 from bot.models import BotUser
 from core.errors import AppError
 from core.i18n import DEFAULT_LOCALE, N_
-from core.settings import Settings
 from core.texts import html_text
 
 log = logging.getLogger(__name__)
@@ -40,48 +39,50 @@ def _describe(update: Update, user: BotUser | None) -> dict[str, object]:
     return context
 
 
-def build_router(settings: Settings) -> Router:
+async def on_error(event: ErrorEvent, i18n: I18n, user: BotUser | None = None) -> bool:
+    exc = event.exception
+    locale = user.language if user is not None else DEFAULT_LOCALE
+    if isinstance(exc, AppError) and isinstance(exc.detail, str):
+        text = exc.detail
+    else:
+        log.error("handler failed", extra=_describe(event.update, user), exc_info=exc)
+        text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
+    try:
+        if event.update.message is not None:
+            # In a group too: there only admins' commands (/connect, /disconnect) get this far.
+            await event.update.message.answer(html_text(text))
+        elif event.update.callback_query is not None:
+            await event.update.callback_query.answer(text, show_alert=True)
+    except TelegramAPIError as reply_error:
+        log.warning("error reply not sent", extra={"error": str(reply_error)})
+    return True
+
+
+def build_router() -> Router:
     router = Router(name=__name__)
-
-    @router.error()
-    async def on_error(event: ErrorEvent, i18n: I18n, user: BotUser | None = None) -> bool:
-        exc = event.exception
-        locale = user.language if user is not None else DEFAULT_LOCALE
-        if isinstance(exc, AppError) and isinstance(exc.detail, str):
-            text = exc.detail
-        else:
-            log.error("handler failed", extra=_describe(event.update, user), exc_info=exc)
-            text = i18n.gettext(SOMETHING_WENT_WRONG, locale=locale)
-        try:
-            if event.update.message is not None:
-                # In a group too: there only admins' commands (/connect, /disconnect) get this far.
-                await event.update.message.answer(html_text(text))
-            elif event.update.callback_query is not None:
-                await event.update.callback_query.answer(text, show_alert=True)
-        except TelegramAPIError as reply_error:
-            log.warning("error reply not sent", extra={"error": str(reply_error)})
-        return True
-
+    router.error.register(on_error)
     return router
 
 
-def build_fallback_router(settings: Settings) -> Router:
+async def unknown_button(callback: CallbackQuery) -> None:
+    await callback.answer(_("That button has expired."), show_alert=True)
+
+
+async def unknown_command(message: Message) -> None:
+    await message.answer(_("I don't know that command. Send /help to see what I can do."))
+
+
+async def not_a_command(message: Message) -> None:
+    await message.answer(_("I answer to commands. Send /help to see them."))
+
+
+def build_fallback_router() -> Router:
     """Last router: unknown commands in private chats get a hint (other chats are left alone), and
     a button no handler knows (forged, or left from an older version) is answered, so the
     user's client stops waiting and says why."""
     router = Router(name=f"{__name__}.fallback")
     router.message.filter(F.chat.type == "private")
-
-    @router.callback_query()
-    async def unknown_button(callback: CallbackQuery) -> None:
-        await callback.answer(_("That button has expired."), show_alert=True)
-
-    @router.message(F.text.startswith("/"))
-    async def unknown_command(message: Message) -> None:
-        await message.answer(_("I don't know that command. Send /help to see what I can do."))
-
-    @router.message()
-    async def not_a_command(message: Message) -> None:
-        await message.answer(_("I answer to commands. Send /help to see them."))
-
+    router.callback_query.register(unknown_button)
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(not_a_command)
     return router

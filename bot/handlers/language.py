@@ -19,7 +19,6 @@ from aiogram.utils.i18n import gettext as _
 from bot.menu import bot_commands
 from bot.models import BotUser
 from core.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
-from core.settings import Settings
 from db import users as users_db
 
 
@@ -61,7 +60,7 @@ async def chosen(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, i18
         await callback.answer(text)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(choose, Command("language"))

@@ -22,7 +22,6 @@ from aiogram.utils.i18n import gettext as _
 from bot.alert_message import MUTE_PREFIX
 from bot.models import BotUser
 from core.clock import Clock
-from core.settings import Settings
 from core.symbols import symbol_callback, symbol_from_callback
 from core.texts import html_text
 from core.timezones import display_timezone
@@ -125,7 +124,7 @@ async def lift_mute(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, 
         await callback.answer(_("That mute has already ended."), show_alert=True)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(list_mutes, Command("mutes"), F.chat.type == "private")
     router.callback_query.register(toggle_mute, F.data.startswith(MUTE_PREFIX))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiogram import F, Router
@@ -23,6 +24,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards.settings import (
+    cap_keyboard,
     multiple_keyboard,
     quiet_keyboard,
     settings_keyboard,
@@ -35,6 +37,7 @@ from bot.models import BotUser
 from bot.states import SettingsInput
 from core.alerts import AlertType, AlertTypesProblem, alert_types_problem
 from core.clock import Clock
+from core.daily_cap import valid_cap
 from core.presets import multiple_presets, volume_presets
 from core.settings import Settings
 from core.texts import html_text, tier_name
@@ -204,40 +207,66 @@ async def submenu(
     await callback.answer()
 
 
-async def set_multiple(
-    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
+async def save_preset(
+    callback: CallbackQuery,
+    user: BotUser,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    clock: Clock,
+    *,
+    prefix: str,
+    default: float,
+    presets: list[float],
+    save: Callable[[asyncpg.Pool, int, float | None], Awaitable[None]],
 ) -> None:
+    """A preset button (`<prefix><value>`): Pro and up, one of `presets` only; the default is
+    stored as None, so the user follows the default when it changes."""
     if not has(user, Tier.PRO):
         await refuse(callback, pool, user, settings, clock, Tier.PRO)
         return
     try:
-        value = float((callback.data or "").removeprefix("settings:mult:"))
+        value: float | None = float((callback.data or "").removeprefix(prefix))
     except ValueError:
-        value = 0.0
-    default = settings.spike_multiple
-    if value not in multiple_presets(default):
+        value = None
+    if value is None or value not in presets:
         await callback.answer(_("That value is not available."), show_alert=True)
         return
-    await settings_db.set_multiple(pool, user.id, None if value == default else value)
+    await save(pool, user.id, None if value == default else value)
     await refresh(callback, pool, user, settings, clock, _("Saved."))
+
+
+async def set_multiple(
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
+) -> None:
+    default = settings.spike_multiple
+    await save_preset(
+        callback,
+        user,
+        pool,
+        settings,
+        clock,
+        prefix="settings:mult:",
+        default=default,
+        presets=multiple_presets(default),
+        save=settings_db.set_multiple,
+    )
 
 
 async def set_volume(
     callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
 ) -> None:
-    if not has(user, Tier.PRO):
-        await refuse(callback, pool, user, settings, clock, Tier.PRO)
-        return
-    try:
-        value = float((callback.data or "").removeprefix("settings:vol:"))
-    except ValueError:
-        value = -1.0
     default = settings.spike_min_quote_volume
-    if value not in volume_presets(default):
-        await callback.answer(_("That value is not available."), show_alert=True)
-        return
-    await settings_db.set_min_volume(pool, user.id, None if value == default else value)
-    await refresh(callback, pool, user, settings, clock, _("Saved."))
+    await save_preset(
+        callback,
+        user,
+        pool,
+        settings,
+        clock,
+        prefix="settings:vol:",
+        default=default,
+        presets=volume_presets(default),
+        save=settings_db.set_min_volume,
+    )
 
 
 async def toggle_type(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings) -> None:
@@ -336,6 +365,29 @@ async def set_quiet(
     await refresh(callback, pool, user, settings, clock, _("Saved."))
 
 
+async def cap_menu(callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool) -> None:
+    """The daily cap's choices: every plan has it (it only ever sends fewer messages)."""
+    prefs = await settings_db.get(pool, user.id)
+    text = _(
+        "At most this many spike alerts a day (your time zone). Past it, one summary message "
+        "lists the spikes held back:"
+    )
+    await show(callback, text, cap_keyboard(prefs.daily_cap))
+    await callback.answer()
+
+
+async def set_cap(
+    callback: CallbackQuery, user: BotUser, pool: asyncpg.Pool, settings: Settings, clock: Clock
+) -> None:
+    raw = (callback.data or "").removeprefix("settings:cap:")
+    cap = None if raw == "off" else int(raw) if raw.isdigit() and len(raw) <= 4 else -1
+    if not valid_cap(cap):
+        await callback.answer(_("That value is not available."), show_alert=True)
+        return
+    await settings_db.set_daily_cap(pool, user.id, cap)
+    await refresh(callback, pool, user, settings, clock, _("Saved."))
+
+
 async def ask_timezone(callback: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(SettingsInput.timezone)
     if callback.bot is not None:
@@ -387,7 +439,7 @@ async def typed_quiet_hours(
     await message.answer(text, reply_markup=keyboard)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     typed = (F.text, ~F.text.startswith("/"))
@@ -399,6 +451,7 @@ def build_router(settings: Settings) -> Router:
     callbacks.register(back, F.data == "settings:back")
     callbacks.register(cancel, F.data == CANCEL)
     callbacks.register(locked, F.data.startswith("settings:locked"))
+    callbacks.register(cap_menu, F.data == "settings:menu:cap")
     callbacks.register(submenu, F.data.startswith("settings:menu:"))
     callbacks.register(set_multiple, F.data.startswith("settings:mult:"))
     callbacks.register(set_volume, F.data.startswith("settings:vol:"))
@@ -406,5 +459,6 @@ def build_router(settings: Settings) -> Router:
     callbacks.register(toggle_watchlist_only, F.data == "settings:wlonly")
     callbacks.register(toggle_pause, F.data == "settings:pause")
     callbacks.register(set_quiet, F.data.startswith("settings:quiet:"))
+    callbacks.register(set_cap, F.data.startswith("settings:cap:"))
     callbacks.register(ask_timezone, F.data == "settings:tz")
     return router

@@ -85,7 +85,7 @@ async def help_(message: Message) -> None:
     await message.answer(help_text())
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(start_with_chart, CommandStart(deep_link=True, magic=F.args.regexp(_PAYLOAD)))

@@ -12,11 +12,11 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.models import BotUser
-from core.alerts import AlertType, format_usd
+from core.alerts import format_usd
 from core.presets import format_multiple
 from core.settings import Settings
 from core.texts import alert_type_name, on_off, tier_name
-from core.tiers import limits
+from core.tiers import limits, tier_alert_types
 from core.timezones import display_timezone, format_quiet_hours
 from db import user_settings as settings_db
 from db import watchlists as watchlists_db
@@ -31,11 +31,7 @@ async def status(message: Message, user: BotUser, pool: asyncpg.Pool, settings: 
     volume = prefs.min_quote_volume if custom and prefs.min_quote_volume is not None else None
     if volume is None:
         volume = settings.spike_min_quote_volume
-    types = [
-        t
-        for t in AlertType
-        if (t.value in prefs.alert_types or not custom) and (tier.updates or not t.is_update)
-    ]
+    types = [t for t in tier_alert_types(user.tier) if t.value in prefs.alert_types or not custom]
     lines = ["<b>" + _("Your plan: {tier}").format(tier=tier_name(user.tier)) + "</b>"]
     if user.tier_expires_at is not None:
         local = user.tier_expires_at.astimezone(ZoneInfo(prefs.timezone))
@@ -82,7 +78,7 @@ async def status(message: Message, user: BotUser, pool: asyncpg.Pool, settings: 
     await message.answer("\n".join(lines))
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(status, Command("status"))

@@ -9,7 +9,6 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.models import BotUser
-from core.settings import Settings
 from db import user_settings as settings_db
 
 
@@ -18,7 +17,7 @@ async def stop(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
     await message.answer(_("All alerts are paused. Resume them any time in /settings."))
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(stop, Command("stop"))

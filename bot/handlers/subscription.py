@@ -66,41 +66,36 @@ def subscription_view(
     return "\n".join(lines), keyboard
 
 
+async def show(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
+    zone = (await settings_db.get(pool, user.id)).timezone
+    text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now(), zone)
+    await message.answer(text, reply_markup=keyboard)
+
+
+async def toggle(query: CallbackQuery, user: BotUser, pool: asyncpg.Pool, bot: Bot, clock: Clock) -> None:
+    cancel = query.data == CANCEL
+    subscription = await subscriptions_db.get(pool, user.id)
+    if subscription is None or subscription.provider != PROVIDER or subscription.period_end <= clock.now():
+        await query.answer(_("You have no Stars subscription."), show_alert=True)
+        return
+    try:
+        await bot.edit_user_star_subscription(
+            user_id=user.id, telegram_payment_charge_id=subscription.external_id, is_canceled=cancel
+        )
+    except TelegramBadRequest as exc:
+        log.warning("editUserStarSubscription refused", extra={"user_id": user.id, "error": exc.message})
+        await query.answer(_("Telegram did not accept the change. Please try again later."), show_alert=True)
+        return
+    await subscriptions_db.set_renews(pool, user.id, PROVIDER, not cancel)
+    zone = (await settings_db.get(pool, user.id)).timezone
+    text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now(), zone)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=keyboard)
+    await query.answer(_("Renewal cancelled.") if cancel else _("Renewal re-enabled."))
+
+
 def build_router() -> Router:
     router = Router(name=__name__)
-
-    @router.message(Command("subscription"), F.chat.type == "private")
-    async def show(message: Message, user: BotUser, pool: asyncpg.Pool, clock: Clock) -> None:
-        zone = (await settings_db.get(pool, user.id)).timezone
-        text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now(), zone)
-        await message.answer(text, reply_markup=keyboard)
-
-    @router.callback_query(F.data.in_({CANCEL, RESUME}))
-    async def toggle(query: CallbackQuery, user: BotUser, pool: asyncpg.Pool, bot: Bot, clock: Clock) -> None:
-        cancel = query.data == CANCEL
-        subscription = await subscriptions_db.get(pool, user.id)
-        if (
-            subscription is None
-            or subscription.provider != PROVIDER
-            or subscription.period_end <= clock.now()
-        ):
-            await query.answer(_("You have no Stars subscription."), show_alert=True)
-            return
-        try:
-            await bot.edit_user_star_subscription(
-                user_id=user.id, telegram_payment_charge_id=subscription.external_id, is_canceled=cancel
-            )
-        except TelegramBadRequest as exc:
-            log.warning("editUserStarSubscription refused", extra={"user_id": user.id, "error": exc.message})
-            await query.answer(
-                _("Telegram did not accept the change. Please try again later."), show_alert=True
-            )
-            return
-        await subscriptions_db.set_renews(pool, user.id, PROVIDER, not cancel)
-        zone = (await settings_db.get(pool, user.id)).timezone
-        text, keyboard = subscription_view(user, await subscriptions_db.get(pool, user.id), clock.now(), zone)
-        if isinstance(query.message, Message):
-            await query.message.edit_text(text, reply_markup=keyboard)
-        await query.answer(_("Renewal cancelled.") if cancel else _("Renewal re-enabled."))
-
+    router.message.register(show, Command("subscription"), F.chat.type == "private")
+    router.callback_query.register(toggle, F.data.in_({CANCEL, RESUME}))
     return router

@@ -27,6 +27,7 @@ from aiogram.utils.i18n import gettext as _
 from redis.asyncio import Redis
 
 from bot.admin_texts import plan_text
+from bot.filters import from_admin
 from bot.models import BotUser
 from bot.payments.notify import language_of, render
 from core.clock import Clock
@@ -108,99 +109,98 @@ def header_text(user: BotUser, name: str, rows: list[asyncpg.Record]) -> str:
     return "\n".join(lines)
 
 
-def build_router(settings: Settings) -> Router:
-    router = Router(name=__name__)
+async def paysupport(
+    message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
+) -> None:
+    rows = await payments_db.recent(pool, user.id, RECENT_PAYMENTS)
+    await state.set_state(Support.open)
+    await state.update_data(support_until=(clock.now() + SUPPORT_WINDOW).isoformat())
+    await message.answer(paysupport_text(rows), reply_markup=done_keyboard())
 
-    @router.message(Command("paysupport"), F.chat.type == "private")
-    async def paysupport(
-        message: Message, user: BotUser, pool: asyncpg.Pool, state: FSMContext, clock: Clock
-    ) -> None:
-        rows = await payments_db.recent(pool, user.id, RECENT_PAYMENTS)
-        await state.set_state(Support.open)
-        await state.update_data(support_until=(clock.now() + SUPPORT_WINDOW).isoformat())
-        await message.answer(paysupport_text(rows), reply_markup=done_keyboard())
 
-    @router.callback_query(F.data == DONE)
-    async def done(query: CallbackQuery, state: FSMContext) -> None:
+async def done(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+    await query.answer(_("Thank you. We answer here in this chat."), show_alert=True)
+
+
+async def forward(
+    message: Message,
+    user: BotUser,
+    pool: asyncpg.Pool,
+    state: FSMContext,
+    clock: Clock,
+    bot: Bot,
+    i18n: I18n,
+    redis: Redis,
+    names: RedisNames,
+    settings: Settings,
+) -> None:
+    now = clock.now()
+    until = (await state.get_data()).get("support_until")
+    if until is None or datetime.fromisoformat(until) <= now:
         await state.clear()
-        if isinstance(query.message, Message):
-            await query.message.edit_reply_markup(reply_markup=None)
-        await query.answer(_("Thank you. We answer here in this chat."), show_alert=True)
-
-    @router.message(Support.open, F.chat.type == "private", ~F.text.startswith("/"))
-    async def forward(
-        message: Message,
-        user: BotUser,
-        pool: asyncpg.Pool,
-        state: FSMContext,
-        clock: Clock,
-        bot: Bot,
-        i18n: I18n,
-        redis: Redis,
-        names: RedisNames,
-    ) -> None:
-        now = clock.now()
-        until = (await state.get_data()).get("support_until")
-        if until is None or datetime.fromisoformat(until) <= now:
-            await state.clear()
-            raise SkipHandler  # the conversation timed out: the message is an ordinary one
-        await state.update_data(support_until=(now + SUPPORT_WINDOW).isoformat())
-        rows = await payments_db.recent(pool, user.id, RECENT_PAYMENTS)
-        name = message.from_user.full_name if message.from_user else str(user.id)
-        reached = 0
-        for admin_id in sorted(settings.admin_ids):
-            locale = await language_of(pool, admin_id, i18n.default_locale)
-            try:
-                header = await bot.send_message(
-                    admin_id, render(i18n, locale, lambda: header_text(user, name, rows))
-                )
-                copy = await message.copy_to(admin_id)
-            except TelegramAPIError as exc:
-                log.warning("support message not forwarded", extra={"admin_id": admin_id, "error": str(exc)})
-                continue
-            for message_id in (header.message_id, copy.message_id):
-                await redis.set(names.support_thread(admin_id, message_id), user.id, ex=THREAD_TTL)
-            reached += 1
-        if reached:
-            await message.answer(
-                _("Sent to the VolSpike team. Write more, or press Done."), reply_markup=done_keyboard()
+        raise SkipHandler  # the conversation timed out: the message is an ordinary one
+    await state.update_data(support_until=(now + SUPPORT_WINDOW).isoformat())
+    rows = await payments_db.recent(pool, user.id, RECENT_PAYMENTS)
+    name = message.from_user.full_name if message.from_user else str(user.id)
+    reached = 0
+    for admin_id in sorted(settings.admin_ids):
+        locale = await language_of(pool, admin_id, i18n.default_locale)
+        try:
+            header = await bot.send_message(
+                admin_id, render(i18n, locale, lambda: header_text(user, name, rows))
             )
-        else:
-            await message.answer(
-                _("Your message could not reach the team right now. Please try again later.")
-            )
+            copy = await message.copy_to(admin_id)
+        except TelegramAPIError as exc:
+            log.warning("support message not forwarded", extra={"admin_id": admin_id, "error": str(exc)})
+            continue
+        for message_id in (header.message_id, copy.message_id):
+            await redis.set(names.support_thread(admin_id, message_id), user.id, ex=THREAD_TTL)
+        reached += 1
+    if reached:
+        await message.answer(
+            _("Sent to the VolSpike team. Write more, or press Done."), reply_markup=done_keyboard()
+        )
+    else:
+        await message.answer(_("Your message could not reach the team right now. Please try again later."))
 
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(paysupport, Command("paysupport"), F.chat.type == "private")
+    router.callback_query.register(done, F.data == DONE)
+    router.message.register(forward, Support.open, F.chat.type == "private", ~F.text.startswith("/"))
     return router
 
 
-def build_admin_router(settings: Settings) -> Router:
+async def answer(
+    message: Message, bot: Bot, pool: asyncpg.Pool, i18n: I18n, redis: Redis, names: RedisNames
+) -> None:
+    assert message.reply_to_message is not None
+    raw = await redis.get(names.support_thread(message.chat.id, message.reply_to_message.message_id))
+    if raw is None:
+        raise SkipHandler  # a reply to something else
+    user_id = int(raw)
+    locale = await language_of(pool, user_id, i18n.default_locale)
+    try:
+        await bot.send_message(user_id, render(i18n, locale, lambda: "<b>" + _("VolSpike support:") + "</b>"))
+        await message.copy_to(user_id)
+    except TelegramAPIError as exc:
+        log.warning("support answer not sent", extra={"user_id": user_id, "error": str(exc)})
+        await message.answer(
+            _("The answer did not reach user {user_id}: {error}").format(
+                user_id=user_id, error=html_text(exc.message)
+            )
+        )
+        return
+    await message.answer(_("Sent to user {user_id}.").format(user_id=user_id))
+
+
+def build_admin_router() -> Router:
     """An admin's reply to a forwarded support message goes to the user."""
     router = Router(name=f"{__name__}.admin")
-    router.message.filter(F.from_user.id.in_(settings.admin_ids), F.chat.type == "private")
-
-    @router.message(F.reply_to_message, ~F.text.startswith("/"))
-    async def answer(
-        message: Message, bot: Bot, pool: asyncpg.Pool, i18n: I18n, redis: Redis, names: RedisNames
-    ) -> None:
-        assert message.reply_to_message is not None
-        raw = await redis.get(names.support_thread(message.chat.id, message.reply_to_message.message_id))
-        if raw is None:
-            raise SkipHandler  # a reply to something else
-        user_id = int(raw)
-        locale = await language_of(pool, user_id, i18n.default_locale)
-        try:
-            await bot.send_message(
-                user_id, render(i18n, locale, lambda: "<b>" + _("VolSpike support:") + "</b>")
-            )
-            await message.copy_to(user_id)
-        except TelegramAPIError as exc:
-            log.warning("support answer not sent", extra={"user_id": user_id, "error": str(exc)})
-            await message.answer(
-                _("The answer did not reach user {user_id}: {error}").format(
-                    user_id=user_id, error=html_text(exc.message)
-                )
-            )
-            return
-        await message.answer(_("Sent to user {user_id}.").format(user_id=user_id))
-
+    router.message.filter(from_admin, F.chat.type == "private")
+    router.message.register(answer, F.reply_to_message, ~F.text.startswith("/"))
     return router

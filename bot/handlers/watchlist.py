@@ -13,7 +13,6 @@ from aiogram.utils.i18n import ngettext
 
 from bot.models import BotUser
 from core.errors import BadInput
-from core.settings import Settings
 from core.symbols import Resolution, resolve, split_args
 from core.texts import chunks, html_text, tier_name
 from core.tiers import limits
@@ -134,7 +133,7 @@ async def show(message: Message, user: BotUser, pool: asyncpg.Pool) -> None:
         await message.answer(text)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(watch, Command("watch"))
