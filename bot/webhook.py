@@ -18,7 +18,6 @@ and `volspike webapp` (which receives it) agree without more configuration.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -34,6 +33,7 @@ from redis.asyncio import Redis
 from core.redis_names import RedisNames
 from core.secret_compare import same_secret
 from core.settings import Settings
+from core.tasks import finish_or_cancel
 from db.unavailable import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -111,16 +111,9 @@ class WebhookHandler(SimpleRequestHandler):
 
     async def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
         """Wait (bounded) for the updates still being handled (aiogram keeps their tasks)."""
-        tasks = set(self._background_feed_update_tasks)
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning(
-                "updates still being handled at shutdown were cancelled", extra={"count": len(pending)}
-            )
+        cancelled = await finish_or_cancel(set(self._background_feed_update_tasks), timeout)
+        if cancelled:
+            log.warning("updates still being handled at shutdown were cancelled", extra={"count": cancelled})
 
 
 def mount_webhook(
