@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     telegram_global_rate: float = Field(25.0, gt=0)
     telegram_paid_broadcast: bool = False  # elite alerts go out with `allow_paid_broadcast`
     alert_max_age: timedelta = Field(timedelta(minutes=30), gt=timedelta(0))  # seconds or ISO 8601
+    # A chat's SPIKEs from the N-th within a minute on go out in one digest message (0: off).
+    digest_min_symbols: int = Field(4, ge=0)
 
     binance_rest_url: HttpUrl = "https://fapi.binance.com"
     binance_ws_url: WsUrl = "wss://fstream.binance.com"

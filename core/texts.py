@@ -32,6 +32,7 @@ def alert_type_name(alert_type: AlertType | str) -> str:
         AlertType.SPIKE: _("Volume spike"),
         AlertType.HALF_UPDATE: _("Half-hour update"),
         AlertType.FULL_UPDATE: _("Hour-close update"),
+        AlertType.EARLY: _("Early warning (projection)"),
     }[AlertType(alert_type)]
 
 

@@ -12,13 +12,14 @@ was written, a 5xx, or a crash while the request was open): it is never sent aga
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from db import owner_locks
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -48,10 +49,21 @@ SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
        a.detected_at < $1 - $3::interval AS expired,
        a.symbol, a.asset, a.alert_type, a.hour_ts, a.detected_at, a.current_volume,
        a.previous_volume, a.volume_ratio, a.price, a.funding_rate, a.simulated, a.context,
+       a.projected_volume,
        coalesce(ch.language, u.language, 'en') AS language,
        coalesce(s.timezone, 'UTC') AS timezone,
        sp.detected_at AS spike_at, sp.current_volume AS spike_volume, sp.volume_ratio AS spike_ratio,
        sp.price AS spike_price,
+       em.message_id AS edit_message_id, em.sent_at AS edit_sent_at,
+       -- an update waits while an earlier row of its symbol-hour for the chat is not settled (its
+       -- SPIKE in flight or due): it edits what that row sends, and never overtakes it
+       a.alert_type IN ('HALF_UPDATE', 'FULL_UPDATE') AND EXISTS (
+           SELECT 1
+           FROM alerts pa
+           JOIN deliveries pd ON pd.alert_id = pa.id AND pd.chat_id = c.chat_id
+           WHERE pa.symbol = a.symbol AND pa.hour_ts = a.hour_ts AND pa.alert_type <> 'EARLY'
+             AND pd.id < c.id AND pd.status IN ('pending', 'sending')
+       ) AS behind,
        ch.kind AS chat_kind,
        CASE
            WHEN ch.id IS NOT NULL THEN CASE WHEN ch.active THEN NULL ELSE 'disconnected' END
@@ -65,21 +77,121 @@ SELECT c.id, c.alert_id, c.chat_id, c.priority, c.attempts,
            WHEN c.priority = ANY ($4::smallint[])
                 AND s.quiet_start IS NOT NULL
                 AND in_quiet_hours($1, s.timezone, s.quiet_start, s.quiet_end) THEN 'quiet hours'
-       END AS skip_reason
+       END AS skip_reason,
+       -- the daily cap (core.daily_cap), only for a SPIKE row of a user who set one: today's
+       -- SPIKE messages and held-back rows since midnight in the user's zone
+       CASE WHEN s.daily_cap IS NOT NULL AND a.alert_type = 'SPIKE' THEN s.daily_cap END AS daily_cap,
+       cap.sent_today AS cap_sent_today, cap.held_assets AS cap_held_assets,
+       cap.held_ratios AS cap_held_ratios, cap.held_today AS cap_held_today,
+       cap.summary_id AS cap_summary_id,
+       -- a capped user's SPIKEs go one at a time (the count must see the previous one's outcome):
+       -- this one waits while another is in flight or an earlier one is due
+       s.daily_cap IS NOT NULL AND a.alert_type = 'SPIKE' AND EXISTS (
+           SELECT 1 FROM deliveries bd
+           WHERE bd.chat_id = c.chat_id AND bd.spike_hour IS NOT NULL AND bd.sent_at IS NULL
+             AND bd.status IN ('pending', 'sending') AND bd.id <> c.id
+             AND (bd.status = 'sending' OR (bd.id < c.id AND bd.due_at <= $1))
+       ) AS cap_behind,
+       -- an update of a SPIKE the cap held back is not sent
+       a.alert_type IN ('HALF_UPDATE', 'FULL_UPDATE') AND EXISTS (
+           SELECT 1 FROM deliveries cs
+           WHERE cs.chat_id = c.chat_id AND cs.spike_symbol = a.symbol AND cs.spike_hour = a.hour_ts
+             AND cs.capped
+       ) AS spike_capped,
+       -- the burst digest (core.digest): the chat's other SPIKEs of the minute before a SPIKE, whether
+       -- one of them is still due or in flight, the chat's digest holding one of them (where its list
+       -- starts) and that digest's message (NULL: its first message's outcome is not known)
+       coalesce(bp.burst_peers, 0) AS burst_peers, coalesce(bp.spike_behind, false) AS spike_behind,
+       dm.message_id AS digest_message_id, dm.sent_at AS digest_sent_at, dg.digest_since
 FROM claimed c
 JOIN alerts a ON a.id = c.alert_id
 LEFT JOIN users u ON u.id = c.chat_id
 LEFT JOIN user_settings s ON s.user_id = c.chat_id
 LEFT JOIN chats ch ON ch.id = c.chat_id
 -- an update's SPIKE is the chat's own of that symbol-hour (the public one, or a crossing of
--- its own thresholds): the one SPIKE delivery the chat has for it (deliveries_one_spike_key)
+-- its own thresholds): the one SPIKE delivery the chat has for it (deliveries_one_spike_key).
+-- LIMIT 1 (there is at most one) keeps the subquery apart, so it is looked up by the whole key,
+-- chat first, and not at all for a SPIKE; joined into the outer query, it was planned as a scan of
+-- the symbol-hour's SPIKE rows for every claimed row (7,750 x 128 rows, 3 s a claim).
 LEFT JOIN LATERAL (
     SELECT sp.detected_at, sp.current_volume, sp.volume_ratio, sp.price
     FROM deliveries sd
     JOIN alerts sp ON sp.id = sd.alert_id
-    WHERE a.alert_type <> 'SPIKE'
+    WHERE a.alert_type IN ('HALF_UPDATE', 'FULL_UPDATE')
       AND sd.chat_id = c.chat_id AND sd.spike_symbol = a.symbol AND sd.spike_hour = a.hour_ts
+    LIMIT 1
 ) sp ON true
+-- an update edits the chat's latest message of that symbol-hour: its SPIKE's, or the message an
+-- earlier update of the hour had to be sent as (never an early warning's, which stays as it was
+-- said); found through the hour's few alerts and the chat's row of each (UNIQUE (alert_id, chat_id))
+LEFT JOIN LATERAL (
+    SELECT pd.message_id, pd.sent_at
+    FROM alerts pa
+    JOIN deliveries pd ON pd.alert_id = pa.id AND pd.chat_id = c.chat_id
+    WHERE a.alert_type IN ('HALF_UPDATE', 'FULL_UPDATE')
+      AND pa.symbol = a.symbol AND pa.hour_ts = a.hour_ts AND pa.alert_type <> 'EARLY'
+      AND pd.id <> c.id AND pd.status = 'sent' AND pd.message_id IS NOT NULL
+      AND pd.digest_since IS NULL  -- never a burst digest (it lists other symbols)
+      AND NOT pd.capped  -- a held-back SPIKE's message is the daily cap's summary
+    ORDER BY pd.sent_at DESC, pd.id DESC
+    LIMIT 1
+) em ON true
+-- a capped user's day (core.daily_cap): their SPIKE rows sent since local midnight, through
+-- deliveries_spike_day_idx; the held-back ones listed in the day's latest summary (`summary_id`)
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE NOT td.capped) AS sent_today,
+           count(*) FILTER (WHERE td.capped) AS held_today,
+           (array_agg(td.message_id ORDER BY td.sent_at DESC, td.id DESC) FILTER (WHERE td.capped))[1]
+               AS summary_id,
+           (array_agg(ta.asset ORDER BY td.sent_at, td.id) FILTER (WHERE td.capped))[1:40] AS held_assets,
+           (array_agg(ta.volume_ratio ORDER BY td.sent_at, td.id) FILTER (WHERE td.capped))[1:40]
+               AS held_ratios
+    FROM deliveries td
+    -- each row's alert by its primary key (OFFSET 0: not flattened into a hash of all alerts)
+    CROSS JOIN LATERAL (
+        SELECT al.asset, al.volume_ratio FROM alerts al WHERE al.id = td.alert_id OFFSET 0
+    ) ta
+    WHERE s.daily_cap IS NOT NULL AND a.alert_type = 'SPIKE'
+      AND td.chat_id = c.chat_id AND td.spike_hour IS NOT NULL AND td.status = 'sent'
+      AND td.sent_at >= date_trunc('day', $1 AT TIME ZONE s.timezone) AT TIME ZONE s.timezone
+) cap ON true
+-- a SPIKE's burst (core.digest, WINDOW = 60 s): the chat's other SPIKE rows (sent, in flight or
+-- due) whose alert came within the minute before it, found by (chat_id, spike_hour) in this hour
+-- and the one before (deliveries_chat_spikes_idx)
+LEFT JOIN LATERAL (
+    SELECT count(*) AS burst_peers, bool_or(bd.status IN ('pending', 'sending')) AS spike_behind
+    FROM deliveries bd
+    JOIN alerts ba ON ba.id = bd.alert_id
+    WHERE a.alert_type = 'SPIKE'
+      AND bd.chat_id = c.chat_id AND bd.spike_hour IN (a.hour_ts, a.hour_ts - interval '1 hour')
+      AND bd.id <> c.id AND bd.status IN ('pending', 'sending', 'sent')
+      AND NOT bd.capped  -- held back by the daily cap: not a message
+      AND ba.detected_at >= a.detected_at - interval '60 seconds'
+      AND (ba.detected_at, bd.id) < (a.detected_at, c.id)
+) bp ON true
+-- ... the chat's digest that holds the latest of them (a burst goes on): a row marked before its
+-- digest was sent or edited, sent or of unknown outcome (killed in flight) ...
+LEFT JOIN LATERAL (
+    SELECT gd.digest_since
+    FROM deliveries gd
+    JOIN alerts ga ON ga.id = gd.alert_id
+    WHERE a.alert_type = 'SPIKE'
+      AND gd.chat_id = c.chat_id AND gd.spike_hour IN (a.hour_ts, a.hour_ts - interval '1 hour')
+      AND gd.id <> c.id AND gd.status IN ('sent', 'unknown') AND gd.digest_since IS NOT NULL
+      AND ga.detected_at >= a.detected_at - interval '60 seconds'
+      AND (ga.detected_at, gd.id) < (a.detected_at, c.id)
+    ORDER BY ga.detected_at DESC, gd.id DESC
+    LIMIT 1
+) dg ON true
+-- ... and its message: the latest one known sent of that digest (its rows share `digest_since`)
+LEFT JOIN LATERAL (
+    SELECT md.message_id, md.sent_at
+    FROM deliveries md
+    WHERE md.chat_id = c.chat_id AND md.spike_hour > dg.digest_since - interval '1 hour'
+      AND md.digest_since = dg.digest_since AND md.status = 'sent' AND md.message_id IS NOT NULL
+    ORDER BY md.sent_at DESC, md.id DESC
+    LIMIT 1
+) dm ON true
 ORDER BY c.priority, c.due_at, c.id
 """
 
@@ -90,13 +202,17 @@ UPDATE deliveries d
 SET status = r.status,
     sent_at = coalesce(r.sent_at, d.sent_at),
     message_id = coalesce(r.message_id, d.message_id),
+    edited = r.edited,
+    -- marked before its digest went out (db.digest.MARK); cleared when the row is given back
+    digest_since = CASE WHEN r.status = 'pending' THEN NULL ELSE coalesce(r.digest_since, d.digest_since) END,
     error = r.error,
     due_at = coalesce(r.due_at, d.due_at),
     attempts = d.attempts - r.refund,
-    updated_at = now()
+    updated_at = now(),
+    capped = d.capped OR r.capped
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[],
-            $6::timestamptz[], $7::integer[])
-     AS r(id, status, sent_at, message_id, error, due_at, refund)
+            $6::timestamptz[], $7::integer[], $8::boolean[], $9::boolean[], $10::timestamptz[])
+     AS r(id, status, sent_at, message_id, error, due_at, refund, edited, capped, digest_since)
 WHERE d.id = r.id AND d.status IN ('sending', 'unknown')
 """
 
@@ -112,20 +228,14 @@ UPDATE deliveries SET status = 'unknown', error = 'in flight during a crash', up
 WHERE status = 'sending' AND updated_at < now() - $1::interval
 """
 
-# Each running sender holds the session advisory lock (SENDER_LOCK_CLASS, owner) and writes its
-# owner into the rows it claims. A `sending` row whose owner holds no lock (or that has no owner)
-# was left by a process that died; a living sibling's rows in flight are not touched.
+# Each running sender holds its owner lock (db.owner_locks, class SENDER_LOCK_CLASS) and writes
+# its owner into the rows it claims. A `sending` row whose owner holds no lock (or that has no
+# owner) was left by a process that died; a living sibling's rows in flight are not touched.
 SENDER_LOCK_CLASS = 1447316548  # 'VSPD'
-TRY_OWNER_LOCK = "SELECT pg_try_advisory_lock($1::integer, $2::integer)"
-OWNER_UNLOCK = "SELECT pg_advisory_unlock($1::integer, $2::integer)"
-MARK_ORPHANS_UNKNOWN = """
+MARK_ORPHANS_UNKNOWN = f"""
 UPDATE deliveries d SET status = 'unknown', error = 'in flight during a crash', updated_at = now()
 WHERE d.status = 'sending'
-  AND (d.claimed_by IS NULL OR NOT d.claimed_by = ANY (ARRAY(
-      SELECT l.objid::bigint FROM pg_locks l
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = $1::oid
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  )))
+  AND (d.claimed_by IS NULL OR NOT d.claimed_by = ANY ({owner_locks.LIVE_OWNERS}))
 """
 
 # The alert's age is looked up per due row through its primary key: due rows are few, the alerts
@@ -185,6 +295,9 @@ class Outcome:
     error: str | None = None
     due_at: datetime | None = None
     refund: int = 0
+    edited: bool = False  # sent by editing the chat's message of the symbol-hour (`message_id`)
+    capped: bool = False  # a SPIKE the daily cap held back: `message_id` is the day's summary
+    digest_since: datetime | None = None  # sent in the chat's burst digest, which lists from then
 
 
 async def claim_due(
@@ -198,7 +311,9 @@ async def claim_due(
     owner: int | None = None,
 ) -> list[asyncpg.Record]:
     """Mark up to `limit` due rows `sending` (elite first) and return them with their alert (an
-    update with the figures of the SPIKE it follows, `spike_*`), the recipient's time zone, whether
+    update with the figures of the SPIKE it follows, `spike_*`, and the chat's latest message of
+    the symbol-hour to edit, `edit_message_id` sent at `edit_sent_at`, and `behind`: an earlier
+    row of its symbol-hour for the chat is still pending or in flight), the recipient's time zone, whether
     the alert is older than `max_age`, and why the row must be skipped now, if it must: the
     recipient left, paused, muted the symbol, or (for the `quiet_priorities`, the tiers that have
     quiet hours) is in quiet hours at `now`.
@@ -231,6 +346,9 @@ async def resolve(
             [o.error for o in outcomes],
             [o.due_at for o in outcomes],
             [o.refund for o in outcomes],
+            [o.edited for o in outcomes],
+            [o.capped for o in outcomes],
+            [o.digest_since for o in outcomes],
         )
         if blocked_users:
             await conn.execute(MARK_USERS_BLOCKED, list(blocked_users))
@@ -251,16 +369,12 @@ async def mark_unknown(conn: Conn, *, older_than: timedelta | None = None) -> in
 
 
 async def take_owner_lock(conn: Conn) -> int:
-    """Hold a fresh sender owner key on `conn`'s session (until it is unlocked or the session ends);
-    the key to write into claimed rows."""
-    while True:
-        owner = secrets.randbelow(2**31 - 2) + 1
-        if await conn.fetchval(TRY_OWNER_LOCK, SENDER_LOCK_CLASS, owner):
-            return owner
+    """Hold a fresh sender owner key on `conn`'s session; the key to write into claimed rows."""
+    return await owner_locks.take(conn, SENDER_LOCK_CLASS)
 
 
 async def release_owner_lock(conn: Conn, owner: int) -> None:
-    await conn.execute(OWNER_UNLOCK, SENDER_LOCK_CLASS, owner)
+    await owner_locks.release(conn, SENDER_LOCK_CLASS, owner)
 
 
 async def expire_due(conn: Conn, now: datetime, max_age: timedelta) -> int:

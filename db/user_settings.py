@@ -10,7 +10,7 @@ import asyncpg
 
 GET = """
 SELECT spike_multiple, min_quote_volume, alert_types, watchlist_only,
-       quiet_start, quiet_end, timezone, paused
+       quiet_start, quiet_end, timezone, paused, daily_cap
 FROM user_settings WHERE user_id = $1
 """
 
@@ -29,6 +29,7 @@ SET_QUIET = """
 UPDATE user_settings SET quiet_start = $2, quiet_end = $3, updated_at = now() WHERE user_id = $1
 """
 SET_TIMEZONE = "UPDATE user_settings SET timezone = $2, updated_at = now() WHERE user_id = $1"
+SET_DAILY_CAP = "UPDATE user_settings SET daily_cap = $2, updated_at = now() WHERE user_id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class UserSettings:
     quiet_end: time | None
     timezone: str
     paused: bool
+    daily_cap: int | None = None  # at most this many SPIKE messages a local day (core.daily_cap)
 
 
 async def get(conn: asyncpg.Pool | asyncpg.Connection, user_id: int) -> UserSettings:
@@ -58,6 +60,7 @@ async def get(conn: asyncpg.Pool | asyncpg.Connection, user_id: int) -> UserSett
         quiet_end=record["quiet_end"],
         timezone=record["timezone"],
         paused=record["paused"],
+        daily_cap=record["daily_cap"],
     )
 
 
@@ -96,3 +99,8 @@ async def set_quiet_hours(
 
 async def set_timezone(conn: asyncpg.Pool | asyncpg.Connection, user_id: int, zone: str) -> None:
     await conn.execute(SET_TIMEZONE, user_id, zone)
+
+
+async def set_daily_cap(conn: asyncpg.Pool | asyncpg.Connection, user_id: int, cap: int | None) -> None:
+    await conn.execute(ENSURE, user_id)
+    await conn.execute(SET_DAILY_CAP, user_id, cap)

@@ -20,6 +20,8 @@ from core.redis_names import RedisNames
 from core.settings import Settings, load_settings
 from db.migrate import migrate
 from db.pool import create_pool
+from tests import session_leaks
+from tests.fakes.telegram_api import FakeTelegram
 
 DATA = Path(__file__).parent / "data"
 
@@ -29,8 +31,12 @@ TEST_REDIS_URL = os.environ.get("VOLSPIKE_TEST_REDIS", "redis://127.0.0.1:6379/0
 # Tables the tests write to; emptied by the `db` fixture before a test that asks for it.
 TABLES = (
     "broadcast_recipients, broadcasts, admin_audit, webhook_events, payments, deliveries, alerts, "
-    "mutes, watchlists, user_settings, users, chats, symbols, candles_1m, mark_snapshots"
+    "mutes, watchlists, user_settings, users, chats, symbols, candles_1m, mark_snapshots, volume_curves"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    session_leaks.install()  # an unclosed aiohttp session is reported with where it was made
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +124,10 @@ async def redis(_redis_session: Redis, redis_prefix: str) -> Redis:
 @pytest.fixture
 def names(redis_prefix: str) -> RedisNames:
     return RedisNames(redis_prefix)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """The Telegram look-alike on a free loopback port, for the test."""
+    async with FakeTelegram() as fake:
+        yield fake

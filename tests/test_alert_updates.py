@@ -1,13 +1,13 @@
-"""Updates read as updates: an Elite user's half-hour and hour-close messages say what they are,
+"""Updates read as updates: an Elite user's half-hour and hour-close updates say what they are,
 which hour in the user's time zone, and how volume, ratio and price moved since the SPIKE of that
-hour; sent by the real delivery worker to the Telegram look-alike."""
+hour; they edit the user's SPIKE message (one message per symbol-hour); sent by the real delivery
+worker to the Telegram look-alike."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from redis.asyncio import Redis
 
 from core.alerts import AlertType
@@ -45,12 +45,6 @@ HALF = {
 }
 
 
-@pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
-
-
 async def test_half_and_full_updates_say_what_they_are_the_hour_and_the_move_since_the_spike(
     settings: Settings, db: asyncpg.Pool, redis: Redis, names: RedisNames, tg: FakeTelegram
 ):
@@ -70,14 +64,29 @@ async def test_half_and_full_updates_say_what_they_are_the_hour_and_the_move_sin
         clock.set(HALF_AT)
         await publish(redis, names, half)
         for chat in (EN, RU):
-            await tg.wait_for_call("sendMessage", chat, count=2)
+            await tg.wait_for_call("editMessageText", chat)
         clock.set(CLOSE_AT + timedelta(seconds=1))
         await publish(redis, names, full)
         for chat in (EN, RU):
-            await tg.wait_for_call("sendMessage", chat, count=3)
+            await tg.wait_for_call("editMessageText", chat, count=2)
     for chat in (EN, RU):
-        first, second, third = (c.text for c in tg.calls_to("sendMessage", chat))
-        assert "UPDATE" not in first and "ОБНОВЛЕНИЕ" not in first  # the SPIKE itself
-        assert second.split("\n")[:2] == HALF[chat]
-        assert third.split("\n")[:4] == EXPECTED[chat]
-        assert "::" not in third and ": BTC:" not in third
+        [first] = tg.calls_to("sendMessage", chat)  # one message for the symbol-hour
+        assert "UPDATE" not in first.text and "ОБНОВЛЕНИЕ" not in first.text  # the SPIKE itself
+        second, third = tg.calls_to("editMessageText", chat)
+        assert second.params["message_id"] == third.params["message_id"] == str(first.message_id)
+        assert second.text.split("\n")[:2] == HALF[chat]
+        assert third.text.split("\n")[:4] == EXPECTED[chat]
+        assert "::" not in third.text and ": BTC:" not in third.text
+        assert first.message_id is not None
+        shown = tg.message(chat, first.message_id)
+        assert shown is not None and shown.text == third.text and shown.edits == 2
+    rows = await db.fetch(
+        "SELECT alert_id, status, message_id, edited FROM deliveries WHERE chat_id = $1 ORDER BY id", EN
+    )
+    [spike_message] = {r["message_id"] for r in rows}
+    assert [(r["alert_id"], r["status"], r["edited"]) for r in rows] == [
+        (spike.id, "sent", False),
+        (half.id, "sent", True),
+        (full.id, "sent", True),
+    ]
+    assert spike_message == tg.calls_to("sendMessage", EN)[0].message_id

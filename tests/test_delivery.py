@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from redis.asyncio import Redis
 
 from core.alerts import AlertType
@@ -18,12 +17,6 @@ from tests.fakes.telegram_api import FakeTelegram
 
 ELITE, PRO, FREE = 101, 102, 103
 START = datetime(2026, 3, 2, 12, 7, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 async def test_each_tier_gets_the_alert_after_its_delay(
@@ -172,16 +165,16 @@ async def test_connected_group_gets_spikes_only_with_a_url_chart_button(
         await tg.wait_for_call("sendMessage", ELITE)  # an update follows its SPIKE
         await publish(redis, names, update)
         await tg.wait_for_call("sendMessage", group)
-        await tg.wait_for_call("sendMessage", ELITE, count=2)
+        await tg.wait_for_call("editMessageText", ELITE)  # the update edits the SPIKE message
         await poll_until(lambda: _all_sent(db))
     group_calls = tg.calls_to("sendMessage", group)
     assert len(group_calls) == 1 and "HALF-UPDATE" not in group_calls[0].text
     keyboard = group_calls[0].params["reply_markup"]["inline_keyboard"]
     assert keyboard == [[{"text": "Chart", "url": "https://volspike.test/chart/BTCUSDT"}]]
     assert not tg.calls_to("sendMessage", -5)
-    assert any(
-        c.text.startswith("<b>HALF-UPDATE — half-hour: BTC") for c in tg.calls_to("sendMessage", ELITE)
-    )
+    [edit] = tg.calls_to("editMessageText", ELITE)
+    assert edit.text.startswith("<b>HALF-UPDATE — half-hour: BTC")
+    assert edit.params["message_id"] == str(tg.calls_to("sendMessage", ELITE)[0].message_id)
 
 
 async def test_alert_is_localized_for_the_recipient_and_has_no_chart_without_webapp_url(

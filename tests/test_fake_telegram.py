@@ -79,3 +79,36 @@ async def test_send_photo_uploads_are_recorded_and_checked_as_telegram_documents
             assert len(tg.delivered_to(42)) == 1
         finally:
             await bot.session.close()
+
+
+async def test_edit_message_text_is_answered_as_telegram_does():
+    async with FakeTelegram() as tg:
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.url)))
+        try:
+            sent = await bot.send_message(42, "first")
+            edited = await bot.edit_message_text(text="second", chat_id=42, message_id=sent.message_id)
+            assert not isinstance(edited, bool)
+            assert edited.message_id == sent.message_id and edited.text == "second"
+            assert edited.edit_date is not None
+            stored = tg.message(42, sent.message_id)
+            assert stored is not None and (stored.text, stored.edits) == ("second", 1)
+            with pytest.raises(TelegramBadRequest, match="message is not modified: specified new message"):
+                await bot.edit_message_text(text="second", chat_id=42, message_id=sent.message_id)
+            with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+                await bot.edit_message_text(text="x", chat_id=43, message_id=sent.message_id)  # another chat
+            with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+                await bot.edit_message_text(text="x" * 4097, chat_id=42, message_id=sent.message_id)
+            tg.age_message(42, sent.message_id, 48 * 3600 + 1)
+            with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+                await bot.edit_message_text(text="third", chat_id=42, message_id=sent.message_id)
+            fresh = await bot.send_message(42, "fresh")
+            tg.delete_message(42, fresh.message_id)
+            with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+                await bot.edit_message_text(text="gone", chat_id=42, message_id=fresh.message_id)
+            tg.push_message(42, "a user's own words")
+            [update] = await bot.get_updates(timeout=1)
+            assert update.message is not None
+            with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+                await bot.edit_message_text(text="no", chat_id=42, message_id=update.message.message_id)
+        finally:
+            await bot.session.close()

@@ -40,9 +40,10 @@ SERVICE_APP = "volspike_fanout_under_test"
 
 
 @pytest.fixture
-async def tg():
-    async with FakeTelegram() as fake:
-        yield fake
+def settings(settings: Settings) -> Settings:
+    """These alerts all fire at START, so four or more would make a burst digest (its own tests
+    are test_burst_digest.py): here every alert is its own message."""
+    return settings.model_copy(update={"digest_min_symbols": 0})
 
 
 async def _elite_users(db: asyncpg.Pool) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
 
@@ -21,12 +19,6 @@ from core.settings import Settings
 from tests.delivery_harness import add_alert, add_user, poll_until, statuses
 from tests.fakes.telegram_api import FakeTelegram
 from tests.sender_harness import NOW, counted, fan_out, running_sender
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 async def test_429s_from_several_chats_pause_all_sending_and_every_message_goes_out_once(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import time, timedelta
 
 import asyncpg
@@ -29,12 +28,6 @@ from tests.delivery_harness import add_alert, add_user, poll_until, publish, run
 from tests.fakes.telegram_api import FakeTelegram
 from tests.sender_harness import NOW, counted, fan_out, running_sender
 from webapp.app import create_app
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 async def _row(db: asyncpg.Pool, chat_id: int) -> asyncpg.Record:

@@ -88,6 +88,7 @@ async def run_delivery(
         paid_broadcast=settings.telegram_paid_broadcast,
         lanes=opts.claim_lanes,
         state=state,
+        digest_min_symbols=settings.digest_min_symbols,
     )
     fanout = Fanout(pool, clock=clock, max_age=settings.alert_max_age, on_inserted=sender.wake)
     worker = StreamWorker(

@@ -1,16 +1,19 @@
 """The broadcast runner: sends confirmed broadcasts through the shared limiter at low priority.
 
-It picks up every `running` broadcast (also after a restart: rows still `sending` from before
-the crash become `lost` and are never re-sent), sends to the pending recipients a few at a time,
-edits the progress into the admin's message every `progress_every` seconds, and stops as soon as
-the broadcast is cancelled. Alerts always go first: the limiter serves low-priority callers only
-while no alert waits.
+It picks up every `running` broadcast (also after a restart: rows still `sending` from a runner
+that died become `lost` and are never re-sent; a living sibling runner's rows are left to it:
+each runner holds an owner lock while it runs and writes its key into the rows it claims), sends
+to the pending recipients a few at a time, edits the progress into the admin's message every
+`progress_every` seconds, and stops as soon as the broadcast is cancelled. Alerts always go
+first: the limiter serves low-priority callers only while no alert waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import asyncpg
 from aiogram import Bot
@@ -81,6 +84,7 @@ class BroadcastRunner:
         self.poll = poll
         self.progress_every = progress_every
         self.concurrency = concurrency
+        self.owner: int | None = None  # this runner's owner lock key while it runs
 
     async def recover(self) -> int:
         async with self.pool.acquire() as conn:
@@ -91,14 +95,28 @@ class BroadcastRunner:
         return lost
 
     async def run(self) -> None:
-        await self.recover()
-        while True:
-            raise_if_cancelling()
-            async with self.pool.acquire() as conn:
-                ids = await broadcasts.running(conn)
-            for broadcast_id in ids:
-                await self.run_one(broadcast_id)
-            await asyncio.sleep(self.poll)
+        async with self._ownership():
+            await self.recover()
+            while True:
+                raise_if_cancelling()
+                async with self.pool.acquire() as conn:
+                    ids = await broadcasts.running(conn)
+                for broadcast_id in ids:
+                    await self.run_one(broadcast_id)
+                await asyncio.sleep(self.poll)
+
+    @contextlib.asynccontextmanager
+    async def _ownership(self) -> AsyncIterator[None]:
+        """Hold this runner's owner lock (one pooled connection) while it runs: the rows it claims
+        carry the key, and a sibling starting meanwhile leaves them alone."""
+        async with self.pool.acquire() as conn:
+            self.owner = await broadcasts.take_owner_lock(conn)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await broadcasts.release_owner_lock(conn, self.owner)
+                self.owner = None
 
     async def run_one(self, broadcast_id: int) -> None:
         """Send until done or cancelled; the final state is edited into the progress message."""
@@ -114,7 +132,7 @@ class BroadcastRunner:
             async with self.pool.acquire() as conn:
                 if await broadcasts.status(conn, broadcast_id) != "running":
                     break
-                users = await broadcasts.claim(conn, broadcast_id, self.concurrency)
+                users = await broadcasts.claim(conn, broadcast_id, self.concurrency, owner=self.owner)
                 if not users:
                     await broadcasts.finish(conn, broadcast_id)
                     break

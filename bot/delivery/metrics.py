@@ -11,9 +11,21 @@ DELIVERIES = Counter(
     " pending, not attempted: a clean shutdown, a stopped sender, a chat still rate limited).",
     ["outcome"],
 )
+UPDATE_EDITS = Counter(
+    "volspike_update_edits_total",
+    "Updates sent by editing the chat's message of the symbol-hour: edited (not_modified: it already"
+    " read so), or refused by Telegram (the message gone or no longer editable: sent as a new message).",
+    ["result"],
+)
+DAILY_CAP_HELD = Counter(
+    "volspike_daily_cap_held_total",
+    "SPIKEs held back by a user's daily cap: listed in a new summary message, or by editing the"
+    " day's summary.",
+    ["summary"],
+)
 SEND_SECONDS = Histogram(
     "volspike_send_seconds",
-    "Duration of one sendMessage call to Telegram.",
+    "Duration of one delivery's calls to Telegram (sendMessage, or editMessageText and its fallback).",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 SENDER_STOPPED = Gauge(
@@ -38,4 +50,10 @@ PAID_BROADCAST_MESSAGES = Counter(
 PAID_BROADCAST_STARS = Counter(
     "volspike_paid_broadcast_stars_total",
     "Telegram Stars Telegram charged for paid broadcasts (0.1 per billed message), from its Star ledger.",
+)
+DIGESTS = Counter(
+    "volspike_burst_digests_total",
+    "SPIKEs that went out in a chat's burst digest: sent (a new digest), edited (into the chat's"
+    " digest), refused (Telegram refused that edit: a new digest was sent).",
+    ["result"],
 )

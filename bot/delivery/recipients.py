@@ -23,6 +23,12 @@ For an alert row it selects, in a single INSERT … SELECT:
 - quiet hours (pro/elite) in the user's IANA time zone, evaluated at the delivery's due time.
   A delivery that would land in quiet hours is SKIPPED, not postponed: a volume spike is news for
   minutes, and "quiet" means no buzz at night, not a pile of stale alerts at 07:00;
+- early warnings (EARLY, `core.pace`): pro/elite users who chose the type in
+  `user_settings.alert_types` (not in the default types). A user's EARLY of a symbol-hour is the
+  earliest EARLY row of that hour whose projected total reaches their own multiple (NULL: the
+  public row, which projects the default's) while the hour's ratio is still below it, and their
+  minimum volume; one per chat and symbol-hour (`deliveries_one_early_key`), and none once the
+  chat has its SPIKE of that symbol-hour;
 - connected groups/channels (`chats.active`): SPIKE alerts only, with their tier's delay.
 
 Due time = the alert's `detected_at` + the tier's delay; priority = the tier's delivery priority.
@@ -65,6 +71,14 @@ earlier AS MATERIALIZED (
     JOIN alerts e ON e.symbol = a.symbol AND e.hour_ts = a.hour_ts AND e.alert_type = 'SPIKE'
     WHERE a.alert_type = 'SPIKE' AND (e.detected_at, e.id) < (a.detected_at, a.id)
 ),
+-- EARLY rows of the same symbol-hour before this one: a user one of them projected their own
+-- multiple for (while the hour was below it) had their early warning there.
+earlier_early AS MATERIALIZED (
+    SELECT e.volume_ratio, e.previous_volume, e.projected_volume, e.level_multiple
+    FROM alert a
+    JOIN alerts e ON e.symbol = a.symbol AND e.hour_ts = a.hour_ts AND e.alert_type = 'EARLY'
+    WHERE a.alert_type = 'EARLY' AND (e.detected_at, e.id) < (a.detected_at, a.id)
+),
 people AS (
     SELECT u.id AS chat_id, t.priority, a.detected_at + t.delay AS due_at
     FROM alert a
@@ -78,10 +92,38 @@ people AS (
       AND NOT u.banned
       AND NOT u.blocked
       AND NOT coalesce(s.paused, false)
-      AND (a.alert_type = 'SPIKE' OR t.updates)
+      AND (a.alert_type IN ('SPIKE', 'EARLY') OR t.updates)
       AND (  -- a crossing follows the public SPIKE, which is the first row the defaults accept
           a.level_multiple IS NULL
           OR (t.custom AND (s.spike_multiple IS NOT NULL OR s.min_quote_volume IS NOT NULL))
+      )
+      AND (
+          a.alert_type <> 'EARLY' OR (
+              t.custom AND s.user_id IS NOT NULL
+              AND (  -- projects the user's multiple while the hour is below it; the default's: the public row
+                  (s.spike_multiple IS NULL AND a.level_multiple IS NULL)
+                  OR (
+                      a.projected_volume >= s.spike_multiple * a.previous_volume
+                      AND a.volume_ratio < s.spike_multiple
+                  )
+              )
+              AND (s.min_quote_volume IS NULL OR a.projected_volume >= s.min_quote_volume)
+              AND NOT EXISTS (
+                  SELECT 1 FROM earlier_early e
+                  WHERE (
+                      (s.spike_multiple IS NULL AND e.level_multiple IS NULL)
+                      OR (
+                          e.projected_volume >= s.spike_multiple * e.previous_volume
+                          AND e.volume_ratio < s.spike_multiple
+                      )
+                  )
+                  AND (s.min_quote_volume IS NULL OR e.projected_volume >= s.min_quote_volume)
+              )
+              AND NOT EXISTS (  -- an early warning comes before the user's SPIKE, never after it
+                  SELECT 1 FROM deliveries sd
+                  WHERE sd.chat_id = u.id AND sd.spike_symbol = a.symbol AND sd.spike_hour = a.hour_ts
+              )
+          )
       )
       AND (
           a.alert_type <> 'SPIKE' OR NOT EXISTS (
@@ -111,7 +153,7 @@ people AS (
           OR EXISTS (SELECT 1 FROM watchlists w WHERE w.user_id = u.id AND w.symbol = a.symbol)
       )
       AND (
-          a.alert_type = 'SPIKE' OR EXISTS (
+          a.alert_type IN ('SPIKE', 'EARLY') OR EXISTS (
               SELECT 1 FROM alerts spike
               JOIN deliveries d ON d.alert_id = spike.id AND d.chat_id = u.id
               WHERE spike.symbol = a.symbol AND spike.hour_ts = a.hour_ts AND spike.alert_type = 'SPIKE'
@@ -131,10 +173,13 @@ groups AS (
     JOIN tier t ON t.name = c.tier
     WHERE a.alert_type = 'SPIKE' AND a.level_multiple IS NULL AND $10::boolean
 )
-INSERT INTO deliveries (alert_id, chat_id, priority, due_at, spike_symbol, spike_hour)
+INSERT INTO deliveries (alert_id, chat_id, priority, due_at, spike_symbol, spike_hour,
+                        early_symbol, early_hour)
 SELECT $1, r.chat_id, r.priority, r.due_at,
        CASE WHEN a.alert_type = 'SPIKE' THEN a.symbol END,
-       CASE WHEN a.alert_type = 'SPIKE' THEN a.hour_ts END
+       CASE WHEN a.alert_type = 'SPIKE' THEN a.hour_ts END,
+       CASE WHEN a.alert_type = 'EARLY' THEN a.symbol END,
+       CASE WHEN a.alert_type = 'EARLY' THEN a.hour_ts END
 FROM (SELECT * FROM people UNION ALL SELECT * FROM groups) r
 CROSS JOIN alert a
 ORDER BY r.priority, r.chat_id

@@ -15,6 +15,15 @@ request never reached Telegram, or when Telegram answered that it refused it:
 - **ambiguous**: everything after the request was written — a timeout, a reset or a disconnect
   before the answer, a 5xx, an answer that is not the Bot API's JSON. Telegram may have
   delivered it, so it is never sent again.
+
+An editMessageText (an update edits the chat's message of its symbol-hour) fails the same ways,
+and two more (`classify_edit`):
+
+- **edit refused**: 400 "message to edit not found" (the user deleted it), "message can't be
+  edited" (too old, or not editable), "MESSAGE_ID_INVALID": Telegram answered that it changed
+  nothing, so the update may go out as a new message in the same attempt;
+- **not modified**: 400 "message is not modified": the message already reads exactly so (a
+  success: the user sees the update).
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ class Kind(StrEnum):
     TOKEN_REJECTED = "token_rejected"
     REJECTED = "rejected"
     AMBIGUOUS = "ambiguous"
+    EDIT_REFUSED = "edit_refused"  # editMessageText only
+    NOT_MODIFIED = "not_modified"  # editMessageText only
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +93,18 @@ def classify(exc: TelegramAPIError | ClientDecodeError) -> SendFailure:
         return SendFailure(Kind.AMBIGUOUS, message)
     # Another 4xx answer (409, 420, ...): Telegram answered, and did not take the message.
     return SendFailure(Kind.REJECTED, f"{type(exc).__name__}: {message}")
+
+
+# Telegram's descriptions of an edit it refused without changing anything (lower case).
+_EDIT_REFUSALS = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+
+def classify_edit(exc: TelegramAPIError | ClientDecodeError) -> SendFailure:
+    """The meaning of an exception raised by aiogram's `edit_message_text`."""
+    if isinstance(exc, TelegramBadRequest):
+        described = exc.message.lower()
+        if "message is not modified" in described:
+            return SendFailure(Kind.NOT_MODIFIED, exc.message)
+        if any(refusal in described for refusal in _EDIT_REFUSALS):
+            return SendFailure(Kind.EDIT_REFUSED, exc.message)
+    return classify(exc)

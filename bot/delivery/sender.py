@@ -20,6 +20,26 @@ chats get one within a short window, see the limiter); 403 / "chat not found" â†
 `migrate_to_chat_id` moves the chat to its new id and the message goes there; 401 (the token is
 revoked) stops the sender: rows stay `pending`, `state.stopped` says why, for the health report.
 
+Updates edit. A HALF or FULL update goes to a chat that already has a message of that symbol-hour
+(its SPIKE, or an update that had to be sent new) as editMessageText of the latest such message,
+so the chat keeps one message per symbol-hour. An update whose chat has an earlier row of the
+symbol-hour still due or in flight (its SPIKE claimed beside it after a backlog, its outcome not
+yet written) is given back until that row is settled: it never overtakes it. Only when Telegram
+refuses the edit (the message is gone, or can no longer be edited; one older than EDIT_WINDOW is
+not tried) or the chat has no message of the hour on record (its SPIKE row is `unknown`,
+`expired`, ...) is the update sent as a new message, in the same attempt: a refusal is an answer
+that nothing changed. "Message is not modified" is a success. The edit's row is `sent` with the
+edited message's id and `edited` set. A crash with an edit or its fallback in flight leaves the
+row `sending`, `unknown` at the next start like any send: never repeated, so never a second
+message.
+
+Bursts. A SPIKE in its chat's burst (`core.digest`: the chat already has DIGEST_MIN_SYMBOLS-1
+SPIKEs within the minute before it, or its digest holds one of them) goes out in the chat's digest:
+it waits while an earlier SPIKE of that minute is due or in flight, is marked as the digest's
+(`digest_since`) just before the request, and edits the digest message (a new digest when there is
+none or Telegram refuses the edit). A digest whose first message's outcome is unknown is never
+followed by a second one: the burst's later SPIKEs go out as messages of their own.
+
 Shutdown. When cancelled, requests already open get `grace` seconds to be answered (their
 outcome is then known; after that they are `unknown`); every other claimed row goes back to
 `pending`, so a clean shutdown loses nothing. Only a hard crash leaves rows `sending`: the next
@@ -33,25 +53,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from aiogram import Bot
-from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiogram.utils.i18n import I18n
 
 from bot.alert_message import RenderedAlert, render_alert
-from bot.delivery import metrics
+from bot.delivery import daily_cap, metrics
+from bot.delivery import digest as digest_message
+from bot.delivery.edit_or_send import Way, edit_or_send
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.send_failures import Kind, SendFailure, classify
+from bot.delivery.send_failures import Kind, SendFailure
 from core.alert_message import SpikeFigures
 from core.alerts import Alert, AlertType
 from core.clock import Clock
+from core.daily_cap import CapDay
+from core.digest import WINDOW as DIGEST_WINDOW
+from core.digest import in_burst
 from core.tasks import raise_if_cancelling
 from core.tiers import TIERS, Tier
 from db import deliveries
+from db import digest as digest_rows
 from db.alert_context import context_from_db
 from db.deliveries import Outcome
 
@@ -63,6 +88,9 @@ DEFAULT_LEASE = timedelta(minutes=5)  # a `sending` row older than this belongs 
 DEFAULT_MAX_AGE = timedelta(minutes=30)
 SHUTDOWN_GRACE = 5.0  # seconds an open request gets to be answered on shutdown (runtime allows 10)
 SEND_TIMEOUT = 15  # seconds for one sendMessage; no answer by then is `unknown`
+# Telegram lets a bot edit its messages for 48 hours; an older message is not tried (new message).
+EDIT_WINDOW = timedelta(hours=47)
+BEHIND_RETRY = 0.0  # an update behind its SPIKE: due again at once (claimed again at the next poll)
 MAX_LIMITER_WAIT = 60.0  # a row waiting longer for its slot goes back to `pending` (due after it)
 _TIER_BY_PRIORITY = {limits.delivery_priority: tier for tier, limits in TIERS.items()}
 ELITE_PRIORITY = TIERS[Tier.ELITE].delivery_priority
@@ -86,6 +114,17 @@ class Claimed:
     alert: Alert
     timezone: str = "UTC"
     spike: SpikeFigures | None = None  # an update's SPIKE of the hour
+    edit_message_id: int | None = None  # an update: the chat's latest message of the symbol-hour
+    edit_sent_at: datetime | None = None  # ... and when it was sent
+    behind: bool = False  # an update whose chat has an earlier row of the symbol-hour unsettled
+    cap: CapDay | None = None  # a SPIKE of a user with a daily cap: their day so far
+    cap_behind: bool = False  # ... and another SPIKE of theirs is in flight or due before it
+    spike_capped: bool = False  # an update of a SPIKE the daily cap held back
+    burst_peers: int = 0  # a SPIKE: the chat's other SPIKEs of the minute before it (core.digest)
+    spike_behind: bool = False  # ... one of them still due or in flight
+    digest_message_id: int | None = None  # ... the chat's digest that holds one of them
+    digest_sent_at: datetime | None = None
+    digest_since: datetime | None = None  # ... and where its list starts
 
     @classmethod
     def from_record(cls, row: asyncpg.Record) -> Claimed:
@@ -103,6 +142,7 @@ class Claimed:
             id=row["alert_id"],
             simulated=row["simulated"],
             context=context_from_db(row["context"]),
+            projected_volume=row["projected_volume"],
         )
         return cls(
             id=row["id"],
@@ -118,12 +158,47 @@ class Claimed:
             spike=None
             if row["spike_at"] is None
             else SpikeFigures(row["spike_at"], row["spike_volume"], row["spike_ratio"], row["spike_price"]),
+            edit_message_id=row["edit_message_id"],
+            edit_sent_at=row["edit_sent_at"],
+            behind=row["behind"],
+            cap=_cap_day(row),
+            cap_behind=bool(row["cap_behind"]),
+            spike_capped=bool(row["spike_capped"]),
+            burst_peers=row["burst_peers"],
+            spike_behind=row["spike_behind"],
+            digest_message_id=row["digest_message_id"],
+            digest_sent_at=row["digest_sent_at"],
+            digest_since=row["digest_since"],
         )
+
+
+def _cap_day(row: asyncpg.Record) -> CapDay | None:
+    if row["daily_cap"] is None:
+        return None
+    return CapDay(
+        cap=row["daily_cap"],
+        sent=row["cap_sent_today"] or 0,
+        held=tuple(zip(row["cap_held_assets"] or (), row["cap_held_ratios"] or (), strict=True)),
+        held_count=row["cap_held_today"] or 0,
+        summary_message_id=row["cap_summary_id"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Sent:
     message_id: int
+    edited: bool = False  # the update went in by editing message `message_id`
+    digest_since: datetime | None = None  # went out in the chat's burst digest (`message_id`)
+    capped: bool = False  # a SPIKE held back by the daily cap: `message_id` is the day's summary
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A SPIKE row's burst digest: its text, where its list starts, the message to edit (None: new)."""
+
+    text: str
+    since: datetime
+    message_id: int | None
 
 
 @dataclass(slots=True)
@@ -148,8 +223,9 @@ def default_concurrency(rate: float) -> int:
 class OutcomeWriter:
     """Collects outcomes and writes them in batches; whatever is waiting is written on close."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, on_settled: Callable[[], None] | None = None) -> None:
         self._pool = pool
+        self._on_settled = on_settled  # called after a write that settled a row (not only gave back)
         self._outcomes: list[Outcome] = []
         self._blocked_users: list[int] = []
         self._dead_chats: list[int] = []
@@ -212,6 +288,8 @@ class OutcomeWriter:
             self._outcomes[:0], self._blocked_users[:0], self._dead_chats[:0] = outcomes, users, chats
             self._ready.set()
             raise
+        if self._on_settled is not None and any(o.status != "pending" for o in outcomes):
+            self._on_settled()
         if not self._outcomes:
             self._idle.set()
 
@@ -239,6 +317,7 @@ class Sender:
         paid_broadcast: bool = False,
         lanes: bool = True,
         state: SenderState | None = None,
+        digest_min_symbols: int = 0,
     ) -> None:
         self.bot = bot
         self.pool = pool
@@ -267,7 +346,11 @@ class Sender:
         self.send_timeout = send_timeout
         self.paid_broadcast = paid_broadcast
         self.state = state or SenderState()
-        self.writer = OutcomeWriter(pool)
+        self.digest_min_symbols = digest_min_symbols  # DIGEST_MIN_SYMBOLS; 0: no burst digest
+        self.writer = OutcomeWriter(pool, on_settled=self._settled_some)
+        # A row waits for an earlier one of its chat (`behind`, `spike_behind`): claim again as soon
+        # as an outcome is written, not at the next poll (a burst's rows go one after another).
+        self._waiting = False
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._in_flight = 0  # claimed rows of the first lane (all rows when there is one lane)
@@ -281,6 +364,13 @@ class Sender:
     def wake(self) -> None:
         """New deliveries may be due: look now instead of at the next poll."""
         self._wake.set()
+
+    def _settled_some(self) -> None:
+        """Rows were settled: a row given back to wait for one of them can go now. (Only a write that
+        settled something wakes the claim: rows waiting for a row that stays due never spin.)"""
+        if self._waiting:
+            self._waiting = False
+            self.wake()
 
     async def recover(self) -> int:
         """Start-up: rows left `sending` by a process that died (its owner lock is gone; a living
@@ -363,16 +453,7 @@ class Sender:
             want = max(0, min(free, claim_size))
             split = (ELITE_PRIORITY, max(0, rest_free)) if self.rest_concurrency else None
             try:
-                async with self.pool.acquire() as conn:
-                    rows = await deliveries.claim_due(
-                        conn,
-                        self.clock.now(),
-                        want,
-                        max_age=self.max_age,
-                        quiet_priorities=QUIET_HOURS_PRIORITIES,
-                        split=split,
-                        owner=self.owner,
-                    )
+                rows = await self._claim(want, split)
             except _DB_ERRORS as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -405,6 +486,35 @@ class Sender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
+    async def _claim(self, want: int, split: tuple[int, int] | None) -> list[asyncpg.Record]:
+        """Claim due rows. Shielded from a shutdown: a claim cancelled mid-statement may still
+        have committed, and its rows (`sending`, never started) must go back to `pending` with the
+        other leftovers instead of staying `sending` and turning `unknown` at the next start."""
+
+        async def claim() -> list[asyncpg.Record]:
+            async with self.pool.acquire() as conn:
+                return await deliveries.claim_due(
+                    conn,
+                    self.clock.now(),
+                    want,
+                    max_age=self.max_age,
+                    quiet_priorities=QUIET_HOURS_PRIORITIES,
+                    split=split,
+                    owner=self.owner,
+                )
+
+        task = asyncio.create_task(claim(), name="claim-due")
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            done, _ = await asyncio.wait({task}, timeout=self.grace)
+            if done and not task.cancelled() and task.exception() is None:
+                for row in task.result():
+                    self._open[row["id"]] = False  # given back by `_settle_leftovers`
+            elif not done:
+                task.cancel()
+            raise
+
     async def _sweep(self) -> None:
         now = self.clock.now()
         async with self.pool.acquire() as conn:
@@ -436,6 +546,32 @@ class Sender:
             if row.skip_reason is not None:
                 self._resolve(row, Outcome(row.id, "skipped", error=row.skip_reason), "skipped")
                 return
+            if row.behind:
+                # Its SPIKE (or an earlier update) is due or in flight: wait for its message, so
+                # the update edits it instead of arriving first or as a second message.
+                self._waiting = True
+                self._give_back(row, after=BEHIND_RETRY)
+                return
+            burst = self._in_burst(row)
+            if burst and row.digest_since is not None and row.digest_message_id is None:
+                # The burst's digest was sent when a crash came, its outcome unknown: no second
+                # digest (it would list the same symbols again); the row is a message of its own.
+                burst = False
+            if burst and row.spike_behind:
+                # An earlier SPIKE of the chat's minute is due or in flight: wait for it, so the
+                # burst's rows go one after the other and never start two digests at once.
+                self._waiting = True
+                self._give_back(row, after=BEHIND_RETRY)
+                return
+            if row.spike_capped:
+                self._resolve(row, Outcome(row.id, "skipped", error="daily cap"), "skipped")
+                return
+            if row.cap_behind:
+                # Another SPIKE of this capped user is in flight or due first: the day's count
+                # (and its summary) must see its outcome.
+                self._waiting = True
+                self._give_back(row, after=BEHIND_RETRY)
+                return
             chat_pause = self.limiter.chat_paused_for(row.chat_id)
             if chat_pause or self.state.stopped is not None:
                 self._give_back(row, after=chat_pause)
@@ -461,7 +597,12 @@ class Sender:
             if new_chat is not None:  # claimed for the old id before the chat moved
                 await self._migrate(row, new_chat)
                 return
-            result = await self._call(row)
+            digest = None
+            if burst:
+                digest = await self._digest(row)
+                if digest is None:
+                    return
+            result = await self._call(row, digest)
             await self._settle(row, result)
         finally:
             if rest_lane:
@@ -474,11 +615,46 @@ class Sender:
                 self._wake.set()  # the claim loop may be waiting for the other lane's rows
             self._slot_free.set()
 
-    async def _call(self, row: Claimed) -> Sent | SendFailure:
+    def _in_burst(self, row: Claimed) -> bool:
+        if row.cap is not None and row.cap.holds_back():
+            return False  # the daily cap comes first: the SPIKE goes into the day's summary
+        return row.alert.alert_type is AlertType.SPIKE and in_burst(
+            peers=row.burst_peers,
+            chained=row.digest_since is not None,
+            min_symbols=self.digest_min_symbols,
+        )
+
+    async def _digest(self, row: Claimed) -> Digest | None:
+        """The burst digest the row goes out in: the chat's digest of the burst (edited), or a new
+        one listing the minute before it. None: not known (the database failed; given back)."""
+        since = row.digest_since or row.alert.detected_at - DIGEST_WINDOW
+        try:
+            async with self.pool.acquire() as conn:
+                spikes = await digest_rows.burst_spikes(
+                    conn,
+                    row.chat_id,
+                    since=since,
+                    delivery_id=row.id,
+                    hour=row.alert.hour,
+                    detected_at=row.alert.detected_at,
+                )
+                await digest_rows.mark(conn, row.id, since)
+        except _DB_ERRORS as exc:
+            log.warning("burst digest not read", extra={"delivery": row.id, "error": repr(exc)})
+            self._give_back(row, after=1.0)
+            return None
+        target = row.digest_message_id
+        if row.digest_sent_at is not None and self.clock.now() - row.digest_sent_at > EDIT_WINDOW:
+            target = None
+        text = digest_message.render_digest(spikes, i18n=self.i18n, locale=row.language)
+        return Digest(text, since, target)
+
+    async def _call(self, row: Claimed, digest: Digest | None = None) -> Sent | SendFailure:
         """The request, shielded from a shutdown: once it is written Telegram may deliver it, so on
         cancellation we wait up to `grace` for the answer instead of abandoning it."""
         self._open[row.id] = True
-        call = asyncio.create_task(self._send(row), name=f"send-{row.id}")
+        send = self._send(row) if digest is None else self._send_digest(row, digest)
+        call = asyncio.create_task(send, name=f"send-{row.id}")
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -500,23 +676,68 @@ class Sender:
             raise
 
     async def _send(self, row: Claimed) -> Sent | SendFailure:
+        if row.cap is not None and row.cap.holds_back():
+            return await self._hold_back(row, row.cap)
         rendered = self._render(row)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            message = await self.bot.send_message(
-                row.chat_id,
-                rendered.text,
-                reply_markup=rendered.keyboard,
-                allow_paid_broadcast=True if self._paid(row) else None,
-                request_timeout=self.send_timeout,
-            )
-        except (TelegramAPIError, ClientDecodeError) as exc:
-            return classify(exc)
-        finally:
-            elapsed = loop.time() - started
-            metrics.SEND_SECONDS.observe(elapsed)
-        return Sent(message.message_id)
+        target = self._edit_target(row)
+        posted = await edit_or_send(
+            self.bot,
+            row.chat_id,
+            rendered.text,
+            keyboard=rendered.keyboard,
+            edit=target,
+            paid=self._paid(row),
+            timeout=self.send_timeout,
+        )
+        if isinstance(posted, SendFailure):
+            return posted
+        if target is not None:
+            metrics.UPDATE_EDITS.labels(posted.way).inc()
+        return Sent(posted.message_id, edited=posted.edited)
+
+    async def _hold_back(self, row: Claimed, day: CapDay) -> Sent | SendFailure:
+        """The daily cap is reached: the SPIKE goes into the day's summary instead of a message."""
+        text, keyboard = daily_cap.render_summary(
+            day, row.alert.asset, row.alert.ratio, i18n=self.i18n, locale=row.language
+        )
+        posted = await edit_or_send(
+            self.bot,
+            row.chat_id,
+            text,
+            keyboard=keyboard,
+            edit=day.summary_message_id,
+            timeout=self.send_timeout,
+        )
+        if isinstance(posted, SendFailure):
+            return posted
+        metrics.DAILY_CAP_HELD.labels("edited" if posted.edited else "new").inc()
+        return Sent(posted.message_id, capped=True)
+
+    async def _send_digest(self, row: Claimed, digest: Digest) -> Sent | SendFailure:
+        """Edit the chat's digest to list the row's SPIKE, or send a new digest."""
+        posted = await edit_or_send(
+            self.bot,
+            row.chat_id,
+            digest.text,
+            edit=digest.message_id,
+            paid=self._paid(row),
+            timeout=self.send_timeout,
+        )
+        if isinstance(posted, SendFailure):
+            return posted
+        if posted.way is Way.REFUSED:
+            metrics.DIGESTS.labels("refused").inc()
+        metrics.DIGESTS.labels("edited" if posted.edited else "sent").inc()
+        return Sent(posted.message_id, edited=posted.edited, digest_since=digest.since)
+
+    def _edit_target(self, row: Claimed) -> int | None:
+        """The message an update edits: the chat's latest of the symbol-hour, if Telegram still lets
+        the bot edit it (EDIT_WINDOW); None: the update is a new message."""
+        if not row.alert.alert_type.is_update or row.edit_message_id is None:
+            return None
+        if row.edit_sent_at is not None and self.clock.now() - row.edit_sent_at > EDIT_WINDOW:
+            return None
+        return row.edit_message_id
 
     def _paid(self, row: Claimed) -> bool:
         """Elite alerts go out as paid broadcasts when TELEGRAM_PAID_BROADCAST is on."""
@@ -526,7 +747,16 @@ class Sender:
         """Turn an answer (or its absence) into the row's outcome and its side effects."""
         now = self.clock.now()
         if isinstance(result, Sent):
-            self._resolve(row, Outcome(row.id, "sent", sent_at=now, message_id=result.message_id), "sent")
+            outcome = Outcome(
+                row.id,
+                "sent",
+                sent_at=now,
+                message_id=result.message_id,
+                edited=result.edited,
+                capped=result.capped,
+                digest_since=result.digest_since,
+            )
+            self._resolve(row, outcome, "sent")
             return
         extra = {"delivery": row.id, "chat": row.chat_id, "error": result.error}
         match result.kind:

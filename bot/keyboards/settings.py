@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from core.alerts import AlertType, format_usd
+from core.daily_cap import DAILY_CAP_PRESETS
 from core.presets import QUIET_PRESETS, format_multiple, multiple_presets, volume_presets
 from core.texts import alert_type_name, on_off, tier_name
-from core.tiers import Tier, limits
+from core.tiers import Tier, limits, tier_alert_types
 from core.timezones import display_timezone, format_quiet_hours
 from db.user_settings import UserSettings
 
@@ -46,9 +48,7 @@ def settings_text(
     custom = tier_limits.custom_thresholds
     multiple, volume = thresholds(prefs, tier, default_multiple, default_volume)
     types = ", ".join(
-        alert_type_name(t)
-        for t in AlertType
-        if (t.value in prefs.alert_types or not custom) and (tier_limits.updates or not t.is_update)
+        alert_type_name(t) for t in tier_alert_types(tier) if t.value in prefs.alert_types or not custom
     )
     quiet = format_quiet_hours(prefs.quiet_start, prefs.quiet_end) if custom else None
     lines = [
@@ -65,6 +65,7 @@ def settings_text(
         _("Quiet hours: {value}").format(value=quiet or _("off")),
         _("Time zone: {value}").format(value=display_timezone(prefs.timezone)),
         _("Alerts: {value}").format(value=_("paused") if prefs.paused else _("on")),
+        _("Daily cap: {value}").format(value=cap_value(prefs.daily_cap)),
     ]
     if not custom:
         lines += [
@@ -105,8 +106,24 @@ def settings_keyboard(prefs: UserSettings, tier: Tier, default_multiple: float) 
             _button(_("Time zone"), "settings:tz"),
         ],
         [_button(_("Resume alerts") if prefs.paused else _("Pause alerts"), "settings:pause")],
+        [_button(_("Daily cap: {value}").format(value=cap_value(prefs.daily_cap)), "settings:menu:cap")],
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def cap_value(cap: int | None) -> str:
+    if cap is None:
+        return _("off")
+    return ngettext("{count} spike a day", "{count} spikes a day", cap).format(count=cap)
+
+
+def cap_keyboard(current: int | None) -> InlineKeyboardMarkup:
+    presets = [
+        _button(("✅ " if value == current else "") + str(value), f"settings:cap:{value}")
+        for value in DAILY_CAP_PRESETS
+    ]
+    off = _button(("✅ " if current is None else "") + _("No cap"), "settings:cap:off")
+    return InlineKeyboardMarkup(inline_keyboard=[presets, [off], _back()])
 
 
 def multiple_keyboard(default: float) -> InlineKeyboardMarkup:

@@ -21,6 +21,15 @@ With `enforce_limits()` it also holds the bot to Telegram's broadcast limits (ab
 second, up to 1000 with `allow_paid_broadcast`) and bills paid broadcasts in Stars, as
 `tests/fakes/telegram_limits.py` describes; off by default, so tests that send fast need not comply.
 
+editMessageText answers as Telegram does for the messages it knows (those it delivered, and the
+bot's messages carried by pushed callback queries): 400 "message to edit not found" for a message
+the chat does not have (never sent there, or deleted: `delete_message`), "message can't be edited"
+for one older than 48 hours (`age_message`), one marked so (`make_uneditable`) or a user's, "there
+is no text in the message to edit" for a photo, "message is not modified: ..." when the text and
+keyboard are exactly the message's own, "message text is empty" / "MESSAGE_TOO_LONG" outside 1-4096
+characters; otherwise it changes the stored message (its `edits` count it) and answers the Message
+with `edit_date`. `messages` holds each chat's messages as the user sees them now.
+
 `delivered` lists the messages a user would see (sendMessage/copyMessage/sendPhoto calls Telegram
 carried out, including those whose answer then failed), so a test can check that none came twice.
 
@@ -79,6 +88,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float  # time.monotonic()
+    message_id: int | None = None  # the message a delivering call created
 
     @property
     def chat_id(self) -> int | None:
@@ -88,6 +98,20 @@ class Call:
     @property
     def text(self) -> str:
         return str(self.params.get("text", ""))
+
+
+@dataclass
+class StoredMessage:
+    """A message as its chat shows it now."""
+
+    chat_id: int
+    message_id: int
+    text: str | None  # None: no text to edit (a photo, a copy)
+    reply_markup: Any
+    date: float  # time.time() when it was sent
+    by_bot: bool = True
+    editable: bool = True
+    edits: int = 0
 
 
 @dataclass
@@ -123,6 +147,7 @@ class FakeTelegram:
     rate_limited: list[Call] = field(default_factory=list)  # calls refused by `limits` (429)
     # getUpdates calls refused because another was open (Telegram's 409 for a second poller)
     polling_conflicts: int = 0
+    messages: dict[tuple[int, int], StoredMessage] = field(default_factory=dict)  # (chat, message id)
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -213,11 +238,12 @@ class FakeTelegram:
             Failure("sendMessage", 0, "", chat_id=chat_id, count=count, delivered=True, stall=True)
         )
 
-    def reset_after_receipt(self, *, chat_id: int | None = None, count: int = 1) -> None:
-        """Deliver the next sendMessage, then abort the connection instead of answering."""
-        self.failures.append(
-            Failure("sendMessage", 0, "", chat_id=chat_id, count=count, delivered=True, reset=True)
-        )
+    def reset_after_receipt(
+        self, *, chat_id: int | None = None, count: int = 1, method: str = "sendMessage"
+    ) -> None:
+        """Carry out the next `method` call (deliver the message, or make the edit), then abort
+        the connection instead of answering."""
+        self.failures.append(Failure(method, 0, "", chat_id=chat_id, count=count, delivered=True, reset=True))
 
     def hold_answers(self) -> None:
         """Deliver each sendMessage at once but hold its answer until `release_answers()`."""
@@ -238,6 +264,21 @@ class FakeTelegram:
     def migrate(self, group_id: int, supergroup_id: int) -> None:
         """The group became a supergroup: messages to the old id get Telegram's migrate error."""
         self.migrated_chats[group_id] = supergroup_id
+
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """The user deleted the message: editing it is "message to edit not found"."""
+        self.messages.pop((chat_id, message_id), None)
+
+    def make_uneditable(self, chat_id: int, message_id: int) -> None:
+        """Telegram no longer lets the bot edit the message ("message can't be edited")."""
+        self.messages[(chat_id, message_id)].editable = False
+
+    def age_message(self, chat_id: int, message_id: int, seconds: float) -> None:
+        """Make the message `seconds` older than it is."""
+        self.messages[(chat_id, message_id)].date -= seconds
+
+    def message(self, chat_id: int, message_id: int) -> StoredMessage | None:
+        return self.messages.get((chat_id, message_id))
 
     def delivered_to(self, chat_id: int) -> list[Call]:
         return [c for c in self.delivered if c.chat_id == chat_id]
@@ -282,6 +323,7 @@ class FakeTelegram:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         if reply_to is not None:
             message["reply_to_message"] = reply_to
+        self._remember(message, by_bot=False)
         return self.push_update({"message": message})
 
     def push_channel_post(self, chat_id: int, text: str, *, title: str = "Test channel") -> int:
@@ -321,6 +363,8 @@ class FakeTelegram:
         }
         if reply_markup is not None:
             message["reply_markup"] = reply_markup
+        if (chat, message_id) not in self.messages:
+            self._remember(message, by_bot=True)
         return self.push_update(
             {
                 "callback_query": {
@@ -438,7 +482,10 @@ class FakeTelegram:
                 )
         failure = self._take_failure(method, params)
         if failure is not None:
-            if failure.delivered:
+            if failure.delivered and method == "editMessageText":
+                if self._edit_problem(params) is None:
+                    self._edit(params)
+            elif failure.delivered:
                 self._deliver(call, paid)
             if failure.stall:
                 await self._unstall.wait()
@@ -455,6 +502,10 @@ class FakeTelegram:
             return _error(failure.status, failure.description, parameters)
         if method == "sendPhoto":
             refused = _photo_problem(params)
+            if refused is not None:
+                return _error(400, refused)
+        if method == "editMessageText":
+            refused = self._edit_problem(params)
             if refused is not None:
                 return _error(400, refused)
         if method in _DELIVERING:
@@ -479,12 +530,72 @@ class FakeTelegram:
         handler = _RESULTS.get(method)
         if handler is None:
             return _ok(True)
+        if method == "editMessageText":
+            return _ok(self._edit(params))
+        if call.message_id is not None:
+            params = {**params, "message_id": call.message_id}
         return _ok(handler(self, params))
 
     def _deliver(self, call: Call, paid: bool) -> None:
         self.delivered.append(call)
         if self.limits is not None:
             self.limits.delivered(paid)
+        call.message_id = next(self._message_ids)
+        chat = _chat_id(call.params)
+        if chat is not None:
+            text = call.params.get("text") if call.method == "sendMessage" else None
+            self.messages[(chat, call.message_id)] = StoredMessage(
+                chat,
+                call.message_id,
+                None if text is None else str(text),
+                call.params.get("reply_markup"),
+                time.time(),
+            )
+
+    def _remember(self, message: dict[str, Any], *, by_bot: bool) -> None:
+        chat = int(message["chat"]["id"])
+        self.messages[(chat, int(message["message_id"]))] = StoredMessage(
+            chat,
+            int(message["message_id"]),
+            message.get("text"),
+            message.get("reply_markup"),
+            float(message["date"]),
+            by_bot=by_bot,
+        )
+
+    def _edit_problem(self, params: dict[str, Any]) -> str | None:
+        """Telegram's 400 description for an editMessageText it refuses, or None."""
+        chat = _chat_id(params)
+        message_id = str(params.get("message_id", ""))
+        if chat is None or not message_id.isdigit():
+            return "Bad Request: message to edit not found"
+        text = str(params.get("text", ""))
+        if not text.strip():
+            return "Bad Request: message text is empty"
+        if len(text) > MAX_TEXT:
+            return "Bad Request: MESSAGE_TOO_LONG"
+        stored = self.messages.get((chat, int(message_id)))
+        if stored is None:
+            return "Bad Request: message to edit not found"
+        if not stored.by_bot or not stored.editable or time.time() - stored.date > EDIT_WINDOW:
+            return "Bad Request: message can't be edited"
+        if stored.text is None:
+            return "Bad Request: there is no text in the message to edit"
+        if stored.text == text and stored.reply_markup == params.get("reply_markup"):
+            return NOT_MODIFIED
+        return None
+
+    def _edit(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = _chat_id(params)
+        assert chat is not None
+        stored = self.messages[(chat, int(params["message_id"]))]
+        stored.text = str(params["text"])
+        stored.reply_markup = params.get("reply_markup")
+        stored.edits += 1
+        message = self._message(params)
+        message["date"] = int(stored.date)
+        message["edit_date"] = int(time.time())
+        return message
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -538,6 +649,19 @@ class FakeTelegram:
 
 
 _DELIVERING = {"sendMessage", "copyMessage", "sendPhoto"}
+MAX_TEXT = 4096  # characters of a message's text
+EDIT_WINDOW = 48 * 3600  # seconds a bot may edit its message
+NOT_MODIFIED = (  # Telegram's answer to an edit that changes nothing
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+
+def _chat_id(params: dict[str, Any]) -> int | None:
+    chat = params.get("chat_id")
+    return int(chat) if chat is not None and str(chat).lstrip("-").isdigit() else None
+
+
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_CAPTION = 1024
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -597,7 +721,7 @@ def _get_me(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _copy(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
-    return {"message_id": next(fake._message_ids)}
+    return {"message_id": int(params.get("message_id") or next(fake._message_ids))}
 
 
 def _get_chat(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from core.alerts import AlertType, AlertTypesProblem, alert_types_problem
+from core.daily_cap import DAILY_CAP_PRESETS, valid_cap
 from core.errors import BadInput, TierRequired
 from core.presets import multiple_presets, volume_presets
 from core.tiers import Tier, limits
@@ -42,6 +43,7 @@ def settings_body(prefs: UserSettings) -> UserSettingsBody:
         quiet_end=_hhmm(prefs.quiet_end),
         timezone=prefs.timezone,
         paused=prefs.paused,
+        daily_cap=prefs.daily_cap,
     )
 
 
@@ -117,6 +119,9 @@ async def put_settings(request: web.Request) -> web.Response:
             quiet = parse_quiet_hours(f"{start}-{end}")
             if quiet is None:
                 raise BadInput({"field": "quietStart", "message": "not valid HH:MM hours"})
+    # The daily cap: every plan (it only ever sends fewer messages).
+    if "daily_cap" in changed and not valid_cap(changed["daily_cap"]):
+        raise BadInput({"field": "dailyCap", "allowed": list(DAILY_CAP_PRESETS)})
     zone: str | None = None
     if "timezone" in changed:
         zone = parse_timezone(changed["timezone"] or "")
@@ -143,6 +148,8 @@ async def put_settings(request: web.Request) -> web.Response:
             await settings_db.set_quiet_hours(conn, user.id, *(quiet or (None, None)))
         if zone is not None:
             await settings_db.set_timezone(conn, user.id, zone)
+        if "daily_cap" in changed:
+            await settings_db.set_daily_cap(conn, user.id, changed["daily_cap"])
         if "paused" in changed:
             await settings_db.set_paused(conn, user.id, bool(changed["paused"]))
         if "watchlist_only" in changed:

@@ -39,6 +39,7 @@ function fill(settings) {
   form.quietEnd.value = hhmm(settings.quietEnd);
   form.timezone.value = settings.timezone;
   form.paused.checked = settings.paused;
+  form.dailyCap.value = settings.dailyCap === null || settings.dailyCap === undefined ? "" : String(settings.dailyCap);
 }
 
 function read() {
@@ -52,6 +53,7 @@ function read() {
     quietEnd: form.quietEnd.value || null,
     timezone: form.timezone.value.trim(),
     paused: form.paused.checked,
+    dailyCap: number(form.dailyCap.value),
   };
 }
 
