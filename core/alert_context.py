@@ -12,8 +12,11 @@ never as zero.
   summed over the hour's minutes), 0..1: above one half, buyers hit the asks.
 - `price_change_1h`, `price_change_24h`: the price at the alert against the hour's open and the
   price 24 h earlier, in percent.
-- `open_interest_change_1h`: open interest now against the hour's start, in percent (filled in
-  after the alert is published; see docs/behaviour.md).
+- `open_interest_change_1h`: open interest now against the hour's start, in percent: from the
+  figure ingest keeps warm while the hour nears the rule when it is fresh at the alert
+  (`warm_open_interest_change`), replaced by an exact one fetched after the alert is published;
+  `open_interest_as_of` is the exchange time (ms since the epoch) of the open interest it used
+  (see docs/behaviour.md).
 - `funding_percentile`: the share of the symbol's funding-rate snapshots of the last 30 days at
   or below the rate at the alert, in percent.
 - `turnover_24h`: quote volume of the last 24 h (the 23 closed hours before this one and this
@@ -35,6 +38,9 @@ RANK_DAYS = 30  # the same UTC hour on each of the last 30 days
 RANK_MIN_DAYS = 27  # known with at least 27 of those 30 hours stored (a day or three of downtime)
 FUNDING_DAYS = 30
 FUNDING_MIN_DAYS = 29  # the symbol's snapshots must reach back at least 29 days
+# open interest kept warm before the crossing (ingest/open_interest.py)
+WARM_FRACTION = 2 / 3  # an hour is near the rule at 2/3 of both its multiple and its minimum volume
+OPEN_INTEREST_MAX_AGE_MS = 60_000  # a warm figure older than this at the alert is not used
 
 # JSON (jsonb column, Redis stream, API) name of each field
 _JSON_NAMES = {
@@ -42,6 +48,7 @@ _JSON_NAMES = {
     "price_change_1h": "priceChange1h",
     "price_change_24h": "priceChange24h",
     "open_interest_change_1h": "openInterestChange1h",
+    "open_interest_as_of": "openInterestAsOf",
     "funding_percentile": "fundingPercentile",
     "turnover_24h": "turnover24h",
     "rank_top_percent": "rankTopPercent",
@@ -54,6 +61,7 @@ class AlertContext:
     price_change_1h: float | None = None
     price_change_24h: float | None = None
     open_interest_change_1h: float | None = None
+    open_interest_as_of: float | None = None  # ms since the epoch, exchange time
     funding_percentile: float | None = None
     turnover_24h: float | None = None
     rank_top_percent: float | None = None
@@ -114,6 +122,29 @@ def funding_percentile(
     if (at - since).total_seconds() < FUNDING_MIN_DAYS * 86400:
         return None
     return 100.0 * at_or_below / samples
+
+
+def near_rule(ratio: float, volume: float, multiple: float, min_volume: float) -> bool:
+    """The hour stands at `WARM_FRACTION` of both the lowest multiple and minimum volume any user
+    can have (the service's rule: every preset is at or above it), so it may cross soon. Both
+    figures only grow within an hour, so an hour near the rule stays near it until it closes."""
+    return ratio >= WARM_FRACTION * multiple and volume >= WARM_FRACTION * min_volume
+
+
+def warm_open_interest_change(
+    start: float | None,
+    current: float | None,
+    as_of_ms: int | None,
+    at_ms: int,
+    *,
+    max_age_ms: int = OPEN_INTEREST_MAX_AGE_MS,
+) -> float | None:
+    """The hour's open-interest change from a warm figure (`current`, read at `as_of_ms`) for an
+    alert at `at_ms`; None when a figure is unknown or the reading is more than `max_age_ms` away
+    from the alert."""
+    if as_of_ms is None or abs(at_ms - as_of_ms) > max_age_ms:
+        return None
+    return percent_change(current, start)
 
 
 # --- the words ------------------------------------------------------------------------------

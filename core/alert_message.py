@@ -5,7 +5,11 @@ language by `core.alerts`; only the words are translated.
 A SPIKE reads `BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!`. An update says what it
 is and which hour in the reader's time zone (`UPDATE — hour closed: XRP 14:00–15:00 (UTC+3)`,
 `HALF-UPDATE — half-hour: XRP 14:00–14:30 (UTC+3)`), then the volume, then how it moved since
-the reader's SPIKE of that hour: volume and ratio then → now and the price move."""
+the reader's SPIKE of that hour: volume and ratio then → now and the price move.
+
+An EARLY says plainly it is a projection, not a spike: `EARLY WARNING (projection): BTC on pace
+for $5.00B this hour (3.33× prev)`, then what the hour stands at now and that the projection
+is from the symbol's usual pace for this hour of the day."""
 
 from __future__ import annotations
 
@@ -47,7 +51,20 @@ def alert_lines(
     volume = format_usd(alert.current_volume)
     ratio = format_ratio(alert.ratio)
     lines: list[str] = []
-    if alert.alert_type is AlertType.SPIKE:
+    if alert.alert_type is AlertType.EARLY and alert.projected_volume is not None:
+        lines.append(
+            t(
+                "EARLY WARNING (projection): {asset} on pace for {projected} this hour "
+                "({projected_ratio} prev)"
+            ).format(
+                asset=alert.asset,
+                projected=format_usd(alert.projected_volume),
+                projected_ratio=format_ratio(alert.projected_ratio or 0.0),
+            )
+        )
+        lines.append(t("Not a spike yet: so far {volume} ({ratio} prev)").format(volume=volume, ratio=ratio))
+        lines.append(t("Projected from the usual pace of this hour of the day; it may not get there."))
+    elif alert.alert_type is AlertType.SPIKE:
         lines.append(
             t("{asset} hourly volume {volume} ({ratio} prev) — VOLUME SPIKE!").format(
                 asset=alert.asset, volume=volume, ratio=ratio

@@ -35,10 +35,13 @@ class AlertType(StrEnum):
     SPIKE = "SPIKE"
     HALF_UPDATE = "HALF_UPDATE"
     FULL_UPDATE = "FULL_UPDATE"
+    # The early warning (core/pace.py): the hour's pace projects the multiple, the hour is not
+    # there yet. Its own type, which pro and elite users opt into (not in the default types).
+    EARLY = "EARLY"
 
     @property
     def is_update(self) -> bool:
-        return self is not AlertType.SPIKE
+        return self in (AlertType.HALF_UPDATE, AlertType.FULL_UPDATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,15 @@ class Alert:
     # A crossing of users' own thresholds (a SPIKE row only they receive, never in the public
     # feed); None: the service's own rule, the public alert.
     level: Level | None = None
+    # EARLY only: the hour's total its pace projects (`core.pace`); the ratio and current volume
+    # stay what the hour stands at now.
+    projected_volume: float | None = None
+
+    @property
+    def projected_ratio(self) -> float | None:
+        if self.projected_volume is None or self.previous_volume <= 0:
+            return None
+        return self.projected_volume / self.previous_volume
 
     def with_id(self, alert_id: int) -> Alert:
         return replace(self, id=alert_id)
@@ -93,6 +105,10 @@ class Alert:
             data["simulated"] = True
         if self.context is not None:
             data["context"] = self.context.to_json_dict()
+        if self.projected_volume is not None:  # EARLY: a projection, said so in the fields' names
+            data["projectedVolume"] = self.projected_volume
+            data["projectedRatio"] = round(self.projected_volume / self.previous_volume, 4)
+            data["isProjection"] = True
         if self.level is not None:  # present only on crossings, which never reach the public feed
             data["level"] = {"multiple": self.level.multiple, "minVolume": self.level.min_volume}
         return data
@@ -121,6 +137,7 @@ class Alert:
             simulated=data.get("simulated") is True,
             context=AlertContext.from_json_dict(context) if isinstance(context, dict) else None,
             level=None if level is None else Level(float(level["multiple"]), float(level["minVolume"])),
+            projected_volume=None if data.get("projectedVolume") is None else float(data["projectedVolume"]),
         )
 
 
@@ -136,6 +153,7 @@ HEADLINE_PREFIX = {
     AlertType.SPIKE: "",
     AlertType.HALF_UPDATE: "HALF-UPDATE: ",
     AlertType.FULL_UPDATE: "UPDATE: ",
+    AlertType.EARLY: "EARLY: ",
 }
 
 
@@ -150,7 +168,18 @@ def simulated_prefix(simulated: bool) -> str:
 
 def format_headline(alert: Alert) -> str:
     """`BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!` with the update prefix
-    (and the simulated marker first for a simulated alert)."""
+    (and the simulated marker first for a simulated alert). An EARLY says it is a projection:
+    `EARLY: BTC hourly volume on pace for $5.00B (3.33× prev), now $1.50B (1.00×) — PROJECTION,
+    not a spike yet`."""
+    if alert.alert_type is AlertType.EARLY and alert.projected_ratio is not None:
+        assert alert.projected_volume is not None
+        return (
+            f"{simulated_prefix(alert.simulated)}{HEADLINE_PREFIX[alert.alert_type]}{alert.asset} "
+            f"hourly volume on pace for {format_usd(alert.projected_volume)} "
+            f"({format_ratio(alert.projected_ratio)} prev), "
+            f"now {format_usd(alert.current_volume)} ({format_ratio(alert.ratio)}) "
+            "— PROJECTION, not a spike yet"
+        )
     return (
         f"{simulated_prefix(alert.simulated)}{HEADLINE_PREFIX[alert.alert_type]}{alert.asset} hourly volume "
         f"{format_usd(alert.current_volume)} ({format_ratio(alert.ratio)} prev) — VOLUME SPIKE!"

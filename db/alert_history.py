@@ -12,7 +12,8 @@ from db.alerts import PUBLIC
 # With each alert's outcome so far (`alert_outcomes`; NULL horizon: none computed yet).
 RECENT = f"""
 SELECT a.id, a.symbol, a.asset, a.alert_type, a.detected_at, a.current_volume, a.volume_ratio, a.price,
-       a.simulated, o.horizon_minutes, o.change_15m, o.change_1h, o.change_4h
+       a.simulated, a.previous_volume, a.projected_volume,
+       o.horizon_minutes, o.change_15m, o.change_1h, o.change_4h
 FROM alerts a
 LEFT JOIN alert_outcomes o ON o.alert_id = a.id
 WHERE a.detected_at <= $1 AND a.alert_type = ANY($3::text[]) AND a.{PUBLIC}

@@ -1,6 +1,6 @@
-"""Outcomes of SPIKE alerts (`alert_outcomes`, migration 080): the alerts still owed one, the
-minutes an outcome is computed from, the idempotent upsert, and the outcomes of a page of
-alerts."""
+"""Outcomes of public SPIKE and EARLY alerts (`alert_outcomes`, migration 080): the alerts still
+owed one, the minutes an outcome is computed from, the idempotent upsert, and the outcomes of a
+page of alerts."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from core.outcomes import Minute, Outcome
 
 Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
-# SPIKEs detected since $3 whose next horizon's candle (the one containing detection + horizon)
+# Public SPIKEs and EARLYs detected since $3 whose next horizon's candle (the one containing
+# detection + horizon)
 # closed by $1 + 1 min (= now - grace), with no outcome row or a row short of 4 h; oldest
 # first, paged by (detected_at, id) after ($4, $5). `core.outcomes.passed_horizon`, in SQL.
 PENDING = """
 SELECT a.id, a.symbol, a.hour_ts, a.detected_at, a.price, o.horizon_minutes
 FROM alerts a
 LEFT JOIN alert_outcomes o ON o.alert_id = a.id
-WHERE a.alert_type = 'SPIKE' AND a.level_multiple IS NULL  -- public SPIKEs, not crossings
+WHERE a.alert_type IN ('SPIKE', 'EARLY') AND a.level_multiple IS NULL  -- public SPIKEs and EARLYs
   AND a.detected_at >= $3::timestamptz
   AND a.detected_at < $1::timestamptz - interval '14 minutes'
   AND date_trunc('minute', a.detected_at) + make_interval(mins => CASE o.horizon_minutes

@@ -22,7 +22,7 @@ Executor = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 COLUMNS = (
     "id, symbol, asset, alert_type, hour_ts, detected_at, current_volume, previous_volume, "
-    "volume_ratio, price, funding_rate, simulated, context, level_multiple, level_volume"
+    "volume_ratio, price, funding_rate, simulated, context, level_multiple, level_volume, projected_volume"
 )
 
 PUBLIC = "level_multiple IS NULL"  # the service's own alerts, as opposed to crossings
@@ -31,8 +31,8 @@ PUBLIC = "level_multiple IS NULL"  # the service's own alerts, as opposed to cro
 INSERT = """
 INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,
                     previous_volume, volume_ratio, price, funding_rate, simulated, context,
-                    level_multiple, level_volume)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14)
+                    level_multiple, level_volume, projected_volume)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -68,7 +68,7 @@ WHERE id = $1
 
 FIRED_SINCE = """
 SELECT symbol, hour_ts, alert_type, detected_at, previous_volume, volume_ratio, current_volume,
-       level_multiple IS NOT NULL AS crossing
+       level_multiple IS NOT NULL AS crossing, coalesce(projected_volume, 0) AS projected_volume
 FROM alerts
 WHERE hour_ts >= $1
 ORDER BY id
@@ -137,6 +137,7 @@ def from_row(row: asyncpg.Record) -> Alert:
         simulated=row["simulated"],
         context=context_from_db(row["context"]),
         level=None if level is None else Level(level, row["level_volume"]),
+        projected_volume=row["projected_volume"],
     )
 
 
@@ -159,6 +160,7 @@ async def insert_alert(conn: Executor, alert: Alert) -> int | None:
         None if alert.context is None else orjson.dumps(alert.context.to_json_dict()).decode(),
         None if alert.level is None else alert.level.multiple,
         None if alert.level is None else alert.level.min_volume,
+        alert.projected_volume,
     )
     return alert_id
 
@@ -190,10 +192,11 @@ async def count_unpublished(conn: Executor) -> int:
 
 async def fired_since(
     conn: Executor, since: datetime
-) -> list[tuple[str, datetime, AlertType, datetime, float, float, float, bool]]:
-    """`(symbol, hour, type, detected_at, previous_volume, ratio, current_volume, crossing)` of
-    alerts (crossings too) for hours >= `since`: `SpikeDetector.restore` (the SPIKE's denominator
-    is what its updates carry; the figures say which grades the hour was recorded at)."""
+) -> list[tuple[str, datetime, AlertType, datetime, float, float, float, bool, float]]:
+    """`(symbol, hour, type, detected_at, previous_volume, ratio, current_volume, crossing,
+    projected_volume)` of alerts (crossings and EARLYs too) for hours >= `since`:
+    `SpikeDetector.restore` (the SPIKE's denominator is what its updates carry; the figures say
+    which grades the hour was recorded at, an EARLY's projection which multiple it projected)."""
     rows = await conn.fetch(FIRED_SINCE, since)
     return [
         (
@@ -205,6 +208,7 @@ async def fired_since(
             r["volume_ratio"],
             r["current_volume"],
             r["crossing"],
+            r["projected_volume"],
         )
         for r in rows
     ]

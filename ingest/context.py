@@ -1,6 +1,6 @@
 """Gathering an alert's context (core/alert_context.py) in ingest, without ever holding it back.
 
-Three sources, three moments:
+Four sources, four moments:
 
 - **In memory, at detection** (`HourFlows`): the taker-buy share and the price move of the
   hour, from the same 1m klines the detector sees (streamed, seeded from `candles_1m`,
@@ -9,12 +9,18 @@ Three sources, three moments:
 - **One query before the row is inserted** (`ContextGatherer.add_stored`): rank, 24 h move and
   turnover, funding percentile (db/alert_context.py). Bounded by `STORED_TIMEOUT`: PostgreSQL
   slow or down, those figures are unknown and the alert goes on.
+- **Open interest kept warm before the crossing** (ingest/open_interest.py): once the hour
+  stands at 2/3 of the rule, a background task reads the hour's start and, every 30 s, the
+  current open interest; in the instant the alert is detected, a current figure at most 60 s
+  old gives the OI change (with its as-of time, `open_interest_as_of`), so the bot message, the
+  card and the API have it from the start. Not warm, not fresh, or refused: unknown.
 - **Open interest after the alert is published** (`ContextGatherer.add_open_interest`):
   `GET /fapi/v1/openInterest` (now) and `GET /futures/data/openInterestHist` (5m, from the
   hour's start) through the weight budget, bounded by `OPEN_INTEREST_TIMEOUT`, then merged into
-  the stored context. The alert never waits for the exchange: a message rendered before the
-  figure arrived (or after the request failed) says the OI is unknown; the API and the card
-  read the stored context, so they show it once it is there.
+  the stored context (replacing a warm figure with the exact one of that moment and its as-of
+  time; a message already sent is not edited for it). The alert never waits for the exchange:
+  a message rendered without a warm figure says the OI is unknown; the API and the card read
+  the stored context, so they show it once it is there.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import asyncpg
@@ -39,6 +45,7 @@ from core.clock import ms_from_utc
 from db import alert_context as db_context
 from db.candles import PG_ERRORS
 from ingest.binance_rest import BinanceError, BinanceRest
+from ingest.open_interest import OPEN_INTEREST_PERIOD, current_figure, hour_start_figure
 from ingest.parsers import Kline
 
 log = logging.getLogger(__name__)
@@ -47,7 +54,6 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 STORED_TIMEOUT = 0.5  # seconds the stored part may take before the alert goes without it
 OPEN_INTEREST_TIMEOUT = 5.0  # seconds for both open-interest requests, retries included
-OPEN_INTEREST_PERIOD = "5m"  # the finest openInterestHist period: its first row is the hour's start
 DAY_HOURS = 23  # closed hours before this one that, with this hour, make the 24 h turnover
 
 _EMPTY = bytes(8 * 60)
@@ -138,23 +144,21 @@ def stored_context(alert: Alert, b: db_context.Baseline) -> AlertContext:
     )
 
 
-async def open_interest_change(rest: BinanceRest, symbol: str, hour_ms: int) -> float | None:
-    """Open interest now against the hour's start, in percent; None when the exchange has no
-    row for the hour's start (a symbol listed this hour) or answers nonsense."""
+async def open_interest_change(
+    rest: BinanceRest, symbol: str, hour_ms: int
+) -> tuple[float, int | None] | None:
+    """Open interest now against the hour's start, in percent, with the exchange time of the
+    current figure; None when the exchange has no row for the hour's start (a symbol listed this
+    hour) or answers nonsense."""
     now, rows = await asyncio.gather(
         rest.open_interest(symbol),
         rest.open_interest_hist(symbol, OPEN_INTEREST_PERIOD, start_ms=hour_ms, limit=1),
     )
-    try:
-        current = float(now["openInterest"])
-        first = rows[0]
-        at = int(first["timestamp"])
-        start = float(first["sumOpenInterest"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    current = current_figure(now)
+    change = percent_change(None if current is None else current[0], hour_start_figure(rows, hour_ms))
+    if change is None or current is None:
         return None
-    if not hour_ms <= at < hour_ms + 5 * MINUTE_MS:
-        return None  # the first row is not the hour's start
-    return percent_change(current, start)
+    return change, current[1]
 
 
 class ContextGatherer:
@@ -165,7 +169,9 @@ class ContextGatherer:
         *,
         stored_timeout: float = STORED_TIMEOUT,
         open_interest_timeout: float = OPEN_INTEREST_TIMEOUT,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
+        self._now_ms = now_ms  # exchange time: the as-of time of a figure the exchange did not date
         self._pool = pool
         self._rest = rest
         self.stored_timeout = stored_timeout
@@ -200,7 +206,7 @@ class ContextGatherer:
         published alert `saved`; None (and nothing stored) when the exchange refused or was slow."""
         assert saved.id is not None
         try:
-            change = await asyncio.wait_for(
+            found = await asyncio.wait_for(
                 open_interest_change(self._rest, saved.symbol, ms_from_utc(saved.hour)),
                 self.open_interest_timeout,
             )
@@ -210,10 +216,14 @@ class ContextGatherer:
                 extra={"symbol": saved.symbol, "id": saved.id, "error": repr(exc)},
             )
             return None
-        if change is None:
+        if found is None:
             return None
+        change, as_of = found
+        if as_of is None and self._now_ms is not None:
+            as_of = self._now_ms()
+        part: dict[str, float | None] = {"openInterestChange1h": change, "openInterestAsOf": as_of}
         try:
-            await db_context.merge_context(self._pool, saved.id, {"openInterestChange1h": change})
+            await db_context.merge_context(self._pool, saved.id, part)
         except PG_ERRORS as exc:
             log.warning("open interest not stored", extra={"id": saved.id, "error": repr(exc)})
             return None

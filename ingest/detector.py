@@ -15,6 +15,16 @@ users whose own multiple and volume it is the first to satisfy receive it (bot/d
 is never public and never followed by updates of its own (the hour's HALF/FULL are). Nothing
 is recorded past the grid's top, and none after a SPIKE that was held back.
 
+Early warning (`core.pace`). While the hour is below a preset multiple, each update whose
+pace (the volume so far against the symbol's usual curve for this hour of the day, `set_curve`)
+projects the hour's close at a higher preset multiple than recorded so far emits an EARLY alert
+with the projected total, once per grade and symbol-hour: the first, when the hour is still
+below the service's own multiple, is public (no `level`); later ones carry the multiple the
+projection reached. Users receive the earliest EARLY of the hour that projects their own
+multiple while the hour is still below it (bot/delivery). No projection without a curve of
+enough days, nor in the hour's first minutes; never with a projected total below the minimum
+volume.
+
 Time is the exchange's: the `E` of each kline, and of the `!markPrice@arr@1s` frames passed to
 `on_time`. The wall clock is never read, so a recording replays in seconds with the same alerts.
 
@@ -52,6 +62,7 @@ last kline closed, then fires on that close.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +70,7 @@ from typing import Any, NamedTuple
 
 from core.alerts import FULL_FIRST_SKIP_MINUTE, HALF_LAST_SPIKE_MINUTE, Alert, AlertType, Level
 from core.clock import ms_from_utc, utc_from_ms
+from core.pace import Curve, projected_volume
 from core.presets import Grades
 from ingest.parsers import Kline, MarkPrice, RuleKline
 
@@ -85,6 +97,7 @@ class Fired(NamedTuple):
     ratio: float = 0.0
     current_volume: float = 0.0
     crossing: bool = False  # a crossing of own thresholds (`Alert.level`), not the public SPIKE
+    projected_volume: float = 0.0  # an EARLY's projected total
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,7 @@ class _Hour:
     __slots__ = (
         "closed_mask",
         "due_since",
+        "early_m",
         "full_done",
         "grade_m",
         "grade_v",
@@ -144,6 +158,7 @@ class _Hour:
         # the preset multiple and volume (indexes into `Grades`) the hour has been recorded at
         self.grade_m = -1
         self.grade_v = -1
+        self.early_m = -1  # the preset multiple (index) an EARLY projected, recorded so far
 
     def add_minute(self, minute: int, q: float, closed: bool) -> None:
         bit = 1 << minute
@@ -265,6 +280,7 @@ class SpikeDetector:
         self._assets: dict[str, str] = dict(assets or {})
         self._symbols: dict[str, _Symbol] = {}
         self._pending: dict[tuple[str, int], _Hour] = {}  # spiked hours that may owe a HALF/FULL
+        self._curves: dict[tuple[str, int], Curve] = {}  # (symbol, UTC hour of the day): usual pace
         self._now_ms = 0
 
     # --- state ----------------------------------------------------------------------------
@@ -302,6 +318,10 @@ class SpikeDetector:
             asset = self._assets.get(symbol) or default_asset(symbol)
             state = self._symbols[symbol] = _Symbol(asset)
         return state
+
+    def set_curve(self, symbol: str, hour_of_day: int, curve: Curve) -> None:
+        """The symbol's usual volume curve for one UTC hour of the day (`core.pace`)."""
+        self._curves[(symbol, hour_of_day)] = curve
 
     def set_mark(self, m: MarkPrice) -> None:
         """Keep the symbol's funding rate and mark price (array frames merge per symbol)."""
@@ -347,6 +367,10 @@ class SpikeDetector:
             crossing = self._check_climb(k.symbol, state, h, k.event_time_ms)
             if crossing is not None:
                 alerts.append(crossing)
+        if h.early_m < self._top_m:
+            early = self._check_early(k.symbol, state, h, k.event_time_ms)
+            if early is not None:
+                alerts.append(early)
         if k.closed and h.complete:
             if h.awaits_update:
                 full = self._full(k.symbol, state, h, max(k.event_time_ms, self._now_ms))
@@ -396,10 +420,14 @@ class SpikeDetector:
         done. A due update waits for its hour's minutes like any other, and carries the
         denominator of the restored SPIKE; the rows' figures say which grades were recorded."""
         for row in fired:
-            symbol, hour, alert_type, detected_at, previous, ratio, current, crossing = Fired(*row)
+            symbol, hour, alert_type, detected_at, previous, ratio, current, crossing, projected = Fired(*row)
             start = ms_from_utc(hour)
             h = self._state(symbol).hour(start)
             if h is None:
+                continue
+            if alert_type is AlertType.EARLY:
+                grade = bisect_right(self.grades.multiples, projected / previous) - 1 if previous > 0 else 0
+                h.early_m = max(h.early_m, grade, 0)
                 continue
             if alert_type is AlertType.SPIKE:
                 grade_m, grade_v = self.grades.grade(ratio, current) if ratio > 0 else (0, 0)
@@ -436,7 +464,14 @@ class SpikeDetector:
             self._on_held_back(HeldBack(symbol, h.start_ms, kind, reason))
 
     def _alert(
-        self, symbol: str, state: _Symbol, h: _Hour, kind: AlertType, at_ms: int, level: Level | None = None
+        self,
+        symbol: str,
+        state: _Symbol,
+        h: _Hour,
+        kind: AlertType,
+        at_ms: int,
+        level: Level | None = None,
+        projected: float | None = None,
     ) -> Alert | None:
         """The one constructor of alerts: None (held back) unless every figure is known."""
         current, previous, ratio = self._volumes(state, h)
@@ -456,6 +491,7 @@ class SpikeDetector:
             price=price,
             funding_rate=state.funding,
             level=level,
+            projected_volume=projected,
         )
 
     def _check_spike(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
@@ -498,6 +534,39 @@ class SpikeDetector:
         h.grade_m, h.grade_v = max(h.grade_m, grade_m), max(h.grade_v, grade_v)
         level = Level(multiples[h.grade_m], volumes[h.grade_v])
         return self._alert(symbol, state, h, AlertType.SPIKE, at_ms, level)
+
+    def _check_early(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
+        """An EARLY, when this update's pace projects the hour `h` at a higher preset multiple than
+        recorded so far, one the hour does not stand at yet."""
+        elapsed = at_ms - h.start_ms
+        if elapsed >= HOUR_MS or self._now_ms >= h.start_ms + HOUR_MS:
+            return None  # the hour is over: nothing left to project
+        curve = self._curves.get((symbol, (h.start_ms // HOUR_MS) % 24))
+        if curve is None:
+            return None  # the hot path for a symbol without its usual pace
+        previous = h.spike_previous
+        if previous is None:
+            prev = state.hours.get(h.start_ms - HOUR_MS)
+            if prev is None or not prev.complete:
+                return None
+            previous = prev.total
+        if previous <= 0 or (state.has_1h and h.h1_q is None):
+            return None
+        current = h.total
+        projected = projected_volume(curve, current, elapsed)
+        if projected is None or projected < self.min_volume:
+            return None
+        multiples = self.grades.multiples
+        grade = bisect_right(multiples, projected / previous) - 1
+        if grade <= h.early_m:
+            return None
+        first = h.early_m < 0
+        h.early_m = grade
+        ratio = current / previous
+        if multiples[grade] <= ratio:
+            return None  # the hour already stands at every multiple projected: nothing early
+        level = None if first and ratio < multiples[0] else Level(multiples[grade], self.min_volume)
+        return self._alert(symbol, state, h, AlertType.EARLY, at_ms, level, projected)
 
     def _full(self, symbol: str, state: _Symbol, h: _Hour, at_ms: int) -> Alert | None:
         self._pending.pop((symbol, h.start_ms), None)
@@ -584,6 +653,16 @@ class SpikeDetector:
             if prev is None or not prev.complete:
                 wanted[(symbol, current - HOUR_MS)] = None
         return list(wanted)
+
+    def standing(self, symbol: str, hour_ms: int) -> tuple[float, float] | None:
+        """The hour's volume so far and its ratio to the previous hour (0 without a complete
+        previous hour); None for an hour not kept."""
+        state = self._symbols.get(symbol)
+        h = None if state is None else state.hours.get(hour_ms)
+        if state is None or h is None:
+            return None
+        current, _, ratio = self._volumes(state, h)
+        return current, ratio
 
     def snapshot(self, symbol: str) -> SymbolSnapshot | None:
         """Hour volumes, ratio, price and funding of `symbol` now (None if never seen)."""

@@ -22,6 +22,7 @@ from core.outcomes import BTC, MINUTE, compute_outcome, horizon_candle, minute_f
 from core.tasks import raise_if_cancelling
 from db import alert_outcomes as db_outcomes
 from db import job_locks
+from ingest.jobs import schedule_job
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +101,5 @@ class OutcomesJob:
                 return stored
             after = (page[-1].detected_at, page[-1].id)
 
-    async def _scheduled(self) -> None:
-        try:
-            await self.run_once()
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.error("alert outcomes failed; retrying at the next run", extra={"error": str(exc)})
-
     def schedule(self, scheduler: AsyncIOScheduler, *, interval: timedelta = timedelta(minutes=1)) -> None:
-        scheduler.add_job(
-            self._scheduled,
-            "interval",
-            seconds=interval.total_seconds(),
-            id=JOB_ID,
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-        )
+        schedule_job(scheduler, JOB_ID, self.run_once, what="alert outcomes", interval=interval)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from core.clock import Clock, SystemClock
 from db import retention as db_retention
 from db.partitions import maintain
+from ingest.jobs import schedule_job
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class RetentionJob:
         recipients = await db_retention.delete_broadcast_recipients_before(
             self._pool, delivery_cutoff, batch=self._batch, between=_yield
         )
+        await db_retention.delete_day_counts_before(self._pool, delivery_cutoff)
         self.runs += 1
         run = RetentionRun(created, dropped, marks, deliveries, recipients)
         if created or dropped or marks or deliveries or recipients:
@@ -89,20 +91,7 @@ class RetentionJob:
             )
         return run
 
-    async def _scheduled(self) -> None:
-        try:
-            await self.run_once()
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.error("retention failed; retrying at the next run", extra={"error": str(exc)})
-
     def schedule(self, scheduler: AsyncIOScheduler, *, interval: timedelta = timedelta(hours=1)) -> None:
-        scheduler.add_job(
-            self._scheduled,
-            "interval",
-            seconds=interval.total_seconds(),
-            id=JOB_ID,
-            next_run_time=datetime.now(UTC) + interval,
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
+        schedule_job(
+            scheduler, JOB_ID, self.run_once, what="retention", interval=interval, first_run_now=False
         )

@@ -58,11 +58,13 @@ from ingest.context import ContextGatherer, HourFlows
 from ingest.detector import HeldBack, SpikeDetector
 from ingest.hour_totals import HourTotals
 from ingest.marks import MarkRecorder
+from ingest.open_interest import WarmOpenInterest
 from ingest.outcomes import OutcomesJob
 from ingest.parsers import Kline, MarkPrices, Tickers
 from ingest.retention import RetentionJob
 from ingest.streams import DataFrame, StreamConnection, StreamManager, StreamOptions
 from ingest.universe import SymbolInfo, UniverseChange, UniverseRefresher
+from ingest.volume_curves import VolumeCurvesJob
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class IngestTimings:
     republish_interval: float = 2.0
     retention_interval: float = 3600.0
     outcomes_interval: float = 60.0  # SPIKE outcomes owed a horizon are computed
+    curves_interval: float = 3600.0  # stale usual-pace curves (early warning) are recomputed
     live_flush: float = 1.0
     candle_flush: float = 1.0
     silence_timeout: float = 30.0
@@ -99,6 +102,9 @@ class IngestTimings:
     mark_snapshot_interval: float = 300.0  # exchange seconds between funding/mark snapshots
     context_timeout: float = 0.5  # the stored part of an alert's context, before it goes without
     open_interest_timeout: float = 5.0  # both open-interest requests of an alert, after publishing
+    open_interest_warm_limit: int = 20  # symbols whose open interest is kept warm at once
+    open_interest_refresh: float = 30.0  # exchange seconds between two reads of a warm symbol's OI
+    open_interest_tick: float = 1.0  # how often the warm symbols are looked at (and when one warms)
 
 
 async def run_ingest(
@@ -154,6 +160,7 @@ class IngestService:
             clock=self.clock,
         )
         self.outcomes = OutcomesJob(pool, lookback_days=settings.candle_retention_days, clock=self.clock)
+        self.curves = VolumeCurvesJob(pool, self.detector, lambda: sorted(self.universe), clock=self.clock)
         self.streams = StreamManager(
             settings.binance_ws_url,
             self._on_frame,
@@ -185,6 +192,7 @@ class IngestService:
         self.flows = HourFlows()
         self._context: ContextGatherer | None = None
         self._open_interest: asyncio.Queue[Alert] = asyncio.Queue()  # published, OI still to add
+        self._warm_oi: WarmOpenInterest | None = None  # OI read before the crossing (ingest/open_interest.py)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -198,6 +206,17 @@ class IngestService:
             rest,
             stored_timeout=self.t.context_timeout,
             open_interest_timeout=self.t.open_interest_timeout,
+            now_ms=self.exchange_clock.now_ms,
+        )
+        self._warm_oi = warm_oi = WarmOpenInterest(
+            rest,
+            self.exchange_clock.now_ms,
+            self.settings.spike_multiple,
+            self.settings.spike_min_quote_volume,
+            limit=self.t.open_interest_warm_limit,
+            refresh_ms=int(self.t.open_interest_refresh * 1000),
+            timeout=self.t.open_interest_timeout,
+            tick=self.t.open_interest_tick,
         )
         self._backfill = Backfiller(
             rest, self._deliver, self.exchange_clock, concurrency=self.t.backfill_concurrency
@@ -222,6 +241,7 @@ class IngestService:
                 await self.retention.run_once()
             await self._start_up(rest, self._refresher)
             scheduler.start()
+            self.curves.schedule(scheduler, interval=timedelta(seconds=self.t.curves_interval))
             if self.shard.runs_global_jobs:
                 self.retention.schedule(scheduler, interval=timedelta(seconds=self.t.retention_interval))
                 self.outcomes.schedule(scheduler, interval=timedelta(seconds=self.t.outcomes_interval))
@@ -230,6 +250,7 @@ class IngestService:
                 group.create_task(self._emit_loop(), name="ingest-alerts")
                 group.create_task(self._publish_loop(), name="ingest-publish")
                 group.create_task(self._open_interest_loop(), name="ingest-open-interest")
+                group.create_task(warm_oi.run(), name="ingest-open-interest-warm")
                 group.create_task(self.writer.run(), name="ingest-candles")
                 group.create_task(self.marks.run(), name="ingest-marks")
                 group.create_task(self.publisher.run(self.t.republish_interval), name="ingest-republish")
@@ -269,6 +290,7 @@ class IngestService:
         fired = await db_alerts.fired_since(self.pool, utc_from_ms(previous_hour))
         fired = [row for row in fired if self.shard.owns(row[0])]  # other shards restore theirs
         self.detector.restore(fired)
+        await self.curves.load()  # the stored usual pace; the scheduled run refreshes what is stale
         await self.publisher.republish_pending()
         await self.publisher.open()
         log.info(
@@ -301,6 +323,8 @@ class IngestService:
         for symbol in change.removed:
             self.detector.forget(symbol)
             self.flows.forget(symbol)
+            if self._warm_oi is not None:
+                self._warm_oi.forget(symbol)
             self.marks.forget(symbol)
             self.live.remove(symbol)
             self._last_closed.pop(symbol, None)
@@ -331,6 +355,14 @@ class IngestService:
             self.exchange_clock.observe(frame.event_time_ms)
             self.flows.add(frame)  # before the rule: an alert's context includes its own kline
             alerts = detector.on_kline(frame)
+            warm = self._warm_oi
+            if warm is not None and frame.interval == "1m":
+                hour_ms = frame.open_time_ms - frame.open_time_ms % HOUR_MS
+                standing = (
+                    None if warm.is_warm(frame.symbol, hour_ms) else detector.standing(frame.symbol, hour_ms)
+                )
+                if standing is not None:
+                    warm.observe(frame.symbol, hour_ms, standing[1], standing[0])
             self.candle_feed.update(frame)
             if frame.closed and frame.interval == "1m":
                 self.writer.add(frame)
@@ -353,7 +385,10 @@ class IngestService:
         else:  # pragma: no cover - DataFrame is exhaustive
             return
         for alert in alerts:
-            self._alerts.put_nowait((self.flows.attach(alert), received))
+            alert = self.flows.attach(alert)
+            if self._warm_oi is not None:
+                alert = self._warm_oi.attach(alert)  # a fresh warm OI figure, if any: no I/O
+            self._alerts.put_nowait((alert, received))
             self.streams.pacer.press()  # released by _emit_loop once the row is saved
 
     def _held_back(self, held: HeldBack) -> None:
@@ -672,6 +707,8 @@ class IngestService:
             "mark_snapshots_pending": self.marks.pending,
             "backfilled_candles": self._backfill.stats.candles if self._backfill else 0,
             "rest_weight_used": rest.budget.used if rest else None,
+            "open_interest_warm": self._warm_oi.warm if self._warm_oi else 0,
+            "open_interest_turned_away": self._warm_oi.turned_away if self._warm_oi else 0,
             "rest_paused_s": round(rest.budget.paused_for, 1) if rest else None,
             "exchange_time": (
                 utc_from_ms(self.exchange_clock.now_ms()).isoformat(timespec="seconds")

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from bot.alert_message import render_alert
 from bot.i18n import create_i18n
-from core.alert_context import AlertContext, context_lines
+from core.alert_context import AlertContext, context_lines, near_rule, warm_open_interest_change
 from core.alerts import Alert, AlertType
 from core.clock import ManualClock, ms_from_utc
 from core.i18n import SUPPORTED_LOCALES
@@ -20,6 +20,7 @@ from core.tiers import Tier
 from db import alert_context as db_context
 from db.alerts import get_alert, insert_alert
 from ingest.context import HourFlows, stored_context
+from ingest.open_interest import current_figure, hour_start_figure
 from ingest.parsers import Kline
 from tests.bot_harness import compile_catalogs
 from tests.miniapp_harness import BOT_TOKEN, NOW, add_symbols, init_data, tma
@@ -123,6 +124,7 @@ def test_the_json_form_carries_the_context_and_reads_it_back() -> None:
         "priceChange1h": 2.314,
         "priceChange24h": -1.2,
         "openInterestChange1h": 4.2,
+        "openInterestAsOf": None,
         "fundingPercentile": 85.2,
         "turnover24h": 1.2e8,
         "rankTopPercent": 100 / 31,
@@ -346,3 +348,33 @@ def test_a_minute_not_seen_makes_the_share_unknown_and_without_the_first_the_mov
     ctx = flows.live_context(alert(None))
     assert ctx.taker_buy_share is None and ctx.price_change_1h is None
     assert flows.live_context(alert(None, symbol="BTCUSDT")) == AlertContext()  # never seen
+
+
+# --- open interest kept warm before the crossing (core rule; ingest/open_interest.py) ------------
+
+
+def test_an_hour_is_near_the_rule_at_two_thirds_of_both_thresholds() -> None:
+    assert near_rule(2.0, 2e6, 3.0, 3e6)
+    assert not near_rule(1.99, 2e6, 3.0, 3e6)  # the ratio short of 2x
+    assert not near_rule(2.5, 1.99e6, 3.0, 3e6)  # the volume short of $2M
+    assert near_rule(9.0, 50e6, 3.0, 3e6)  # past the rule: still warm (own thresholds climb on)
+
+
+def test_a_warm_figure_counts_only_when_read_within_a_minute_of_the_alert() -> None:
+    at = 1_000_000_000
+    assert warm_open_interest_change(100.0, 104.2, at - 60_000, at) == pytest.approx(4.2)
+    assert warm_open_interest_change(100.0, 104.2, at - 60_001, at) is None  # stale
+    assert warm_open_interest_change(None, 104.2, at, at) is None  # hour's start unknown
+    assert warm_open_interest_change(100.0, None, None, at) is None  # never read
+    assert warm_open_interest_change(0.0, 104.2, at, at) is None  # nonsense: unknown, not infinite
+
+
+def test_open_interest_answers_are_read_or_left_unknown() -> None:
+    hour = ms_from_utc(HOUR)
+    row = {"symbol": SYMBOL, "sumOpenInterest": "20403.637", "timestamp": hour}
+    assert hour_start_figure([row], hour) == pytest.approx(20403.637)
+    assert hour_start_figure([{**row, "timestamp": hour + 5 * 60_000}], hour) is None  # listed later
+    assert hour_start_figure([], hour) is None and hour_start_figure({"code": -1}, hour) is None
+    assert current_figure({"openInterest": "10659.509", "time": hour}) == (10659.509, hour)
+    assert current_figure({"openInterest": "10659.509"}) == (10659.509, None)
+    assert current_figure({"openInterest": "x"}) is None and current_figure([]) is None

@@ -114,13 +114,16 @@ async def test_a_spike_carries_the_context_of_the_moment_it_fired(
             if row is None:
                 return False
             stored = await get_alert(db, row["id"])
-            return (
+            ctx = None if stored is None else stored.context
+            return (  # the figure fetched after publishing (a warm one was read before the alert)
                 stored is not None
-                and stored.context is not None
-                and stored.context.open_interest_change_1h is not None
+                and ctx is not None
+                and ctx.open_interest_change_1h is not None
+                and ctx.open_interest_as_of is not None
+                and ctx.open_interest_as_of > ms_from_utc(stored.detected_at)
             )
 
-        await poll(open_interest_stored, what="SPIKE with its open interest")
+        await poll(open_interest_stored, what="SPIKE with its open interest fetched after publishing")
         row = await spike_row(db)
         assert row is not None
         alert = await get_alert(db, row["id"])
@@ -164,17 +167,24 @@ async def test_a_spike_carries_the_context_of_the_moment_it_fired(
         assert ctx.funding_percentile == pytest.approx(
             100 * sum(1 for r in every if r <= alert.funding_rate) / len(every)
         )
-        # open interest: the sim's own curve, now (when ingest asked) against the hour's start
+        # open interest: the sim's own curve, at the exchange time of the figure against the hour's
+        # start; the after-publish request (the last before the poll succeeded) replaced any warm one
+        assert ctx.open_interest_as_of is not None
+        as_of = int(ctx.open_interest_as_of)
         asked = sim.request_log("/fapi/v1/openInterest")
-        assert len(asked) == 1 and asked[0]["params"] == {"symbol": SYMBOL}
+        assert asked and {a["params"]["symbol"] for a in asked} == {SYMBOL}
+        assert any(0 <= as_of - a["sim_time"] <= 1_000 for a in asked)
         hist = sim.request_log("/futures/data/openInterestHist")
-        assert [h["params"] for h in hist] == [
-            {"symbol": SYMBOL, "period": "5m", "startTime": str(hour_ms), "limit": "1"}
-        ]
-        expected = (
-            sim.market.open_interest(info, asked[0]["sim_time"]) / sim.market.open_interest(info, hour_ms) - 1
-        ) * 100
-        assert ctx.open_interest_change_1h == pytest.approx(expected, abs=0.01)
+        assert hist and all(
+            h["params"] == {"symbol": SYMBOL, "period": "5m", "startTime": str(hour_ms), "limit": "1"}
+            for h in hist
+        )
+
+        def oi_change(at_ms: int) -> float:
+            assert info is not None
+            return (sim.market.open_interest(info, at_ms) / sim.market.open_interest(info, hour_ms) - 1) * 100
+
+        assert ctx.open_interest_change_1h == pytest.approx(oi_change(as_of), abs=1e-6)
 
         # the message as the bot sends it now (the docs' example is this one, from .artifacts/)
         compile_catalogs()
@@ -194,10 +204,17 @@ async def test_a_spike_carries_the_context_of_the_moment_it_fired(
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             (ARTIFACTS / f"alert-context-{locale}.txt").write_text(text + "\n")
 
-        # the stream entry carries what was known when it was published
+        # the stream entry carries what was known when it was published: the hour jumped to 6x in
+        # seconds, so a warm figure (ingest/open_interest.py) was there only if read in between
         entries = await stream_entries(redis, names, SYMBOL)
         published = AlertContext.from_json_dict(entries[0]["context"])
-        assert published.open_interest_change_1h is None
+        if published.open_interest_change_1h is None:
+            assert published.open_interest_as_of is None
+        else:
+            assert published.open_interest_as_of is not None
+            warm_at = int(published.open_interest_as_of)
+            assert detected_ms - 60_000 <= warm_at <= detected_ms
+            assert published.open_interest_change_1h == pytest.approx(oi_change(warm_at), abs=1e-6)
         assert (
             published.taker_buy_share == ctx.taker_buy_share
             and published.rank_top_percent == ctx.rank_top_percent

@@ -10,7 +10,6 @@ and 9x at 12:34."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,81 +17,40 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from bot.app import run_bot
 from core.clock import ms_from_utc, utc_from_ms
 from core.redis_names import RedisNames
 from core.settings import Settings
 from ingest.service import run_ingest
-from simulator import SimConfig, SimServer
+from simulator import SimServer
+from tests.climb_harness import H12, HOUR, MIN, climbing, pipeline_settings, services
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fault_checks import HEADLINE, TYPE_OF_PREFIX
 from tests.miniapp_harness import init_data, tma
 from tests.stopping import stop_within
-from tests.test_ingest_service import FAST, armed, poll
+from tests.test_ingest_service import FAST, armed, poll, settings_for
 from webapp.app import create_app
 
 pytestmark = pytest.mark.timeout(300)  # an exchange hour at 40x real time, on a loaded 2-core machine
 
-MIN = 60_000
-HOUR = 3_600_000
-START = datetime(2026, 3, 2, 10, 59, tzinfo=UTC)  # the symbol is listed before its previous hour
-H12 = ms_from_utc(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
 SYMBOL = "CLIMBUSDT"
 DEFAULT, FIVE, QUARTER = 7100001, 7100002, 7100003
 STEPS = [(9 + i, 1.5 + 0.3 * i) for i in range(26)]  # (minute of 12:00, multiple of the previous hour)
 RATIO = re.compile(r"\(([0-9.]+)× prev\)")
 
 
-class SimTime:
-    """The bot's clock: the simulator's, so tier delays and ages are counted in exchange time."""
-
-    def __init__(self, sim: SimServer) -> None:
-        self.sim = sim
-
-    def now(self) -> datetime:
-        return utc_from_ms(self.sim.now_ms())
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    config = SimConfig(
-        symbols=4,
-        seed=21,
-        speed=40.0,
-        start_time=START,
-        update_interval=0.1,
-        natural_spike_rate=0.0,
-        late_close_probability=0.0,
-        special_symbols=False,
-    )
-    async with SimServer(config) as server:
-        server.list_symbol(SYMBOL, hourly_quote=5e6)
-        server.advance((H12 + 30_000 - server.now_ms()) / 1000)  # 12:00:30
-        for minute, multiple in STEPS:
-            server.schedule_spike(SYMBOL, multiple, at_ms=H12 + minute * MIN + 20_000)
+    async with climbing(SYMBOL, STEPS, symbols=4, speed=40.0) as server:
         yield server
 
 
-@contextlib.asynccontextmanager
-async def services(cfg: Settings, db: asyncpg.Pool, redis: Redis, sim: SimServer) -> AsyncIterator[None]:
-    tasks = [
-        asyncio.create_task(run_ingest(cfg, db, redis, history=False, **FAST)),
-        asyncio.create_task(run_bot(cfg, db, redis, clock=SimTime(sim))),
-    ]
-    try:
-        yield
-    finally:
-        for task, name in zip(tasks, ("ingest", "bot"), strict=True):
-            await stop_within(task, 10, name)
-
-
 def texts(tg: FakeTelegram, chat: int, kind: str) -> list[str]:
-    """The chat's alert messages of one kind (SPIKE, HALF_UPDATE, FULL_UPDATE), without markup."""
+    """The chat's alert messages of one kind (SPIKE, HALF_UPDATE, FULL_UPDATE), without markup: an
+    update is an edit of the chat's SPIKE message."""
     out = []
-    for call in tg.calls_to("sendMessage", chat):
+    for call in [*tg.calls_to("sendMessage", chat), *tg.calls_to("editMessageText", chat)]:
         text = re.sub(r"<[^>]+>", "", call.text)
         match = HEADLINE.search(text)
         if match is not None and TYPE_OF_PREFIX[match.group(1)] == kind:
@@ -110,6 +68,17 @@ async def spike_rows(db: asyncpg.Pool) -> dict[int, asyncpg.Record]:
     return {r["chat_id"]: r for r in rows}
 
 
+async def history(db: asyncpg.Pool) -> str:
+    """What ingest recorded and the bot did with it, for an assertion's message."""
+    rows = await db.fetch(
+        "SELECT a.id, a.alert_type, a.detected_at, round(a.volume_ratio::numeric, 2) AS ratio, "
+        "a.level_multiple, a.level_volume, d.chat_id, d.status, d.error, d.edited FROM alerts a "
+        "LEFT JOIN deliveries d ON d.alert_id = a.id WHERE a.symbol = $1 ORDER BY a.id, d.chat_id",
+        SYMBOL,
+    )
+    return "\n".join(str(dict(r)) for r in rows)
+
+
 def minute(when: datetime) -> int:
     return (ms_from_utc(when) - H12) // MIN
 
@@ -118,16 +87,7 @@ async def test_each_user_gets_one_spike_when_the_building_hour_first_reaches_the
     db: asyncpg.Pool, redis: Redis, names: RedisNames, settings: Settings, sim: SimServer
 ) -> None:
     async with FakeTelegram() as tg:
-        cfg = settings.model_copy(
-            update={
-                "binance_rest_url": sim.rest_url,
-                "binance_ws_url": sim.ws_url,
-                "telegram_api_url": tg.url,
-                "bot_token": SecretStr(TOKEN),
-                "history_hours": 2,
-                "max_streams_per_connection": 5,
-            }
-        )
+        cfg = pipeline_settings(settings, sim, tg)
         app = create_app(cfg, pool=db, redis=redis)
         async with services(cfg, db, redis, sim), TestClient(TestServer(app)) as miniapp:
             for user in (DEFAULT, FIVE, QUARTER):
@@ -181,12 +141,17 @@ async def test_each_user_gets_one_spike_when_the_building_hour_first_reaches_the
             assert float(ratio) == pytest.approx(got[user]["volume_ratio"], abs=0.006)
             assert len(texts(tg, user, "FULL_UPDATE")) == 1
         # HALF at 12:30 only for those whose own SPIKE came at minute <= 20
-        assert len(texts(tg, DEFAULT, "HALF_UPDATE")) == 1 and len(texts(tg, QUARTER, "HALF_UPDATE")) == 1
+        halves = {u: len(texts(tg, u, "HALF_UPDATE")) for u in (DEFAULT, QUARTER)}
+        assert halves == {DEFAULT: 1, QUARTER: 1}, await history(db)
         assert texts(tg, FIVE, "HALF_UPDATE") == []
         # each user's updates speak of their own SPIKE
         for user in (DEFAULT, FIVE, QUARTER):
             [full] = texts(tg, user, "FULL_UPDATE")
             assert f"Since the spike at {got[user]['detected_at']:%H:%M}:" in full, full
+            # ... and edit that user's own SPIKE message: one message per user per symbol-hour
+            [message] = [c for c in tg.calls_to("sendMessage", user) if "VOLUME SPIKE" in c.text]
+            edits = [c for c in tg.calls_to("editMessageText", user) if "UPDATE" in c.text]
+            assert edits and all(e.params["message_id"] == str(message.message_id) for e in edits)
 
 
 async def crossings(db: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -200,14 +165,7 @@ async def crossings(db: asyncpg.Pool) -> list[asyncpg.Record]:
 async def test_a_restart_resends_nothing_and_a_threshold_passed_while_down_is_alerted_after(
     db: asyncpg.Pool, redis: Redis, names: RedisNames, settings: Settings, sim: SimServer
 ) -> None:
-    cfg = settings.model_copy(
-        update={
-            "binance_rest_url": sim.rest_url,
-            "binance_ws_url": sim.ws_url,
-            "history_hours": 2,
-            "max_streams_per_connection": 5,
-        }
-    )
+    cfg = settings_for(settings, sim)
 
     async def passed_25m() -> bool:
         return any(r["level_volume"] == 25e6 for r in await crossings(db))
