@@ -33,7 +33,7 @@ import itertools
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -114,23 +114,33 @@ async def _get(session: aiohttp.ClientSession, url: str) -> None:
             raise RuntimeError(f"{response.status} for {url}")
 
 
-async def _connected(base: str, path: Paths, numbers: Iterator[int], clients: int) -> aiohttp.ClientSession:
+async def _connected(
+    base: str, path: Paths, numbers: Iterator[int], clients: int, headers: Mapping[str, str] | None = None
+) -> aiohttp.ClientSession:
     """A session with `clients` keep-alive connections already open (the steady state of
-    `clients` charts, not their TCP handshakes)."""
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients))
+    `clients` charts, not their TCP handshakes); `headers` go with every request."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients), headers=headers)
     await asyncio.gather(*(_get(session, base + path(next(numbers))) for _ in range(clients)))
     return session
 
 
 async def open_loop(
-    base: str, path: Paths, numbers: Iterator[int], clients: int, rate: float, seconds: float, seed: int = 1
+    base: str,
+    path: Paths,
+    numbers: Iterator[int],
+    clients: int,
+    rate: float,
+    seconds: float,
+    seed: int = 1,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[list[float], int]:
     """Each client sends at Poisson arrivals of `rate`/s for `seconds`; latencies (s) measured
-    from each request's due time, and the number of failed requests."""
+    from each request's due time, and the number of failed requests. `headers`: sent with
+    every request (e.g. a Mini App user's `Authorization`)."""
     rng = random.Random(seed)
     latencies: list[float] = []
     failed = 0
-    session = await _connected(base, path, numbers, clients)
+    session = await _connected(base, path, numbers, clients, headers)
     loop = asyncio.get_running_loop()
 
     async def one(due: float, url: str) -> None:

@@ -184,21 +184,38 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def delivery_stack(*, limits: bool = False, **overrides: Any) -> AsyncIterator[Stack]:
-    run_id = uuid.uuid4().hex[:8]
-    db_name = f"volspike_bench_{run_id}"
+    """A stack on a freshly migrated database of its own, dropped afterwards."""
+    db_name = f"volspike_bench_{uuid.uuid4().hex[:8]}"
     db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}"
     await migrate(db_url)
+    try:
+        async with stack_on(db_url, limits=limits, **overrides) as stack:
+            yield stack
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def stack_on(db_url: str, *, limits: bool = False, **overrides: Any) -> AsyncIterator[Stack]:
+    """A stack on the (migrated) database at `db_url`, which it leaves in place; its Redis keys
+    go afterwards."""
     fake = RemoteFake(limits=limits)
     tg_url = fake.start()
     settings = load_settings(
         _env_file=None,
         database_url=db_url,
         redis_url=REDIS_URL,
-        redis_prefix=f"vsbench:{run_id}:",
+        redis_prefix=f"vsbench:{uuid.uuid4().hex[:8]}:",
         bot_token=SecretStr("7000000001:TEST-token-for-the-local-look-alike"),
         telegram_api_url=tg_url,
         webapp_url="https://volspike.test",
-        **overrides,
+        # the benches time each alert's own message: alerts of several symbols a minute apart at
+        # most to the same users would otherwise go out as one burst digest from the fourth on
+        **{"digest_min_symbols": 0, **overrides},
     )
     pool = await create_pool(db_url, min_size=2, max_size=8)
     redis = Redis.from_url(REDIS_URL)
@@ -211,11 +228,6 @@ async def delivery_stack(*, limits: bool = False, **overrides: Any) -> AsyncIter
         await redis.aclose()
         await pool.close()
         fake.stop()
-        admin = await asyncpg.connect(PG_ADMIN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def bench(

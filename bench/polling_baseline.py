@@ -262,7 +262,9 @@ async def main() -> int:
         f"\nVolSpike's start-up backfill: {c.startup_weight:,} weight, once. Polling spends 3 weight per "
         f"symbol per poll, 36 per symbol per hour ({36 * 600:,}/h for 600 symbols); VolSpike's steady REST "
         f"is the all-symbol 24h ticker once a minute (40) and exchangeInfo every 10 minutes, about "
-        f"2,400/h whatever the symbol count, so polling costs more from 67 symbols on. Longest "
+        f"2,400/h whatever the symbol count, so polling costs more from 67 symbols on; the alert "
+        f"context's open interest adds at most 2,400/h more (20 symbols near the rule, read every 30 s). "
+        f"Longest "
         f"polling sweep: {c.longest_sweep:.1f} exchange s (sequential requests to the local simulator)."
     )
     return 0

@@ -216,6 +216,9 @@ async def soak(
                 "WEBAPP_URL": "https://volspike.test",
                 "HISTORY_HOURS": "2",
                 "LOG_LEVEL": "INFO",
+                # each scheduled spike's own message is what the soak times and counts; at a short
+                # --spike-every, four within a minute would otherwise go out as one burst digest
+                "DIGEST_MIN_SYMBOLS": "0",
             }
             for name in SERVICES:
                 procs[name] = await _spawn(name, env, logs / f"{name}.log")

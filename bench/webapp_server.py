@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from bench.ingest_memory import free_port, wait_http
 from core.settings import Settings, load_settings
+from db.http_server import ProductRunner
 from db.migrate import migrate
 
 PG_ADMIN = os.environ.get("VOLSPIKE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -54,7 +55,7 @@ async def _serve_async(overrides: dict[str, Any], port: int) -> None:
     settings = load_settings(_env_file=None, **overrides)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = ProductRunner(create_app(settings), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port(settings)).start()

@@ -1,8 +1,9 @@
 """Broadcasts: a draft, its recipients once confirmed, their claims and the progress counters.
 
 A recipient row is `pending` → `sending` (claimed just before the call) → `sent` | `blocked` |
-`failed`. A row still `sending` when the runner starts was in flight during a crash: `lost`, never
-re-sent (counted with the failures in the progress report).
+`failed`. A row still `sending` when a runner starts, whose runner died (its owner lock is gone,
+`db.owner_locks`), was in flight during a crash: `lost`, never re-sent (counted with the failures
+in the progress report). The rows a living sibling runner has in flight are left to it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from db import owner_locks
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -63,7 +66,7 @@ RUNNING = "SELECT id FROM broadcasts WHERE status = 'running' ORDER BY id"
 STATUS = "SELECT status FROM broadcasts WHERE id = $1"
 
 CLAIM = """
-UPDATE broadcast_recipients r SET status = 'sending'
+UPDATE broadcast_recipients r SET status = 'sending', claimed_by = $3
 WHERE (r.broadcast_id, r.user_id) IN (
     SELECT broadcast_id, user_id FROM broadcast_recipients
     WHERE broadcast_id = $1 AND status = 'pending'
@@ -82,7 +85,11 @@ WHERE r.broadcast_id = $1 AND r.user_id = v.user_id AND r.status = 'sending'
 
 MARK_USERS_BLOCKED = "UPDATE users SET blocked = true WHERE id = ANY($1::bigint[]) AND NOT blocked"
 
-MARK_LOST = "UPDATE broadcast_recipients SET status = 'lost' WHERE status = 'sending'"
+BROADCAST_LOCK_CLASS = 1447310658  # 'VSBB'
+MARK_LOST = f"""
+UPDATE broadcast_recipients SET status = 'lost'
+WHERE status = 'sending' AND (claimed_by IS NULL OR NOT claimed_by = ANY ({owner_locks.LIVE_OWNERS}))
+"""
 
 COUNT = """
 SELECT
@@ -172,8 +179,9 @@ async def status(conn: Conn, broadcast_id: int) -> str | None:
     return value
 
 
-async def claim(conn: Conn, broadcast_id: int, limit: int) -> list[int]:
-    return [row["user_id"] for row in await conn.fetch(CLAIM, broadcast_id, limit)]
+async def claim(conn: Conn, broadcast_id: int, limit: int, *, owner: int | None = None) -> list[int]:
+    """Mark up to `limit` pending recipients `sending`, owned by `owner` (`take_owner_lock`)."""
+    return [row["user_id"] for row in await conn.fetch(CLAIM, broadcast_id, limit, owner)]
 
 
 async def resolve(conn: Conn, broadcast_id: int, outcomes: Sequence[tuple[int, str]]) -> None:
@@ -185,8 +193,18 @@ async def resolve(conn: Conn, broadcast_id: int, outcomes: Sequence[tuple[int, s
 
 
 async def mark_lost(conn: Conn) -> int:
-    result: str = await conn.execute(MARK_LOST)
+    """`sending` rows whose runner died (its owner lock is gone) → `lost`; returns the count."""
+    result: str = await conn.execute(MARK_LOST, BROADCAST_LOCK_CLASS)
     return int(result.rsplit(" ", 1)[-1])
+
+
+async def take_owner_lock(conn: Conn) -> int:
+    """Hold a fresh runner owner key on `conn`'s session; the key to write into claimed rows."""
+    return await owner_locks.take(conn, BROADCAST_LOCK_CLASS)
+
+
+async def release_owner_lock(conn: Conn, owner: int) -> None:
+    await owner_locks.release(conn, BROADCAST_LOCK_CLASS, owner)
 
 
 async def progress(conn: Conn, broadcast_id: int) -> Progress:

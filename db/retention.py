@@ -40,6 +40,13 @@ WHERE (broadcast_id, user_id) IN (
 )
 """
 
+# The per-day delivery counters of `/stats` (migration 122) for the days whose rows are all gone:
+# every row of a day before the cutoff's date was created before the cutoff, so those counters
+# add up to nothing and only take space. The primary key starts with `day`.
+DELETE_DAY_COUNTS = """
+DELETE FROM delivery_day_counts WHERE day < ($1::timestamptz AT TIME ZONE 'UTC')::date
+"""
+
 # `mark_snapshots_ts_idx` finds the oldest rows.
 DELETE_MARK_SNAPSHOTS = """
 DELETE FROM mark_snapshots
@@ -95,3 +102,9 @@ async def delete_mark_snapshots_before(
 ) -> int:
     """Delete mark snapshots older than `cutoff`, `batch` rows per statement; how many."""
     return await _in_batches(conn, DELETE_MARK_SNAPSHOTS, cutoff, batch, between)
+
+
+async def delete_day_counts_before(conn: Executor, cutoff: datetime) -> int:
+    """Delete the delivery day counters of the UTC days wholly before `cutoff`; how many rows."""
+    status: str = await conn.execute(DELETE_DAY_COUNTS, cutoff)
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,8 +1,11 @@
 """The checks every fault scenario ends with: no alert lost, none twice, no candle missing,
 figures real.
 
-Telegram's side is the look-alike's record of `sendMessage` calls: a call it received counts as
-delivered, whatever happened to the sender afterwards. An alert message is recognised by its
+Telegram's side is the look-alike's record of `sendMessage` and `editMessageText` calls (an update
+edits the chat's SPIKE message): a call it received counts as delivered, whatever happened to the
+sender afterwards. An update that went out as a new message although its chat's SPIKE of the hour
+is `sent` (a message to edit was on record, and nothing in a scenario deletes it) is a second
+message for the symbol-hour: a problem. An alert message is recognised by its
 headline (`<ASSET> hourly volume ...`, `UPDATE — hour closed: <ASSET> ...`, `HALF-UPDATE —
 half-hour: <ASSET> ...`), so the checks count, per chat,
 the messages of each (asset, alert type) and compare them with the alert and delivery rows in
@@ -74,11 +77,19 @@ async def alert_rows(db_url: str) -> list[AlertRow]:
 def alert_messages(tg: FakeTelegram, chat_id: int) -> Counter[tuple[str, str]]:
     """(asset, alert type) -> how many alert messages the look-alike received for `chat_id`."""
     seen: Counter[tuple[str, str]] = Counter()
-    for call in tg.calls_to("sendMessage", chat_id):
+    for call in [*tg.calls_to("sendMessage", chat_id), *tg.calls_to("editMessageText", chat_id)]:
         match = HEADLINE.search(re.sub(r"<[^>]+>", "", call.text))
         if match is not None:
             seen[(match.group(2) or match.group(3), TYPE_OF_PREFIX[match.group(1)])] += 1
     return seen
+
+
+def _listed(tg: FakeTelegram, chat: int, message_id: int | None, asset: str) -> bool:
+    """Whether the chat's digest message `message_id`, as it reads now, has a line for `asset`."""
+    message = tg.message(chat, message_id) if message_id is not None else None
+    if message is None or message.text is None:
+        return False
+    return any(line.startswith(f"{asset} ") for line in message.text.splitlines()[1:])
 
 
 async def delivery_problems(
@@ -89,15 +100,32 @@ async def delivery_problems(
     Every (alert, chat) has a delivery row in a final state; per (chat, asset, type) the messages
     Telegram received number at least the `sent` rows and at most `sent` + `unknown` rows (an
     unknown row may or may not have reached Telegram; only `allow_unknown` scenarios may have one).
+    A SPIKE that went out in the chat's burst digest (`digest_since`) is not a message of its own:
+    the digest message, as the chat shows it now, must list it.
     """
     alerts = await alert_rows(db_url)
     conn = await asyncpg.connect(db_url)
     try:
-        rows = await conn.fetch("SELECT alert_id, chat_id, status FROM deliveries")
+        rows = await conn.fetch(
+            "SELECT alert_id, chat_id, status, edited, message_id, digest_since FROM deliveries"
+        )
     finally:
         await conn.close()
     status = {(r["alert_id"], r["chat_id"]): r["status"] for r in rows}
+    edited = {(r["alert_id"], r["chat_id"]): r["edited"] for r in rows}
+    in_digest = {
+        (r["alert_id"], r["chat_id"]): r["message_id"] for r in rows if r["digest_since"] is not None
+    }
+    spikes = {(a.symbol, a.hour_ms): a.id for a in alerts if a.alert_type == "SPIKE"}
     problems: list[str] = []
+    for alert in alerts:
+        spike = spikes.get((alert.symbol, alert.hour_ms))
+        if alert.alert_type == "SPIKE" or spike is None:
+            continue
+        for chat in chats:
+            second = status.get((alert.id, chat)) == "sent" and not edited[(alert.id, chat)]
+            if second and status.get((spike, chat)) == "sent" and (spike, chat) not in in_digest:
+                problems.append(f"alert {alert.id} to chat {chat} sent as a second message of its hour")
     for chat in chats:
         sent: Counter[tuple[str, str]] = Counter()
         unknown: Counter[tuple[str, str]] = Counter()
@@ -106,6 +134,11 @@ async def delivery_problems(
             state = status.get((alert.id, chat))
             if state is None:
                 problems.append(f"alert {alert.id} {key} has no delivery row for chat {chat} (fan-out lost)")
+            elif (alert.id, chat) in in_digest:
+                if state == "sent" and not _listed(tg, chat, in_digest[(alert.id, chat)], alert.asset):
+                    problems.append(f"alert {alert.id} {key} to chat {chat}: sent in a digest that omits it")
+                elif state not in FINAL or (state == UNKNOWN and not allow_unknown):
+                    problems.append(f"alert {alert.id} {key} to chat {chat} ended {state!r}")
             elif state == "sent":
                 sent[key] += 1
             elif state == UNKNOWN and allow_unknown:

@@ -307,6 +307,7 @@ async def open_world(
     seed: int = 11,
     elite: int = 3,
     telegram_latency: float = 0.0,
+    symbols: int = SIM_SYMBOLS,
 ) -> AsyncIterator[FaultWorld]:
     """A fresh world for one scenario: database, Redis prefix, sim, Telegram look-alike, elite
     users; `volspike migrate` has run. The scenario starts the services it needs."""
@@ -321,7 +322,7 @@ async def open_world(
             "--port",
             str(sim_port),
             "--symbols",
-            str(SIM_SYMBOLS),
+            str(symbols),
             "--seed",
             str(seed),
             "--start-time",

@@ -4,7 +4,7 @@ the mute button, audit rows, and non-admins getting the unknown-command answer."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
@@ -12,6 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from core.settings import Settings
+from db import admin as admin_db
+from db import deliveries, retention
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot, seed_symbols
 from tests.delivery_harness import add_alert
 
@@ -93,17 +95,28 @@ async def test_unknown_user_is_reported_and_the_attempt_audited(app: RunningBot)
     assert (action, target, details["ok"]) == ("grant", "777", False)
 
 
+async def told(app: RunningBot, before: int) -> str:
+    """The message the user is told after an admin command (sent after the admin's reply)."""
+    await app.tg.wait_for(lambda _: len(app.replies(USER)) > before)
+    [message] = app.replies(USER)[before:]
+    return message.text
+
+
 async def test_ban_stops_the_user_and_unban_lets_them_back(app: RunningBot):
+    before = len(app.replies(USER))
     [reply] = await app.send(ADMIN_ID, f"/ban {USER}")
     assert reply.text == f"User {USER} is banned."
     assert (await user_row(app))["banned"] is True
+    assert "subscription is cancelled" in await told(app, before)
     [notice] = await app.send(USER, "/help")
-    assert "suspended" in notice.text
+    assert notice.text == "Your access to VolSpike has been suspended."
+    before = len(app.replies(USER))
     [reply] = await app.send(ADMIN_ID, f"/unban {USER}")
     assert reply.text == f"User {USER} is no longer banned."
     assert (await user_row(app))["banned"] is False
+    assert "is restored" in await told(app, before)
     [help_reply] = await app.send(USER, "/help")
-    assert "suspended" not in help_reply.text
+    assert "suspended" not in help_reply.text and "/status" in help_reply.text
     assert [(a[1], a[2]) for a in await audit(app)] == [("ban", str(USER)), ("unban", str(USER))]
 
 
@@ -115,7 +128,15 @@ async def test_admins_cannot_ban_an_admin(app: RunningBot):
 
 @pytest.mark.parametrize(
     "command",
-    [f"/grant {USER} elite", f"/revoke {USER}", f"/ban {USER}", "/stats", "/health", "/broadcast hi"],
+    [
+        f"/grant {USER} elite",
+        f"/revoke {USER}",
+        f"/ban {USER}",
+        "/stats",
+        "/health",
+        "/broadcast hi",
+        "/refund abc",
+    ],
 )
 async def test_non_admins_get_the_unknown_command_answer(app: RunningBot, command: str):
     [reply] = await app.send(USER, command)
@@ -143,6 +164,44 @@ async def test_stats_counts_users_alerts_and_deliveries(app: RunningBot):
     assert "Deliveries: sent 2, pending 1, failed 1, blocked 1, unknown 2, expired 1" in reply.text
     assert "Queue: 1 due now, 1 pending in all" in reply.text
     assert "Ingest: not running" in reply.text
+
+
+async def test_stats_delivery_figures_follow_every_write_path(app: RunningBot):
+    """/stats reads per-day counters kept by the database (migration 122): each write path that
+    creates, changes or deletes delivery rows (the fan-out's insert, the sender's claim and its
+    outcomes, a crash's unknowns, retention) moves them, and they match the rows."""
+    alert = await add_alert(app.pool, app.clock.now())
+    now = app.clock.now()
+    await app.pool.execute(
+        "INSERT INTO deliveries (alert_id, chat_id, status, due_at) SELECT $1, c, 'pending', $2 "
+        "FROM generate_series(1, 6) c",
+        alert.id,
+        now,
+    )
+    async with app.pool.acquire() as conn:
+        claimed = await deliveries.claim_due(
+            conn, now, 4, max_age=timedelta(hours=1), quiet_priorities=[], owner=None
+        )
+        assert len(claimed) == 4
+        ids = [row["id"] for row in claimed]
+        await deliveries.resolve(
+            conn,
+            [
+                deliveries.Outcome(ids[0], "sent", sent_at=now, message_id=1),
+                deliveries.Outcome(ids[1], "sent", sent_at=now, message_id=2),
+                deliveries.Outcome(ids[2], "blocked", error="403"),
+            ],
+        )
+        assert await deliveries.mark_unknown(conn) == 1  # ids[3]: its claim has no living owner
+    [reply] = await app.send(ADMIN_ID, "/stats")
+    assert "Deliveries: sent 2, pending 2, failed 0, blocked 1, unknown 1, expired 0" in reply.text
+    rows = dict(await app.pool.fetch("SELECT status, count(*) FROM deliveries GROUP BY status"))
+    async with app.pool.acquire() as conn:
+        figures = await admin_db.stats(conn, now, now.replace(hour=0, minute=0))
+    assert figures.deliveries_today == rows
+    async with app.pool.acquire() as conn:  # retention: every row is older than tomorrow
+        await retention.delete_deliveries_before(conn, datetime.now(UTC) + timedelta(days=1))
+        assert (await admin_db.stats(conn, now, now.replace(hour=0, minute=0))).deliveries_today == {}
 
 
 async def test_health_reports_postgres_redis_ingest_lag_and_queue(app: RunningBot):

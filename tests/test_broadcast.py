@@ -14,6 +14,7 @@ from bot.delivery.broadcast import BroadcastRunner
 from bot.delivery.limiter import RateLimiter
 from bot.i18n import create_i18n
 from core.settings import Settings
+from db import broadcasts as broadcasts_db
 from tests.bot_harness import ADMIN_ID, RunningBot, running_bot
 from tests.delivery_harness import poll_until
 
@@ -128,6 +129,16 @@ async def test_a_discarded_draft_is_never_sent(app: RunningBot):
     assert await app.pool.fetchval("SELECT count(*) FROM broadcast_recipients") == 0
 
 
+async def test_a_non_admin_pressing_a_broadcast_button_changes_nothing(app: RunningBot):
+    await app.send(ADMIN_ID, "/broadcast hello", expect=2)
+    broadcast_id = (await broadcast_row(app))["id"]
+    for data in (f"bc:go:{broadcast_id}", f"bc:no:{broadcast_id}"):
+        answer = await app.press(USERS[0], data, message_id=4321)
+        assert answer.params["text"] == "That button has expired."
+    assert await status_is(app, "draft")
+    assert await app.pool.fetchval("SELECT count(*) FROM admin_audit") == 0
+
+
 async def test_cancel_stops_a_running_broadcast(app: RunningBot):
     many = list(range(8100, 8140))
     for user in many:
@@ -177,3 +188,43 @@ async def test_a_running_broadcast_resumes_after_a_restart_without_resending(app
     assert statuses[8002] == "lost"
     row = await broadcast_row(app)
     assert (row["sent"], row["failed"], row["total"]) == (4, 1, 5)
+
+
+async def test_a_runner_starting_marks_lost_only_the_rows_of_a_runner_that_died(app: RunningBot):
+    """Two owners: a living sibling runner's rows in flight stay `sending` when another runner
+    starts; the rows of a runner that died (its owner lock gone) or of no owner become `lost`."""
+    broadcast_id = await draft_and_confirm(app, "/broadcast two owners")
+    living_conn = await app.pool.acquire()
+    dead_conn = await asyncpg.connect(app.settings.database_url)
+    try:
+        living = await broadcasts_db.take_owner_lock(living_conn)
+        dead = await broadcasts_db.take_owner_lock(dead_conn)
+        assert await broadcasts_db.claim(app.pool, broadcast_id, 1, owner=living) == [8001]
+        assert await broadcasts_db.claim(app.pool, broadcast_id, 1, owner=dead) == [8002]
+        assert await broadcasts_db.claim(app.pool, broadcast_id, 1) == [8003]  # claimed before owners
+        await dead_conn.close()  # that runner's process died
+        starting = BroadcastRunner(app.bot, app.pool, create_i18n(), RateLimiter(25.0))
+        async with starting._ownership():
+            assert await starting.recover() == 2
+        statuses = dict(
+            await app.pool.fetch(
+                "SELECT user_id, status FROM broadcast_recipients WHERE broadcast_id = $1", broadcast_id
+            )
+        )
+        assert (statuses[8001], statuses[8002], statuses[8003]) == ("sending", "lost", "lost")
+        await broadcasts_db.release_owner_lock(living_conn, living)  # now the sibling is gone too
+        assert await broadcasts_db.mark_lost(app.pool) == 1
+    finally:
+        await app.pool.release(living_conn)
+        if not dead_conn.is_closed():
+            await dead_conn.close()
+
+
+async def test_a_running_broadcast_writes_its_owner_into_the_rows_it_claims(app: RunningBot):
+    broadcast_id = await draft_and_confirm(app, "/broadcast owned")
+    async with runner(app) as running:
+        await poll_until(lambda: status_is(app, "done"))
+        owners = await app.pool.fetch(
+            "SELECT DISTINCT claimed_by FROM broadcast_recipients WHERE broadcast_id = $1", broadcast_id
+        )
+        assert [row["claimed_by"] for row in owners] == [running.owner] and running.owner is not None

@@ -28,7 +28,18 @@ import pytest
 from bench.steady_data import FIRST_USER, Scale, build, symbol_name
 from bot.delivery import recipients
 from core.tiers import TIERS
-from db import admin, alert_feed, alert_history, alerts, candle_range, candles, deliveries, retention
+from db import (
+    admin,
+    alert_feed,
+    alert_history,
+    alerts,
+    candle_range,
+    candles,
+    deliveries,
+    digest,
+    retention,
+    volume_curves,
+)
 from db.migrate import migrate
 from tests.conftest import PG_ADMIN_URL
 
@@ -50,6 +61,8 @@ MODULES = (
     "db.admin",
     "db.partitions",
     "bot.delivery.recipients",
+    "db.volume_curves",
+    "db.digest",
 )
 BTC = symbol_name(1)
 ELITE_USER = FIRST_USER + 10  # i % 10 == 0: elite
@@ -63,6 +76,8 @@ class Hot:
     args: Callable[[Context], tuple[object, ...]]
     indexes: tuple[str, ...]  # regular expressions; each must name an index in the plan
     names: tuple[str, ...] = field(default=())  # the module constants it covers (module.NAME)
+    # tables read by index-only scans alone (the index carries every column the statement uses)
+    index_only: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -100,17 +115,41 @@ HOT: dict[str, Hot] = {
     "claim, two lanes": Hot(
         deliveries.CLAIM_DUE,
         lambda c: (NOW, 16, MAX_AGE, QUIET, 0, 16, c.owner),
-        (r"deliveries_claim_idx", r"deliveries_pkey", r"alerts_pkey"),
+        # deliveries_spike_day_idx: the daily cap's count and serialisation (core.daily_cap)
+        (r"deliveries_claim_idx", r"deliveries_pkey", r"alerts_pkey", r"deliveries_spike_day_idx"),
         ("db.deliveries.CLAIM_DUE",),
     ),
     "claim, one lane": Hot(
         deliveries.CLAIM_DUE,
         lambda c: (NOW, 64, MAX_AGE, QUIET, 32767, 0, c.owner),
-        (r"deliveries_claim_idx", r"deliveries_pkey"),
+        (r"deliveries_claim_idx", r"deliveries_pkey", r"deliveries_spike_day_idx"),
+    ),
+    "burst digest: the chat's spikes": Hot(
+        digest.BURST_SPIKES,
+        lambda c: (ELITE_USER, NOW - timedelta(minutes=7), NOW.replace(minute=0, second=0), 1, NOW),
+        (r"deliveries_chat_spikes_idx", r"alerts_pkey|alerts_detected_idx"),
+        ("db.digest.BURST_SPIKES",),
+    ),
+    "burst digest: mark the row in flight": Hot(
+        digest.MARK,
+        lambda c: (1, NOW),
+        (r"deliveries_pkey",),
+        ("db.digest.MARK",),
     ),
     "resolve": Hot(
         deliveries.RESOLVE,
-        lambda c: ([1, 2, 3], ["sent"] * 3, [NOW] * 3, [7, 8, 9], [None] * 3, [None] * 3, [0] * 3),
+        lambda c: (
+            [1, 2, 3],
+            ["sent"] * 3,
+            [NOW] * 3,
+            [7, 8, 9],
+            [None] * 3,
+            [None] * 3,
+            [0] * 3,
+            [False] * 3,
+            [False] * 3,
+            [None] * 3,
+        ),
         (r"deliveries_pkey",),
         ("db.deliveries.RESOLVE",),
     ),
@@ -248,6 +287,16 @@ HOT: dict[str, Hot] = {
         lambda c: (NOW, 100, ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"], BTC, None),
         (SYMBOL_INDEX,),
     ),
+    "feed sparklines (a page of alerts' hours)": Hot(
+        alert_feed.HOUR_CLOSES,
+        lambda c: (
+            [BTC, symbol_name(2), symbol_name(3)],
+            [NOW.replace(minute=0, second=0) - timedelta(hours=h) for h in (0, 1, 30)],
+        ),
+        (r"candles_1m_\d{8}_pkey",),
+        ("db.alert_feed.HOUR_CLOSES",),
+        index_only=("candles_1m",),
+    ),
     "chart markers": Hot(
         alert_feed.MARKERS,
         lambda c: (BTC, NOW - 30 * DAY, NOW, NOW, ["SPIKE"]),
@@ -266,10 +315,17 @@ HOT: dict[str, Hot] = {
         (r"candles_1m_\d{8}_pkey",),
         ("db.candles.FETCH_1M",),
     ),
+    "usual pace: one hour of the day over 30 days (early warning curves)": Hot(
+        volume_curves.MINUTE_SUMS,
+        lambda c: ([symbol_name(i) for i in range(1, 41)], NOW.replace(minute=0, second=0) - 29 * DAY, 30),
+        (r"candles_1m_\d{8}_pkey",),
+        ("db.volume_curves.MINUTE_SUMS",),
+    ),
     "candles 1m as columns (UDF history)": Hot(
         candles.COLUMNS_OF[candles.FETCH_1M],
         lambda c: (BTC, NOW - 2 * DAY, NOW, 500),
         (r"candles_1m_\d{8}_pkey",),
+        index_only=("candles_1m",),  # 500 minutes lie on 500 heap pages (migration 150)
     ),
     "candles 1h": Hot(
         candles.FETCH_1H,
@@ -334,12 +390,10 @@ HOT: dict[str, Hot] = {
         (r"alerts_(public_)?detected_idx",),
         ("db.admin.ALERTS_SINCE",),
     ),
-    "stats: deliveries today": Hot(
-        admin.DELIVERIES_SINCE,
-        lambda c: (NOW - DAY,),
-        (r"deliveries_created_idx",),
-        ("db.admin.DELIVERIES_SINCE",),
-    ),
+    # Per-day counters (migration 122), not the rows: a month of counters is a few pages (read
+    # whole); with a year of them the day's key is used
+    # (`test_stats_reads_the_day_counters_not_the_deliveries`).
+    "stats: deliveries today": Hot(admin.DELIVERIES_SINCE, lambda c: ((NOW - DAY).date(),), ()),
     "stats: queue": Hot(
         admin.PENDING_DELIVERIES,
         lambda c: (),
@@ -434,7 +488,16 @@ async def _now_playing(conn: asyncpg.Connection) -> Context:
         None,  # context
         None,  # level_multiple: a public alert
         None,  # level_volume
+        None,  # projected_volume: not an EARLY
     )
+    # SPIKE rows carry their symbol-hour, as every SPIKE row written since migration 040 does
+    # (the data set's rows do not): deliveries_one_spike_key is then as big as in production.
+    await conn.execute(
+        "UPDATE deliveries d SET spike_symbol = a.symbol, spike_hour = a.hour_ts FROM alerts a"
+        " WHERE a.id = d.alert_id AND a.alert_type = 'SPIKE' AND d.spike_hour IS NULL"
+    )
+    # One user in ten has a daily cap (core.daily_cap): the claim counts their day.
+    await conn.execute("UPDATE user_settings SET daily_cap = 10 WHERE user_id % 10 = 3")
     await recipients.insert_deliveries(conn, spike, NOW)
     await conn.execute(
         "UPDATE deliveries SET status = 'sending', updated_at = $2 WHERE id IN "
@@ -461,6 +524,7 @@ async def _now_playing(conn: asyncpg.Connection) -> Context:
         None,  # context
         None,  # level_multiple: a public alert
         None,  # level_volume
+        None,  # projected_volume: not an EARLY
     )
     assert update is not None
     await conn.execute("UPDATE alerts SET fanned_out_at = NULL, published_at = NULL WHERE id = $1", update)
@@ -521,9 +585,125 @@ async def test_the_hot_statement_reads_through_its_index(
         }
     )
     assert not sequential, f"{name}: sequential scan of {sequential}\n{json.dumps(tree, indent=1)}"
+    heap = sorted(
+        {
+            f"{n['Node Type']} of {n['Relation Name']}"
+            for n in nodes
+            if _table(n.get("Relation Name", "")) in hot.index_only and n["Node Type"] != "Index Only Scan"
+        }
+    )
+    assert not heap, f"{name}: reads the heap of {hot.index_only}: {heap}\n{json.dumps(tree, indent=1)}"
     used = {n["Index Name"] for n in nodes if "Index Name" in n}
     for wanted in hot.indexes:
         assert any(re.fullmatch(wanted, index) for index in used), (
             f"{name}: no index matching {wanted!r} in the plan (indexes used: {sorted(used)})\n"
             f"{json.dumps(tree, indent=1)}"
         )
+
+
+@pytest.mark.timeout(600)
+async def test_stats_reads_the_day_counters_not_the_deliveries(
+    planned: tuple[asyncpg.Connection, Context],
+) -> None:
+    """`/stats`'s delivery figures read the per-day counters: no node of the plan touches
+    `deliveries`, the counters are read through their key (the day first) for today only, and
+    they hold exactly what counting today's rows gives."""
+    conn, _context = planned
+    today = NOW.date()
+    try:
+        await _plan(conn, admin.DELIVERIES_SINCE, (today,))
+    except _Rollback as done:
+        tree = done.tree
+    relations = {n["Relation Name"] for n in _nodes(tree) if "Relation Name" in n}
+    assert relations == {"delivery_day_counts"}, json.dumps(tree, indent=1)
+    counted = dict(await conn.fetch(admin.DELIVERIES_SINCE, today))
+    rows = dict(
+        await conn.fetch(
+            "SELECT status, count(*) FROM deliveries WHERE created_at >= $1 GROUP BY status",
+            datetime(today.year, today.month, today.day, tzinfo=UTC),
+        )
+    )
+    assert counted == rows and sum(rows.values()) > 0
+    days = await conn.fetchval("SELECT count(DISTINCT day) FROM delivery_day_counts")
+    assert days >= 28  # the month's data set, one set of counters a day
+    # A year of counters from 40 backends each: today's are read through the key, day first.
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO delivery_day_counts (day, status, slot, n) "
+                "SELECT $1::date - d, s, 1000 + p, 1 FROM generate_series(40, 400) d, "
+                "unnest(ARRAY['sent', 'failed', 'blocked', 'unknown', 'expired', 'skipped']) s, "
+                "generate_series(1, 40) p",
+                today,
+            )
+            await conn.execute("ANALYZE delivery_day_counts")
+            await _plan(conn, admin.DELIVERIES_SINCE, (today,))
+    except _Rollback as done:
+        tree = done.tree
+    used = {n["Index Name"] for n in _nodes(tree) if "Index Name" in n}
+    assert used == {"delivery_day_counts_pkey"}, json.dumps(tree, indent=1)
+
+
+@pytest.mark.timeout(600)
+async def test_the_claim_finds_an_updates_spike_by_the_whole_key_chat_first(
+    planned: tuple[asyncpg.Connection, Context],
+) -> None:
+    """The claimed rows' SPIKE of their symbol-hour (for updates) is found by the chat and the
+    symbol-hour: joined into the outer query it was planned (on the steady data set) as a scan of
+    every SPIKE row of the symbol-hour for each claimed row."""
+    conn, context = planned
+    # As in the steady data set: only the alert being fanned out has rows carrying their
+    # symbol-hour, so the statistics call the key's index nearly empty (the plan that read the
+    # symbol-hour's rows for each claimed row was chosen on such statistics).
+    for lanes in ((NOW, 16, MAX_AGE, QUIET, 0, 16, context.owner), (NOW, 64, MAX_AGE, QUIET, 32767, 0, None)):
+        try:
+            await _plan(conn, deliveries.CLAIM_DUE, lanes)
+        except _Rollback as done:
+            tree = done.tree
+        # the SPIKE row (`sd`) is planned apart (under its own Limit, run only for an update),
+        # whatever the statistics, and found by an index on the chat and the symbol-hour
+        spike = [n for n in _nodes(tree) if n.get("Alias") == "sd"]
+        apart = [n for limit in _nodes(tree) if limit["Node Type"] == "Limit" for n in _nodes(limit)]
+        assert spike and all(any(n is m for m in apart) for n in spike), json.dumps(tree, indent=1)
+        for node in spike:
+            condition = node.get("Index Cond", "")
+            assert "chat_id = c.chat_id" in condition and "spike_hour = a.hour_ts" in condition, node
+
+
+@pytest.mark.timeout(600)
+async def test_the_claims_burst_digest_part_reads_the_chats_spikes_through_their_index(
+    planned: tuple[asyncpg.Connection, Context],
+) -> None:
+    """The claim's burst columns (core.digest) and the digest's list read a chat's SPIKE rows by
+    (chat_id, spike_hour), never the chat's whole history nor the table: planned with every SPIKE
+    row of the month's data set carrying its symbol-hour, as fanned-out rows do."""
+    conn, context = planned
+    chat = await conn.fetchval(
+        "SELECT chat_id FROM deliveries WHERE alert_id = $1 AND status = 'pending' ORDER BY id LIMIT 1",
+        context.spike,
+    )
+    trees = []
+    for sql, args in (
+        (deliveries.CLAIM_DUE, (NOW, 16, MAX_AGE, QUIET, 0, 16, context.owner)),
+        (digest.BURST_SPIKES, (chat, NOW - timedelta(minutes=7), NOW.replace(minute=0, second=0), 1, NOW)),
+    ):
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE deliveries d SET spike_symbol = a.symbol, spike_hour = a.hour_ts FROM alerts a"
+                    " WHERE a.id = d.alert_id AND a.alert_type = 'SPIKE' AND d.spike_hour IS NULL"
+                )
+                await conn.execute("ANALYZE deliveries")
+                raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+                raise _Rollback(json.loads(raw)[0]["Plan"])
+        except _Rollback as done:
+            trees.append(done.tree)
+    await conn.execute("ANALYZE deliveries")
+    for tree in trees:
+        nodes = list(_nodes(tree))
+        sequential = {n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan"} & set(BIG)
+        assert not sequential, json.dumps(tree, indent=1)
+        used = {n["Index Name"] for n in nodes if "Index Name" in n}
+        assert "deliveries_chat_spikes_idx" in used, (sorted(used), json.dumps(tree, indent=1))
+        # the chat's other indexes would read its whole history (thousands of rows a month)
+        assert "deliveries_chat_idx" not in used

@@ -66,6 +66,26 @@ async def test_the_retention_job_applies_both_retentions(db: asyncpg.Pool):
     assert (again.deliveries_deleted, again.mark_snapshots_deleted) == (0, 0)
 
 
+async def test_the_stats_day_counters_of_deleted_days_go_with_their_rows(db: asyncpg.Pool):
+    """The counters `/stats` reads (migration 122) of the days retention emptied are removed; the
+    counters of days that still have rows keep adding up to those rows."""
+    await add_user(db, 1)
+    alert = await add_alert(db, NOW - timedelta(days=10))
+    await add_deliveries(db, alert.id, range(1, 6), NOW - timedelta(days=9))  # type: ignore[arg-type]
+    await add_deliveries(db, alert.id, range(6, 9), NOW - timedelta(days=6, hours=13))  # type: ignore[arg-type]
+    await add_deliveries(db, alert.id, range(9, 11), NOW - timedelta(hours=1))  # type: ignore[arg-type]
+    counters = (
+        "SELECT day, sum(n)::int AS n FROM delivery_day_counts GROUP BY day HAVING sum(n) <> 0 ORDER BY day"
+    )
+    assert [r["n"] for r in await db.fetch(counters)] == [5, 3, 2]
+    job = RetentionJob(db, 90, delivery_retention_days=7, batch=100, clock=ManualClock(NOW))
+    assert (await job.run_once()).deliveries_deleted == 5
+    days = [r["day"] for r in await db.fetch("SELECT DISTINCT day FROM delivery_day_counts ORDER BY day")]
+    cutoff_day = (NOW - timedelta(days=7)).date()
+    assert days and min(days) >= cutoff_day  # no counter row left of a day before the cutoff
+    assert [r["n"] for r in await db.fetch(counters)] == [3, 2]  # still what is in the table
+
+
 def test_delivery_retention_is_a_setting_with_a_month_by_default():
     assert load_settings(_env_file=None).delivery_retention_days == 30
     assert load_settings(_env_file=None, delivery_retention_days="3").delivery_retention_days == 3
