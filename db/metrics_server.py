@@ -8,6 +8,8 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from db.http_server import ProductRunner
+
 log = logging.getLogger(__name__)
 
 
@@ -19,7 +21,7 @@ async def start_metrics_server(host: str, port: int, *, service: str = "ingest")
     """Serve `/metrics` on host:port; the caller awaits `runner.cleanup()` to stop it."""
     app = web.Application()
     app.router.add_get("/metrics", _metrics_view)
-    runner = web.AppRunner(app, access_log=None)
+    runner = ProductRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from bot.webhook import SECRET_HEADER
 from core.settings import Settings
+from db.http_server import ProductRunner
 from tests.bot_harness import compile_catalogs
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.miniapp_harness import add_symbols, init_data
@@ -52,7 +53,7 @@ async def served(settings: Settings, db: asyncpg.Pool, redis: Redis) -> AsyncIte
         config = webhook_settings(settings, telegram).model_copy(
             update={"alert_ingest_api_key": SecretStr(API_KEY), "metrics_token": SecretStr(METRICS_TOKEN)}
         )
-        runner = web.AppRunner(create_app(config, pool=db, redis=redis), access_log=None)
+        runner = ProductRunner(create_app(config, pool=db, redis=redis), access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from core.clock import Clock, SystemClock
 from core.redis_names import RedisNames
 from core.settings import Settings
+from db.http_server import ProductRunner
 from db.pool import create_pool
 from db.redis_client import create_redis
 from webapp import keys, protocol_errors
@@ -114,7 +115,7 @@ async def run_webapp(
     app = create_app(settings, pool=pool, redis=redis, telegram_webhook=telegram_webhook)
     # keepalive_timeout bounds a connection's wait for a complete request head, lingering_time the
     # reading of an unread body after the answer (webapp.slow_clients).
-    runner = web.AppRunner(
+    runner = ProductRunner(
         app, access_log=None, keepalive_timeout=settings.webapp_header_timeout, lingering_time=LINGER
     )
     await runner.setup()

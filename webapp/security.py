@@ -4,9 +4,10 @@ per-user rate limits in Redis.
 The Content-Security-Policy allows scripts from our own origin only (no inline script, no
 CDN), and `frame-ancestors` lets Telegram's web clients embed the Mini App in their iframe.
 The `Server` header names the product without versions (aiohttp's default names Python's and
-its own). A WebSocket handshake made with the web-session cookie must come from the app's own
-origin (WEBAPP_URL's, else the request's host) or a Telegram web client (`trusted_origin`):
-another site cannot open a socket in a signed-in user's name.
+its own; `db.http_server.ProductRunner` renames it also on the HTTP parser's own 400s). A
+WebSocket handshake made with the web-session cookie must come from the app's own origin
+(WEBAPP_URL's, else the request's host) or a Telegram web client (`trusted_origin`): another site
+cannot open a socket in a signed-in user's name.
 Rate limits are fixed one-minute windows counted in Redis (one INCR per request and scope),
 so every webapp process shares them; over the limit is 429 with `Retry-After`. When Redis
 does not answer the limit is not applied (logged): the API stays up, and /health says
@@ -23,6 +24,7 @@ from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
 from core.errors import RateLimited
+from db.http_server import SERVER
 from webapp import keys
 from webapp.auth import current_user
 
@@ -58,7 +60,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-SERVER = "volspike"
 WINDOW = 60  # seconds
 LIMITED_PREFIXES = ("/api/", "/udf/", "/ws")
 
