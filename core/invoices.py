@@ -8,6 +8,7 @@ context: the title and description are in the user's language.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from core.errors import BadInput
 from core.payment_texts import invoice_description, invoice_title
@@ -18,6 +19,22 @@ from core.tiers import Tier
 PROVIDER_TOKEN = ""  # Stars: no payment provider
 
 
+class InvoiceFields(TypedDict):
+    """`sendInvoice`'s fields but the prices (one, labelled with the title, of `price` Stars)."""
+
+    title: str
+    description: str
+    payload: str
+    provider_token: str
+    currency: str
+
+
+class InvoiceLinkFields(InvoiceFields):
+    """`createInvoiceLink`'s fields but the prices: a subscription's period too."""
+
+    subscription_period: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class StarsInvoice:
     title: str
@@ -26,6 +43,18 @@ class StarsInvoice:
     price: int
     currency: str = CURRENCY
     subscription_period: int | None = None
+
+    def fields(self) -> InvoiceFields:
+        return InvoiceFields(
+            title=self.title,
+            description=self.description,
+            payload=self.payload,
+            provider_token=PROVIDER_TOKEN,
+            currency=self.currency,
+        )
+
+    def link_fields(self) -> InvoiceLinkFields:
+        return InvoiceLinkFields(**self.fields(), subscription_period=self.subscription_period)
 
 
 def payload_for(settings: Settings, user_id: int, tier: Tier, kind: Kind) -> Payload:

@@ -62,7 +62,36 @@ class FeedWindow:
     types: tuple[str, ...]
 
 
+def tier_alert_types(tier: Tier | str) -> tuple[AlertType, ...]:
+    """The alert types a tier may receive and see: SPIKE for all; the HALF/FULL updates with
+    `updates` (elite); the early warning, an alert type users opt into, with `custom_thresholds`
+    (pro and elite), like the other choices of alert types."""
+    tier_limits = limits(tier)
+    return tuple(
+        t
+        for t in AlertType
+        if (tier_limits.updates or not t.is_update)
+        and (tier_limits.custom_thresholds or t is not AlertType.EARLY)
+    )
+
+
 def feed_window(tier: Tier | str, now: datetime) -> FeedWindow:
     tier_limits = limits(tier)
-    types = tuple(t.value for t in AlertType if tier_limits.updates or not t.is_update)
+    types = tuple(t.value for t in tier_alert_types(tier))
     return FeedWindow(now - tier_limits.alert_delay, tier_limits.history, types)
+
+
+# Elite's alerts and prices arrive on the live socket; its feed still asks again this often, for
+# outcomes and whatever a broken socket missed.
+LIVE_FEED_REFRESH = timedelta(minutes=1)
+MIN_FEED_REFRESH = timedelta(seconds=15)
+
+
+def feed_refresh(tier: Tier | str) -> timedelta:
+    """How often the Mini App's feed asks for the tier's window again: a fifteenth of the tier's
+    delay (free every minute, pro every 20 s), so an alert reaches an open feed at most that
+    much after the tier's push; never more often than every 15 s."""
+    delay = limits(tier).alert_delay
+    if not delay:
+        return LIVE_FEED_REFRESH
+    return max(MIN_FEED_REFRESH, delay / 15)

@@ -26,7 +26,7 @@ WHERE id = $1
 """
 LOCK_BY_CHARGE = """
 SELECT id, user_id, provider_charge_id, amount, tier, kind, status, is_recurring,
-       tier_before, expires_before, tier_after, expires_after
+       tier_before, expires_before, tier_after, expires_after, period_days
 FROM payments WHERE provider = $1 AND provider_charge_id = $2
 FOR UPDATE
 """
@@ -83,6 +83,7 @@ class StoredPayment:
     expires_before: datetime | None
     tier_after: str | None
     expires_after: datetime | None
+    period_days: int = 30
 
 
 async def insert(conn: Conn, payment: NewPayment) -> int | None:
@@ -133,6 +134,7 @@ async def lock_by_charge(conn: Conn, provider: str, charge_id: str) -> StoredPay
         expires_before=row["expires_before"],
         tier_after=row["tier_after"],
         expires_after=row["expires_after"],
+        period_days=row["period_days"],
     )
 
 
@@ -167,6 +169,7 @@ async def set_cursor(conn: Conn, offset: int, run_at: datetime) -> None:
     await conn.execute(SET_CURSOR, offset, run_at)
 
 
-async def last_reconciliation(conn: Conn) -> datetime:
-    value: datetime = await conn.fetchval(LAST_RUN)
+async def last_reconciliation(conn: Conn) -> datetime | None:
+    """When the Stars reconciliation last completed; None if it never has (a fresh install)."""
+    value: datetime | None = await conn.fetchval(LAST_RUN)
     return value

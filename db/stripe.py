@@ -81,3 +81,21 @@ async def set_state(
     state_at: datetime,
 ) -> None:
     await conn.execute(SET_STATE, user_id, subscription_id, tier, period_end, renews, state_at)
+
+
+# A refunded subscription payment ends the renewal of its subscription, if that is still the user's
+# Stripe subscription (not one that replaced it since): the subscription's id, to cancel at Stripe.
+STOP_REFUNDED_RENEWAL = """
+UPDATE subscriptions s SET renews = false, updated_at = now()
+FROM payments p
+WHERE p.provider = 'stripe' AND p.provider_charge_id = $1 AND p.kind = 'subscription'
+  AND s.user_id = p.user_id AND s.provider = 'stripe' AND s.external_id = p.invoice_payload
+RETURNING s.external_id
+"""
+
+
+async def stop_refunded_renewal(conn: Conn, invoice_id: str) -> str | None:
+    """Stop the renewal of the subscription whose invoice `invoice_id` was refunded; its id, or None
+    when the payment paid no subscription that is still the user's."""
+    value: str | None = await conn.fetchval(STOP_REFUNDED_RENEWAL, invoice_id)
+    return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.billing_harness import billing
-from tests.browser_harness import CHROMIUM, CHROMIUM_ARGS, browser_available
+from tests.browser_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser_available
 
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
@@ -60,5 +60,38 @@ async def test_signed_in_on_the_web_the_mini_app_pages_work_on_a_desktop_browser
             await page.goto(site.url("/watchlist"))
             assert await page.locator("#watch-public").is_hidden()
             assert errors == []
+        finally:
+            await chromium.close()
+
+
+PLANS_BEFORE_LOGIN = """() => {
+  const table = document.querySelector('table.plans');
+  const login = document.getElementById('telegram-login');
+  return {
+    before: table.getBoundingClientRect().bottom <= login.getBoundingClientRect().top,
+    prices: [...table.querySelectorAll('.price-cell')].map((cell) => cell.textContent.trim()),
+    cards: [...table.querySelectorAll('.card-price')].map((cell) => cell.textContent.trim()),
+    scheme: document.documentElement.dataset.scheme,
+    background: getComputedStyle(table).backgroundColor,
+  };
+}"""
+
+
+async def test_billing_shows_the_plans_with_prices_before_the_sign_in_in_a_dark_theme(settings, db, redis):
+    """A visitor on a desktop browser with a dark system theme: the tier table with each plan's
+    price (by card as Stripe has it, and in Stars) comes first, themed dark, then Log In With
+    Telegram."""
+    async with billing(settings, db, redis) as site, async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await chromium.new_page(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+            await page.goto(site.url("/billing"))
+            await expect(page.locator("#telegram-login")).to_be_visible()
+            seen = await page.evaluate(PLANS_BEFORE_LOGIN)
+            assert seen["before"]
+            assert seen["prices"] == ["Free", "250 ⭐ / 30 days", "750 ⭐ / 30 days"]
+            assert seen["cards"] == ["Free", "$9.00 / month", "$29.00 / month"]  # the look-alike's prices
+            assert (seen["scheme"], seen["background"]) == ("dark", "rgb(23, 33, 43)")  # dark --section-bg
+            await page.screenshot(path=str(ARTIFACTS / "billing-desktop-dark.png"))
         finally:
             await chromium.close()

@@ -92,3 +92,18 @@ async def test_the_billing_page_lets_forms_go_to_stripe_and_is_not_cached(site):
     assert "form-action 'self' https://checkout.stripe.com https://billing.stripe.com" in policy
     assert "script-src 'self'" in policy
     assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_billing_shows_each_card_plan_at_its_stripe_price_asked_once(site):
+    page = await site.page()
+    assert "$9.00 / month" in page and "$29.00 / month" in page
+    await site.page()
+    asked = [p for _, what, p in site.stripe.requests if what == "prices.retrieve"]
+    assert len(asked) == 2  # pro and elite, then kept (PRICE_TTL)
+
+
+async def test_a_price_stripe_does_not_know_shows_no_amount_and_the_page_still_works(site):
+    del site.stripe.prices["price_elite"]
+    page = await site.page()
+    assert "$9.00 / month" in page and "$29.00" not in page
+    assert 'class="card-price">–</td>' in page

@@ -16,12 +16,9 @@ from pydantic import SecretStr
 
 from bot.payments.recording import StarsCharge, record_payment
 from tests.browser_harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LIGHT_THEME,
     PHONE,
     browser_available,
-    ensure_assets,
     serve,
     signed_init_data,
     telegram_url,
@@ -33,7 +30,9 @@ from tests.fakes.telegram_payments import FakeStars
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
 
-from playwright.async_api import ConsoleMessage, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, expect
+
+from tests.miniapp_browser import browser  # noqa: F401 (the module's Chromium)
 
 USER = 8181
 BRIDGE = "[Telegram.WebView] > postEvent "
@@ -47,9 +46,8 @@ async def stars() -> AsyncIterator[FakeStars]:
 
 
 async def test_the_stars_button_opens_the_users_invoice_and_paid_shows_the_new_tier(
-    settings, db, redis, stars: FakeStars
+    browser: Browser, settings, db, redis, stars: FakeStars
 ) -> None:
-    ensure_assets()
     config = settings.model_copy(
         update={
             "bot_token": SecretStr(TOKEN),
@@ -67,8 +65,7 @@ async def test_the_stars_button_opens_the_users_invoice_and_paid_shows_the_new_t
         elif message.text.startswith(BRIDGE):
             posted.append(message.text.removeprefix(BRIDGE))
 
-    async with serve(config, db, redis) as (base, _app), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with serve(config, db, redis) as (base, _app):
         context = await browser.new_context(viewport=PHONE, device_scale_factor=2)
         tab = await context.new_page()
         tab.on("console", on_console)
@@ -109,5 +106,5 @@ async def test_the_stars_button_opens_the_users_invoice_and_paid_shows_the_new_t
             )
         await expect(tab.locator("#current-plan")).to_contain_text("Pro")
         await expect(tab.locator("#tier-chip")).to_have_text("Pro")
-        await browser.close()
+        await context.close()
     assert errors == []

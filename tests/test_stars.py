@@ -389,6 +389,27 @@ async def test_a_reconciliation_missed_while_the_bot_was_down_runs_at_start(sb: 
     assert await sb.app.pool.fetchval("SELECT last_run_at FROM star_reconciliation") == NOW
 
 
+async def test_a_fresh_install_reconciles_at_its_first_start(sb: StarsBot):
+    """A fresh database (migrated, never reconciled) has no last run: the first start reconciles
+    at once (with the controllable clock at NOW), instead of waiting for the first 03:17 UTC run;
+    the next start, within a day, does not repeat it."""
+    # The row as a fresh migrate leaves it (test_migrate checks that); the session's database is
+    # shared by the tests, and this singleton row is not emptied between them.
+    await sb.app.pool.execute("UPDATE star_reconciliation SET next_offset = 0, last_run_at = NULL")
+    newcomer = 6163
+    charge = sb.stars.charge(newcomer, sb.payload(newcomer), PRO_PRICE)
+    _, reconciliation, _ = build_jobs(sb.app.pool, sb.app.bot, sb.app.settings, create_i18n(), sb.app.clock)
+    assert await catch_up(sb.app.pool, reconciliation, sb.app.clock.now()) is True
+    [payment] = await sb.payments(newcomer)
+    assert payment["source"] == "reconciliation" and payment["provider_charge_id"] == charge.charge_id
+    assert await sb.app.pool.fetchval("SELECT last_run_at FROM star_reconciliation") == NOW
+    sb.app.clock.advance(timedelta(hours=23))
+    assert await catch_up(sb.app.pool, reconciliation, sb.app.clock.now()) is False
+    sb.app.clock.advance(timedelta(hours=2))
+    assert await catch_up(sb.app.pool, reconciliation, sb.app.clock.now()) is True
+    assert reconciliation.runs == 2
+
+
 async def test_a_catch_up_that_telegram_refuses_leaves_the_bot_running(sb: StarsBot):
     """The overdue run at start meets a Telegram error: it is logged, the daily run tries again,
     and the scheduler (inside the bot's task group) keeps running instead of ending the bot."""

@@ -431,3 +431,172 @@ async def test_a_subscription_update_ending_in_year_9999_changes_nothing(hook):
     before = await hook.user()
     assert await hook.post(event("customer.subscription.updated", subscription_obj(end=253402214400))) == 200
     assert await hook.user() == before
+
+
+# --- Stripe's own refunds: charge.refunded --------------------------------------------------
+
+
+def charge(charge_id: str, payment_intent: str, *, refunded: int = 900, amount: int = 900) -> dict[str, Any]:
+    """A Charge in the current API's shape (no `invoice`: its payment intent leads to it)."""
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": refunded,
+        "currency": "usd",
+        "customer": "cus_1",
+        "paid": True,
+        "payment_intent": payment_intent,
+        "refunded": refunded == amount,
+        "status": "succeeded",
+    }
+
+
+async def _renewed(hook: Hook) -> None:
+    """Checkout (pro until START + MONTH), then the renewal invoice in_2 paid by pi_2."""
+    assert await hook.post(event("checkout.session.completed", checkout())) == 200
+    assert await hook.post(event("invoice.paid", invoice("in_2", START + MONTH, START + 2 * MONTH))) == 200
+    hook.stripe.pay_invoice("in_2", "pi_2", 900)
+    assert await hook.user() == ("pro", at(START + 2 * MONTH))
+
+
+async def test_a_full_card_refund_takes_back_what_its_payment_gave_and_tells_the_user(hook):
+    await _renewed(hook)
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2"))) == 200
+    assert await hook.user() == ("pro", at(START + MONTH))  # the renewal's month is taken back
+    payment = await payments_db.get_by_charge(hook.pool, "stripe", "in_2")
+    assert payment is not None and payment["status"] == "refunded"
+    last = (await history(hook.pool, USER))[-1]
+    assert last["cause"] == "refund" and last["tier_after"] == "pro"
+    [text] = hook.tg.sent_texts(USER)
+    assert text.startswith("Tu pago fue devuelto.") and "Pro" in text  # the user's language (es)
+    lookups = [params for _, what, params in hook.stripe.requests if what == "invoice_payments.list"]
+    assert lookups == [{"payment": {"type": "payment_intent", "payment_intent": "pi_2"}, "limit": "1"}]
+
+
+CANCEL = ("DELETE", "subscriptions.cancel", {})
+
+
+async def test_a_full_card_refund_ends_the_renewal_as_a_stars_refund_does(hook, caplog):
+    await _renewed(hook)
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2"))) == 200
+    # cancelled at Stripe at once: the customer is not charged again for the plan refunded
+    assert hook.stripe.requests.count(CANCEL) == 1
+    assert hook.stripe.subscriptions["sub_1"]["status"] == "canceled"
+    sub = await subscriptions_db.get(hook.pool, USER)
+    assert sub is not None and (sub.external_id, sub.renews) == ("sub_1", False)
+    # Stripe's own redelivery and its subscription.deleted change nothing more
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2"))) == 200
+    deleted = subscription_obj(status="canceled")
+    assert await hook.post(event("customer.subscription.deleted", deleted, created=START + 60)) == 200
+    assert hook.stripe.requests.count(CANCEL) == 1
+    assert await hook.user() == ("pro", at(START + MONTH))
+    assert "refunded card subscription cancelled" in caplog.text
+
+
+async def test_a_refund_that_stripe_will_not_cancel_still_takes_the_plan_back_and_says_so(hook, caplog):
+    await _renewed(hook)
+    hook.stripe.subscriptions["sub_1"]["status"] = "canceled"  # cancelled in the dashboard first
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2"))) == 200
+    assert await hook.user() == ("pro", at(START + MONTH))
+    assert len(hook.tg.sent_texts(USER)) == 1
+    assert "was not cancelled at Stripe: cancel it in the dashboard" in caplog.text
+
+
+async def test_a_refund_while_stripe_cannot_be_reached_for_the_cancel_still_takes_the_plan_back(hook, caplog):
+    await _renewed(hook)
+    hook.stripe.cancel_unreachable = True  # the lookup of the invoice answered; then Stripe is gone
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2"))) == 200
+    assert await hook.user() == ("pro", at(START + MONTH))
+    sub = await subscriptions_db.get(hook.pool, USER)
+    assert sub is not None and not sub.renews
+    assert hook.stripe.subscriptions["sub_1"]["status"] == "active"
+    assert "was not cancelled at Stripe: cancel it in the dashboard" in caplog.text
+    assert len(hook.tg.sent_texts(USER)) == 1
+
+
+async def test_a_refund_of_a_replaced_subscriptions_payment_leaves_the_new_one_renewing(hook):
+    await _renewed(hook)
+    hook.stripe.add_subscription(
+        "sub_2", user_id=USER, tier="elite", customer="cus_1", period_start=START, period_end=START + MONTH
+    )
+    assert await hook.post(event("checkout.session.completed", checkout(tier="elite", sub="sub_2"))) == 200
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2"))) == 200  # sub_1's renewal
+    assert CANCEL not in hook.stripe.requests
+    sub = await subscriptions_db.get(hook.pool, USER)
+    assert sub is not None and (sub.external_id, sub.renews) == ("sub_2", True)
+
+
+async def test_a_refunded_first_payment_ends_the_plan_as_a_stars_refund_does(hook):
+    assert await hook.post(event("invoice.paid", invoice("in_1", START, START + MONTH))) == 200
+    hook.stripe.pay_invoice("in_1", "pi_1", 900)
+    assert await hook.user() == ("pro", at(START + MONTH))
+    assert await hook.post(event("charge.refunded", charge("ch_1", "pi_1"))) == 200
+    assert await hook.user() == ("free", None)
+    assert hook.tg.sent_texts(USER) == ["Tu pago fue devuelto. Tu plan ahora es Free."]
+
+
+async def test_a_duplicate_refund_event_changes_nothing_more(hook):
+    await _renewed(hook)
+    body = event("charge.refunded", charge("ch_2", "pi_2"))
+    assert await hook.post(body) == 200
+    after = (await hook.user(), len(await history(hook.pool, USER)), await hook.events())
+    assert await hook.post(body) == 200  # Stripe redelivers the same event
+    again = event("charge.refunded", charge("ch_2", "pi_2"))  # another event about the same charge
+    assert await hook.post(again) == 200
+    assert (await hook.user(), len(await history(hook.pool, USER))) == after[:2]
+    assert await hook.events() == after[2] + 1
+    assert len(hook.tg.sent_texts(USER)) == 1
+
+
+async def test_a_partial_card_refund_leaves_the_plan(hook, caplog):
+    await _renewed(hook)
+    assert await hook.post(event("charge.refunded", charge("ch_2", "pi_2", refunded=300))) == 200
+    assert await hook.user() == ("pro", at(START + 2 * MONTH))
+    payment = await payments_db.get_by_charge(hook.pool, "stripe", "in_2")
+    assert payment is not None and payment["status"] == "paid"
+    assert hook.tg.sent_texts(USER) == [] and "partial card refund" in caplog.text
+    assert CANCEL not in hook.stripe.requests
+
+
+@pytest.mark.parametrize("kind", ["missing", "forged", "stale"])
+async def test_a_forged_refund_event_is_400_and_changes_nothing(hook, kind: str):
+    await _renewed(hook)
+    body = event("charge.refunded", charge("ch_2", "pi_2"))
+    sig = {
+        "missing": None,
+        "forged": signature(body, secret="whsec_forged"),
+        "stale": signature(body, at=int(time.time()) - 3600),
+    }[kind]
+    assert await hook.post(body, sig=sig) == 400
+    assert await hook.user() == ("pro", at(START + 2 * MONTH))
+    assert hook.tg.sent_texts(USER) == []
+
+
+async def test_a_refund_of_a_payment_volspike_never_recorded_changes_nothing(hook, caplog):
+    await _renewed(hook)
+    hook.stripe.pay_invoice("in_other", "pi_other", 900)  # an invoice VolSpike has no payment for
+    assert await hook.post(event("charge.refunded", charge("ch_3", "pi_other"))) == 200
+    assert await hook.post(event("charge.refunded", charge("ch_4", "pi_unknown"))) == 200  # paid no invoice
+    assert await hook.user() == ("pro", at(START + 2 * MONTH))
+    assert hook.tg.sent_texts(USER) == []
+    assert "never recorded" in caplog.text
+    assert any("paid no invoice" in str(getattr(r, "error", "")) for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {**charge("ch_2", "pi_2"), "amount_refunded": 10**12},
+        {**charge("ch_2", "pi_2"), "amount_refunded": 1000},  # more than charged
+        {**charge("ch_2", "pi_2"), "object": "refund"},
+        {**charge("ch_2", "pi_2"), "payment_intent": None},
+    ],
+    ids=["huge", "over", "not-a-charge", "no-intent"],
+)
+async def test_a_signed_refund_with_absurd_values_changes_nothing(hook, obj: dict[str, Any]):
+    await _renewed(hook)
+    assert await hook.post(event("charge.refunded", obj)) == 200
+    assert await hook.user() == ("pro", at(START + 2 * MONTH))
+    assert hook.tg.sent_texts(USER) == []

@@ -21,13 +21,14 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.payments.notify import tell_admins
-from bot.payments.recording import PROVIDER, Recorded, Refunded, StarsCharge, record_payment, record_refund
+from bot.payments.recording import PROVIDER, Recorded, StarsCharge, record_payment, record_refund
 from core.i18n import pick_locale
 from core.payment_texts import date_text
 from core.settings import Settings
 from core.texts import tier_name
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
+from db.refunds import Refunded
 
 log = logging.getLogger(__name__)
 

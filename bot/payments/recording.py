@@ -17,11 +17,12 @@ from datetime import datetime
 
 import asyncpg
 
-from core.entitlements import Entitlement, after_paid_until, after_pass, after_refund
+from core.entitlements import Entitlement, after_paid_until, after_pass
 from core.plans import PERIOD, BadPayload, Kind, parse_payload
 from core.tiers import Tier
 from db import payments as payments_db
 from db import subscriptions as subscriptions_db
+from db.refunds import Refunded, refund_payment
 from db.tier_history import Cause, StoredTier, change_tier, lock_user
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,6 @@ class Recorded:
     # A renewing Stars subscription this payment replaces (an upgrade): its first charge id, to
     # cancel with editUserStarSubscription once the transaction is committed.
     replaced_subscription: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Refunded:
-    payment_id: int
-    user_id: int
-    charge_id: str
-    before: Entitlement
-    after: Entitlement
 
 
 def _state(stored: StoredTier) -> Entitlement:
@@ -204,41 +196,7 @@ async def _subscription_id(conn: payments_db.Conn, charge: StarsCharge) -> str:
 
 
 async def record_refund(pool: asyncpg.Pool, charge_id: str, now: datetime) -> Refunded | None:
-    """Mark the payment refunded and undo its tier change; None when unknown or refunded before."""
+    """Mark the Stars payment refunded and undo its tier change (`db.refunds`); None when unknown
+    or refunded before."""
     async with pool.acquire() as conn, conn.transaction():
-        payment = await payments_db.lock_by_charge(conn, PROVIDER, charge_id)
-        if payment is None:
-            log.warning("refund for a payment we never recorded", extra={"charge_id": charge_id})
-            return None
-        if payment.status == "refunded":
-            log.info("refund already recorded", extra={"charge_id": charge_id})
-            return None
-        await payments_db.mark_refunded(conn, payment.id, now)
-        stored = await lock_user(conn, payment.user_id)
-        assert stored is not None
-        current = _state(stored)
-        if payment.tier_before is None or payment.tier_after is None:
-            restored = current
-        else:
-            restored = after_refund(
-                current,
-                before=Entitlement(Tier(payment.tier_before), payment.expires_before),
-                after=Entitlement(Tier(payment.tier_after), payment.expires_after),
-                period=PERIOD,
-            )
-        await change_tier(
-            conn,
-            payment.user_id,
-            restored.tier.value,
-            restored.expires_at,
-            cause=Cause.REFUND,
-            payment_id=payment.id,
-            before=stored,
-        )
-        if payment.kind == Kind.SUBSCRIPTION.value:
-            await subscriptions_db.set_renews(conn, payment.user_id, PROVIDER, False)
-    log.info(
-        "stars refund recorded",
-        extra={"user_id": payment.user_id, "charge_id": charge_id, "tier": restored.tier.value},
-    )
-    return Refunded(payment.id, payment.user_id, charge_id, current, restored)
+        return await refund_payment(conn, PROVIDER, charge_id, now, period=PERIOD)

@@ -3,7 +3,8 @@ every few minutes, the Stars reconciliation once a day and, with `TELEGRAM_PAID_
 paid broadcast fees every minute.
 
 The reconciliation runs at RECONCILE_AT; a bot that was down then would skip a day, so at start
-`catch_up` runs it at once when its last run (kept in PostgreSQL) is older than CATCH_UP_AFTER.
+`catch_up` runs it at once when its last run (kept in PostgreSQL) is older than CATCH_UP_AFTER,
+or when it never ran (a fresh install, which would otherwise wait for its first RECONCILE_AT).
 
 Several bot processes may run; each job takes a PostgreSQL advisory lock first and is skipped when
 another process holds it, so one process at a time runs it. The lock is a session lock on one
@@ -141,7 +142,8 @@ def build_scheduler(
 
 
 async def catch_up(pool: asyncpg.Pool, reconciliation: ExclusiveJob, now: datetime) -> bool:
-    """Run the reconciliation now if its last run is older than CATCH_UP_AFTER; whether it ran
+    """Run the reconciliation now if its last run is older than CATCH_UP_AFTER (or it never ran,
+    as on a fresh install); whether it ran
     (another process holding its lock counts as running it)."""
     try:
         async with pool.acquire() as conn:
@@ -149,9 +151,12 @@ async def catch_up(pool: asyncpg.Pool, reconciliation: ExclusiveJob, now: dateti
     except (asyncpg.PostgresError, OSError) as exc:
         log.warning("reconciliation catch-up not checked", extra={"error": repr(exc)})
         return False
-    if now - last <= CATCH_UP_AFTER:
+    if last is not None and now - last <= CATCH_UP_AFTER:
         return False
-    log.info("stars reconciliation overdue; running it at start", extra={"last_run": last.isoformat()})
+    log.info(
+        "stars reconciliation overdue; running it at start",
+        extra={"last_run": last.isoformat() if last is not None else "never"},
+    )
     try:
         await reconciliation.run()
     except (AiogramError, asyncpg.PostgresError, OSError) as exc:  # the daily run tries again

@@ -9,7 +9,10 @@ with bracketed keys (`metadata[tier]=pro`, `line_items[0][price]=price_pro`), au
   `/c/pay/<id>` (a page a browser can arrive at),
 - `POST /v1/billing_portal/sessions` makes a `billing_portal.session` for a known customer,
 - `GET /v1/subscriptions/<id>` answers a subscription the test put in `subscriptions`,
-- `DELETE /v1/subscriptions/<id>` cancels it at once (status `canceled`).
+- `DELETE /v1/subscriptions/<id>` cancels it at once (status `canceled`),
+- `GET /v1/prices/<id>` answers a price of `prices` (the harness's two monthly card plans),
+- `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=pi_...` lists
+  the invoice payment of a payment intent the test paid (`pay_invoice`), else an empty list.
 """
 
 from __future__ import annotations
@@ -40,6 +43,19 @@ def nested(form: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def price(price_id: str, unit_amount: int, currency: str = "usd", interval: str = "month") -> dict[str, Any]:
+    """A recurring Price object (the fields a checkout page reads)."""
+    return {
+        "id": price_id,
+        "object": "price",
+        "active": True,
+        "currency": currency,
+        "unit_amount": unit_amount,
+        "type": "recurring",
+        "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
+    }
+
+
 @dataclass
 class FakeStripe:
     host: str = "127.0.0.1"
@@ -48,6 +64,11 @@ class FakeStripe:
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: set[str] = field(default_factory=set)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {p["id"]: p for p in (price("price_pro", 900), price("price_elite", 2900))}
+    )
+    invoice_payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # payment intent → one
+    cancel_unreachable: bool = False  # DELETE /v1/subscriptions/{id}: the connection drops, no answer
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -59,6 +80,8 @@ class FakeStripe:
         app.router.add_post("/v1/billing_portal/sessions", self._portal)
         app.router.add_get("/v1/subscriptions/{id}", self._subscription)
         app.router.add_delete("/v1/subscriptions/{id}", self._cancel_subscription)
+        app.router.add_get("/v1/prices/{id}", self._price)
+        app.router.add_get("/v1/invoice_payments", self._invoice_payments)
         app.router.add_get("/c/pay/{id}", self._pay_page)
         self._runner, self.port = await serve(app, self.host, self.port)
         return self
@@ -108,6 +131,22 @@ class FakeStripe:
         }
         return self.subscriptions[sub_id]
 
+    def pay_invoice(self, invoice_id: str, payment_intent: str, amount: int) -> dict[str, Any]:
+        """An invoice paid by `payment_intent`: its invoice payment, as the current API has it."""
+        self.invoice_payments[payment_intent] = {
+            "id": f"inpay_{next(self._ids)}",
+            "object": "invoice_payment",
+            "amount_paid": amount,
+            "amount_requested": amount,
+            "currency": "usd",
+            "invoice": invoice_id,
+            "is_default": True,
+            "livemode": False,
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+            "status": "paid",
+        }
+        return self.invoice_payments[payment_intent]
+
     # -- handlers ------------------------------------------------------------------------
 
     @staticmethod
@@ -123,6 +162,15 @@ class FakeStripe:
         params = nested(dict(await request.post())) if request.can_read_body else {}
         self.requests.append((request.method, what, params))
         return params
+
+    async def _price(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._error(401, "Invalid API Key provided")
+        await self._params(request, "prices.retrieve")
+        found = self.prices.get(request.match_info["id"])
+        if found is None:
+            return self._error(404, f"No such price: '{request.match_info['id']}'", "id")
+        return web.json_response(found)
 
     async def _checkout(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -181,6 +229,9 @@ class FakeStripe:
         if not self._authorized(request):
             return self._error(401, "Invalid API Key provided")
         await self._params(request, "subscriptions.cancel")
+        if self.cancel_unreachable and request.transport is not None:
+            request.transport.abort()
+            raise ConnectionResetError("the look-alike dropped the connection")
         sub = self.subscriptions.get(request.match_info["id"])
         if sub is None:
             return self._error(404, f"No such subscription: '{request.match_info['id']}'", "id")
@@ -189,6 +240,18 @@ class FakeStripe:
         sub["status"] = "canceled"
         sub["canceled_at"] = int(time.time())
         return web.json_response(sub)
+
+    async def _invoice_payments(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._error(401, "Invalid API Key provided")
+        params = nested(dict(request.query))
+        self.requests.append((request.method, "invoice_payments.list", params))
+        payment = params.get("payment") or {}
+        found = self.invoice_payments.get(payment.get("payment_intent", ""))
+        data = [found] if found is not None and payment.get("type") == "payment_intent" else []
+        return web.json_response(
+            {"object": "list", "data": data, "has_more": False, "url": "/v1/invoice_payments"}
+        )
 
     async def _pay_page(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["id"])

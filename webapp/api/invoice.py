@@ -16,14 +16,13 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import LabeledPrice
 from aiohttp import web
 
-from core.entitlements import Entitlement, offer
 from core.errors import BadInput, Conflict, NotFound
 from core.i18n import create_i18n
-from core.invoices import PROVIDER_TOKEN, stars_invoice
+from core.invoices import stars_invoice
 from core.plans import PAID_TIERS, Kind
 from core.tiers import Tier
-from db import subscriptions as subscriptions_db
 from webapp import keys
+from webapp.api.plans import renewing_tier, stars_offer
 from webapp.auth import require_user
 from webapp.keys import INVOICE_BOT, INVOICE_I18N
 from webapp.telegram import telegram_bot
@@ -52,31 +51,15 @@ async def plan_invoice(request: web.Request) -> web.Response:
             kind = Kind(raw.get("kind", "subscription")) if isinstance(raw, dict) else Kind("")
         except (orjson.JSONDecodeError, ValueError):
             raise BadInput('body must be {"kind": "subscription" | "pass"}') from None
-    now = request.app[keys.CLOCK].now()
-    found = await subscriptions_db.renewing_any(request.app[keys.POOL], user_id, now)
-    renewing = found[0] if found else None
-    sale = offer(
-        Entitlement(user.tier, user.tier_expires_at),
-        tier,
-        now=now,
-        subscription=kind is Kind.SUBSCRIPTION,
-        renewing=Tier(renewing.tier) if renewing is not None else None,
-    )
+    sale = stars_offer(request, user, tier, kind, await renewing_tier(request, user))
     if not sale.on_sale:
         raise Conflict(f"{tier.value} ({kind.value}) is not on sale for this account: {sale.value}")
     i18n = request.app[INVOICE_I18N]
     try:
         with i18n.context(), i18n.use_locale(locale):
             invoice = stars_invoice(settings, user_id, tier, kind)
-        link = await bot.create_invoice_link(
-            title=invoice.title,
-            description=invoice.description,
-            payload=invoice.payload,
-            provider_token=PROVIDER_TOKEN,
-            currency=invoice.currency,
-            prices=[LabeledPrice(label=invoice.title, amount=invoice.price)],
-            subscription_period=invoice.subscription_period,
-        )
+        prices = [LabeledPrice(label=invoice.title, amount=invoice.price)]
+        link = await bot.create_invoice_link(**invoice.link_fields(), prices=prices)
     except TelegramAPIError as exc:
         log.warning("createInvoiceLink failed", extra={"user_id": user_id, "error": str(exc)})
         raise web.HTTPBadGateway(reason="Telegram did not make the invoice") from None

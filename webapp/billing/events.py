@@ -173,6 +173,37 @@ def invoice(obj: dict[str, Any]) -> InvoiceEvent:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChargeRefunded:
+    charge_id: str
+    payment_intent: str
+    full: bool  # the whole charge is refunded (`refunded`); a partial refund leaves the plan
+    amount: int
+    amount_refunded: int
+
+
+def charge_refunded(obj: dict[str, Any]) -> ChargeRefunded:
+    """`charge.refunded` (also sent for a partial refund): the data object is a Charge; its
+    invoice is found through its `payment_intent` (the current API's Charge has no `invoice`)."""
+    if obj.get("object") != "charge":
+        raise BadEvent(f"charge.refunded about a {str(obj.get('object'))[:40]!r}, not a charge")
+    amounts = (obj.get("amount"), obj.get("amount_refunded"))
+    for value in amounts:
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_AMOUNT):
+            raise BadEvent(f"charge amount {value!r} is not whole minor units in range"[:200])
+    amount, refunded = amounts
+    assert isinstance(amount, int) and isinstance(refunded, int)
+    if refunded > amount:
+        raise BadEvent("charge refunds more than it charged")
+    return ChargeRefunded(
+        charge_id=_id(obj.get("id"), "charge id"),
+        payment_intent=_id(obj.get("payment_intent"), "payment_intent"),
+        full=obj.get("refunded") is True and refunded == amount,
+        amount=amount,
+        amount_refunded=refunded,
+    )
+
+
 def subscription(obj: dict[str, Any], *, deleted: bool = False) -> SubscriptionState:
     """`customer.subscription.updated` / `.deleted` (and a fetched Subscription object)."""
     meta = _metadata(obj.get("metadata"))

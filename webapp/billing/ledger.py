@@ -19,6 +19,7 @@ from core.tiers import Tier
 from db import payments as payments_db
 from db import stripe as stripe_db
 from db import subscriptions as subscriptions_db
+from db.refunds import Refunded, refund_payment
 from db.tier_history import Cause, Conn, StoredTier, change_tier, lock_user
 from webapp.billing.events import BadEvent, CheckoutCompleted, InvoiceEvent, SubscriptionState
 
@@ -186,6 +187,23 @@ async def invoice_failed(conn: Conn, invoice: InvoiceEvent) -> PaymentFailed | N
     stored = await lock_user(conn, user_id)
     assert stored is not None  # _known_user checked the row exists
     return PaymentFailed(user_id, Tier(stored.tier), stored.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class CardRefund:
+    refunded: Refunded
+    cancel_subscription: str | None  # the refunded payment's subscription: cancelled at Stripe
+
+
+async def charge_refunded(conn: Conn, invoice_id: str, now: datetime) -> CardRefund | None:
+    """The card payment of `invoice_id` was refunded in full: by the one refund rule
+    (`db.refunds`, `core.entitlements.after_refund`), as a Stars refund, which also ends the
+    renewal of the subscription it paid (if that is still the user's: not one that replaced it).
+    None when VolSpike has no such payment or it was refunded before (a duplicate)."""
+    refunded = await refund_payment(conn, stripe_db.PROVIDER, invoice_id, now, stop_renewal=False)
+    if refunded is None:
+        return None
+    return CardRefund(refunded, await stripe_db.stop_refunded_renewal(conn, invoice_id))
 
 
 async def subscription_changed(conn: Conn, state: SubscriptionState, event_at: datetime) -> None:

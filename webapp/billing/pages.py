@@ -9,10 +9,15 @@ once they are a Stripe customer. Every POST needs the session and its CSRF token
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
 from aiohttp import web
+from babel.numbers import format_currency, get_currency_precision
 from stripe.params.checkout import SessionCreateParams
 
 from core.entitlements import Entitlement, Offer, offer
@@ -27,6 +32,7 @@ from webapp import keys
 from webapp import session as web_session
 from webapp.billing import oidc
 from webapp.billing.client import STRIPE
+from webapp.locale import page_locale
 from webapp.pages.templating import render
 from webapp.pages.views import common, plan_rows
 from webapp.security import CONTENT_SECURITY_POLICY, count_request
@@ -40,6 +46,54 @@ STRIPE_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
 def prices(settings: Settings) -> dict[Tier, str]:
     configured = {Tier.PRO: settings.stripe_price_pro, Tier.ELITE: settings.stripe_price_elite}
     return {tier: price for tier, price in configured.items() if price}
+
+
+@dataclass(frozen=True, slots=True)
+class CardPrice:
+    amount: str  # formatted in the page's language: "$9.00", "9,00 $"
+    interval: str | None  # "month" or "year" when billed every one of them; None otherwise
+
+
+PRICE_TTL = 600.0  # seconds a Stripe price is shown before it is asked for again
+CARD_PRICES = web.AppKey("card_prices", dict)  # price id -> (asked at, the Price's fields or None)
+
+
+async def _stripe_price(request: web.Request, price_id: str) -> dict[str, Any] | None:
+    """The Stripe Price's `unit_amount`, `currency`, `recurring` (GET /v1/prices/{id}), kept for
+    PRICE_TTL; None when Stripe does not answer (the page then shows no amount, never a wrong one)."""
+    cache: dict[str, tuple[float, dict[str, Any] | None]] = request.app[CARD_PRICES]
+    now = time.monotonic()
+    kept = cache.get(price_id)
+    if kept is not None and now - kept[0] < PRICE_TTL:
+        return kept[1]
+    try:
+        price = await request.app[STRIPE].v1.prices.retrieve_async(price_id)
+        recurring = price.recurring
+        fields: dict[str, Any] | None = {
+            "unit_amount": price.unit_amount,
+            "currency": price.currency,
+            "interval": recurring.interval if recurring is not None else None,
+            "interval_count": recurring.interval_count if recurring is not None else None,
+        }
+    except stripe.StripeError as exc:
+        log.warning("card price not read", extra={"price": price_id, "error": str(exc)})
+        fields = None
+    cache[price_id] = (now, fields)
+    return fields
+
+
+async def card_prices(request: web.Request, locale: str) -> dict[str, CardPrice]:
+    """Each card plan's price as Stripe has it, by tier, for the plan table on /billing."""
+    out: dict[str, CardPrice] = {}
+    for tier, price_id in prices(request.app[keys.SETTINGS]).items():
+        found = await _stripe_price(request, price_id)
+        if found is None or found["unit_amount"] is None or not found["currency"]:
+            continue
+        currency = str(found["currency"]).upper()
+        amount = Decimal(found["unit_amount"]).scaleb(-get_currency_precision(currency))
+        interval = found["interval"] if found["interval_count"] == 1 else None
+        out[tier.value] = CardPrice(format_currency(amount, currency, locale=locale), interval)
+    return out
 
 
 def _base_url(request: web.Request) -> str:
@@ -58,8 +112,10 @@ def _content_security_policy(settings: Settings) -> str:
 
 
 def _require_stripe(settings: Settings) -> None:
+    """With card payments off, every billing form and the sign-in lead back to /billing, the page
+    that says so and where to pay instead (a browser shows a page, never a JSON error)."""
     if not settings.stripe_enabled:
-        raise NotFound("card payments are off")
+        raise web.HTTPSeeOther("/billing")
 
 
 async def _signed_in(request: web.Request) -> web_session.WebSession:
@@ -97,6 +153,7 @@ async def billing_page(request: web.Request) -> web.Response:
         "cards": settings.stripe_enabled,
         "signed_in": False,
         "plans": plan_rows(settings),
+        "card_prices": await card_prices(request, page_locale(request)) if settings.stripe_enabled else {},
         "card_plans": [],
         "portal": False,
     }
@@ -224,6 +281,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def setup_pages(app: web.Application) -> None:
+    app[CARD_PRICES] = {}
     app.router.add_get("/billing", billing_page, name="billing")
     app.router.add_get("/billing/login", login)
     app.router.add_get("/billing/callback", callback)

@@ -11,6 +11,12 @@ types and events VolSpike cannot use (an unknown Telegram user, a missing field,
 range: `webapp.billing.events`) are logged and answered 200: Stripe retrying them cannot help.
 A failed renewal payment is told to the user in the bot after the commit; a Stars subscription
 of a lower tier that a card checkout replaces is cancelled at Telegram after it.
+A full refund (`charge.refunded` whose charge is `refunded`) of a subscription invoice's payment
+(the invoice found through Stripe's invoice payments by the charge's payment intent) goes through
+the one refund rule (`db.refunds`, as a Stars refund and /refund do) and is told to the user in
+their language; like a Stars refund it ends the renewal: the subscription it paid, if still the
+user's, is cancelled at Stripe after the commit. A partial refund is logged and leaves the plan;
+a refund of a payment VolSpike never recorded, or recorded as refunded already, changes nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +35,12 @@ from db import stripe as stripe_db
 from webapp import keys
 from webapp.billing import events, ledger
 from webapp.billing.client import STRIPE
-from webapp.billing.notices import cancel_replaced_stars, tell_payment_failed
+from webapp.billing.notices import (
+    cancel_refunded_subscription,
+    cancel_replaced_stars,
+    tell_payment_failed,
+    tell_refunded,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,7 @@ HANDLED = (
     "invoice.payment_failed",
     "customer.subscription.updated",
     "customer.subscription.deleted",
+    "charge.refunded",
 )
 
 
@@ -97,6 +109,31 @@ async def _fetched_subscription(request: web.Request, subscription_id: str) -> e
     return events.subscription(fetched.to_dict())
 
 
+async def _invoice_of(request: web.Request, payment_intent: str) -> str:
+    """The invoice a payment intent paid (Stripe's invoice payments); BadEvent if none."""
+    client = request.app.get(STRIPE)
+    if client is None:
+        raise NotFound("Stripe is off (STRIPE_SECRET_KEY is not set)")
+    try:
+        found = await client.v1.invoice_payments.list_async(
+            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent}, "limit": 1}
+        )
+    except stripe.StripeError as exc:
+        log.warning(
+            "could not look up a payment's invoice",
+            extra={"payment_intent": payment_intent, "error": str(exc)},
+        )
+        raise web.HTTPBadGateway(reason="Stripe did not answer; it retries the event") from None
+    if not found.data:
+        raise events.BadEvent(f"payment intent {payment_intent[:60]} paid no invoice")
+    invoice = found.data[0].to_dict().get("invoice")
+    if isinstance(invoice, dict):
+        invoice = invoice.get("id")
+    if not isinstance(invoice, str) or not 0 < len(invoice) <= events.MAX_ID:
+        raise events.BadEvent("invoice payment without an invoice id")
+    return invoice
+
+
 async def stripe_webhook(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     if settings.stripe_webhook_secret is None:
@@ -114,10 +151,25 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     now = request.app[keys.CLOCK].now()
     failed: ledger.PaymentFailed | None = None
     replaced: ledger.ReplacedStars | None = None
+    refunded: ledger.CardRefund | None = None
     try:
         fetched = None
         invoice = subscription = None
-        if kind == "checkout.session.completed":
+        refunded_invoice: str | None = None
+        if kind == "charge.refunded":
+            charge = events.charge_refunded(obj)
+            if not charge.full:
+                log.info(
+                    "partial card refund: the plan stays",
+                    extra={
+                        "event_id": event_id,
+                        "charge": charge.charge_id,
+                        "refunded": charge.amount_refunded,
+                    },
+                )
+            else:
+                refunded_invoice = await _invoice_of(request, charge.payment_intent)
+        elif kind == "checkout.session.completed":
             checkout = events.checkout_completed(obj)
             fetched = await _fetched_subscription(request, checkout.subscription_id)
             events.check_period(fetched.period_end, now)
@@ -131,7 +183,10 @@ async def stripe_webhook(request: web.Request) -> web.Response:
             if not await stripe_db.record_event(conn, event_id, kind):
                 log.info("stripe event already applied", extra={"event_id": event_id, "type": kind})
                 return web.json_response({"received": True, "handled": True})
-            if kind == "checkout.session.completed":
+            if kind == "charge.refunded":
+                if refunded_invoice is not None:
+                    refunded = await ledger.charge_refunded(conn, refunded_invoice, now)
+            elif kind == "checkout.session.completed":
                 assert fetched is not None
                 replaced = await ledger.checkout_completed(
                     conn, checkout, fetched, now=now, event_at=event_at
@@ -152,4 +207,10 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         await tell_payment_failed(request.app, failed)
     if replaced is not None:
         await cancel_replaced_stars(request.app, replaced)
+    if refunded is not None:
+        await tell_refunded(request.app, refunded.refunded)
+        if refunded.cancel_subscription is not None:
+            await cancel_refunded_subscription(
+                request.app, refunded.refunded.user_id, refunded.cancel_subscription
+            )
     return web.json_response({"received": True, "handled": True})

@@ -1,7 +1,8 @@
 // `/plans`: the tier table (rendered by the server from core/tiers.py), the user's tier
 // and expiry, and a Stars button per paid tier.
 // Inside Telegram only Stars are offered (never a card link); the invoice comes from
-// POST /api/plans/{tier}/invoice and opens in Telegram's own sheet.
+// POST /api/plans/{tier}/invoice and opens in Telegram's own sheet. A plan the entitlement rule
+// does not sell to this user (GET /api/plans `onSale`) has its button disabled, the reason below.
 import { api, ApiError } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, lang, status } from "../lib/dom.js";
@@ -48,6 +49,22 @@ async function buy(button) {
   }
 }
 
+// Why the entitlement rule (core/entitlements.py, through GET /api/plans) does not sell a plan.
+const REFUSED = { lower: "offerLower", forever: "offerForever", subscribed: "offerSubscribed" };
+
+/** Each plan's button as the API says it is offered: on sale, or disabled with the reason. */
+function showOffers(plans) {
+  for (const plan of plans) {
+    const button = document.querySelector(`[data-buy="${plan.tier}"]`);
+    const why = document.querySelector(`[data-why="${plan.tier}"]`);
+    if (!button || !why) continue;
+    button.disabled = !plan.onSale;
+    button.dataset.offer = plan.offer;
+    why.textContent = plan.onSale ? "" : t(REFUSED[plan.offer] || "planCovered");
+    why.hidden = plan.onSale || !inTelegram;
+  }
+}
+
 async function main() {
   await boot({ inner: true });
   for (const button of document.querySelectorAll("[data-buy]")) {
@@ -58,6 +75,7 @@ async function main() {
   try {
     const page = await api("/api/plans");
     if (inTelegram && page.current) showCurrent(page.current);
+    if (inTelegram) showOffers(page.plans);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     status(t("error"), "error");
