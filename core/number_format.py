@@ -8,6 +8,7 @@ browser code (webapp/frontend/src/lib/format.js) reads too, so a figure the brow
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -55,3 +56,20 @@ def format_change(pct: float) -> str:
     """A 24 h price change: +2.50%, -0.31%."""
     rule = spec()["change"]
     return f"{pct:+.{rule['decimals']}f}{rule['suffix']}"
+
+
+def tick_decimals(tick_size: object) -> int | None:
+    """The decimals a price of a symbol is written with: those of its exchangeInfo PRICE_FILTER
+    `tickSize` ("0.10" → 1, "0.00001000" → 5, "1" → 0); None for anything that is not a
+    positive decimal. Binance's `pricePrecision` is not the tick (BTCUSDT: 2 against 0.10)."""
+    if not isinstance(tick_size, str):
+        return None
+    try:
+        tick = Decimal(tick_size)
+    except InvalidOperation:
+        return None
+    if not tick.is_finite() or tick <= 0:
+        return None
+    exponent = tick.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    return max(0, -exponent)

@@ -87,6 +87,13 @@ def display_timezone(zone: str) -> str:
     return zone
 
 
+def app_time_zone(zone: str) -> str | None:
+    """The zone the Mini App writes times in: the user's own choice, or None (the device's zone)
+    while the setting is still the default UTC that most users never chose. The bot's messages
+    keep the setting itself, UTC included."""
+    return None if zone == "UTC" else zone
+
+
 def parse_quiet_hours(text: str) -> tuple[time, time] | None:
     match = _RANGE.match(text.strip())
     if not match:

@@ -31,6 +31,20 @@ WHERE symbol = $1 AND detected_at >= $2 AND detected_at < $3 AND detected_at <= 
 ORDER BY detected_at
 """
 
+# The stored 1-minute closes of several (symbol, hour) pairs at once: a page of alert cards'
+# sparklines in one statement (each pair reads its hour through the partition's primary key).
+HOUR_CLOSES = """
+SELECT k.symbol, k.hour,
+       coalesce(array_agg((extract(epoch FROM c.open_time - k.hour) / 60)::int ORDER BY c.open_time)
+                FILTER (WHERE c.open_time IS NOT NULL), '{}') AS minutes,
+       coalesce(array_agg(c.close ORDER BY c.open_time)
+                FILTER (WHERE c.open_time IS NOT NULL), '{}') AS closes
+FROM unnest($1::text[], $2::timestamptz[]) AS k(symbol, hour)
+LEFT JOIN candles_1m c
+  ON c.symbol = k.symbol AND c.open_time >= k.hour AND c.open_time < k.hour + interval '1 hour'
+GROUP BY k.symbol, k.hour
+"""
+
 
 async def feed(
     conn: Executor,
@@ -58,3 +72,15 @@ async def markers(
     """`(detected_at, alert_type, volume_ratio)` of the symbol's alerts in [start, end), oldest first."""
     rows: list[asyncpg.Record] = await conn.fetch(MARKERS, symbol, start, end, visible_until, list(types))
     return rows
+
+
+async def hour_closes(
+    conn: Executor, hours: Sequence[tuple[str, datetime]]
+) -> dict[tuple[str, datetime], tuple[list[int], list[float]]]:
+    """For each distinct (symbol, hour start): its stored minutes (0-59) and their closes, oldest
+    first; a pair with no stored minute maps to two empty lists. One statement for all pairs."""
+    pairs = list(dict.fromkeys(hours))
+    if not pairs:
+        return {}
+    rows = await conn.fetch(HOUR_CLOSES, [p[0] for p in pairs], [p[1] for p in pairs])
+    return {(row["symbol"], row["hour"]): (list(row["minutes"]), list(row["closes"])) for row in rows}

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from core.number_format import tick_decimals
 from core.tasks import raise_if_cancelling
 from db import symbols as symbols_db
 from db.pool import PG_UNAVAILABLE
@@ -73,6 +74,17 @@ def _int_or_none(value: object) -> int | None:
     return None
 
 
+def _price_decimals(entry: Mapping[str, Any]) -> int | None:
+    """The decimals of the PRICE_FILTER's tickSize (what a price moves by), else pricePrecision."""
+    filters = entry.get("filters")
+    for item in filters if isinstance(filters, list) else ():
+        if isinstance(item, Mapping) and item.get("filterType") == "PRICE_FILTER":
+            decimals = tick_decimals(item.get("tickSize"))
+            if decimals is not None:
+                return decimals
+    return _int_or_none(entry.get("pricePrecision"))
+
+
 def parse_symbol(entry: Mapping[str, Any]) -> SymbolInfo | None:
     """One exchangeInfo `symbols[]` entry, or None when it lacks the fields we need."""
     symbol, base, quote = entry.get("symbol"), entry.get("baseAsset"), entry.get("quoteAsset")
@@ -87,7 +99,7 @@ def parse_symbol(entry: Mapping[str, Any]) -> SymbolInfo | None:
         status=str(status),
         onboard_ms=_int_or_none(entry.get("onboardDate")),
         delivery_ms=_int_or_none(entry.get("deliveryDate")),
-        price_precision=_int_or_none(entry.get("pricePrecision")),
+        price_precision=_price_decimals(entry),
     )
 
 

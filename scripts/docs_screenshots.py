@@ -1,12 +1,16 @@
 """The README's Mini App screenshots (docs/images/), taken from the real webapp in Debian's Chromium.
 
-    .venv/bin/python scripts/docs_screenshots.py [miniapp-feed] [miniapp-chart] [record]
+    .venv/bin/python scripts/docs_screenshots.py [miniapp-feed] [miniapp-chart] [record] \
+        [web-desktop] [miniapp-markets-dark]
 
 A throw-away database (dropped at the end) and Redis prefix (deleted) hold a market as ingest leaves
 it (tests/browser_harness.py `seed`) plus a few alerts with real-looking figures; an elite user opens
 the feed and the BTC chart at phone size (390×844), as Telegram opens a Mini App. For `record`, a
 month of SPIKEs with outcomes (tests/outcome_harness.py `seed_track_record`, deterministic) is added
-and the public /record page is taken as a browser opens it. No names: every shot.
+and the public /record page is taken as a browser opens it. `web-desktop` is the public view's feed
+in a 1280×800 desktop window (what VolSpike is, then the alerts, in one centred column);
+`miniapp-markets-dark` is Markets inside Telegram's dark theme on a 360 px phone (two-line rows).
+No names: every shot.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from db.pool import create_pool  # noqa: E402
 from tests.browser_harness import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
+    DARK_THEME,
     LIGHT_THEME,
     PHONE,
     ensure_assets,
@@ -50,6 +55,8 @@ from tests.outcome_harness import seed_track_record  # noqa: E402
 from webapp.ws import LIVE_HUB  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
+DESKTOP = {"width": 1280, "height": 800}
+NARROW = {"width": 360, "height": 740}
 USER = 1001
 # symbol, minutes ago, type, hour volume, ratio, price, funding
 ALERTS = [
@@ -80,8 +87,23 @@ async def add_alerts(pool: asyncpg.Pool) -> None:
         await insert_alert(pool, alert)
 
 
-SHOTS = {"miniapp-feed": "/", "miniapp-chart": "/chart/BTCUSDT", "record": "/record"}
-READY = {"miniapp-feed": ".alert-card", "miniapp-chart": "#chart[aria-busy='false']", "record": ".record-bar"}
+SHOTS = {
+    "miniapp-feed": "/",
+    "miniapp-chart": "/chart/BTCUSDT",
+    "record": "/record",
+    "web-desktop": "/",
+    "miniapp-markets-dark": "/markets",
+}
+READY = {
+    "miniapp-feed": ".alert-card",
+    "miniapp-chart": "#chart[aria-busy='false']",
+    "record": ".record-bar",
+    "web-desktop": ".alert-card",
+    "miniapp-markets-dark": ".m-row",
+}
+PUBLIC = {"record", "web-desktop"}  # taken as anyone opens them in a browser, not inside Telegram
+VIEWPORTS = {"web-desktop": DESKTOP, "miniapp-markets-dark": NARROW}  # the others: PHONE
+THEMES = {"miniapp-markets-dark": DARK_THEME}  # the others: LIGHT_THEME
 
 
 async def main(names: list[str]) -> None:
@@ -100,6 +122,7 @@ async def main(names: list[str]) -> None:
         binance_rest_url="http://127.0.0.1:9",
         binance_ws_url="ws://127.0.0.1:9",
         webapp_url="https://volspike.test",
+        telegram_app_link="https://t.me/VolSpikeBot/app",  # the public view's Open in Telegram
         admin_ids="",
     )
     await migrate(url)
@@ -115,19 +138,21 @@ async def main(names: list[str]) -> None:
         async with serve(settings, pool, redis) as (base, app), async_playwright() as playwright:
             await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            context = await browser.new_context(viewport=PHONE, device_scale_factor=1)
-            tab = await context.new_page()
             for shot, path in wanted.items():
+                viewport = VIEWPORTS.get(shot, PHONE)
+                context = await browser.new_context(viewport=viewport, device_scale_factor=1)
+                tab = await context.new_page()
                 init_data = signed_init_data(BOT_TOKEN, USER, utcnow())
-                public = shot == "record"  # the track record as anyone opens it on the web
+                theme = THEMES.get(shot, LIGHT_THEME)
                 await tab.goto(
-                    f"{base}{path}" if public else telegram_url(base, path, init_data, LIGHT_THEME)
+                    f"{base}{path}" if shot in PUBLIC else telegram_url(base, path, init_data, theme)
                 )
                 await tab.locator(READY[shot]).first.wait_for(timeout=20_000)
                 await tab.wait_for_timeout(500)
                 png = OUT / f"{shot}.png"
                 await tab.screenshot(path=str(png))
                 Image.open(png).quantize(colors=128).save(png, optimize=True)  # a few tens of KB
+                await context.close()
             await browser.close()
     finally:
         await pool.close()

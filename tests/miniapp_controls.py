@@ -91,7 +91,29 @@ TABLE: tuple[Control, ...] = (
         "the chip is selected and only that type's cards show (an empty note when none)",
     ),
     Control("feed", "a[href='/record']", "link", "tap Track record", "the track record page opens"),
-    Control("feed", ".alert-card", "link", "tap an alert card", "that symbol's chart opens"),
+    Control(
+        "feed",
+        "#intro-open",
+        "link",
+        "tap Open in Telegram under 'what VolSpike is' (the public view's first screen)",
+        "the t.me link of the Mini App (tests/test_browser_desktop.py follows it)",
+        ("public",),
+    ),
+    Control("feed", ".alert-card .card-link", "link", "tap an alert card", "that symbol's chart opens"),
+    Control(
+        "feed",
+        ".alert-card .when",
+        "button",
+        "tap an alert's time ('4 min ago')",
+        "the date and time in the user's zone; a second tap: the relative time again",
+    ),
+    Control(
+        "feed",
+        "#retry",
+        "button",
+        "tap Try again after the alerts failed to load",
+        "the alerts load and the error goes",
+    ),
     # Markets.
     Control(
         "markets",
@@ -121,6 +143,22 @@ TABLE: tuple[Control, ...] = (
     ),
     Control("chart", "#chart-star", "button", "tap ☆", "★ and the symbol in the watchlist", ("tg",)),
     Control("chart", "#chart", "gesture", "drag or wheel towards the past", "older candles are loaded"),
+    Control(
+        "chart",
+        "#chart",
+        "gesture",
+        "tap (or move the crosshair over) a candle; reopen the page",
+        "that candle's time, open, high, low, close and volume above the chart; the newest candle's "
+        "after a reopen (tests/test_browser_chart.py)",
+    ),
+    Control(
+        "chart",
+        "#back-to-now",
+        "button",
+        "drag into the past, then tap Back to now",
+        "shown only while the newest candle is off screen; the chart scrolls back to it and the "
+        "button hides (tests/test_browser_chart.py)",
+    ),
     Control(
         "chart",
         ".attribution a, #chart a[href*='tradingview']",
@@ -182,6 +220,7 @@ TABLE: tuple[Control, ...] = (
         "saved and shown again / an 'unknown time zone' error",
         ("tg",),
     ),
+    Control("settings", "#dailyCap", "select", "choose 10, save, reopen", "10 shows again", ("tg",)),
     Control(
         "settings", "#watchlistOnly, #paused", "switch", "tap the switch, save, reopen", "still on", ("tg",)
     ),
@@ -207,7 +246,8 @@ TABLE: tuple[Control, ...] = (
         "[data-buy]",
         "button",
         "tap Pro for N ⭐",
-        "Telegram's invoice sheet opens (openInvoice; tests/test_browser_plans.py pays it)",
+        "Telegram's invoice sheet opens (openInvoice; tests/test_browser_plans.py pays it); a plan the"
+        " entitlement rule does not sell is disabled with the reason under it (test_browser_desktop.py)",
         ("tg",),
     ),
     # Billing (card payments off here; signed-in forms in tests/test_billing_browser.py).

@@ -12,10 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from bot.alert_message import render_alert
-from core.alerts import AlertType
+from core.alerts import Alert, AlertType
 from core.clock import ManualClock
 from core.tiers import Tier
-from db import alert_feed
+from db import alert_feed, user_settings
+from db.alerts import insert_alert
 from db.live_state import LiveState
 from tests.miniapp_harness import (
     BOT_TOKEN,
@@ -27,7 +28,7 @@ from tests.miniapp_harness import (
     set_tier,
     tma,
 )
-from webapp.api.models import CandlesPage
+from webapp.api.models import CandlesPage, MarketsPage
 from webapp.app import create_app
 from webapp.keys import ANSWERS, I18N
 
@@ -63,9 +64,12 @@ async def test_public_alert_feed_applies_the_free_delay_and_spikes_only(client: 
     item = body["alerts"][0]
     assert set(item) == {
         "id", "symbol", "asset", "type", "currentVolume", "previousVolume", "ratio", "price",
-        "fundingRate", "hour", "detectedAt", "text", "context", "contextLines", "outcome",
+        "fundingRate", "hour", "detectedAt", "text", "context", "contextLines", "outcome", "simulated",
+        "sparkline", "projectedVolume", "projectedRatio", "isProjection",
     }  # fmt: skip
     assert item["symbol"] == "BTCUSDT" and item["asset"] == "BTC" and item["type"] == "SPIKE"
+    assert item["isProjection"] is False
+    assert item["projectedVolume"] is None and item["projectedRatio"] is None
     assert item["detectedAt"] == "2026-03-02T11:40:00Z" and item["hour"] == "2026-03-02T11:00:00Z"
     assert item["text"].startswith("BTC hourly volume $5.00M (3.50× prev) — VOLUME SPIKE!")
 
@@ -106,6 +110,95 @@ async def test_elite_feed_is_live_with_updates_and_filters(client: TestClient, d
     assert [a["id"] for a in body["alerts"]] == [half]
     body = await (await client.get("/api/alerts?symbol=ETHUSDT&limit=5", headers=user())).json()
     assert [a["id"] for a in body["alerts"]] == [eth]
+
+
+async def test_a_card_gets_its_hours_closes_the_price_now_and_the_tiers_pace(
+    client: TestClient, db, redis, names
+) -> None:
+    await set_tier(db, 1001, "pro")
+    await user_settings.get(db, 1001)  # the row the bot makes on /start
+    await user_settings.set_timezone(db, 1001, "Asia/Tokyo")
+    hour = NOW - timedelta(hours=1)  # 11:00
+    await add_minutes(db, "BTCUSDT", hour - timedelta(minutes=1), 1, price=50.0)  # the hour before
+    await add_minutes(db, "BTCUSDT", hour + timedelta(minutes=5), 3, price=100.0)  # 11:05-11:07
+    await add_minutes(db, "BTCUSDT", hour + timedelta(hours=1), 1, price=70.0)  # the hour after
+    btc = await add_alert(db, "BTCUSDT", hour + timedelta(minutes=6))
+    eth = await insert_alert(
+        db,
+        Alert(
+            symbol="ETHUSDT",
+            asset="ETH",
+            alert_type=AlertType.SPIKE,
+            hour=hour,
+            detected_at=hour + timedelta(minutes=8),
+            current_volume=4e6,
+            previous_volume=1e6,
+            ratio=4.0,
+            price=3_000.0,
+            funding_rate=None,
+            simulated=True,
+        ),
+    )
+    live = LiveState(redis, names)
+    live.set_price("BTCUSDT", 98_940.0, 1)
+    await live.flush(force=True)
+    body = await (await client.get("/api/alerts", headers=user())).json()
+    items = {a["id"]: a for a in body["alerts"]}
+    assert items[btc]["sparkline"] == {"minutes": [5, 6, 7], "closes": [100.5, 101.5, 102.5]}
+    assert items[eth]["sparkline"] == {"minutes": [], "closes": []}  # no stored minute
+    assert items[eth]["simulated"] is True and items[btc]["simulated"] is False
+    assert items[eth]["text"].startswith("[SIMULATED] ")
+    assert body["prices"] == {"BTCUSDT": 98_940.0}  # ETH has no price in the table: none
+    assert body["refreshSeconds"] == 20 and body["timeZone"] == "Asia/Tokyo"
+    public = await (await client.get("/api/alerts")).json()
+    assert public["refreshSeconds"] == 60 and public["timeZone"] is None
+
+
+class CountingPool:
+    """The app's pool, counting what the app asks of it (statements and connections)."""
+
+    def __init__(self, pool) -> None:
+        self._pool = pool
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        target = getattr(self._pool, name)
+        if name in ("fetch", "fetchrow", "fetchval", "execute", "executemany", "acquire"):
+
+            def counted(*args, **kwargs):
+                self.calls.append(name if name == "acquire" else " ".join(str(args[0]).split()))
+                return target(*args, **kwargs)
+
+            return counted
+        return target
+
+
+async def test_a_page_of_cards_costs_the_same_statements_for_one_alert_or_thirty(
+    settings, db, redis, clock
+) -> None:
+    await add_symbols(db, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    await set_tier(db, 1001, "elite")
+    counting = CountingPool(db)
+    app_settings = settings.model_copy(update={"bot_token": SecretStr(BOT_TOKEN)})
+    app = create_app(app_settings, pool=counting, redis=redis, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+
+        async def statements() -> list[str]:
+            await client.get("/api/me", headers=user())  # the user is loaded (and cached) first
+            counting.calls.clear()
+            body = await (await client.get("/api/alerts", headers=user())).json()
+            assert all(a["sparkline"] is not None for a in body["alerts"])
+            return list(counting.calls)
+
+        await add_alert(db, "BTCUSDT", NOW - timedelta(minutes=1))
+        await statements()  # the first answer makes the user's settings row
+        one = await statements()
+        for i in range(29):  # thirty alerts of three symbols over ten hours, each hour its own sparkline
+            symbol = ("BTCUSDT", "ETHUSDT", "SOLUSDT")[i % 3]
+            await add_alert(db, symbol, NOW - timedelta(hours=2 + i // 3, minutes=i % 3))
+        thirty = await statements()
+    assert len(thirty) == len(one) and sorted(thirty) == sorted(one), thirty
+    assert sum("candles_1m" in call for call in thirty) == 1  # every sparkline in one statement
 
 
 async def test_history_is_cut_at_the_tier_limit(client: TestClient, db) -> None:
@@ -150,6 +243,30 @@ async def test_markets_come_from_live_state_with_watched_flags(client: TestClien
         "symbol": "BTCUSDT", "asset": "BTC", "price": 97000.0, "change24h": -1.5,
         "hourQuoteVolume": None, "ratio": None, "fundingRate": 0.0001, "watched": False,
     }  # fmt: skip
+
+
+async def test_elite_markets_read_the_live_table_at_most_once_a_second(
+    client: TestClient, db, redis, names, clock: ManualClock
+) -> None:
+    """Ingest rewrites the live table at most once a second; a webapp process reads it at most
+    that often (the requests of that second share the read and its encoded items), and each
+    caller still gets their own watched flags in the page the model describes."""
+    await set_tier(db, 1001, "elite")
+    await set_tier(db, 1002, "elite")
+    await _market(redis, names, {"BTCUSDT": 97000.0, "ETHUSDT": 3500.0})
+    await client.post("/api/watchlist", json={"symbol": "ETH"}, headers=user())
+    first = await (await client.get("/api/markets", headers=user())).json()
+    await _market(redis, names, {"BTCUSDT": 99000.0})
+    clock.advance(timedelta(seconds=0.5))
+    other = await (await client.get("/api/markets", headers=user(1002))).json()
+    assert MarketsPage.model_validate(other) and MarketsPage.model_validate(first)
+    assert {m["symbol"]: m["watched"] for m in first["markets"]} == {"BTCUSDT": False, "ETHUSDT": True}
+    assert {m["symbol"]: m["watched"] for m in other["markets"]} == {"BTCUSDT": False, "ETHUSDT": False}
+    assert [m["price"] for m in other["markets"]] == [97000.0, 3500.0]  # the same second's read
+    clock.advance(timedelta(seconds=0.6))
+    later = await (await client.get("/api/markets", headers=user())).json()
+    assert [m["price"] for m in later["markets"]] == [99000.0, 3500.0]  # a second on: read again
+    assert [m["watched"] for m in later["markets"]] == [False, True]
 
 
 async def test_free_markets_are_a_snapshot_refreshed_every_15_minutes(
@@ -275,6 +392,7 @@ async def test_settings_read_and_write_as_the_bot_stores_them(client: TestClient
     assert body == {
         "spikeMultiple": None, "minQuoteVolume": None, "alertTypes": ["SPIKE", "HALF_UPDATE", "FULL_UPDATE"],
         "watchlistOnly": False, "quietStart": None, "quietEnd": None, "timezone": "UTC", "paused": False,
+        "dailyCap": None,
     }  # fmt: skip
     update = {"spikeMultiple": 5.0, "quietStart": "22:00", "quietEnd": "07:00", "timezone": "UTC+3"}
     response = await client.put("/api/settings", json=update | {"paused": True}, headers=user())
@@ -284,6 +402,23 @@ async def test_settings_read_and_write_as_the_bot_stores_them(client: TestClient
     assert body["quietStart"] == "22:00" and body["timezone"] == "Etc/GMT-3"
     row = await db.fetchrow("SELECT spike_multiple, paused, timezone FROM user_settings WHERE user_id = 1001")
     assert tuple(row) == (5.0, True, "Etc/GMT-3")
+
+
+async def test_a_free_user_sets_and_removes_a_daily_cap_and_bad_values_are_400(
+    client: TestClient, db
+) -> None:
+    response = await client.put("/api/settings", json={"dailyCap": 20}, headers=user())
+    assert response.status == 200 and (await response.json())["dailyCap"] == 20
+    assert await db.fetchval("SELECT daily_cap FROM user_settings WHERE user_id = 1001") == 20
+    assert (await (await client.get("/api/settings", headers=user())).json())["dailyCap"] == 20
+    for bad in (7, 0, -5, 1000, 2.5, "ten", True):
+        response = await client.put("/api/settings", json={"dailyCap": bad}, headers=user())
+        assert response.status == 400, bad
+        assert (await response.json())["error"] == "bad_input"
+    assert await db.fetchval("SELECT daily_cap FROM user_settings WHERE user_id = 1001") == 20
+    response = await client.put("/api/settings", json={"dailyCap": None}, headers=user())
+    assert response.status == 200 and (await response.json())["dailyCap"] is None
+    assert await db.fetchval("SELECT daily_cap FROM user_settings WHERE user_id = 1001") is None
 
 
 async def test_concurrent_saves_of_watchlist_only_set_it_and_never_cancel_each_other(
@@ -367,12 +502,39 @@ async def test_plans_list_the_tier_table_and_the_current_plan(client: TestClient
     elite = body["plans"][2]
     assert elite == {
         "tier": "elite", "delayMinutes": 0, "history": 100, "watchlist": None, "ownThresholds": True,
-        "updates": True, "liveStream": True, "starsPrice": 750,
+        "updates": True, "liveStream": True, "starsPrice": 750, "onSale": True, "offer": "new",
     }  # fmt: skip
     assert body["current"] == {"tier": "free", "tierExpiresAt": None}
     await set_tier(db, 1001, "pro", NOW + timedelta(days=3))
     body = await (await client.get("/api/plans", headers=user())).json()
     assert body["current"]["tier"] == "pro"
+
+
+def offers(body: dict[str, list[dict[str, object]]]) -> dict[object, tuple[object, object]]:
+    return {p["tier"]: (p["onSale"], p["offer"]) for p in body["plans"]}
+
+
+async def test_plans_say_which_plans_the_entitlement_rule_sells_to_the_caller(client: TestClient, db) -> None:
+    """The page hides nothing the API would sell and offers nothing POST .../invoice would refuse
+    with 409: the same rule (core.entitlements.offer) answers both."""
+    public = await (await client.get("/api/plans")).json()
+    assert offers(public) == {"free": (False, None), "pro": (True, "new"), "elite": (True, "new")}
+    await set_tier(db, 1001, "pro", NOW + timedelta(days=3))
+    pro = await (await client.get("/api/plans", headers=user())).json()
+    assert offers(pro) == {"free": (False, None), "pro": (True, "renewal"), "elite": (True, "upgrade")}
+    await db.execute(
+        "INSERT INTO subscriptions (user_id, provider, external_id, tier, period_end, renews)"
+        " VALUES (1001, 'stars', 'charge-1', 'pro', $1, true)",
+        NOW + timedelta(days=3),
+    )
+    renewing = await (await client.get("/api/plans", headers=user())).json()
+    assert offers(renewing) == {
+        "free": (False, None), "pro": (False, "subscribed"), "elite": (True, "change"),
+    }  # fmt: skip
+    await db.execute("DELETE FROM subscriptions")
+    await set_tier(db, 1001, "elite", None)  # elite with no end
+    elite = await (await client.get("/api/plans", headers=user())).json()
+    assert offers(elite) == {"free": (False, None), "pro": (False, "lower"), "elite": (False, "forever")}
 
 
 async def test_volume_alerts_lists_the_original_json(client: TestClient, db) -> None:

@@ -166,6 +166,28 @@ async def test_feed_type_chips_filter_and_say_when_nothing_is_there(page, site: 
     assert console.errors == []
 
 
+async def test_an_early_warning_card_says_it_is_a_projection(page, site: Site, db) -> None:
+    tab, console = page
+    now = utcnow()
+    await db.execute(
+        "INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume,"
+        " previous_volume, volume_ratio, price, funding_rate, projected_volume, published_at)"
+        " VALUES ('ETHUSDT', 'ETH', 'EARLY', date_trunc('hour', $1::timestamptz), $1, 6.37e6, 6e6, 1.0617,"
+        " 3000, 0.0001, 18.05e6, now())",
+        now - timedelta(seconds=5),
+    )
+    await open_page(tab, site, "feed", "tg")
+    await tab.locator("[data-filter-type='EARLY']").tap()
+    card = tab.locator(".alert-card[data-type='EARLY']")
+    await expect(card).to_have_count(1)
+    await expect(card.locator(".badge-early")).to_have_text("Early warning (projection)")
+    await expect(card.locator(".alert-projection")).to_contain_text(
+        "not a spike yet: on pace for $18.05M (3.01× prev)"
+    )
+    await expect(tab.locator(".alert-card[data-type='SPIKE']")).to_have_count(0)
+    assert console.errors == []
+
+
 async def test_feed_search_and_card_open_the_chart(page, site: Site) -> None:
     tab, console = page
     await open_page(tab, site, "feed", "tg")
@@ -304,6 +326,7 @@ async def test_every_setting_is_shown_again_after_save_and_reopen(page, site: Si
     await tab.locator("#quietStart").fill("23:00")
     await tab.locator("#quietEnd").fill("07:00")
     await tab.locator("#timezone").fill("Europe/Berlin")
+    await tab.select_option("#dailyCap", "10")
     await tab.locator("label[for='watchlistOnly']").tap()
     await tab.locator("label[for='paused']").tap()
     await save(tab)
@@ -314,6 +337,8 @@ async def test_every_setting_is_shown_again_after_save_and_reopen(page, site: Si
     assert await tab.locator("[name=alertTypes][value=HALF_UPDATE]").is_checked()
     assert await tab.locator("#quietStart").input_value() == "23:00"
     assert await tab.locator("#quietEnd").input_value() == "07:00"
+    assert await tab.locator("#dailyCap").input_value() == "10"
+    assert await db.fetchval("SELECT daily_cap FROM user_settings") == 10
     assert await tab.locator("#watchlistOnly").is_checked() and await tab.locator("#paused").is_checked()
     assert console.errors == []
 
@@ -344,12 +369,16 @@ async def test_the_stars_button_opens_telegrams_invoice_sheet(page, site: Site, 
 
 async def test_the_plan_the_user_already_has_is_not_sold_again(page, site: Site) -> None:
     """The site's user has Elite without an end: the entitlement rule sells upgrades and renewals
-    only, so Pro's button says why instead of opening an invoice (the API answers 409)."""
+    only, so Pro's button is disabled (GET /api/plans: not on sale) with the reason under it, and a
+    tap opens no invoice (POST .../invoice would answer 409)."""
     tab, console = page
     await open_page(tab, site, "plans", "tg")
-    await tab.locator("[data-buy='pro']").tap()
-    covered = "Your plan already covers this one: choose a higher plan"
-    await expect(tab.locator("#status")).to_have_text(covered)
+    button = tab.locator("[data-buy='pro']")
+    await expect(button).to_be_disabled()
+    await button.tap(force=True)
+    lower = "Your plan is higher than this one: it would add nothing."
+    await expect(tab.locator("#why-pro")).to_have_text(lower)
+    await tab.wait_for_load_state("networkidle")
     assert not console.posted("web_app_open_invoice")
 
 

@@ -6,6 +6,7 @@ saved under .artifacts/browser/."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -28,7 +29,7 @@ from tests.browser_harness import (
     browser_available,
     utcnow,
 )
-from tests.miniapp_harness import set_tier
+from tests.miniapp_harness import add_minutes, set_tier
 from webapp.ws import LIVE_HUB
 
 if not browser_available():
@@ -78,7 +79,7 @@ async def test_feed_lists_the_users_alerts_and_each_opens_its_chart(page, site: 
     cards = tab.locator(".alert-card")
     await cards.first.wait_for()
     # pro: 5 minutes late, spikes only (the SOL spike 3 minutes ago and the half-update are not shown)
-    symbols = [await card.get_attribute("href") for card in await cards.all()]
+    symbols = [await card.locator(".card-link").get_attribute("href") for card in await cards.all()]
     assert symbols == ["/chart/ETHUSDT", "/chart/BTCUSDT", "/chart/BTCUSDT"]
     assert "5" in await tab.locator("#delay-note").inner_text()
     assert console.posted("web_app_setup_back_button", "is_visible: false")  # a top-level page
@@ -121,7 +122,7 @@ async def test_a_star_in_markets_is_in_the_watchlist_after_a_reload(page, site: 
 
 CARD_FIGURES = """() => [...document.querySelectorAll('.alert-card')].map((card) => ({
   id: Number(card.dataset.id),
-  figures: [...card.querySelectorAll('.figure')].map((figure) => figure.lastChild.textContent),
+  figures: [...card.querySelectorAll('.figure:not(.prev)')].map((figure) => figure.lastChild.textContent),
 }))"""
 ROW_FIGURES = """() => [...document.querySelectorAll('#market-rows .m-row')].map((row) => ({
   symbol: row.dataset.symbol,
@@ -247,8 +248,10 @@ async def test_public_view_without_init_data_shows_the_delayed_feed_markets_and_
     await tab.goto(f"{site.base}/")
     cards = tab.locator(".alert-card")
     await cards.first.wait_for()
-    assert await tab.locator(".public-banner").is_visible()
-    link = tab.locator(".public-banner a")
+    # the feed's public banner is the intro: what VolSpike is and how to get it in Telegram
+    assert await tab.locator("#intro").is_visible()
+    assert await tab.locator(".public-banner").count() == 0
+    link = tab.locator("#intro-open")
     assert await link.get_attribute("href") == "https://t.me/VolSpikeBot/app"
     # free: 15 minutes late, spikes only: the 25- and 40-minute-old ones and the 3-hour-old one
     assert await cards.count() == 3
@@ -324,12 +327,15 @@ async def test_an_elite_user_sees_a_new_alert_slide_into_the_feed(page, site: Si
     hub = site.app[LIVE_HUB]
     await until(lambda: any(c.alerts for c in hub.clients))
     now = utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    stored = max(2, (now - hour) // timedelta(minutes=1))  # the hour's closed minutes so far
+    await add_minutes(db, "XRPUSDT", hour, stored, price=0.6)
     alert = Alert(
         symbol="XRPUSDT",
         asset="XRP",
         alert_type=AlertType.SPIKE,
-        hour=now.replace(minute=0, second=0, microsecond=0),
-        detected_at=now,
+        hour=hour,
+        detected_at=max(now, hour + timedelta(minutes=stored)),
         current_volume=9e6,
         previous_volume=2e6,
         ratio=4.5,
@@ -339,8 +345,31 @@ async def test_an_elite_user_sees_a_new_alert_slide_into_the_feed(page, site: Si
     assert await AlertPublisher(db, redis, names).emit(alert) is not None
     fresh = tab.locator(".alert-card.fresh")
     await fresh.wait_for()
-    assert await fresh.get_attribute("href") == "/chart/XRPUSDT"
-    assert await tab.locator(".alert-card").first.get_attribute("href") == "/chart/XRPUSDT"
+    assert await fresh.locator(".card-link").get_attribute("href") == "/chart/XRPUSDT"
+    # The card slides in with the hour's sparkline drawn, not blank until the next refresh.
+    await expect(fresh.locator("svg.spark")).to_have_attribute("data-points", str(stored))
+    assert await tab.locator(".alert-card .card-link").first.get_attribute("href") == "/chart/XRPUSDT"
+    await tab.wait_for_timeout(1000)  # the slide-in's animation, for the picture only
+    await screenshot(tab, "feed-live-card-light")
+    context = tab.context
+
+    # Reopened in the dark theme (a new tab: the launch parameters live in the tab's session),
+    # the next live card comes with its sparkline too.
+    await tab.close()
+    tab = await context.new_page()
+    tab.on("console", console.on_console)
+    tab.on("pageerror", console.on_error)
+    await tab.goto(site.tg("/", theme=DARK_THEME))
+    await tab.locator(".alert-card").first.wait_for()
+    assert await tab.evaluate("document.documentElement.dataset.scheme") == "dark"
+    await until(lambda: sum(1 for c in hub.clients if c.alerts) == 1)
+    await add_minutes(db, "ADAUSDT", hour, stored, price=0.4)
+    ada = dataclasses.replace(alert, symbol="ADAUSDT", asset="ADA", price=0.45)
+    assert await AlertPublisher(db, redis, names).emit(ada) is not None
+    dark = tab.locator(".alert-card.fresh[data-symbol='ADAUSDT']")
+    await expect(dark.locator("svg.spark")).to_have_attribute("data-points", str(stored))
+    await tab.wait_for_timeout(1000)
+    await screenshot(tab, "feed-live-card-dark")
     assert console.errors == []
 
 

@@ -14,12 +14,9 @@ from core.clock import ManualClock
 from ingest.outcomes import OutcomesJob
 from tests.browser_harness import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LIGHT_THEME,
     PHONE,
     browser_available,
-    ensure_assets,
     serve,
     signed_init_data,
     telegram_url,
@@ -32,18 +29,9 @@ from tests.test_what_if import market
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
 
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-USER = 1001
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    ensure_assets()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
+from tests.miniapp_browser import USER, browser  # noqa: F401 (the module's Chromium)
 
 
 @pytest.fixture
@@ -73,7 +61,9 @@ async def tab(browser: Browser) -> AsyncIterator[Page]:
 async def test_record_page_at_phone_size(tab: Page, site: str) -> None:
     await tab.goto(f"{site}/record")
     groups = tab.locator(".record-group")
-    assert await groups.count() == 4
+    assert await groups.count() == 6  # all, ratio, rank, taker, liquidity, early warnings
+    assert await tab.locator(".record-group[data-grouping='rank'] .record-row").count() >= 1
+    assert await tab.locator(".record-group[data-grouping='early'] .record-row").count() == 0  # none yet
     assert await tab.locator(".record-group[data-grouping='ratio'] .record-row").count() >= 2
     everything = tab.locator(".record-group[data-grouping='all'] .record-row")
     assert "n = 41" in await everything.inner_text()  # 40 seeded + the computed one
@@ -103,7 +93,7 @@ async def test_record_opens_inside_telegram_with_a_back_button(tab: Page, site: 
 
 async def test_feed_card_shows_the_move_after_the_spike(tab: Page, site: str) -> None:
     await tab.goto(f"{site}/?symbol=")
-    card = tab.locator(".alert-card[href='/chart/XUSDT']")
+    card = tab.locator(".alert-card[data-symbol='XUSDT']")
     await card.wait_for()
     line = await card.locator(".alert-outcome").inner_text()
     assert line == "+5.00% after 4 h · vs BTC +3.00%"

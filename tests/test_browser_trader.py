@@ -98,7 +98,8 @@ async def test_the_feed_search_filters_on_part_of_a_symbol(page, site: Site, db,
     assert await cards.count() == 4
     await tab.locator("#symbol-filter").type(typed)
     await expect(cards).not_to_have_count(4)
-    shown = {(await card.get_attribute("href")).removeprefix("/chart/") for card in await cards.all()}
+    links = [await card.locator(".card-link").get_attribute("href") for card in await cards.all()]
+    shown = {link.removeprefix("/chart/") for link in links}
     assert shown == symbols
     assert await tab.locator("#status").is_hidden()
     await tab.locator("#symbol-filter").fill("")  # cleared: every alert again
@@ -149,7 +150,7 @@ async def test_an_elite_chart_shows_the_alert_the_elite_feed_shows(page, site: S
     await sol_chart_with_two_alerts(db)
     tab, console = page
     await tab.goto(site.tg("/"))
-    await expect(tab.locator(".alert-card").first).to_have_attribute("href", "/chart/SOLUSDT")
+    await expect(tab.locator(".alert-card .card-link").first).to_have_attribute("href", "/chart/SOLUSDT")
     await tab.goto(site.tg("/chart/SOLUSDT?interval=1m"))
     await first_candles(tab)
     await expect(tab.locator("#last-alert")).to_contain_text("3.10×")

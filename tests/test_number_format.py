@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from core.number_format import format_change, format_funding, format_price, format_ratio, format_usd
+from core.number_format import (
+    format_change,
+    format_funding,
+    format_price,
+    format_ratio,
+    format_usd,
+    tick_decimals,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "webapp" / "frontend"
@@ -87,3 +94,23 @@ def test_the_browser_writes_every_figure_as_python_does(tmp_path: Path) -> None:
         assert ratio == format_ratio(value), value
         assert funding == format_funding(value), value
         assert change == format_change(value), value
+
+
+@pytest.mark.parametrize(
+    ("tick", "decimals"),
+    [
+        ("0.10", 1),
+        ("0.00001000", 5),
+        ("1", 0),
+        ("10", 0),
+        ("0.0001", 4),
+        ("0", None),
+        ("-0.1", None),
+        ("nan", None),
+        ("x", None),
+        (0.1, None),
+        (None, None),
+    ],
+)
+def test_price_decimals_are_those_of_the_tick_size(tick: object, decimals: int | None) -> None:
+    assert tick_decimals(tick) == decimals

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -13,10 +14,12 @@ from core.alerts import AlertType
 from core.clock import ManualClock
 from core.outcomes import Outcome
 from db import alert_outcomes
+from db.alerts import get_alert
 from ingest.outcomes import OutcomesJob
 from tests.bot_harness import compile_catalogs
 from tests.miniapp_harness import NOW, add_alert, add_symbols
 from tests.outcome_harness import Scenario, write
+from webapp.api.alerts import alert_item
 from webapp.app import create_app
 
 approx = pytest.approx
@@ -164,3 +167,79 @@ async def test_openapi_documents_the_record_and_outcomes(client: TestClient) -> 
     schemas = doc["components"]["schemas"]
     assert {"RecordPage", "RecordBucket", "RecordHorizon", "AlertOutcome"} <= set(schemas)
     assert "outcome" in schemas["AlertItem"]["properties"]
+
+
+async def ranked(db: asyncpg.Pool, minutes_ago: float, top: float | None, change_1h: float) -> int:
+    alert_id = await spike(db, minutes_ago, 3.5, change_1h)
+    context = None if top is None else orjson.dumps({"rankTopPercent": top}).decode()
+    await db.execute("UPDATE alerts SET context = $2::text::jsonb WHERE id = $1", alert_id, context)
+    return alert_id
+
+
+async def test_record_groups_by_rank_for_the_hour_of_the_day_by_hand(client: TestClient, db) -> None:
+    """Ranks top 1 % (twice: +3, -1), 3.2 % (+0.5), 5 % (its bound: -4), 20 % (+2), 50 % (+6) and
+    unknown (an alert without the rank: +1)."""
+    await ranked(db, 100, 1.0, 3.0)
+    await ranked(db, 110, 1.0, -1.0)
+    await ranked(db, 120, 3.2, 0.5)
+    await ranked(db, 130, 5.0, -4.0)
+    await ranked(db, 140, 20.0, 2.0)
+    await ranked(db, 150, 50.0, 6.0)
+    await ranked(db, 160, None, 1.0)
+    body = await (await client.get("/api/record?days=30")).json()
+    group = next(g for g in body["groupings"] if g["key"] == "rank")
+    assert [(b["key"], b["label"], b["alerts"]) for b in group["buckets"]] == [
+        ("rank-unknown", "unknown", 1),
+        ("rank-0", "top 1 %", 2),
+        ("rank-1", "top 1–5 %", 2),
+        ("rank-2", "top 5–20 %", 1),
+        ("rank-3", "below the top 20 %", 1),
+    ]
+    top = horizon(bucket(body, "rank", "rank-0"), 60)
+    # -1 and +3: the median halfway, quartiles at a quarter and three quarters; beyond 2 %: one of two
+    assert (top["p25"], top["median"], top["p75"], top["bigShare"]) == (
+        approx(0.0),
+        approx(1.0),
+        approx(2.0),
+        0.5,
+    )
+    second = horizon(bucket(body, "rank", "rank-1"), 60)
+    assert (second["median"], second["bigShare"]) == (approx(-1.75), 0.5)  # +0.5 and -4
+    assert all(b["smallSample"] for b in group["buckets"])
+    page = await (await client.get("/record")).text()
+    assert 'data-grouping="rank"' in page and 'data-bucket="rank-0"' in page
+
+
+async def test_early_warnings_have_their_outcomes_and_their_own_group(client: TestClient, db) -> None:
+    """An EARLY's outcome is computed from candles like a SPIKE's (the scenario's +2 / -3 / +5 %),
+    and the record publishes the early warnings as a group of their own, apart from the SPIKEs."""
+    alert_id = await write(
+        db, Scenario(), detected=NOW - timedelta(hours=5) + timedelta(minutes=20, seconds=30)
+    )
+    await db.execute(
+        "UPDATE alerts SET alert_type = 'EARLY', projected_volume = 25e6 WHERE id = $1", alert_id
+    )
+    await spike(db, 120, 3.5, -4.0)  # a SPIKE: not in the early group
+    assert await OutcomesJob(db, lookback_days=30, clock=ManualClock(NOW)).run_once() == 1
+    stored = await db.fetchrow(
+        "SELECT change_15m, change_1h, change_4h FROM alert_outcomes WHERE alert_id = $1", alert_id
+    )
+    assert tuple(stored) == (approx(2.0), approx(-3.0), approx(5.0))
+    body = await (await client.get("/api/record?days=30")).json()
+    early = bucket(body, "early", "early")
+    assert early["alerts"] == 1 and early["label"] == "All early warnings"
+    assert (horizon(early, 15)["median"], horizon(early, 60)["median"], horizon(early, 240)["median"]) == (
+        approx(2.0),
+        approx(-3.0),
+        approx(5.0),
+    )
+    assert horizon(early, 60)["bigShare"] == 1.0
+    assert bucket(body, "all", "all")["alerts"] == 1  # the SPIKE only
+    # the API's item says it is a projection (the public feed is free's: no EARLY in it)
+    alert = await get_alert(db, alert_id)
+    assert alert is not None
+    item = alert_item(alert, "text").model_dump(by_alias=True)
+    assert (item["type"], item["isProjection"], item["projectedVolume"]) == ("EARLY", True, 25e6)
+    assert item["projectedRatio"] == approx(25e6 / 6e6, abs=1e-4)
+    free = await (await client.get("/api/alerts?type=EARLY")).json()
+    assert free["alerts"] == []

@@ -77,6 +77,23 @@ def test_entries_missing_fields_are_skipped_not_fatal() -> None:
     assert list(select_universe(info, include_tradfi=False)) == ["AAAUSDT"]
 
 
+def test_a_symbols_price_decimals_come_from_its_tick_size_not_price_precision() -> None:
+    """Binance's BTCUSDT: pricePrecision 2, PRICE_FILTER tickSize 0.10: prices read 97,000.1."""
+    tick = {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764", "tickSize": "0.10"}
+    lot = {"filterType": "LOT_SIZE", "stepSize": "0.001"}
+    info = {
+        "symbols": [
+            _entry("BTCUSDT", filters=[lot, tick]),
+            _entry("PEPEUSDT", pricePrecision=7, filters=[{**tick, "tickSize": "0.0000001"}]),
+            _entry("ODDUSDT", pricePrecision=3, filters=[{**tick, "tickSize": "not a number"}]),
+            _entry("BAREUSDT", pricePrecision=4),
+        ]
+    }
+    selected = select_universe(info, include_tradfi=False)
+    decimals = {symbol: s.price_precision for symbol, s in selected.items()}
+    assert decimals == {"BTCUSDT": 1, "PEPEUSDT": 7, "ODDUSDT": 3, "BAREUSDT": 4}
+
+
 def test_diff_reports_listings_and_delistings() -> None:
     old = select_universe({"symbols": [_entry("AAAUSDT"), _entry("BBBUSDT")]}, include_tradfi=False)
     new = select_universe(

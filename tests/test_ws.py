@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import os
 import shutil
 import socket
@@ -27,7 +28,7 @@ from core.redis_names import RedisNames
 from db.publisher import AlertPublisher
 from ingest.candle_feed import CandleFeed
 from ingest.parsers import Kline
-from tests.miniapp_harness import BOT_TOKEN, NOW, add_symbols, init_data, set_tier
+from tests.miniapp_harness import BOT_TOKEN, NOW, add_minutes, add_symbols, init_data, set_tier
 from webapp import session as web_session
 from webapp.app import create_app
 from webapp.ws import LIVE_HUB, LIVE_OPTIONS, LiveHub, LiveOptions
@@ -123,6 +124,30 @@ async def test_elite_socket_receives_an_alert_published_by_ingests_publisher(
         assert alert["id"] == saved.id and alert["symbol"] == "BTCUSDT" and alert["type"] == "SPIKE"
         assert alert["ratio"] == 3.3333 and alert["detectedAt"] == "2026-03-02T12:00:00Z"
         assert alert["text"].startswith("BTC hourly volume $5.00B (3.33× prev) — VOLUME SPIKE!")
+
+
+async def test_a_live_alert_carries_its_hours_sparkline_and_goes_without_it_when_postgres_is_slow(
+    settings, db, redis, names
+) -> None:
+    await set_tier(db, 1001, "elite")
+    hour = NOW.replace(minute=0) - timedelta(hours=1)
+    await add_minutes(db, "BTCUSDT", hour, 7, price=100.0)  # 11:00-11:06 stored, closes 100.5 ... 106.5
+    late = dataclasses.replace(spike(), hour=hour, detected_at=hour + timedelta(minutes=7))
+    async with live_app(settings, db, redis) as client, client.ws_connect("/ws") as ws:
+        await send(ws, op="auth", initData=init_data(1001))
+        await send(ws, op="subscribe", channel="alerts")
+        await until(lambda: any(c.alerts for c in hub_of(client).clients))
+        assert await AlertPublisher(db, redis, names).emit(late) is not None
+        alert = (await receive(ws))["alert"]
+        assert alert["sparkline"] == {"minutes": list(range(7)), "closes": [100.5 + i for i in range(7)]}
+
+        # PostgreSQL holds the hour's rows longer than the hub waits: the alert goes at once, bare.
+        async with db.acquire() as blocker, blocker.transaction():
+            await blocker.execute("LOCK TABLE candles_1m IN ACCESS EXCLUSIVE MODE")
+            other = dataclasses.replace(late, symbol="ETHUSDT", asset="ETH", price=3500.0)
+            assert await AlertPublisher(db, redis, names).emit(other) is not None
+            alert = (await receive(ws))["alert"]
+            assert alert["symbol"] == "ETHUSDT" and alert["sparkline"] is None
 
 
 async def test_each_socket_gets_the_alert_text_in_its_users_language(settings, db, redis, names) -> None:
@@ -260,11 +285,11 @@ async def test_a_slow_client_is_dropped_and_the_others_still_get_every_message(
                 while hub.dropped == 0:
                     assert sent < 2000, "the stuck socket was never dropped"
                     payload = orjson.dumps({"type": "candle", "symbol": "BTCUSDT", "n": sent, "pad": padding})
-                    hub.dispatch(names.candles_channel, payload)
+                    await hub.dispatch(names.candles_channel, payload)
                     assert (await receive(fast))["n"] == sent  # the fast socket is never held back
                     sent += 1
                 await until(lambda: len(hub.clients) == 1)
-                hub.dispatch(
+                await hub.dispatch(
                     names.candles_channel, orjson.dumps({"type": "candle", "symbol": "BTCUSDT", "n": -1})
                 )
                 assert (await receive(fast))["n"] == -1

@@ -1,14 +1,16 @@
 """GET /ws: live alerts (elite) and candle updates over a WebSocket.
 
 One Redis pub/sub subscription per process (the `LiveHub`) receives the live alert channel
-and the candle channel and fans each message out to the sockets that asked for it. A message is
-encoded into its WebSocket frame once per audience (alerts: once per language of their `text`)
-and the same bytes are written to every socket's transport without awaiting any of them. A
-socket's send queue is its transport's write buffer, bounded by `send_buffer` bytes: a client
-whose buffer is over the bound is dropped (closed with 1008) and never slows the others.
-The hub resubscribes after a Redis failure with a capped backoff, and sends
-`{"type": "ping"}` to every socket every `heartbeat` seconds (WebSocket pings also detect
-dead peers).
+and the candle channel and fans each message out to the sockets that asked for it. An alert
+carries its hour's sparkline (the stored 1-minute closes, read once per alert, as the feed's
+cards have it; without it when PostgreSQL does not answer within `SPARKLINE_TIMEOUT`, never
+later). A message is encoded into its WebSocket frame once per audience (alerts: once per
+language of their `text`) and the same bytes are written to every socket's transport without
+awaiting any of them. A socket's send queue is its transport's write buffer, bounded by
+`send_buffer` bytes: a client whose buffer is over the bound is dropped (closed with 1008)
+and never slows the others. The hub resubscribes after a Redis failure with a capped backoff,
+and sends `{"type": "ping"}` to every socket every `heartbeat` seconds (WebSocket pings also
+detect dead peers).
 
 A handshake made with the web-session cookie (no Authorization header) is refused (403) unless
 its `Origin` is the app's own or a Telegram web client's (`webapp.security.trusted_origin`).
@@ -28,6 +30,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
@@ -41,6 +44,7 @@ from core.i18n import DEFAULT_LOCALE, I18n, pick_locale
 from core.redis_names import RedisNames
 from core.tasks import raise_if_cancelling
 from core.tiers import limits
+from db import alert_feed
 from webapp import keys
 from webapp import session as web_session
 from webapp.api.alerts import alert_item, localized_context
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 
 SEND_BUFFER = 1 << 20  # bytes a socket may have waiting unsent before it counts as too slow
 HEARTBEAT = 20.0
+SPARKLINE_TIMEOUT = 0.5  # seconds a live alert waits for its sparkline; then it goes without
 MAX_SYMBOLS = 20  # candle subscriptions per socket
 MAX_AUTH_ATTEMPTS = 3  # `auth` commands per socket (each one checks initData and loads the user)
 MAX_MESSAGE = 64 * 1024
@@ -107,8 +112,10 @@ class LiveHub:
         send_buffer: int = SEND_BUFFER,
         heartbeat: float = HEARTBEAT,
         backoff_cap: float = BACKOFF_CAP,
+        pool: asyncpg.Pool | None = None,
     ) -> None:
         self._redis = redis
+        self._pool = pool  # None: alerts go without their sparkline
         self._names = names
         self._i18n = i18n
         self.send_buffer = send_buffer
@@ -171,13 +178,14 @@ class LiveHub:
 
     # --- messages from Redis --------------------------------------------------------------
 
-    def dispatch(self, channel: str, data: bytes) -> int:
+    async def dispatch(self, channel: str, data: bytes) -> int:
         """Fan one pub/sub message out; how many sockets got it."""
         try:
             if channel == self._names.alerts_channel:
                 if not self._alert_clients:
                     return 0
-                return self._fan_out_alert(Alert.from_json(data))
+                alert = Alert.from_json(data)
+                return self._fan_out_alert(alert, await self._sparkline(alert))
             if channel == self._names.candles_channel:
                 message: dict[str, Any] = orjson.loads(data)
                 watchers = self._by_symbol.get(message.get("symbol", ""))
@@ -186,7 +194,19 @@ class LiveHub:
             log.warning("malformed live message skipped", extra={"channel": channel, "error": repr(exc)})
         return 0
 
-    def _fan_out_alert(self, alert: Alert) -> int:
+    async def _sparkline(self, alert: Alert) -> tuple[list[int], list[float]] | None:
+        """The alert's hour as stored so far (minutes and closes); None when it cannot be read."""
+        if self._pool is None:
+            return None
+        try:
+            async with asyncio.timeout(SPARKLINE_TIMEOUT):
+                hours = await alert_feed.hour_closes(self._pool, [(alert.symbol, alert.hour)])
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("live alert sent without its sparkline", extra={"error": repr(exc)})
+            return None
+        return hours.get((alert.symbol, alert.hour), ([], []))
+
+    def _fan_out_alert(self, alert: Alert, sparkline: tuple[list[int], list[float]] | None) -> int:
         """The alert to every alert socket, its text in each socket's language (one frame per
         language)."""
         audiences: dict[str, set[LiveClient]] = {}
@@ -198,6 +218,7 @@ class LiveHub:
                 alert,
                 alert_text(alert, i18n=self._i18n, locale=locale),
                 lines=localized_context(alert, self._i18n, locale),
+                sparkline=sparkline,
             )
             body = {"type": "alert", "alert": item.model_dump(mode="json", by_alias=True)}
             sent += self._fan_out(clients, text_frame(orjson.dumps(body)))
@@ -214,7 +235,9 @@ class LiveHub:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is not None and message["type"] == "message":
                 channel = message["channel"]
-                self.dispatch(channel.decode() if isinstance(channel, bytes) else channel, message["data"])
+                await self.dispatch(
+                    channel.decode() if isinstance(channel, bytes) else channel, message["data"]
+                )
             if loop.time() >= next_ping:
                 await pubsub.ping()  # a dead Redis connection fails here rather than staying silent
                 next_ping = loop.time() + self.heartbeat
@@ -266,6 +289,7 @@ async def live_hub_ctx(app: web.Application) -> AsyncIterator[None]:
         send_buffer=options.send_buffer,
         heartbeat=options.heartbeat,
         backoff_cap=options.backoff_cap,
+        pool=app[keys.POOL],
     )
     app[LIVE_HUB] = hub
     tasks = [

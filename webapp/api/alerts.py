@@ -8,15 +8,25 @@ from aiohttp import web
 
 from core.alert_context import context_lines
 from core.alert_message import alert_text
-from core.alerts import Alert
+from core.alerts import Alert, AlertType
 from core.i18n import Translator
 from core.outcomes import Outcome
-from core.tiers import feed_window, limits
-from db import alert_feed, alert_outcomes
+from core.tiers import feed_refresh, feed_window, limits
+from core.timezones import app_time_zone
+from db import alert_feed, alert_outcomes, user_settings
 from webapp import keys
-from webapp.api.models import AlertContextItem, AlertItem, AlertOutcome, AlertsPage, AlertsQuery
+from webapp.api.markets import market_table
+from webapp.api.models import (
+    AlertContextItem,
+    AlertItem,
+    AlertOutcome,
+    AlertsPage,
+    AlertsQuery,
+    HourCloses,
+)
 from webapp.api.spec import API, parse_query, respond
 from webapp.api.viewer import delay_minutes, viewer_locale, viewer_tier
+from webapp.auth import current_user
 from webapp.keys import I18N
 
 
@@ -40,10 +50,15 @@ def outcome_item(outcome: Outcome) -> AlertOutcome:
 
 
 def alert_item(
-    alert: Alert, text: str, outcome: Outcome | None = None, *, lines: tuple[str, ...] = ()
+    alert: Alert,
+    text: str,
+    outcome: Outcome | None = None,
+    *,
+    lines: tuple[str, ...] = (),
+    sparkline: tuple[list[int], list[float]] | None = None,
 ) -> AlertItem:
     """The API's (and /ws's) form of an alert, with its `text` and context `lines` in the
-    reader's language."""
+    reader's language, and its hour's 1-minute closes when given."""
     assert alert.id is not None
     ctx = alert.context
     return AlertItem(
@@ -62,6 +77,11 @@ def alert_item(
         context=None if ctx is None else AlertContextItem(**asdict(ctx)),
         context_lines=list(lines),
         outcome=None if outcome is None else outcome_item(outcome),
+        projected_volume=alert.projected_volume,
+        projected_ratio=None if alert.projected_ratio is None else round(alert.projected_ratio, 4),
+        is_projection=alert.alert_type is AlertType.EARLY,
+        simulated=alert.simulated,
+        sparkline=None if sparkline is None else HourCloses(minutes=sparkline[0], closes=sparkline[1]),
     )
 
 
@@ -91,9 +111,18 @@ async def alerts(request: web.Request) -> web.Response:
         if types
         else []
     )
-    outcomes = await alert_outcomes.for_alerts(
-        request.app[keys.POOL], [a.id for a in rows if a.id is not None]
-    )
+    pool = request.app[keys.POOL]
+    outcomes = await alert_outcomes.for_alerts(pool, [a.id for a in rows if a.id is not None])
+    hours = await alert_feed.hour_closes(pool, [(a.symbol, a.hour) for a in rows])
+    # The price now as the tier sees it everywhere (the Markets page's table and pace).
+    market, prices_at = await market_table(request, tier) if rows else ({}, None)
+    prices = {
+        a.symbol: float(market[a.symbol]["price"])
+        for a in rows
+        if a.symbol in market and market[a.symbol].get("price") is not None
+    }
+    user = current_user(request)
+    zone = None if user is None else app_time_zone((await user_settings.get(pool, user.id)).timezone)
     tier_limits = limits(tier)
     i18n, locale = request.app[I18N], viewer_locale(request)
     return respond(
@@ -104,11 +133,16 @@ async def alerts(request: web.Request) -> web.Response:
                     alert_text(a, i18n=i18n, locale=locale),
                     outcomes.get(a.id or 0),
                     lines=localized_context(a, i18n, locale),
+                    sparkline=hours.get((a.symbol, a.hour), ([], [])),
                 )
                 for a in rows
             ],
             delay_minutes=delay_minutes(tier_limits),
             history_limit=tier_limits.history,
             live=tier_limits.updates,
+            prices=prices,
+            prices_at=prices_at,
+            refresh_seconds=int(feed_refresh(tier).total_seconds()),
+            time_zone=zone,
         )
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.errors import NotFound
+from core.timezones import app_time_zone
+from db import user_settings
 from db.subscriptions import me_fields
 from webapp import keys
 from webapp.api.models import Me
@@ -17,9 +19,11 @@ from webapp.auth import require_user
 async def me(request: web.Request) -> web.Response:
     """The signed-in user: their plan (tier, expiry, renewal, who provided it) and its limits."""
     user = require_user(request)
-    plan = await me_fields(request.app[keys.POOL], user.id, request.app[keys.CLOCK].now())
+    pool = request.app[keys.POOL]
+    plan = await me_fields(pool, user.id, request.app[keys.CLOCK].now())
     if plan is None:
         raise NotFound("unknown user")
+    zone = app_time_zone((await user_settings.get(pool, user.id)).timezone)
     return respond(
         Me(
             id=user.id,
@@ -31,5 +35,6 @@ async def me(request: web.Request) -> web.Response:
             provider=plan["provider"],
             can_write=user.can_write,
             limits=limits_model(user.tier),
+            time_zone=zone,
         )
     )

@@ -12,8 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-AlertTypeName = Literal["SPIKE", "HALF_UPDATE", "FULL_UPDATE"]
+AlertTypeName = Literal["SPIKE", "HALF_UPDATE", "FULL_UPDATE", "EARLY"]
+IngestAlertTypeName = Literal["SPIKE", "HALF_UPDATE", "FULL_UPDATE"]  # the original product's types
 TierName = Literal["free", "pro", "elite"]
+# core.entitlements.Offer: what buying a plan would be (the last three are refusals)
+OfferName = Literal["new", "renewal", "upgrade", "change", "lower", "forever", "subscribed"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
 # A symbol as the exchange lists it: upper case, in any script (`我踏马来了USDT` trades on Binance
@@ -56,6 +59,9 @@ class Me(ApiModel):
     provider: str | None = None
     can_write: bool  # false: the user never started the bot, so the Mini App asks for write access
     limits: Limits
+    time_zone: str | None = Field(
+        None, description="the zone the app writes times in (the user's setting); null: the device's zone"
+    )
 
 
 class AlertContextItem(ApiModel):
@@ -72,7 +78,14 @@ class AlertContextItem(ApiModel):
     )
     open_interest_change_1h: float | None = Field(
         alias="openInterestChange1h",
-        description="open interest against the hour's start, %; added shortly after the alert",
+        description=(
+            "open interest against the hour's start, %; from a figure kept warm before the alert "
+            "when fresh, else added shortly after it"
+        ),
+    )
+    open_interest_as_of: float | None = Field(
+        alias="openInterestAsOf",
+        description="exchange time (ms since the epoch) of the open interest the change was computed with",
     )
     funding_percentile: float | None = Field(
         description="share of the last 30 days' funding snapshots at or below the alert's rate, %"
@@ -109,6 +122,14 @@ class AlertOutcome(ApiModel):
     mae_vs_btc: float | None
 
 
+class HourCloses(ApiModel):
+    """An hour's stored 1-minute closes: `minutes[i]` (0-59, minutes since the hour began) closed
+    at `closes[i]`; a minute with no stored candle is absent."""
+
+    minutes: list[int]
+    closes: list[float]
+
+
 class AlertItem(ApiModel):
     id: int
     symbol: str
@@ -127,6 +148,19 @@ class AlertItem(ApiModel):
         default_factory=list, description="the context in the reader's language, as the bot writes it"
     )
     outcome: AlertOutcome | None = Field(None, description="null until +15 min has passed (and for updates)")
+    projected_volume: float | None = Field(
+        None, description="EARLY only: the hour's total its pace projects, a projection, not a figure reached"
+    )
+    projected_ratio: float | None = Field(
+        None, description="EARLY only: the projected total over the previous hour"
+    )
+    is_projection: bool = Field(
+        False, description="true for an EARLY warning: its headline figure is projected"
+    )
+    simulated: bool = Field(False, description="detected on the built-in exchange simulator, not on Binance")
+    sparkline: HourCloses | None = Field(
+        None, description="the alert's hour of stored 1-minute closes (in the feed; null on the live socket)"
+    )
 
 
 class AlertsQuery(QueryModel):
@@ -146,6 +180,17 @@ class AlertsPage(ApiModel):
     delay_minutes: int
     history_limit: int
     live: bool
+    prices: dict[str, float] = Field(
+        default_factory=dict,
+        description="each listed symbol's price now as the tier sees it (the Markets page's table)",
+    )
+    prices_at: datetime | None = Field(None, description="when those prices were taken")
+    refresh_seconds: int = Field(60, description="when the feed should ask again (the tier's pace)")
+    time_zone: str | None = Field(
+        None,
+        description="the signed-in user's time zone (their settings'); null: the device's zone "
+        "(the public view, or the setting still at its default UTC)",
+    )
 
 
 class WhatIfQuery(QueryModel):
@@ -202,7 +247,7 @@ class RecordBucket(ApiModel):
 
 
 class RecordGrouping(ApiModel):
-    key: Literal["all", "ratio", "taker", "liquidity"]
+    key: Literal["all", "ratio", "rank", "taker", "liquidity", "early"]
     title: str
     buckets: list[RecordBucket]
 
@@ -288,6 +333,7 @@ class UserSettingsBody(ApiModel):
     quiet_end: str | None = Field(None, pattern=r"^\d{2}:\d{2}$")
     timezone: str
     paused: bool
+    daily_cap: int | None = None  # SPIKE messages a local day, then one summary (null: no cap)
 
 
 class SettingsUpdate(ApiModel):
@@ -301,6 +347,7 @@ class SettingsUpdate(ApiModel):
     quiet_end: str | None = Field(None, pattern=r"^\d{2}:\d{2}$")
     timezone: str | None = Field(None, max_length=64)
     paused: bool | None = None
+    daily_cap: int | None = None  # one of core.daily_cap.DAILY_CAP_PRESETS, or null: no cap
 
 
 class Plan(ApiModel):
@@ -312,6 +359,11 @@ class Plan(ApiModel):
     updates: bool
     live_stream: bool
     stars_price: int | None
+    # A Stars subscription to this plan for the caller, by the one entitlement rule
+    # (core.entitlements.offer): on sale or not, and what it would be or why not. The public view
+    # is a newcomer (every paid plan "new"); the free plan is never sold (offer null).
+    on_sale: bool
+    offer: OfferName | None
 
 
 class CurrentPlan(ApiModel):
@@ -340,7 +392,7 @@ class IngestAlert(BaseModel):
     timestamp: datetime
     hourTimestamp: datetime
     isUpdate: bool | None = None
-    alertType: AlertTypeName = "SPIKE"
+    alertType: IngestAlertTypeName = "SPIKE"
 
 
 class IngestAnswer(BaseModel):

@@ -1,9 +1,10 @@
 """GET /api/record: the public track record of the last 30 or 90 days (`db.track_record`), the
 figures the /record page renders. Public: the same for every caller, cached for a minute.
 
-Groupings: all SPIKEs, by volume ratio, by the hour's taker-buy share and by liquidity (the
-hour's quote volume at the alert). Rank (how unusual the hour is for its time of day) is not a
-grouping yet: alerts do not carry it.
+Groupings: all SPIKEs, by volume ratio, by rank (how unusual the hour is for its time of day,
+from the alert's context), by the hour's taker-buy share and by liquidity (the hour's quote
+volume at the alert); and the early warnings (EARLY) as a group of their own, so a trader sees
+whether the earlier, noisier signal is worth it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ def _labels(i18n: I18n, locale: str) -> dict[str, tuple[str, dict[int, tuple[str
     return {
         "all": (_("All alerts"), {0: ("all", _("All alerts"))}),
         "ratio": (_("By volume ratio"), {i: (f"ratio-{i}", label) for i, label in enumerate(ratio)}),
+        "rank": (
+            _("By rank for the hour of the day"),
+            {
+                -1: ("rank-unknown", _("unknown")),
+                0: ("rank-0", _("top {percent}").format(percent="1 %")),
+                1: ("rank-1", _("top {percent}").format(percent="1–5 %")),
+                2: ("rank-2", _("top {percent}").format(percent="5–20 %")),
+                3: ("rank-3", _("below the top {percent}").format(percent="20 %")),
+            },
+        ),
+        "early": (
+            _("Early warnings (projections)"),
+            {0: ("early", _("All early warnings"))},
+        ),
         "taker": (
             _("By taker-buy share of the hour"),
             {
@@ -118,7 +133,8 @@ async def record_json(request: web.Request, days: int) -> bytes:
     "GET", "/api/record", query=RecordQuery, response=RecordPage, errors=(400,), auth="public", tag="record"
 )
 async def record(request: web.Request) -> web.Response:
-    """The public track record: every SPIKE of the last 30 or 90 days, grouped, with its outcomes."""
+    """The public track record: every SPIKE of the last 30 or 90 days, grouped, with its outcomes;
+    and the early warnings (EARLY) of the same days as a group of their own."""
     query = parse_query(request, RecordQuery)
     body = await record_json(request, query.days)
     return web.Response(body=body, content_type="application/json")

@@ -57,6 +57,7 @@ def setup_api(app: web.Application) -> None:
     """Add every /api route and /api/openapi.json (call after the pool/Redis cleanup_ctx)."""
     assert HANDLER_MODULES  # imported for their @API.route registrations
     app[OPENAPI] = OpenApiCache()
+    app[markets.TABLES] = markets.MarketTables()
     app.cleanup_ctx.append(api_ctx)
     API.add_to(app)
     app.router.add_get("/api/openapi.json", openapi)

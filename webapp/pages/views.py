@@ -11,6 +11,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from core.alerts import format_usd
+from core.daily_cap import DAILY_CAP_PRESETS
 from core.number_format import format_change
 from core.presets import format_multiple, multiple_presets, volume_presets
 from core.settings import Settings
@@ -61,7 +62,8 @@ def common(request: web.Request, page: str) -> dict[str, Any]:
 
 
 async def feed(request: web.Request) -> web.Response:
-    return render(request, "feed.html", common(request, "feed"))
+    free_delay = int(TIERS[Tier.FREE].alert_delay.total_seconds() // 60)
+    return render(request, "feed.html", {**common(request, "feed"), "free_delay": free_delay})
 
 
 async def markets(request: web.Request) -> web.Response:
@@ -85,10 +87,13 @@ async def chart(request: web.Request) -> web.StreamResponse:
     if symbol != token or interval not in INTERVALS:
         query = {"interval": interval if interval in INTERVALS else DEFAULT_INTERVAL}
         raise web.HTTPFound(request.app.router["chart"].url_for(symbol=symbol).with_query(query))
+    row = (await request.app[keys.UNIVERSE].rows()).get(symbol)
     context = {
         **common(request, "chart"),
         "symbol": symbol,
         "asset": universe[symbol],
+        # the price decimals of the symbol's tick size (ingest/universe.py), for every price shown
+        "decimals": row.price_precision if row is not None else None,
         "interval": interval,
         "intervals": INTERVALS,
         "first_candles": await first_candles(request, symbol, interval),
@@ -112,6 +117,7 @@ async def settings(request: web.Request) -> web.Response:
         ],
         "default_multiple": format_multiple(app_settings.spike_multiple),
         "default_volume": format_usd(app_settings.spike_min_quote_volume),
+        "daily_caps": DAILY_CAP_PRESETS,
     }
     return render(request, "settings.html", context)
 

@@ -41,6 +41,16 @@ export function price(value) {
   return `${rule.prefix}${fixed(value, decimals).replace(/0+$/, "").replace(/\.$/, "") || "0"}`;
 }
 
+/**
+ * A price with the decimals of its symbol's tick size (every price of one chart alike, `$97,000.1`),
+ * or as `price()` writes it when the symbol's tick size is not known (`decimals` null).
+ */
+export function tickPrice(value, decimals) {
+  if (decimals === null || decimals === undefined) return price(value);
+  if (missing(value)) return "–";
+  return `${spec.price.prefix}${grouped(fixed(value, decimals))}`;
+}
+
 export function ratio(value) {
   if (missing(value)) return "–";
   return `${fixed(value, spec.ratio.decimals)}${spec.ratio.suffix}`;
@@ -55,6 +65,13 @@ export function funding(rate) {
 export function change(pct) {
   if (missing(pct)) return "–";
   return `${signed(fixed(pct, spec.change.decimals))}${spec.change.suffix}`;
+}
+
+/** The percent change from `then` to `now` (core/alert_context.py percent_change's rule), or
+ * null when either is unknown or not positive. */
+export function percentChange(now, then) {
+  if (missing(now) || missing(then) || then <= 0 || now <= 0) return null;
+  return (now / then - 1) * 100;
 }
 
 /** 14:05 today, or 1 Dec 14:05, in the device's time zone. */

@@ -40,6 +40,11 @@ export function connectLive(subscriptions, onMessage, { onOpen } = {}) {
 
   open();
   return {
+    /** One more subscription, now and after every reconnect. */
+    subscribe(sub) {
+      subscriptions.push(sub);
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ op: "subscribe", ...sub }));
+    },
     close() {
       stopped = true;
       window.clearTimeout(timer);

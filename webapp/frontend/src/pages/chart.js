@@ -1,11 +1,20 @@
 // `/chart/{symbol}`: TradingView Lightweight Charts 5 with candles, a volume pane and alert
 // markers; timeframes 1m…1d from /api/candles, older candles loaded when scrolled back, the
 // forming candle (and the hour's volume ratio) updated live from the 1m candles on /ws.
-import { CandlestickSeries, createChart, createSeriesMarkers, HistogramSeries } from "lightweight-charts";
+// Times read in the device's time zone and the page's language, as the feed writes them; every
+// price with the decimals of the symbol's tick size; the OHLC and volume of the candle under the
+// crosshair (a tap, a drag, a mouse) above the chart, of the newest candle otherwise.
+import {
+  CandlestickSeries,
+  createChart,
+  createSeriesMarkers,
+  HistogramSeries,
+  TickMarkType,
+} from "lightweight-charts";
 import { api, ApiError, takeInline } from "../lib/api.js";
 import { boot } from "../lib/boot.js";
 import { $, lang, status } from "../lib/dom.js";
-import { price, ratio, usd, when } from "../lib/format.js";
+import { change, ratio, tickPrice, usd, when } from "../lib/format.js";
 import { connectLive } from "../lib/live.js";
 import { haptic, holdVerticalSwipes, onScheme } from "../lib/telegram.js";
 import { t } from "../lib/texts.js";
@@ -13,13 +22,22 @@ import { setWatched } from "../lib/watch.js";
 
 const SECONDS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
 const PAGE = 300;
-const MARKER = { SPIKE: ["S", "#f5a623"], HALF_UPDATE: ["½", "#7b61ff"], FULL_UPDATE: ["U", "#2e86de"] };
-const TYPE_LABEL = { SPIKE: "typeSpike", HALF_UPDATE: "typeHalf", FULL_UPDATE: "typeFull" };
-const MARKER_REFRESH_MS = 60_000; // a delayed tier's next alert becomes visible on the minute
+const MARKER = { SPIKE: ["S", "#f5a623"], HALF_UPDATE: ["½", "#7b61ff"], FULL_UPDATE: ["U", "#2e86de"], EARLY: ["E", "#8a8f98"] };
+const TYPE_LABEL = { SPIKE: "typeSpike", HALF_UPDATE: "typeHalf", FULL_UPDATE: "typeFull", EARLY: "typeEarly" };
+// A delayed tier's alert becomes visible at its own second: the markers of the last hour or two
+// (two hourly candles: past every tier's delay) are asked for this often, an answer the server
+// shares between every viewer of the symbol on that tier for a few seconds.
+const MARKER_POLL_MS = 10_000;
+const DAY = 86400;
+const RIGHT_OFFSET = 4; // bars of room right of the newest candle
 
 const root = $("#chart-page");
 const symbol = root.dataset.symbol;
 let interval = root.dataset.interval || "1h";
+const decimals = root.dataset.decimals === "" || root.dataset.decimals === undefined ? null : Number(root.dataset.decimals);
+const priceText = (value) => tickPrice(value, decimals);
+let pointed = null; // the time of the candle under the crosshair; null: the newest candle
+let dayOpen = null; // the price 24 hours ago (the open of that minute's candle)
 let candles = []; // ascending by t
 let markers = [];
 let exhausted = false;
@@ -78,6 +96,63 @@ let previousHourVolume = null;
 let hourStart = null;
 let hourVolume = 0;
 
+/** Times in the user's zone (their settings', from /api/me; the device's until then or when they
+ * kept the default) and the page's language, as the feed's `when` writes times. */
+let zone;
+const formats = new Map();
+function formatTime(seconds, options) {
+  const key = JSON.stringify(options);
+  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat(lang(), { ...options, timeZone: zone }));
+  return formats.get(key).format(new Date(seconds * 1000));
+}
+
+/** Whether a moment is midnight in the user's zone (where the axis writes the date). */
+function atMidnight(seconds) {
+  const parts = new Intl.DateTimeFormat("en", { hour: "numeric", minute: "numeric", hourCycle: "h23", timeZone: zone })
+    .formatToParts(new Date(seconds * 1000));
+  const value = (type) => Number(parts.find((part) => part.type === type)?.value);
+  return value("hour") === 0 && value("minute") === 0;
+}
+
+/** Follow the user's zone once known; a name this browser does not know keeps the device's. */
+function useZone(name) {
+  if (!name) return;
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+  } catch {
+    return;
+  }
+  zone = name;
+  formats.clear();
+  if (chart) chart.applyOptions({ localization: { locale: lang(), timeFormatter: candleTime }, timeScale: { tickMarkFormatter: axisTime } });
+  const shown = $("#readout").dataset.t;
+  if (shown) $("#ro-time").textContent = candleTime(Number(shown));
+}
+const HOUR_MINUTE = { hour: "2-digit", minute: "2-digit" };
+const DAY_MONTH = { day: "numeric", month: "short" };
+
+/**
+ * A label on the time axis. The library places its marks on UTC boundaries; a date is written
+ * only where the device's day begins (elsewhere the local time), so no label names a day at a
+ * moment that belongs to another one. Daily candles are dates.
+ */
+function axisTime(time, kind) {
+  if (interval === "1d") {
+    if (kind === TickMarkType.Year) return formatTime(time, { year: "numeric" });
+    if (kind === TickMarkType.Month) return formatTime(time, { month: "short" });
+    return formatTime(time, DAY_MONTH);
+  }
+  if (atMidnight(time)) return formatTime(time, DAY_MONTH);
+  return formatTime(time, HOUR_MINUTE);
+}
+
+/** A candle's time in full: the crosshair's label on the axis and the readout. */
+function candleTime(time) {
+  return interval === "1d"
+    ? formatTime(time, { ...DAY_MONTH, year: "numeric" })
+    : formatTime(time, { ...DAY_MONTH, ...HOUR_MINUTE });
+}
+
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 // The chart is made when the first candles are here: its first frame already has them (one
@@ -92,8 +167,15 @@ function makeChart() {
     autoSize: true,
     // The attribution is the page's own line under the chart (a 44 px link), not the logo.
     layout: { attributionLogo: false, panes: { separatorColor: "transparent" } },
+    localization: { locale: lang(), timeFormatter: candleTime },
     rightPriceScale: { borderVisible: false },
-    timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false, rightOffset: 4 },
+    timeScale: {
+      borderVisible: false,
+      timeVisible: true,
+      secondsVisible: false,
+      rightOffset: RIGHT_OFFSET,
+      tickMarkFormatter: axisTime,
+    },
     crosshair: { mode: 0 },
     handleScroll: { vertTouchDrag: false },
   });
@@ -103,7 +185,11 @@ function makeChart() {
     borderVisible: false,
     wickUpColor: "#26a69a",
     wickDownColor: "#ef5350",
-    priceFormat: { type: "custom", formatter: (p) => price(p).slice(1), minMove: 1e-8 },
+    priceFormat: {
+      type: "custom",
+      formatter: (p) => priceText(p).slice(1),
+      minMove: decimals === null ? 1e-8 : 10 ** -decimals,
+    },
   });
   volumeSeries = chart.addSeries(
     HistogramSeries,
@@ -115,7 +201,85 @@ function makeChart() {
   onScheme(paint);
   chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
     if (range && range.from < 20) loadOlder();
+    showBackToNow();
   });
+  chart.subscribeCrosshairMove(point);
+  chart.subscribeClick(tapped);
+}
+
+/** A tap reads the candle and shows the crosshair on it (a finger only draws one on a long press). */
+function tapped(param) {
+  point(param);
+  const bar = param.time === undefined ? undefined : param.seriesData.get(candleSeries);
+  if (bar) chart.setCrosshairPosition(bar.close, bar.time, candleSeries);
+}
+
+/** The crosshair moved (or the chart was tapped): the readout follows it, or the newest candle. */
+function point(param) {
+  const bar = param.time === undefined ? undefined : param.seriesData.get(candleSeries);
+  if (!bar) {
+    pointed = null;
+    showReadout(candles[candles.length - 1] || null);
+    return;
+  }
+  pointed = bar.time;
+  const volume = param.seriesData.get(volumeSeries);
+  showReadout({ t: bar.time, o: bar.open, h: bar.high, l: bar.low, c: bar.close, v: volume ? volume.value : null });
+}
+
+function showReadout(bar) {
+  const readout = $("#readout");
+  const at = $("#ro-time");
+  if (!bar) {
+    delete readout.dataset.t;
+    for (const id of ["#ro-time", "#ro-open", "#ro-high", "#ro-low", "#ro-close", "#ro-volume"]) $(id).textContent = "–";
+    return;
+  }
+  readout.dataset.t = String(bar.t);
+  readout.classList.toggle("pointed", pointed !== null);
+  at.textContent = candleTime(bar.t);
+  at.dateTime = new Date(bar.t * 1000).toISOString();
+  const figure = (value) => priceText(value).slice(1); // the price axis' figures: no "$"
+  $("#ro-open").textContent = figure(bar.o);
+  $("#ro-high").textContent = figure(bar.h);
+  $("#ro-low").textContent = figure(bar.l);
+  const close = $("#ro-close");
+  close.textContent = figure(bar.c);
+  close.className = bar.c > bar.o ? "up" : bar.c < bar.o ? "down" : "";
+  $("#ro-volume").textContent = usd(bar.v);
+}
+
+/** "Back to now" shows while the newest candle is scrolled off the right edge. */
+function showBackToNow() {
+  $("#back-to-now").hidden = !(chart.timeScale().scrollPosition() < -0.5);
+}
+
+function wireBackToNow() {
+  $("#back-to-now").addEventListener("click", () => {
+    if (!chart) return;
+    haptic();
+    // At once, not scrollToRealTime's animation: a drag's end or older candles arriving meanwhile
+    // stopped that halfway (seen in about one run in four).
+    chart.timeScale().scrollToPosition(RIGHT_OFFSET, false);
+  });
+}
+
+/** The 24-hour change: the last price against the open of the minute 24 hours ago. */
+async function loadDayOpen() {
+  const since = Math.floor(Date.now() / 60000) * 60 - DAY;
+  const page = await api(candlesUrl({ interval: "1m", from: since, to: since + 60, limit: 1 }));
+  dayOpen = page.candles.length ? page.candles[0].o : null;
+  $("#change-24h").dataset.since = String(since);
+  showChange();
+}
+
+function showChange() {
+  const last = candles[candles.length - 1];
+  const pct = dayOpen && last ? (last.c / dayOpen - 1) * 100 : null;
+  const node = $("#change-24h");
+  node.textContent = change(pct);
+  node.classList.toggle("up", pct > 0);
+  node.classList.toggle("down", pct < 0);
 }
 
 function paint(scheme) {
@@ -175,10 +339,10 @@ async function candlesGet(path) {
 }
 
 /** The markers the user's tier may see now (the inline first page carried the public ones). */
-async function refreshMarkers() {
+async function refreshMarkers(recent = false) {
   if (!chart) return;
   const mine = generation;
-  const page = await api(candlesUrl({ interval, limit: PAGE }));
+  const page = await api(candlesUrl(recent ? { interval: "1h", limit: 2 } : { interval, limit: PAGE }));
   if (mine !== generation) return;
   mergeMarkers(page.markers || []);
   drawMarkers();
@@ -200,7 +364,9 @@ async function loadLatest() {
   volumeSeries.setData(candles.map(volumeBar));
   drawMarkers();
   chart.timeScale().scrollToRealTime();
+  pointed = null;
   const last = candles[candles.length - 1] || null;
+  showReadout(last);
   const minute = interval === "1m" ? (last ? last.t : -1) : lastMinute.candles.length ? Math.max(...lastMinute.candles.map((c) => c.t)) : -1;
   forming.seconds = SECONDS[interval];
   forming.reset(last, minute);
@@ -228,7 +394,8 @@ function showRatio(current) {
   node.textContent = ratio(value);
   node.classList.toggle("hot", value >= 3);
   const last = candles[candles.length - 1];
-  if (last) $("#last-price").textContent = price(last.c);
+  if (last) $("#last-price").textContent = priceText(last.c);
+  showChange();
 }
 
 async function loadOlder() {
@@ -246,11 +413,12 @@ async function loadOlder() {
     }
     candles = [...older, ...candles];
     mergeMarkers(page.markers || []);
-    const range = chart.timeScale().getVisibleLogicalRange();
+    // The view stays where it is, counted from the newest candle (which older ones do not move).
+    const position = chart.timeScale().scrollPosition();
     candleSeries.setData(candles.map(candleBar));
     volumeSeries.setData(candles.map(volumeBar));
     drawMarkers();
-    if (range) chart.timeScale().setVisibleLogicalRange({ from: range.from + older.length, to: range.to + older.length });
+    chart.timeScale().scrollToPosition(position, false);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     status(t("error"), "error");
@@ -268,6 +436,7 @@ function onLive(message) {
     const last = candles[candles.length - 1];
     if (!last || bar.t > last.t) candles.push(bar);
     else candles[candles.length - 1] = bar;
+    if (pointed === null) showReadout(bar);
   }
   const hourBar = hour.add(message.candle);
   if (hourBar) {
@@ -331,16 +500,24 @@ async function main() {
   holdVerticalSwipes();
   const first = loadLatest().catch(reportError);
   wireTimeframes(); // before the user is known: a tap on a timeframe is never lost
+  wireBackToNow();
   const user = await boot({ inner: true });
+  useZone(user && user.timeZone);
   wireStar(user);
   await first;
+  loadDayOpen().catch(reportError);
+  window.setInterval(() => loadDayOpen().catch(reportError), 60_000); // the 24 hours move on
   const live = user && user.tier === "elite"; // alerts reach elite on /ws as they fire
   connectLive([{ channel: "candles", symbol }, ...(live ? [{ channel: "alerts" }] : [])], (message) => {
     onLive(message);
     onAlert(message);
   });
   if (user && user.tier !== "free") await refreshMarkers().catch(reportError);
-  if (!live) window.setInterval(() => refreshMarkers().catch(reportError), MARKER_REFRESH_MS);
+  if (!live) {
+    window.setInterval(() => {
+      if (document.visibilityState === "visible") refreshMarkers(true).catch(reportError);
+    }, MARKER_POLL_MS);
+  }
 }
 
 main();
