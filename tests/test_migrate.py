@@ -32,6 +32,8 @@ async def test_migrate_creates_database_and_is_a_noop_the_second_time(fresh_url:
         rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
         assert [r["version"] for r in rows] == versions
         assert await conn.fetchval("SELECT to_regclass('alerts') IS NOT NULL")
+        # never reconciled: the bot catches up at its first start (bot.payments.scheduler.catch_up)
+        assert await conn.fetchrow("SELECT next_offset, last_run_at FROM star_reconciliation") == (0, None)
     finally:
         await conn.close()
 
