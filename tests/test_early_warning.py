@@ -20,41 +20,14 @@ from core.presets import Grades
 from core.tiers import tier_alert_types
 from ingest.detector import Fired, SpikeDetector
 from ingest.parsers import Kline
+from tests import building_hour
+from tests.building_hour import H1, HOUR, MIN, SYMBOL, previous_hour
 
-MIN = 60_000
-HOUR = 3_600_000
-H0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
-H1 = H0 + HOUR
 HOUR_OF_DAY = (H1 // HOUR) % 24
 PREVIOUS = 6_000_000.0  # the previous hour: 100k a minute
 DEFAULTS = (3.0, 3_000_000.0)
 GRADES = Grades.for_defaults(*DEFAULTS)
 FLAT = Curve(tuple((k + 1) / 60 for k in range(60)), 30)
-SYMBOL = "SOLUSDT"
-
-
-def kline(open_ms: int, q: float, *, closed: bool, event_ms: int) -> Kline:
-    return Kline(
-        symbol=SYMBOL,
-        interval="1m",
-        open_time_ms=open_ms,
-        close_time_ms=open_ms + MIN - 1,
-        open=20.0,
-        high=20.0,
-        low=20.0,
-        close=20.0,
-        volume=q / 20.0,
-        quote_volume=q,
-        trades=10,
-        taker_buy_volume=0.0,
-        taker_buy_quote=0.0,
-        closed=closed,
-        event_time_ms=event_ms,
-    )
-
-
-def previous_hour() -> list[Kline]:
-    return [kline(H0 + m * MIN, 100_000, closed=True, event_ms=H0 + (m + 1) * MIN + 50) for m in range(60)]
 
 
 def per_minute(m: int) -> float:
@@ -64,13 +37,7 @@ def per_minute(m: int) -> float:
 
 
 def build_up(first: int = 0, last: int = 60) -> list[Kline]:
-    frames = []
-    for m in range(first, last):
-        open_ms = H1 + m * MIN
-        for k in range(1, 6):
-            frames.append(kline(open_ms, per_minute(m) * k / 6, closed=False, event_ms=open_ms + k * 10_000))
-        frames.append(kline(open_ms, per_minute(m), closed=True, event_ms=open_ms + MIN + 50))
-    return frames
+    return building_hour.build_up(per_minute, first, last)
 
 
 @dataclass(frozen=True)

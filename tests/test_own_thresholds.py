@@ -24,11 +24,9 @@ from core.presets import Grades, multiple_presets, volume_presets
 from ingest.detector import CLOSE_GRACE_MS, Fired, SpikeDetector
 from ingest.parsers import Kline
 from ingest.replay import replay_lines
+from tests import building_hour
+from tests.building_hour import H1, HOUR, MIN, kline
 
-MIN = 60_000
-HOUR = 3_600_000
-H0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
-H1 = H0 + HOUR
 PREVIOUS = 6_000_000.0  # the previous hour: 100k a minute
 DEFAULTS = (3.0, 3_000_000.0)
 GRADES = Grades.for_defaults(*DEFAULTS)
@@ -36,28 +34,13 @@ PAIRS = list(product(multiple_presets(DEFAULTS[0]), volume_presets(DEFAULTS[1]))
 VOLSPIKE = Path(sys.executable).parent / "volspike"
 
 
-def kline(open_ms: int, q: float, *, closed: bool, event_ms: int, symbol: str = "SOLUSDT") -> Kline:
-    return Kline(
-        symbol=symbol,
-        interval="1m",
-        open_time_ms=open_ms,
-        close_time_ms=open_ms + MIN - 1,
-        open=20.0,
-        high=20.0,
-        low=20.0,
-        close=20.0 + (event_ms - H1) / HOUR,  # the price moves: the figures are of their moment
-        volume=q / 20.0,
-        quote_volume=q,
-        trades=10,
-        taker_buy_volume=0.0,
-        taker_buy_quote=0.0,
-        closed=closed,
-        event_time_ms=event_ms,
-    )
+def moving(event_ms: int) -> float:
+    """The price moves through the hour: an alert's figures are those of its moment."""
+    return 20.0 + (event_ms - H1) / HOUR
 
 
 def previous_hour() -> list[Kline]:
-    return [kline(H0 + m * MIN, 100_000, closed=True, event_ms=H0 + (m + 1) * MIN + 50) for m in range(60)]
+    return building_hour.previous_hour(price=moving)
 
 
 def per_minute(m: int) -> float:
@@ -67,13 +50,7 @@ def per_minute(m: int) -> float:
 
 def build_up(first: int = 0, last: int = 60) -> list[Kline]:
     """Minutes `first`..`last - 1` of the spiking hour: five partial updates and a close each."""
-    frames = []
-    for m in range(first, last):
-        open_ms = H1 + m * MIN
-        for k in range(1, 6):
-            frames.append(kline(open_ms, per_minute(m) * k / 6, closed=False, event_ms=open_ms + k * 10_000))
-        frames.append(kline(open_ms, per_minute(m), closed=True, event_ms=open_ms + MIN + 50))
-    return frames
+    return building_hour.build_up(per_minute, first, last, price=moving)
 
 
 @dataclass(frozen=True)
@@ -175,7 +152,8 @@ def test_the_hours_updates_are_the_public_spikes_and_crossings_stop_at_the_close
     alerts = run(d, frames) + d.on_time(H1 + HOUR + CLOSE_GRACE_MS)
     kinds = [(a.alert_type, a.level is None) for a in alerts if a.alert_type is not AlertType.SPIKE]
     assert kinds == [(AlertType.HALF_UPDATE, True), (AlertType.FULL_UPDATE, True)]
-    late = kline(H1 + 59 * MIN, 50_000_000, closed=True, event_ms=H1 + HOUR + CLOSE_GRACE_MS + 10)
+    after_close = H1 + HOUR + CLOSE_GRACE_MS + 10
+    late = kline(H1 + 59 * MIN, 50_000_000, closed=True, event_ms=after_close, price=moving)
     assert d.on_kline(late) == []  # a late correction past the close records no crossing
 
 
