@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from pydantic import SecretStr
 
+from core.settings import Settings
 from tests.browser_harness import (
     ARTIFACTS,
     CHROMIUM,
@@ -31,6 +34,7 @@ from webapp.ws import LIVE_HUB
 
 USER = 1001
 BRIDGE = "[Telegram.WebView] > postEvent "
+APP_LINK = "https://t.me/VolSpikeBot/app"
 
 
 @dataclass
@@ -80,27 +84,45 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
-@pytest.fixture
-async def site(settings, db, redis, names) -> AsyncIterator[Site]:
-    await seed(db, redis, names, utcnow())
-    await set_tier(db, USER, "pro")
+@asynccontextmanager
+async def open_site(settings: Settings, db, redis, **overrides: object) -> AsyncIterator[Site]:
+    """The real webapp for a browser test, its live hub subscribed; `overrides` are settings."""
     app_settings = settings.model_copy(
-        update={"bot_token": SecretStr(BOT_TOKEN), "telegram_app_link": "https://t.me/VolSpikeBot/app"}
+        update={"bot_token": SecretStr(BOT_TOKEN), "telegram_app_link": APP_LINK, **overrides}
     )
+    token = app_settings.bot_token.get_secret_value()
     async with serve(app_settings, db, redis) as (base, app):
         await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
-        yield Site(base, app)
+        yield Site(base, app, token=token)
 
 
-@pytest.fixture
-async def page(browser: Browser, site: Site) -> AsyncIterator[tuple[Page, Console]]:
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
+@asynccontextmanager
+async def new_tab(browser: Browser, **options: Any) -> AsyncIterator[tuple[Page, Console]]:
+    """A tab in a fresh browser context (`options`: Playwright's `new_context` ones), whose
+    console errors, uncaught exceptions and Telegram bridge calls are recorded."""
+    context = await browser.new_context(**options)
     tab = await context.new_page()
     console = Console()
     tab.on("console", console.on_console)
     tab.on("pageerror", console.on_error)
-    yield tab, console
-    await context.close()
+    try:
+        yield tab, console
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+async def site(settings, db, redis, names) -> AsyncIterator[Site]:
+    await seed(db, redis, names, utcnow())
+    await set_tier(db, USER, "pro")
+    async with open_site(settings, db, redis) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def page(browser: Browser, site: Site) -> AsyncIterator[tuple[Page, Console]]:
+    async with new_tab(browser, viewport=PHONE, device_scale_factor=2, has_touch=True) as opened:
+        yield opened
 
 
 async def screenshot(tab: Page, name: str) -> None:

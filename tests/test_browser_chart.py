@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from core.alerts import Alert, AlertType
 from core.number_format import format_change, format_usd
 from db.publisher import AlertPublisher
-from tests.browser_harness import PHONE, browser_available, seed, seed_candles, serve, utcnow
-from tests.miniapp_harness import BOT_TOKEN, set_tier
+from tests.browser_harness import PHONE, browser_available, seed, seed_candles, utcnow
+from tests.miniapp_harness import set_tier
 from webapp.ws import LIVE_HUB
 
 if not browser_available():
@@ -26,7 +25,16 @@ if not browser_available():
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.miniapp_browser import USER, Console, Site, browser, first_candles, page, screenshot  # noqa: F401
+from tests.miniapp_browser import (  # noqa: F401
+    USER,
+    Console,
+    Site,
+    browser,
+    first_candles,
+    open_site,
+    page,
+    screenshot,
+)
 
 BTC_DECIMALS = 1  # Binance's BTCUSDT tickSize 0.10
 
@@ -37,12 +45,8 @@ async def site(settings, db, redis, names) -> AsyncIterator[Site]:
     await seed(db, redis, names, utcnow())
     await db.execute("UPDATE symbols SET price_precision = $1 WHERE symbol = 'BTCUSDT'", BTC_DECIMALS)
     await set_tier(db, USER, "pro")
-    app_settings = settings.model_copy(
-        update={"bot_token": SecretStr(BOT_TOKEN), "telegram_app_link": "https://t.me/VolSpikeBot/app"}
-    )
-    async with serve(app_settings, db, redis) as (base, app):
-        await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
-        yield Site(base, app)
+    async with open_site(settings, db, redis) as opened:
+        yield opened
 
 
 def btc(value: float, prefix: str = "$") -> str:

@@ -13,19 +13,18 @@ import pytest
 from pydantic import SecretStr
 
 from core.alerts import AlertType
-from tests.browser_harness import DARK_THEME, browser_available, seed, serve, utcnow
+from tests.browser_harness import DARK_THEME, browser_available, seed, utcnow
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.telegram_payments import FakeStars
 from tests.miniapp_controls import INTERACTIVE, PAGES, TABLE, rows_for
 from tests.miniapp_harness import add_alert, set_tier
-from webapp.ws import LIVE_HUB
 
 if not browser_available():
     pytest.skip("Debian's /usr/bin/chromium is absent and could not be installed", allow_module_level=True)
 
 from playwright.async_api import Page, expect
 
-from tests.miniapp_browser import USER, Console, Site, browser, first_candles, page  # noqa: F401
+from tests.miniapp_browser import USER, Console, Site, browser, first_candles, open_site, page  # noqa: F401
 
 
 @pytest.fixture
@@ -36,17 +35,15 @@ async def site(settings, db, redis, names) -> AsyncIterator[Site]:
     await db.execute("INSERT INTO watchlists (user_id, symbol) VALUES ($1, 'ETHUSDT')", USER)
     async with FakeTelegram() as telegram:
         FakeStars(telegram)
-        app_settings = settings.model_copy(
-            update={
-                "bot_token": SecretStr(TOKEN),
-                "telegram_api_url": telegram.url,
-                "stars_price_pro": 300,
-                "telegram_app_link": "https://t.me/VolSpikeBot/app",
-            }
-        )
-        async with serve(app_settings, db, redis) as (base, app):
-            await asyncio.wait_for(app[LIVE_HUB].subscribed.wait(), 10)
-            yield Site(base, app, token=TOKEN)
+        async with open_site(
+            settings,
+            db,
+            redis,
+            bot_token=SecretStr(TOKEN),
+            telegram_api_url=telegram.url,
+            stars_price_pro=300,
+        ) as opened:
+            yield opened
 
 
 READY = {

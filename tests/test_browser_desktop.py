@@ -20,7 +20,7 @@ if not browser_available():
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.miniapp_browser import USER, Console, Site, browser, screenshot  # noqa: F401
+from tests.miniapp_browser import USER, Console, Site, browser, new_tab, screenshot  # noqa: F401
 from tests.miniapp_harness import set_tier
 from tests.test_browser_controls import READY, site  # noqa: F401 (the elite site of the control table)
 from tests.test_browser_fit import NARROW, OVERFLOW, SMALL_TARGETS, narrow, open_page  # noqa: F401
@@ -34,13 +34,8 @@ APP_LINK = "https://t.me/VolSpikeBot/app"
 @pytest.fixture
 async def desktop(browser: Browser, site: Site) -> AsyncIterator[tuple[Page, Console]]:
     """A desktop browser window: a mouse, no touch."""
-    context = await browser.new_context(viewport=DESKTOP, device_scale_factor=1)
-    tab = await context.new_page()
-    console = Console()
-    tab.on("console", console.on_console)
-    tab.on("pageerror", console.on_error)
-    yield tab, console
-    await context.close()
+    async with new_tab(browser, viewport=DESKTOP, device_scale_factor=1) as opened:
+        yield opened
 
 
 LAYOUT = """() => {

@@ -19,7 +19,7 @@ if not browser_available():
 
 from playwright.async_api import Browser, Page
 
-from tests.miniapp_browser import USER, Console, Site, browser, screenshot  # noqa: F401
+from tests.miniapp_browser import USER, Console, Site, browser, new_tab, screenshot  # noqa: F401
 from tests.test_browser_controls import READY, site  # noqa: F401 (the elite site of the control table)
 
 AXE = ROOT / "webapp" / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
@@ -30,15 +30,10 @@ THEMES = {"light": LIGHT_THEME, "dark": DARK_THEME}
 @pytest.fixture
 async def narrow(browser: Browser, site: Site) -> AsyncIterator[tuple[Page, Console]]:
     """A 360 px phone with touch; the page's CSP is bypassed so axe-core can be injected."""
-    context = await browser.new_context(
-        viewport=NARROW, device_scale_factor=2, has_touch=True, bypass_csp=True
-    )
-    tab = await context.new_page()
-    console = Console()
-    tab.on("console", console.on_console)
-    tab.on("pageerror", console.on_error)
-    yield tab, console
-    await context.close()
+    async with new_tab(
+        browser, viewport=NARROW, device_scale_factor=2, has_touch=True, bypass_csp=True
+    ) as opened:
+        yield opened
 
 
 async def open_page(tab: Page, site: Site, name: str, view: str, theme: str, language: str = "en") -> None:
