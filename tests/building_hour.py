@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.alerts import Alert
+from ingest.detector import Fired, SpikeDetector
 from ingest.parsers import Kline
 
 MIN = 60_000
@@ -65,3 +67,29 @@ def build_up(
             frames.append(kline(open_ms, q, closed=False, event_ms=open_ms + k * 10_000, price=price))
         frames.append(kline(open_ms, per_minute(m), closed=True, event_ms=open_ms + MIN + 50, price=price))
     return frames
+
+
+def run(detector: SpikeDetector, frames: list[Kline]) -> list[Alert]:
+    """Every alert the detector records while it is fed the frames in order."""
+    alerts: list[Alert] = []
+    for frame in frames:
+        alerts.extend(detector.on_kline(frame))
+    return alerts
+
+
+def fired(alerts: list[Alert]) -> list[Fired]:
+    """The rows as `db.alerts.fired_since` gives them back to a restarted detector."""
+    return [
+        Fired(
+            a.symbol,
+            a.hour,
+            a.alert_type,
+            a.detected_at,
+            a.previous_volume,
+            a.ratio,
+            a.current_volume,
+            a.level is not None,
+            a.projected_volume or 0.0,
+        )
+        for a in alerts
+    ]

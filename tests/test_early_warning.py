@@ -18,10 +18,10 @@ from core.clock import utc_from_ms
 from core.pace import MIN_ELAPSED_MS, Curve, curve_from_sums, projected_volume
 from core.presets import Grades
 from core.tiers import tier_alert_types
-from ingest.detector import Fired, SpikeDetector
+from ingest.detector import SpikeDetector
 from ingest.parsers import Kline
 from tests import building_hour
-from tests.building_hour import H1, HOUR, MIN, SYMBOL, previous_hour
+from tests.building_hour import H1, HOUR, MIN, SYMBOL, fired, previous_hour, run
 
 HOUR_OF_DAY = (H1 // HOUR) % 24
 PREVIOUS = 6_000_000.0  # the previous hour: 100k a minute
@@ -73,13 +73,6 @@ def detector(curve: Curve | None = FLAT) -> SpikeDetector:
     if curve is not None:
         d.set_curve(SYMBOL, HOUR_OF_DAY, curve)
     return d
-
-
-def run(d: SpikeDetector, frames: list[Kline]) -> list[Alert]:
-    out: list[Alert] = []
-    for frame in frames:
-        out += d.on_kline(frame)
-    return out
 
 
 def test_flat_curve_projects_by_the_share_of_the_hour_elapsed() -> None:
@@ -142,22 +135,7 @@ def test_a_restart_neither_resends_an_early_warning_nor_loses_the_next_grade() -
     assert len(public) == 1
     # the restarted detector: the stored rows, the stored minutes, the stored curve
     d = detector()
-    d.restore(
-        [
-            Fired(
-                a.symbol,
-                a.hour,
-                a.alert_type,
-                a.detected_at,
-                a.previous_volume,
-                a.ratio,
-                a.current_volume,
-                a.level is not None,
-                a.projected_volume or 0.0,
-            )
-            for a in before
-        ]
-    )
+    d.restore(fired(before))
     d.seed(SYMBOL, [f for f in frames[: cut + 1] if f.closed])
     after = run(d, frames[cut + 1 :])
     early = [a for a in after if a.alert_type is AlertType.EARLY]

@@ -21,11 +21,11 @@ import pytest
 from core.alerts import Alert, AlertType, Level
 from core.clock import ms_from_utc
 from core.presets import Grades, multiple_presets, volume_presets
-from ingest.detector import CLOSE_GRACE_MS, Fired, SpikeDetector
+from ingest.detector import CLOSE_GRACE_MS, SpikeDetector
 from ingest.parsers import Kline
 from ingest.replay import replay_lines
 from tests import building_hour
-from tests.building_hour import H1, HOUR, MIN, kline
+from tests.building_hour import H1, HOUR, MIN, fired, kline, run
 
 PREVIOUS = 6_000_000.0  # the previous hour: 100k a minute
 DEFAULTS = (3.0, 3_000_000.0)
@@ -75,34 +75,10 @@ def first_moments(frames: list[Kline]) -> dict[tuple[float, float], Moment]:
     return found
 
 
-def run(detector: SpikeDetector, frames: list[Kline]) -> list[Alert]:
-    alerts: list[Alert] = []
-    for k in frames:
-        alerts.extend(detector.on_kline(k))
-    return alerts
-
-
 def spike_for(alerts: list[Alert], m: float, v: float) -> Alert | None:
     """What fan-out sends a user with (M, V): the earliest SPIKE row at or above both."""
     rows = [a for a in alerts if a.alert_type is AlertType.SPIKE and a.ratio >= m and a.current_volume >= v]
     return min(rows, key=lambda a: a.detected_at, default=None)
-
-
-def fired(alerts: list[Alert]) -> list[Fired]:
-    """The rows as `db.alerts.fired_since` gives them back."""
-    return [
-        Fired(
-            a.symbol,
-            a.hour,
-            a.alert_type,
-            a.detected_at,
-            a.previous_volume,
-            a.ratio,
-            a.current_volume,
-            a.level is not None,
-        )
-        for a in alerts
-    ]
 
 
 def detector() -> SpikeDetector:
