@@ -26,17 +26,12 @@ CLOSE_AT = NOW.replace(minute=59, second=59)
 
 async def _hour(db: asyncpg.Pool) -> tuple[Alert, Alert, Alert]:
     await add_user(db, CHAT)
-    spike = await add_alert(db, NOW)
-    half = await add_alert(db, HALF_AT, alert_type=AlertType.HALF_UPDATE, current=6e9, ratio=4.0)
-    full = await add_alert(db, CLOSE_AT, alert_type=AlertType.FULL_UPDATE, current=8e9, ratio=5.33)
-    return spike, half, full
+    return await _hour_without_user(db)
 
 
 async def _settled(db: asyncpg.Pool, alert: Alert) -> bool:
-    status = await db.fetchval(
-        "SELECT status FROM deliveries WHERE alert_id = $1 AND chat_id = $2", alert.id, CHAT
-    )
-    return status not in ("pending", "sending", None)
+    assert alert.id is not None
+    return await _settled_id(db, alert.id)
 
 
 async def _row(db: asyncpg.Pool, alert: Alert) -> tuple[str, int | None, bool]:
