@@ -119,10 +119,18 @@ FROM generate_series(0, $2::int * $3::int - 1) AS i,
 ORDER BY i
 """
 
+# A recipient's priority and due time by tier, as the fan-out gives them: `p`, in a statement that
+# joins alerts `a` to users `u`.
+TIER_PRIORITY_AND_DUE = """CROSS JOIN LATERAL (
+    SELECT CASE u.tier WHEN 'elite' THEN 0 WHEN 'pro' THEN 1 ELSE 2 END AS priority,
+           a.detected_at + CASE u.tier WHEN 'elite' THEN interval '0' WHEN 'pro' THEN interval '5 minutes'
+                                       ELSE interval '15 minutes' END AS due_at
+) p"""
+
 # One row per recipient: SPIKEs to everyone, updates to elite users (their tier's delay and
 # priority). Almost all sent; a few skipped, blocked or failed. Rows of the day before the history
 # are the expired day. Nothing is pending: a reused data set must not hand the sender work.
-DELIVERIES = """
+DELIVERIES = f"""
 INSERT INTO deliveries (alert_id, chat_id, priority, status, attempts, due_at, sent_at, message_id,
                         error, created_at, updated_at)
 SELECT a.id, u.id, p.priority, s.status, CASE WHEN s.status = 'pending' THEN 0 ELSE 1 END,
@@ -132,11 +140,7 @@ SELECT a.id, u.id, p.priority, s.status, CASE WHEN s.status = 'pending' THEN 0 E
        a.detected_at + interval '60 ms', p.due_at + interval '200 ms'
 FROM alerts a
 JOIN users u ON (u.id + a.id) % $1::int = 0 AND (a.alert_type = 'SPIKE' OR u.tier = 'elite')
-CROSS JOIN LATERAL (
-    SELECT CASE u.tier WHEN 'elite' THEN 0 WHEN 'pro' THEN 1 ELSE 2 END AS priority,
-           a.detected_at + CASE u.tier WHEN 'elite' THEN interval '0' WHEN 'pro' THEN interval '5 minutes'
-                                       ELSE interval '15 minutes' END AS due_at
-) p
+{TIER_PRIORITY_AND_DUE}
 CROSS JOIN LATERAL (
     SELECT CASE WHEN (u.id + a.id) % 101 = 0 THEN 'skipped'
                 WHEN (u.id + a.id) % 307 = 0 THEN 'failed'

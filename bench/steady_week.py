@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from bench.steady_data import _SYMBOL, Scale
+from bench.steady_data import _SYMBOL, TIER_PRIORITY_AND_DUE, Scale
 
 WEEK_ALERTS = f"""
 INSERT INTO alerts (symbol, asset, alert_type, hour_ts, detected_at, current_volume, previous_volume,
@@ -58,17 +58,13 @@ RETURNING id
 """
 
 # One alert's rows, as the fan-out writes them: pending, due by tier.
-WEEK_FAN_OUT = """
+WEEK_FAN_OUT = f"""
 INSERT INTO deliveries (alert_id, chat_id, priority, status, attempts, due_at, created_at, updated_at)
 SELECT a.id, u.id, p.priority, 'pending', 0, p.due_at, a.detected_at + interval '60 ms',
        a.detected_at + interval '60 ms'
 FROM alerts a
 JOIN users u ON (u.id + a.id) % $2::int = 0 AND (a.alert_type = 'SPIKE' OR u.tier = 'elite')
-CROSS JOIN LATERAL (
-    SELECT CASE u.tier WHEN 'elite' THEN 0 WHEN 'pro' THEN 1 ELSE 2 END AS priority,
-           a.detected_at + CASE u.tier WHEN 'elite' THEN interval '0' WHEN 'pro' THEN interval '5 minutes'
-                                       ELSE interval '15 minutes' END AS due_at
-) p
+{TIER_PRIORITY_AND_DUE}
 WHERE a.id = ANY($1::bigint[])
 ORDER BY a.id, p.priority, u.id
 """
