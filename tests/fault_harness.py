@@ -245,6 +245,33 @@ class FaultWorld:
 
         return await poll(arrived, timeout, f"{alert_type} of {symbol} in every chat", self.state)
 
+    async def deliveries_of(self, symbol: str, alert_type: str) -> dict[int, asyncpg.Record]:
+        """Chat -> its delivery row (status, capped, message_id) of `symbol`'s `alert_type` alert."""
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT d.chat_id, d.status, d.capped, d.message_id FROM deliveries d"
+                " JOIN alerts a ON a.id = d.alert_id WHERE a.symbol = $1 AND a.alert_type = $2",
+                symbol,
+                alert_type,
+            )
+        finally:
+            await conn.close()
+        return {r["chat_id"]: r for r in rows}
+
+    async def wait_settled(self, symbol: str, alert_type: str, timeout: float) -> dict[int, asyncpg.Record]:
+        """Wait until every chat's row of the alert is final (neither pending nor sending); return them."""
+        rows: dict[int, asyncpg.Record] = {}
+
+        async def settled() -> bool:
+            rows.update(await self.deliveries_of(symbol, alert_type))
+            return len(rows) == len(self.chats) and all(
+                r["status"] not in ("pending", "sending") for r in rows.values()
+            )
+
+        await poll(settled, timeout, f"every {alert_type} row of {symbol} settled", self.state)
+        return rows
+
     async def spike(self, symbol: str, multiple: float = 5.0) -> None:
         await self.sim.spike(symbol, multiple, SPIKE_MIN_QUOTE_VOLUME * 2)
 

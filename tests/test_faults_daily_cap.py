@@ -26,26 +26,6 @@ LATENCY = 1.0  # seconds the look-alike takes to answer each call
 PACED = {"TELEGRAM_GLOBAL_RATE": "10"}
 
 
-async def _rows(world: FaultWorld, symbol: str) -> dict[int, asyncpg.Record]:
-    conn = await asyncpg.connect(world.db_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT d.chat_id, d.status, d.capped, d.message_id FROM deliveries d"
-            " JOIN alerts a ON a.id = d.alert_id WHERE a.symbol = $1 AND a.alert_type = 'SPIKE'",
-            symbol,
-        )
-    finally:
-        await conn.close()
-    return {r["chat_id"]: r for r in rows}
-
-
-async def _settled(world: FaultWorld, symbol: str) -> bool:
-    rows = await _rows(world, symbol)
-    return len(rows) == len(world.chats) and all(
-        r["status"] not in ("pending", "sending") for r in rows.values()
-    )
-
-
 def _summaries(world: FaultWorld, chat: int, asset: str, method: str = "sendMessage") -> list[object]:
     return [
         c
@@ -74,7 +54,7 @@ async def test_bot_killed_with_summaries_in_flight_repeats_none_and_loses_none(
         first, second, probe = sorted(await world.followed())[:3]
         await world.spike(first)
         await world.wait_alert(first, "SPIKE", timeout=60)
-        await poll(lambda: _settled(world, first), 30, "the first SPIKE settled", world.state)
+        await world.wait_settled(first, "SPIKE", 30)
 
         await world.spike(second)
         asset = second.removesuffix("USDT")
@@ -92,15 +72,14 @@ async def test_bot_killed_with_summaries_in_flight_repeats_none_and_loses_none(
         restarted = time.time()
         await bot.start()
         await world.wait_bot_ready(restarted)
-        await poll(lambda: _settled(world, second), 60, "the second SPIKE settled", world.state)
+        held = await world.wait_settled(second, "SPIKE", 60)
         await world.spike(probe)
-        await poll(lambda: _settled(world, probe), 60, "the third SPIKE settled", world.state)
+        probes = await world.wait_settled(probe, "SPIKE", 60)
         world.recovered(
             "bot SIGKILL with daily-cap summaries in flight: restart to next summary",
             time.monotonic() - killed,
         )
 
-        held, probes = await _rows(world, second), await _rows(world, probe)
         probe_asset = probe.removesuffix("USDT")
         for chat in world.chats:
             row, later = held[chat], probes[chat]
