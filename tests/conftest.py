@@ -93,11 +93,55 @@ async def pool(migrated: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
+# Sessions on the test database that still held the product tables when a test needed them
+# emptied (an earlier test's leftover transaction): ended, and listed at the end of the run.
+_HELD_TABLES = pytest.StashKey[list[str]]()
+TRUNCATE_LOCK_TIMEOUT = "10s"
+HOLDERS = """
+SELECT DISTINCT a.pid, a.backend_type, a.application_name, a.state, now() - a.xact_start AS open_for,
+       left(a.query, 300) AS query
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND a.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND l.relation = ANY($1::regclass[])
+"""
+
+
+async def empty_tables(pool: asyncpg.Pool, *, lock_timeout: str = TRUNCATE_LOCK_TIMEOUT) -> list[str]:
+    """Empty every product table. A session that holds one of them longer than `lock_timeout`
+    (an earlier test's leftover transaction) is ended; returns what those sessions were doing."""
+    ended: list[str] = []
+    tables = [t.strip() for t in TABLES.split(",")]
+    async with pool.acquire() as conn:
+        for _ in range(3):
+            try:
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+                    await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+                return ended
+            except asyncpg.LockNotAvailableError:
+                holders = await conn.fetch(HOLDERS, tables)
+                ended.extend(str(dict(h)) for h in holders)
+                pids = [h["pid"] for h in holders]
+                await conn.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids)
+    raise AssertionError(f"the product tables stayed locked; sessions ended: {ended}")
+
+
 @pytest.fixture
-async def db(pool: asyncpg.Pool) -> asyncpg.Pool:
-    """The session pool, with every product table emptied first: tests are order-independent."""
-    await pool.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+async def db(pool: asyncpg.Pool, request: pytest.FixtureRequest) -> asyncpg.Pool:
+    """The session pool, with every product table emptied first: tests are order-independent.
+    Sessions an earlier test left holding a table are ended and listed at the end of the run."""
+    ended = await empty_tables(pool)
+    held = request.config.stash.setdefault(_HELD_TABLES, [])
+    held.extend(f"before {request.node.nodeid}: {e}" for e in ended)
     return pool
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    held = config.stash.get(_HELD_TABLES, [])
+    if held:
+        terminalreporter.section("sessions that held the product tables (ended by the db fixture)")
+        for line in held:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
