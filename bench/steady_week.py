@@ -214,7 +214,7 @@ async def simulated_week(
     """Run `days` compressed days of inserts, updates and deletes (see the module); the dead-tuple
     share of each table, sampled every half second, its maximum and its value at the end."""
     conn = await asyncpg.connect(url)
-    sampler_conn = await asyncpg.connect(url)
+    sampler_conn = await asyncpg.connect(url)  # the background sampler's alone: one query at a time
     autovacuum_on = await conn.fetchval("SHOW autovacuum") == "on"
     result = WeekResult(
         days, 0.0, "autovacuum" if autovacuum_on else "emulated autovacuum (server: autovacuum = off)"
@@ -279,14 +279,14 @@ async def simulated_week(
             result.rows_per_day["candles_1m"] = 1440 * scale.candle_symbols
             if d > 0 and made and made[0] != part:
                 await _drop_day(conn, made.pop(0), day - timedelta(days=1))
-            shares = await _shares(sampler_conn)
+            shares = await _shares(conn)  # the sampler's connection is busy with its own reads
             say(
                 f"    day {d + 1}: {time.perf_counter() - day_began:.0f} s, dead share "
                 + ", ".join(f"{t} {shares.get(t, 0.0):.1%}" for t in TABLES)
             )
         await asyncio.sleep(2 * naptime)  # the last day's counts reach the statistics
         result.seconds = time.perf_counter() - began
-        result.end_share = await _shares(sampler_conn)
+        result.end_share = await _shares(conn)
         for name, share in result.end_share.items():
             result.max_share[name] = max(result.max_share.get(name, 0.0), share)
     finally:
