@@ -40,8 +40,10 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release without asyncpg's reset query (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
     RESET ALL`), which costs every pooled call a second round trip. asyncpg still rolls back a
     transaction left open before this runs. Safe because pooled code keeps no session state:
-    settings are `SET LOCAL`, advisory locks and LISTEN live on dedicated connections
-    (`connect_once`), and the staging temp table is emptied at every commit."""
+    settings are `SET LOCAL`, LISTEN and the leader's lock live on dedicated connections, a
+    scheduled job's advisory lock is released before its pooled connection goes back (or the
+    connection is closed: `db.job_locks.exclusive`), and the staging temp table is emptied at
+    every commit."""
 
 
 _UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError)

@@ -52,13 +52,10 @@ class OutcomesJob:
     async def run_once(self) -> int:
         """Compute every owed horizon; how many outcomes were stored (0 when another process
         holds the job's lock and runs it)."""
-        async with self._pool.acquire() as conn:
-            if not await job_locks.try_lock(conn, LOCK_KEY):
+        async with job_locks.exclusive(self._pool, LOCK_KEY) as conn:
+            if conn is None:
                 return 0
-            try:
-                stored = await self._catch_up(conn)
-            finally:
-                await job_locks.unlock(conn, LOCK_KEY)
+            stored = await self._catch_up(conn)
         self.runs += 1
         if stored:
             log.info("alert outcomes stored", extra={"outcomes": stored})

@@ -69,18 +69,16 @@ class ExclusiveJob:
                 self.active.discard(task)
 
     async def _run_locked(self) -> bool:
-        async with self.pool.acquire() as conn:
-            if not await job_locks.try_lock(conn, self.key):
+        async with job_locks.exclusive(self.pool, self.key) as conn:
+            if conn is None:
                 self.skips += 1
                 log.debug("job skipped: another process runs it", extra={"job": self.name})
                 return False
+            self.runs += 1
             try:
-                self.runs += 1
                 await self.job()
             except (TelegramAPIError, asyncpg.PostgresError, OSError) as exc:
                 log.error("job failed", extra={"job": self.name, "error": repr(exc)})
-            finally:
-                await job_locks.unlock(conn, self.key)
         return True
 
 
