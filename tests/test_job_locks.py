@@ -1,16 +1,18 @@
 """A scheduled job's advisory lock never stays behind on a pooled connection: a run cancelled at
 any moment (a shutdown, a supervisor restart) leaves the lock free, so the next run, on any
-connection of the pool, runs instead of finding it "held by another process" forever."""
+connection of the pool, runs instead of finding it "held by another process" forever.
+
+Each test uses a key of its own: the session's database may hold the jobs' real keys for
+services other tests still run."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 
 import asyncpg
 
-from core.clock import ManualClock
-from ingest.outcomes import LOCK_KEY, OutcomesJob
-from tests.miniapp_harness import NOW
+from db import job_locks
 
 HELD = """
 SELECT count(*) FROM pg_locks
@@ -20,26 +22,43 @@ WHERE locktype = 'advisory' AND granted
 """
 
 
+async def _job(pool: asyncpg.Pool, key: int, ran: list[int]) -> None:
+    """What OutcomesJob.run_once and ExclusiveJob do: the block runs queries while it holds the lock."""
+    async with job_locks.exclusive(pool, key) as conn:
+        if conn is None:
+            return
+        await conn.fetchval("SELECT 1")
+        await asyncio.sleep(0)
+        await conn.fetchval("SELECT 2")
+        ran.append(key)
+
+
 async def test_a_run_cancelled_at_any_moment_leaves_the_lock_free(db: asyncpg.Pool) -> None:
-    job = OutcomesJob(db, lookback_days=30, clock=ManualClock(NOW))
-    for steps in range(12):  # the cancellation lands in the lock's query, the job, or the unlock
-        run = asyncio.create_task(job.run_once())
+    key = random.randrange(1 << 40, 1 << 50)
+    ran: list[int] = []
+    for steps in range(16):  # the cancellation lands in the lock's query, the block, or the unlock
+        run = asyncio.create_task(_job(db, key, ran))
         for _ in range(steps):
             await asyncio.sleep(0)
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
-        assert await db.fetchval(HELD, LOCK_KEY) == 0, f"the lock stayed held after {steps} steps"
-    assert await job.run_once() == 0 and job.runs >= 1  # it runs (nothing owed), not skipped
+        assert await db.fetchval(HELD, key) == 0, f"the lock stayed held after {steps} steps"
+    ran.clear()
+    await _job(db, key, ran)
+    assert ran == [key]  # it runs, not skipped
 
 
 async def test_a_second_runner_is_skipped_while_the_first_holds_the_lock(
     db: asyncpg.Pool, migrated: str
 ) -> None:
+    key = random.randrange(1 << 40, 1 << 50)
+    ran: list[int] = []
     other = await asyncpg.connect(migrated)
     try:
-        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)
-        job = OutcomesJob(db, lookback_days=30, clock=ManualClock(NOW))
-        assert await job.run_once() == 0 and job.runs == 0
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        await _job(db, key, ran)
+        assert ran == []
     finally:
         await other.close()
-    assert await job.run_once() == 0 and job.runs == 1
+    await _job(db, key, ran)
+    assert ran == [key]
